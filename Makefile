@@ -1,0 +1,48 @@
+# RTMP Live — build, run and test the whole platform.
+#   make up     start Redis, API, origin, discovery and edge in the foreground
+#   make test   run every test (unit, integration, end-to-end)
+SHELL := /bin/bash
+CARGO ?= cargo
+# Configured nginx tree the edge module is built against (default: Debian's
+# nginx from the nginx-dev package). Point NGINX_TREE_SRC at another unpacked
+# nginx source (and NGINX_CONF_FLAGS at its configure flags) to target it.
+NGINX_TREE ?= $(CURDIR)/target/nginx
+export NGINX_SOURCE_DIR := $(NGINX_TREE)
+export NGINX_BUILD_DIR := $(NGINX_TREE)/objs
+MODULE := target/release/libngx_edge_router.so
+
+.PHONY: all deps build module test unit up stream bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(NGINX_TREE)/.configured:
+	scripts/nginx-tree.sh $(NGINX_TREE)
+
+# The edge module (.so) for `load_module`.
+module: deps
+	scripts/nginx-tree.sh $(NGINX_TREE)
+	$(CARGO) build --release -p ngx-edge-router
+
+# Everything: API, discovery, the edge module.
+build: module
+	$(CARGO) build --release --workspace --bins
+
+# All tests. Integration and end-to-end tests start their own processes on
+# free loopback ports and use the release binaries built above.
+test: build
+	$(CARGO) test --release --workspace --no-fail-fast
+
+up: build
+	scripts/up.sh
+
+stream:
+	scripts/stream.sh
+
+bench: build
+	scripts/bench.sh
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,1 @@
+//! Edge router nginx module (see issue: edge router).

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install the Debian packages the platform and its tests need. Idempotent and
+# quick when everything is present. As root it installs what is missing;
+# otherwise it names what is missing and fails.
+set -euo pipefail
+
+pkgs=(
+  nginx libnginx-mod-rtmp   # origin (nginx-rtmp) and edge (stock nginx)
+  nginx-dev                 # nginx source + configure flags for the module build
+  libclang-dev              # bindgen (ngx crate)
+  pkg-config libssl-dev libpcre2-dev zlib1g-dev   # configuring the nginx tree
+  redis-server              # the API's store
+  ffmpeg                    # test publisher, ffprobe, ABR ladder
+  wrk                       # benchmarks
+  curl procps psmisc        # scripts and tests
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+((${#missing[@]} == 0)) && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "missing Debian packages: ${missing[*]}" >&2
+  echo "install them with: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Installing nginx/redis-server must not leave the distribution's own services
+# holding ports 80/6379 on machines with an init system: policy-rc.d says
+# "do not start" for the duration of the install.
+had_policy=0
+[[ -e /usr/sbin/policy-rc.d ]] && had_policy=1
+if ((had_policy == 0)); then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
+trap '((had_policy == 0)) && rm -f /usr/sbin/policy-rc.d' EXIT
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

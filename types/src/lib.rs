@@ -1,0 +1,219 @@
+//! Wire types and validation rules shared by discovery, the API and the edge
+//! module. One place defines what a stream name, a manifest and an origin host
+//! may look like, so that the three components can never disagree.
+
+use serde::{Deserialize, Serialize};
+
+/// Longest accepted stream name.
+pub const MAX_NAME_LEN: usize = 64;
+/// Longest accepted origin host (`hostname-or-IP[:port]`).
+pub const MAX_HOST_LEN: usize = 255;
+/// Longest accepted manifest file name.
+pub const MAX_MANIFEST_LEN: usize = 128;
+
+/// What an origin's discovery sends to `POST /streams`: "`host` serves stream
+/// `name`, whose playlist is `<name>/<manifest>` on that host".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamReport {
+    pub name: String,
+    pub manifest: String,
+    pub host: String,
+}
+
+/// One live origin of a stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub host: String,
+    pub manifest: String,
+}
+
+/// `GET /streams/{name}`: `name`, `manifest`, `host` stay compatible with the
+/// seed (one live origin); `origins` lists every live origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamInfo {
+    pub name: String,
+    pub manifest: String,
+    pub host: String,
+    #[serde(default)]
+    pub origins: Vec<Origin>,
+}
+
+/// JSON error body of every 4xx/5xx answer: `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// Why a value was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    Name,
+    Manifest,
+    Host,
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Invalid::Name => "invalid stream name: expected [A-Za-z0-9_-]{1,64}",
+            Invalid::Manifest => "invalid manifest: expected a plain file name ending in .m3u8",
+            Invalid::Host => "invalid host: expected hostname-or-IP[:port]",
+        })
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// `[A-Za-z0-9_-]{1,64}`.
+pub fn is_valid_name(name: &str) -> bool {
+    is_valid_name_bytes(name.as_bytes())
+}
+
+/// Byte-slice variant of [`is_valid_name`] (nginx hands out bytes, not `str`).
+pub fn is_valid_name_bytes(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A plain file name (no `/`, `\`, no `..`, no leading dot) ending in `.m3u8`.
+pub fn is_valid_manifest(manifest: &str) -> bool {
+    let stem_ok = manifest
+        .strip_suffix(".m3u8")
+        .is_some_and(|stem| !stem.is_empty());
+    stem_ok
+        && manifest.len() <= MAX_MANIFEST_LEN
+        && !manifest.starts_with('.')
+        && !manifest.contains("..")
+        && manifest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// `hostname-or-IPv4[:port]` or `[IPv6][:port]`: no scheme, path, userinfo,
+/// query or whitespace. The edge proxies to this value, so the check is strict.
+pub fn is_valid_host(host: &str) -> bool {
+    if host.is_empty() || host.len() > MAX_HOST_LEN {
+        return false;
+    }
+    let (addr, port) = if let Some(rest) = host.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            p => match p.strip_prefix(':') {
+                Some(port) => (None, Some(port)),
+                None => return false,
+            },
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((a, p)) => (Some(a), Some(p)),
+            None => (Some(host), None),
+        }
+    };
+    if let Some(port) = port {
+        let ok = !port.is_empty()
+            && port.len() <= 5
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u16>().is_ok_and(|p| p != 0);
+        if !ok {
+            return false;
+        }
+    }
+    match addr {
+        None => true,
+        Some(a) => a.parse::<std::net::Ipv4Addr>().is_ok() || is_hostname(a),
+    }
+}
+
+/// RFC 1123 host name: dot-separated labels of letters, digits and inner `-`.
+fn is_hostname(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        // all-numeric dotted names that are not valid IPv4 addresses are rejected
+        && !h.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+}
+
+impl StreamReport {
+    /// Checks every field; the first invalid one is reported.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if !is_valid_name(&self.name) {
+            return Err(Invalid::Name);
+        }
+        if !is_valid_manifest(&self.manifest) {
+            return Err(Invalid::Manifest);
+        }
+        if !is_valid_host(&self.host) {
+            return Err(Invalid::Host);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["golive", "a", "A-b_9", &"x".repeat(64)] {
+            assert!(is_valid_name(ok), "{ok}");
+        }
+        for bad in ["", "a b", "a/b", "..", "é", "a.b", &"x".repeat(65)] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn manifests() {
+        for ok in ["index.m3u8", "master.m3u8", "a-b_c.1.m3u8"] {
+            assert!(is_valid_manifest(ok), "{ok}");
+        }
+        for bad in [
+            "", ".m3u8", "index.ts", "../index.m3u8", "a/index.m3u8", "a\\b.m3u8",
+            ".hidden.m3u8", "a..m3u8", "index.m3u8 ", "index.M3U8x",
+        ] {
+            assert!(!is_valid_manifest(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        for ok in [
+            "10.0.0.5:8080", "127.0.0.1", "origin", "origin-1.example.com:80",
+            "[::1]:8080", "[::1]", "localhost:65535",
+        ] {
+            assert!(is_valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "", "http://x", "x/y", "user@x", "x:0", "x:65536", "x:", ":80", "a b",
+            "x:80/", "x?y", "-x", "x..y", "[::1", "[zz]:80", "1.2.3.4.5", "999.1.1.1",
+            "x:8o", "[::1]x", "x#y",
+        ] {
+            assert!(!is_valid_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn info_roundtrip_and_seed_compat() {
+        let seed = r#"{"name":"golive","manifest":"index.m3u8","host":"10.0.0.5:8080"}"#;
+        let info: StreamInfo = serde_json::from_str(seed).unwrap();
+        assert!(info.origins.is_empty());
+        let report: StreamReport = serde_json::from_str(seed).unwrap();
+        assert_eq!(report.validate(), Ok(()));
+    }
+}

@@ -1,0 +1,126 @@
+//! Turns the API's `GET /streams/{name}` body into the list of origins the
+//! edge may contact. Only addresses the API returned, validated, ever become
+//! upstream peers; anything odd is an error, never a panic.
+
+use std::net::{IpAddr, SocketAddr};
+
+use rtmp_live_types::{is_valid_host, StreamInfo};
+
+/// At most this many origins per stream are kept.
+pub const MAX_ORIGINS: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// Not JSON of the expected shape.
+    Malformed(String),
+    /// The answer names another stream.
+    WrongStream,
+    /// No usable origin (all invalid, or hostnames the edge cannot resolve).
+    NoOrigins,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Malformed(e) => write!(f, "malformed API response: {e}"),
+            ApiError::WrongStream => f.write_str("API response names another stream"),
+            ApiError::NoOrigins => f.write_str("API response has no usable origin (IP[:port])"),
+        }
+    }
+}
+
+/// Parses a 200 answer for stream `name` into normalized `ip:port` origins
+/// (port 80 when absent), in the API's order, without duplicates.
+pub fn parse_api_body(name: &str, body: &[u8]) -> Result<Vec<String>, ApiError> {
+    let info: StreamInfo =
+        serde_json::from_slice(body).map_err(|e| ApiError::Malformed(e.to_string()))?;
+    if info.name != name {
+        return Err(ApiError::WrongStream);
+    }
+    let hosts = info
+        .origins
+        .iter()
+        .map(|o| o.host.as_str())
+        .chain(std::iter::once(info.host.as_str()));
+    let mut out: Vec<String> = Vec::new();
+    for host in hosts {
+        if let Some(addr) = socket_addr(host) {
+            let s = addr.to_string();
+            if !out.contains(&s) && out.len() < MAX_ORIGINS {
+                out.push(s);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(ApiError::NoOrigins);
+    }
+    Ok(out)
+}
+
+/// `ip[:port]` or `[ipv6][:port]` → socket address; hostnames are refused
+/// (the module never resolves names inside a worker).
+pub fn socket_addr(host: &str) -> Option<SocketAddr> {
+    if !is_valid_host(host) {
+        return None;
+    }
+    if let Ok(a) = host.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    bare.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 80))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_shape_and_origins() {
+        let body = br#"{"name":"golive","manifest":"index.m3u8","host":"10.0.0.5:8080",
+            "origins":[{"host":"10.0.0.5:8080","manifest":"index.m3u8"},{"host":"10.0.0.6","manifest":"index.m3u8"}]}"#;
+        assert_eq!(parse_api_body("golive", body).unwrap(), vec!["10.0.0.5:8080", "10.0.0.6:80"]);
+        let seed = br#"{"name":"golive","manifest":"index.m3u8","host":"127.0.0.1:8080"}"#;
+        assert_eq!(parse_api_body("golive", seed).unwrap(), vec!["127.0.0.1:8080"]);
+    }
+
+    #[test]
+    fn ipv6() {
+        let body = br#"{"name":"a","manifest":"index.m3u8","host":"[::1]:9000"}"#;
+        assert_eq!(parse_api_body("a", body).unwrap(), vec!["[::1]:9000"]);
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        for body in [&b""[..], b"{", b"null", b"[]", b"{\"name\":\"a\"}", b"\xff\xfe", b"<html>502</html>"] {
+            assert!(matches!(parse_api_body("a", body), Err(ApiError::Malformed(_))), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn forged_or_unusable_hosts_are_dropped() {
+        let body = br#"{"name":"a","manifest":"m.m3u8","host":"http://evil/","origins":[
+            {"host":"evil.example:80","manifest":"m.m3u8"},{"host":"1.2.3.4:0","manifest":"m.m3u8"},
+            {"host":"u@1.2.3.4","manifest":"m.m3u8"}]}"#;
+        assert_eq!(parse_api_body("a", body), Err(ApiError::NoOrigins));
+    }
+
+    #[test]
+    fn other_stream_is_refused() {
+        let body = br#"{"name":"b","manifest":"index.m3u8","host":"10.0.0.5:8080"}"#;
+        assert_eq!(parse_api_body("a", body), Err(ApiError::WrongStream));
+    }
+
+    #[test]
+    fn origins_are_capped_and_deduplicated() {
+        let origins: Vec<String> = (0..40)
+            .map(|i| format!(r#"{{"host":"10.0.0.{}:80","manifest":"i.m3u8"}}"#, i % 20))
+            .collect();
+        let body = format!(
+            r#"{{"name":"a","manifest":"i.m3u8","host":"10.0.0.0:80","origins":[{}]}}"#,
+            origins.join(",")
+        );
+        let got = parse_api_body("a", body.as_bytes()).unwrap();
+        assert_eq!(got.len(), MAX_ORIGINS);
+        assert_eq!(got[0], "10.0.0.0:80");
+    }
+}

@@ -1,1 +1,94 @@
-//! Edge router nginx module (see issue: edge router).
+//! `ngx_http_edge_router_module`: routes HLS requests to the origin that holds
+//! the stream. This file only wires the module together; each concern lives
+//! in its own file:
+//!
+//! - [`conf`]: directives, configuration structs, defaults and merge;
+//! - [`cache`]: the shared-memory route cache (`edge_router_zone`);
+//! - [`lookup`]: the access-phase handler and the API subrequest;
+//! - [`upstream`]: `edge_router_upstream`, the sticky peer selector;
+//! - [`variables`]: `$edge_router_origin` and `$edge_router_cache`;
+//! - [`ffi`]: thin unsafe shims (module context access, panic guard).
+//!
+//! Policy (freshness, API parsing, rendezvous ranking) is plain Rust in the
+//! `edge-router-policy` crate.
+
+mod cache;
+mod conf;
+mod ffi;
+mod lookup;
+mod upstream;
+mod variables;
+
+use core::ffi::c_void;
+use core::ptr;
+
+use ngx::ffi::{
+    ngx_conf_t, ngx_http_module_t, ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_int_t, ngx_module_t,
+    NGX_HTTP_MODULE,
+};
+use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, HttpModuleServerConf};
+
+/// The module's type, carrying its configuration types.
+pub struct EdgeRouter;
+
+impl HttpModule for EdgeRouter {
+    fn module() -> &'static ngx_module_t {
+        // SAFETY: the module object is a static that nginx only mutates while
+        // loading the configuration, before any request is served.
+        unsafe { &*ptr::addr_of!(ngx_http_edge_router_module) }
+    }
+
+    unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+        ffi::guard(ngx::core::Status::NGX_ERROR.into(), || variables::register(cf))
+    }
+
+    unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+        ffi::guard(ngx::core::Status::NGX_ERROR.into(), || {
+            // SAFETY: called by nginx with a valid configuration context.
+            unsafe {
+                ffi::add_phase_handler(
+                    cf,
+                    ngx_http_phases_NGX_HTTP_ACCESS_PHASE,
+                    lookup::access_handler,
+                )
+            }
+        })
+    }
+}
+
+// SAFETY: the configuration types match the slots registered in the module
+// context below.
+unsafe impl HttpModuleMainConf for EdgeRouter {
+    type MainConf = conf::MainConf;
+}
+// SAFETY: as above.
+unsafe impl HttpModuleServerConf for EdgeRouter {
+    type ServerConf = conf::UpstreamConf;
+}
+// SAFETY: as above.
+unsafe impl HttpModuleLocationConf for EdgeRouter {
+    type LocationConf = conf::LocConf;
+}
+
+static NGX_HTTP_EDGE_ROUTER_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
+    preconfiguration: Some(EdgeRouter::preconfiguration),
+    postconfiguration: Some(EdgeRouter::postconfiguration),
+    create_main_conf: Some(EdgeRouter::create_main_conf),
+    init_main_conf: None,
+    create_srv_conf: Some(EdgeRouter::create_srv_conf),
+    merge_srv_conf: None,
+    create_loc_conf: Some(EdgeRouter::create_loc_conf),
+    merge_loc_conf: Some(conf::merge_loc_conf),
+};
+
+ngx::ngx_modules!(ngx_http_edge_router_module);
+
+#[used]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_http_edge_router_module: ngx_module_t = ngx_module_t {
+    ctx: ptr::addr_of!(NGX_HTTP_EDGE_ROUTER_MODULE_CTX) as *mut c_void,
+    // SAFETY: the command table is a static with the lifetime of the module.
+    commands: unsafe { ptr::addr_of_mut!(conf::COMMANDS[0]) },
+    type_: NGX_HTTP_MODULE as _,
+    ..ngx_module_t::default()
+};

@@ -1,0 +1,371 @@
+//! Directives and configuration: `edge_router_zone`, `edge_router`,
+//! `edge_router_api`, `edge_router_valid`, `edge_router_negative`,
+//! `edge_router_stale`, `edge_router_viewer_key` and `edge_router_upstream`.
+
+use core::ffi::{c_char, c_void};
+use core::mem::offset_of;
+use core::ptr;
+
+use edge_router_policy::Timing;
+use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
+use ngx::ffi::{
+    ngx_command_t, ngx_conf_set_msec_slot, ngx_conf_t, ngx_http_complex_value_t,
+    ngx_http_set_complex_value_slot, ngx_msec_t, ngx_shm_zone_t, ngx_str_t, ngx_uint_t,
+    NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE2, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_HTTP_SRV_CONF_OFFSET,
+    NGX_HTTP_UPSTREAM_CREATE, NGX_HTTP_UPS_CONF, NGX_LOG_EMERG, NGX_LOG_WARN,
+};
+use ngx::http::{HttpModuleMainConf, HttpModuleServerConf, NgxHttpUpstreamModule};
+use ngx::{ngx_conf_log_error, ngx_string};
+
+use crate::ffi::{guard, str_bytes};
+use crate::EdgeRouter;
+
+/// `edge_router_valid` default: how long a route is fresh.
+pub const DEFAULT_VALID_MS: ngx_msec_t = 5_000;
+/// `edge_router_negative` default: how long "no such stream" is remembered.
+pub const DEFAULT_NEGATIVE_MS: ngx_msec_t = 1_000;
+/// `edge_router_stale` default: how long a route serves while the API fails.
+pub const DEFAULT_STALE_MS: ngx_msec_t = 15 * 60 * 1_000;
+/// After a failed lookup, stale routes are served this long before the API
+/// is asked again.
+pub const RETRY_AFTER_FAILURE_MS: u64 = 1_000;
+/// Smallest accepted `edge_router_zone` size.
+const MIN_ZONE_SIZE: isize = 64 * 1024;
+
+const UNSET_MSEC: ngx_msec_t = ngx_msec_t::MAX;
+
+/// `http` level: the shared route cache.
+#[derive(Debug)]
+pub struct MainConf {
+    pub zone: *mut ngx_shm_zone_t,
+}
+
+impl Default for MainConf {
+    fn default() -> Self {
+        MainConf { zone: ptr::null_mut() }
+    }
+}
+
+/// `upstream` level: whether `edge_router_upstream` selects the peers.
+#[derive(Debug, Default)]
+pub struct UpstreamConf {
+    pub enabled: bool,
+}
+
+/// `http`/`server`/`location` level. `repr(C)` because nginx's own slot
+/// setters write the fields at their offsets.
+#[derive(Debug)]
+#[repr(C)]
+pub struct LocConf {
+    /// `edge_router`: the stream name; null when routing is off here.
+    pub name: *mut ngx_http_complex_value_t,
+    /// `edge_router_viewer_key`; null means `$remote_addr`.
+    pub viewer_key: *mut ngx_http_complex_value_t,
+    /// `edge_router_api`: internal location prefix of the API lookups.
+    pub api: ngx_str_t,
+    pub valid: ngx_msec_t,
+    pub negative: ngx_msec_t,
+    pub stale: ngx_msec_t,
+}
+
+impl Default for LocConf {
+    fn default() -> Self {
+        LocConf {
+            name: ptr::null_mut(),
+            viewer_key: ptr::null_mut(),
+            api: ngx_str_t { len: 0, data: ptr::null_mut() },
+            valid: UNSET_MSEC,
+            negative: UNSET_MSEC,
+            stale: UNSET_MSEC,
+        }
+    }
+}
+
+impl LocConf {
+    pub fn timing(&self) -> Timing {
+        Timing {
+            valid_ms: self.valid as u64,
+            negative_ms: self.negative as u64,
+            stale_ms: self.stale as u64,
+            retry_ms: RETRY_AFTER_FAILURE_MS,
+        }
+    }
+
+    /// Inherits unset values from `prev`, then applies defaults.
+    fn merge(&mut self, prev: &LocConf) {
+        if self.name.is_null() {
+            self.name = prev.name;
+        }
+        if self.viewer_key.is_null() {
+            self.viewer_key = prev.viewer_key;
+        }
+        if self.api.data.is_null() {
+            self.api = prev.api;
+        }
+        let msec = |v: &mut ngx_msec_t, p: ngx_msec_t, d: ngx_msec_t| {
+            if *v == UNSET_MSEC {
+                *v = if p == UNSET_MSEC { d } else { p };
+            }
+        };
+        msec(&mut self.valid, prev.valid, DEFAULT_VALID_MS);
+        msec(&mut self.negative, prev.negative, DEFAULT_NEGATIVE_MS);
+        msec(&mut self.stale, prev.stale, DEFAULT_STALE_MS);
+    }
+}
+
+/// `merge_loc_conf`: inherit, default, and check that a routed location has
+/// everything it needs.
+pub unsafe extern "C" fn merge_loc_conf(
+    cf: *mut ngx_conf_t,
+    parent: *mut c_void,
+    child: *mut c_void,
+) -> *mut c_char {
+    guard(NGX_CONF_ERROR, || {
+        // SAFETY: nginx passes our own LocConf objects for both levels.
+        let (prev, conf) =
+            unsafe { (&*parent.cast::<LocConf>(), &mut *child.cast::<LocConf>()) };
+        conf.merge(prev);
+        if conf.name.is_null() {
+            return NGX_CONF_OK;
+        }
+        if conf.api.len == 0 {
+            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"edge_router\" requires \"edge_router_api\"");
+            return NGX_CONF_ERROR;
+        }
+        // SAFETY: `cf` is the configuration being parsed.
+        let zone = unsafe { EdgeRouter::main_conf(&*cf) }.map_or(ptr::null_mut(), |m| m.zone);
+        if zone.is_null() {
+            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"edge_router\" requires \"edge_router_zone\"");
+            return NGX_CONF_ERROR;
+        }
+        if conf.stale < conf.valid {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "\"edge_router_stale\" must not be shorter than \"edge_router_valid\""
+            );
+            return NGX_CONF_ERROR;
+        }
+        NGX_CONF_OK
+    })
+}
+
+/// The arguments of the directive being parsed (`args[0]` is its name).
+///
+/// # Safety
+/// `cf` must be the configuration being parsed, inside a directive handler.
+unsafe fn args<'a>(cf: *mut ngx_conf_t) -> &'a mut [ngx_str_t] {
+    // SAFETY: `cf->args` is an array of ngx_str_t with `nelts` elements.
+    unsafe {
+        let a = &*(*cf).args;
+        core::slice::from_raw_parts_mut(a.elts.cast::<ngx_str_t>(), a.nelts)
+    }
+}
+
+/// `edge_router_zone name size;`
+unsafe extern "C" fn set_zone(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    guard(NGX_CONF_ERROR, || {
+        // SAFETY: `conf` is our MainConf (NGX_HTTP_MAIN_CONF_OFFSET).
+        let mcf = unsafe { &mut *conf.cast::<MainConf>() };
+        if !mcf.zone.is_null() {
+            return c"is duplicate".as_ptr().cast_mut();
+        }
+        // SAFETY: TAKE2 guarantees three arguments.
+        let args = unsafe { args(cf) };
+        let mut name = args[1];
+        let size = unsafe { ngx::ffi::ngx_parse_size(&mut args[2]) };
+        if name.len == 0 {
+            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "empty zone name in \"edge_router_zone\"");
+            return NGX_CONF_ERROR;
+        }
+        if size < MIN_ZONE_SIZE {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "invalid zone size \"{}\" in \"edge_router_zone\": at least 64k",
+                String::from_utf8_lossy(unsafe { str_bytes(&args[2]) })
+            );
+            return NGX_CONF_ERROR;
+        }
+        // SAFETY: registers a shared zone owned by this module.
+        let zone = unsafe {
+            ngx::ffi::ngx_shared_memory_add(
+                cf,
+                &mut name,
+                size as usize,
+                ptr::addr_of_mut!(crate::ngx_http_edge_router_module).cast(),
+            )
+        };
+        if zone.is_null() {
+            return NGX_CONF_ERROR;
+        }
+        // SAFETY: `zone` was just returned by nginx.
+        let z = unsafe { &mut *zone };
+        if !z.data.is_null() {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "edge_router_zone \"{}\" is already used",
+                String::from_utf8_lossy(unsafe { str_bytes(&name) })
+            );
+            return NGX_CONF_ERROR;
+        }
+        z.init = Some(crate::cache::init_zone);
+        z.data = (mcf as *mut MainConf).cast();
+        mcf.zone = zone;
+        NGX_CONF_OK
+    })
+}
+
+/// `edge_router_api /internal-prefix;`
+unsafe extern "C" fn set_api(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    guard(NGX_CONF_ERROR, || {
+        // SAFETY: `conf` is our LocConf (NGX_HTTP_LOC_CONF_OFFSET).
+        let lcf = unsafe { &mut *conf.cast::<LocConf>() };
+        if !lcf.api.data.is_null() {
+            return c"is duplicate".as_ptr().cast_mut();
+        }
+        // SAFETY: TAKE1 guarantees two arguments.
+        let v = unsafe { args(cf) }[1];
+        let bytes = unsafe { str_bytes(&v) };
+        let ok = bytes.len() > 1
+            && bytes[0] == b'/'
+            && bytes.iter().all(|&b| b.is_ascii_graphic() && b != b'?' && b != b'$' && b != b'#');
+        if !ok {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "invalid URI prefix \"{}\" in \"edge_router_api\": expected an internal location like /_edge_router_api",
+                String::from_utf8_lossy(bytes)
+            );
+            return NGX_CONF_ERROR;
+        }
+        lcf.api = v;
+        NGX_CONF_OK
+    })
+}
+
+/// `edge_router_upstream;` inside `upstream {}`.
+unsafe extern "C" fn set_upstream(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    guard(NGX_CONF_ERROR, || {
+        // SAFETY: `conf` is our UpstreamConf (NGX_HTTP_SRV_CONF_OFFSET inside
+        // an upstream block).
+        let ucf = unsafe { &mut *conf.cast::<UpstreamConf>() };
+        // SAFETY: inside `upstream {}` the upstream module's server
+        // configuration is that block's ngx_http_upstream_srv_conf_t.
+        let Some(uscf) = (unsafe { NgxHttpUpstreamModule::server_conf_mut(&*cf) }) else {
+            return NGX_CONF_ERROR;
+        };
+        if uscf.peer.init_upstream.is_some() {
+            ngx_conf_log_error!(NGX_LOG_WARN, cf, "load balancing method redefined");
+        }
+        // nginx insists on at least one `server` in every upstream block;
+        // the peers here come from routes, so an empty placeholder entry
+        // satisfies that check and is never used.
+        // SAFETY: `servers` is the block's array of ngx_http_upstream_server_t.
+        let placeholder = unsafe { ngx::ffi::ngx_array_push(uscf.servers) };
+        if placeholder.is_null() {
+            return NGX_CONF_ERROR;
+        }
+        // SAFETY: the new element has room for one server entry.
+        unsafe {
+            core::ptr::write_bytes(placeholder.cast::<ngx::ffi::ngx_http_upstream_server_t>(), 0, 1)
+        };
+        uscf.flags = NGX_HTTP_UPSTREAM_CREATE as ngx_uint_t;
+        uscf.peer.init_upstream = Some(crate::upstream::init_upstream);
+        ucf.enabled = true;
+        NGX_CONF_OK
+    })
+}
+
+const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
+
+const fn command(
+    name: ngx_str_t,
+    type_: u32,
+    set: unsafe extern "C" fn(*mut ngx_conf_t, *mut ngx_command_t, *mut c_void) -> *mut c_char,
+    conf: usize,
+    offset: usize,
+) -> ngx_command_t {
+    ngx_command_t {
+        name,
+        type_: type_ as ngx_uint_t,
+        set: Some(set),
+        conf: conf as ngx_uint_t,
+        offset: offset as ngx_uint_t,
+        post: ptr::null_mut(),
+    }
+}
+
+pub static mut COMMANDS: [ngx_command_t; 9] = [
+    command(
+        ngx_string!("edge_router_zone"),
+        NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2,
+        set_zone,
+        NGX_HTTP_MAIN_CONF_OFFSET,
+        0,
+    ),
+    command(
+        ngx_string!("edge_router"),
+        NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+        ngx_http_set_complex_value_slot,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        offset_of!(LocConf, name),
+    ),
+    command(
+        ngx_string!("edge_router_api"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_api,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        0,
+    ),
+    command(
+        ngx_string!("edge_router_valid"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        ngx_conf_set_msec_slot,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        offset_of!(LocConf, valid),
+    ),
+    command(
+        ngx_string!("edge_router_negative"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        ngx_conf_set_msec_slot,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        offset_of!(LocConf, negative),
+    ),
+    command(
+        ngx_string!("edge_router_stale"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        ngx_conf_set_msec_slot,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        offset_of!(LocConf, stale),
+    ),
+    command(
+        ngx_string!("edge_router_viewer_key"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        ngx_http_set_complex_value_slot,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        offset_of!(LocConf, viewer_key),
+    ),
+    command(
+        ngx_string!("edge_router_upstream"),
+        NGX_HTTP_UPS_CONF | NGX_CONF_NOARGS,
+        set_upstream,
+        NGX_HTTP_SRV_CONF_OFFSET,
+        0,
+    ),
+    ngx_command_t::empty(),
+];

@@ -46,6 +46,7 @@ impl HttpModule for EdgeRouter {
         ffi::guard(ngx::core::Status::NGX_ERROR.into(), || {
             // SAFETY: called by nginx with a valid configuration context.
             unsafe {
+                lookup::install_body_filter();
                 ffi::add_phase_handler(
                     cf,
                     ngx_http_phases_NGX_HTTP_ACCESS_PHASE,

@@ -65,6 +65,10 @@ pub struct Ctx {
     state: State,
     outcome: Option<Outcome>,
     stale: Option<Vec<String>>,
+    /// The API subrequest while leading, and the body it returned so far.
+    sr: *mut ngx_http_request_t,
+    body: Vec<u8>,
+    body_too_big: bool,
     pub peers: Vec<Peer>,
     pub cache_status: Option<CacheStatus>,
 }
@@ -178,6 +182,9 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
                 state: State::New,
                 outcome: None,
                 stale: None,
+                sr: core::ptr::null_mut(),
+                body: Vec::new(),
+                body_too_big: false,
                 peers: Vec::new(),
                 cache_status: None,
             });
@@ -266,6 +273,7 @@ unsafe fn start_lookup(
         }
 
         IN_FLIGHT.with(|m| m.borrow_mut().insert(ctx.name.clone(), Vec::new()));
+        ctx.sr = sr;
         ctx.stale = stale;
         ctx.state = State::Leading;
         NGX_AGAIN as ngx_int_t
@@ -289,7 +297,9 @@ unsafe extern "C" fn lookup_done(
             if ctx.state != State::Leading {
                 return rc;
             }
-            let outcome = outcome_of(sr, rc, &ctx.name);
+            let outcome = outcome_of(sr, rc, ctx);
+            ctx.sr = core::ptr::null_mut();
+            ctx.body = Vec::new();
             let lcf = loc_conf(ctx.r);
             let t = lcf.timing();
             let cache = Cache::new(main_conf(ctx.r).zone);
@@ -317,34 +327,83 @@ unsafe extern "C" fn lookup_done(
     })
 }
 
-unsafe fn outcome_of(sr: *mut ngx_http_request_t, rc: ngx_int_t, name: &[u8]) -> Outcome {
+unsafe fn outcome_of(sr: *mut ngx_http_request_t, rc: ngx_int_t, ctx: &Ctx) -> Outcome {
     // SAFETY: `sr` is the finished, live subrequest.
+    let status = unsafe { (*sr).headers_out.status };
+    if ctx.body_too_big {
+        return Outcome::Failed(format!("API response larger than {MAX_API_BODY} bytes"));
+    }
+    if rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+        return Outcome::Failed(format!("API request failed (rc {rc}, status {status})"));
+    }
+    match status {
+        200 => match parse_api_body(&String::from_utf8_lossy(&ctx.name), &ctx.body) {
+            Ok(origins) => Outcome::Found(origins),
+            Err(e) => Outcome::Failed(e.to_string()),
+        },
+        404 => Outcome::NotFound,
+        s => Outcome::Failed(format!("API answered status {s}")),
+    }
+}
+
+/// Largest API answer accepted; larger ones are a failed lookup.
+pub const MAX_API_BODY: usize = 64 * 1024;
+
+static mut NEXT_BODY_FILTER: ngx::ffi::ngx_http_output_body_filter_pt = None;
+
+/// Installs [`body_filter`] at the top of the body filter chain.
+///
+/// # Safety
+/// Only from postconfiguration.
+pub unsafe fn install_body_filter() {
+    // SAFETY: filter chains are only modified during configuration.
     unsafe {
-        let status = (*sr).headers_out.status;
-        if rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
-            return Outcome::Failed(format!("API request failed (rc {rc}, status {status})"));
+        NEXT_BODY_FILTER = ngx::ffi::ngx_http_top_body_filter;
+        ngx::ffi::ngx_http_top_body_filter = Some(body_filter);
+    }
+}
+
+/// Captures the body of the module's own API subrequests (up to
+/// [`MAX_API_BODY`]) and passes everything else on. Capturing here, instead
+/// of letting the in-memory subrequest buffer it, turns an oversized answer
+/// into a failed lookup rather than an aborted client connection.
+unsafe extern "C" fn body_filter(
+    r: *mut ngx_http_request_t,
+    mut chain: *mut ngx::ffi::ngx_chain_t,
+) -> ngx_int_t {
+    // SAFETY: nginx passes a live request and chain; the context, if any, is
+    // our Ctx in the main request's pool.
+    unsafe {
+        let ctx = request_ctx::<Ctx>((*r).main);
+        let ours = r != (*r).main && !ctx.is_null() && (*ctx).sr == r;
+        if !ours {
+            return match NEXT_BODY_FILTER {
+                Some(next) => next(r, chain),
+                None => NGX_ERROR as ngx_int_t,
+            };
         }
-        match status {
-            200 => {
-                let out = (*sr).out;
-                let body: &[u8] = if out.is_null() || (*out).buf.is_null() {
-                    &[]
-                } else {
-                    let b = &*(*out).buf;
-                    if b.pos.is_null() || b.last < b.pos {
-                        &[]
-                    } else {
-                        core::slice::from_raw_parts(b.pos, b.last.offset_from(b.pos) as usize)
+        let captured = guard(false, || {
+            let ctx = &mut *ctx;
+            while let Some(link) = chain.as_ref() {
+                if let Some(b) = link.buf.as_mut() {
+                    if b.last > b.pos && !b.pos.is_null() {
+                        let len = b.last.offset_from(b.pos) as usize;
+                        if ctx.body.len() + len > MAX_API_BODY {
+                            ctx.body_too_big = true;
+                        } else {
+                            ctx.body.extend_from_slice(core::slice::from_raw_parts(b.pos, len));
+                        }
+                        b.pos = b.last;
                     }
-                };
-                let name = String::from_utf8_lossy(name);
-                match parse_api_body(&name, body) {
-                    Ok(origins) => Outcome::Found(origins),
-                    Err(e) => Outcome::Failed(e.to_string()),
                 }
+                chain = link.next;
             }
-            404 => Outcome::NotFound,
-            s => Outcome::Failed(format!("API answered status {s}")),
+            true
+        });
+        if captured {
+            NGX_OK as ngx_int_t
+        } else {
+            NGX_ERROR as ngx_int_t
         }
     }
 }

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod nginx;
+pub use nginx::{edge_module, http_common, main_block, nginx_bin, nginx_test_config, Nginx};
+
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 

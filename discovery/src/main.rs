@@ -1,1 +1,187 @@
-fn main() {}
+//! `rtmp-live-discovery`: runs beside an origin, watches its HLS folder and
+//! keeps the API's registry of this origin's live streams true.
+
+mod config;
+mod registry;
+mod report;
+mod scan;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use notify::event::ModifyKind;
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+use crate::registry::Registry;
+use crate::report::Reporter;
+use crate::scan::{classify, Touched};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    let config = Config::parse();
+    let host = match config.host() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if config.token.as_deref().unwrap_or("").is_empty() {
+        tracing::info!("API_REPORT_TOKEN not set: reporting without a token");
+    }
+    tracing::info!(hls = %config.hls_path.display(), api = %config.api_url, %host,
+        heartbeat = ?config.heartbeat(), stale = ?config.stale(), "discovery starting");
+    let reporter = Reporter::new(&config.api_url, config.token.clone().filter(|t| !t.is_empty()), host, config.heartbeat());
+    let registry = Registry::new(config.hls_path.clone(), config.stale(), reporter);
+    run(config, registry).await;
+    std::process::ExitCode::SUCCESS
+}
+
+/// The inotify watch on the HLS folder, re-created when the folder is
+/// (re)created.
+/// What the main loop reacts to.
+enum Msg {
+    Fs(notify::Result<Event>),
+    /// Look at stream `.0` again (a new folder's first files may be written
+    /// before its inotify watch exists). `.1` counts the remaining looks.
+    Recheck(String, u8),
+}
+
+struct FolderWatch {
+    root: PathBuf,
+    tx: mpsc::UnboundedSender<Msg>,
+    current: Option<(RecommendedWatcher, u64)>,
+    missing_logged: bool,
+}
+
+impl FolderWatch {
+    /// Makes sure the current folder is watched; true if a new watch began
+    /// (the caller rescans).
+    fn ensure(&mut self) -> bool {
+        let ino = std::fs::metadata(&self.root).ok().filter(|m| m.is_dir()).map(|m| m.ino());
+        match (ino, &self.current) {
+            (Some(i), Some((_, w))) if i == *w => false,
+            (Some(i), _) => {
+                self.current = None;
+                let tx = self.tx.clone();
+                let made = notify::recommended_watcher(move |res| {
+                    let _ = tx.send(Msg::Fs(res));
+                })
+                .and_then(|mut w| w.watch(&self.root, RecursiveMode::Recursive).map(|()| w));
+                match made {
+                    Ok(w) => {
+                        tracing::info!(path = %self.root.display(), "watching HLS folder");
+                        self.current = Some((w, i));
+                        self.missing_logged = false;
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %self.root.display(), error = %e, "cannot watch HLS folder; retrying");
+                        false
+                    }
+                }
+            }
+            (None, _) => {
+                if !self.missing_logged {
+                    tracing::warn!(path = %self.root.display(), "HLS folder missing; waiting for it");
+                    self.missing_logged = true;
+                }
+                self.current = None;
+                false
+            }
+        }
+    }
+}
+
+async fn run(config: Config, mut registry: Registry) {
+    let root = config.hls_path.clone();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut folder = FolderWatch { root: root.clone(), tx, current: None, missing_logged: false };
+    folder.ensure();
+    registry.rescan();
+
+    let mut expiry = tokio::time::interval((config.stale() / 4).clamp(Duration::from_millis(25), Duration::from_millis(500)));
+    let mut safety = tokio::time::interval(config.heartbeat().min(Duration::from_secs(5)));
+    expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+
+    loop {
+        tokio::select! {
+            Some(msg) = rx.recv() => match msg {
+                Msg::Fs(res) => handle(&root, &mut folder, &mut registry, res),
+                Msg::Recheck(name, left) => {
+                    registry.touched(&name, Instant::now());
+                    if !registry.is_live(&name) && left > 0 {
+                        recheck_later(&folder.tx, name, left - 1);
+                    }
+                }
+            },
+            _ = expiry.tick() => registry.expire(),
+            _ = safety.tick() => {
+                folder.ensure();
+                registry.rescan();
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    tracing::info!(live = registry.live(), "shutting down: deregistering live streams");
+    registry.shutdown(Duration::from_secs(3)).await;
+}
+
+fn recheck_later(tx: &mpsc::UnboundedSender<Msg>, name: String, left: u8) {
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let _ = tx.send(Msg::Recheck(name, left));
+    });
+}
+
+fn handle(root: &Path, folder: &mut FolderWatch, registry: &mut Registry, res: notify::Result<Event>) {
+    let ev = match res {
+        Ok(ev) => ev,
+        Err(e) => {
+            tracing::warn!(error = %e, "watch error; rescanning");
+            folder.current = None;
+            folder.ensure();
+            registry.rescan();
+            return;
+        }
+    };
+    // Reads (ours included) and attribute changes say nothing about liveness.
+    if matches!(ev.kind, EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))) {
+        return;
+    }
+    if ev.need_rescan() {
+        tracing::warn!("event queue overflowed; rescanning");
+        registry.rescan();
+        return;
+    }
+    for path in &ev.paths {
+        match classify(root, path) {
+            Touched::Playlist(name) if path.exists() => registry.touched(&name, Instant::now()),
+            Touched::StreamDir(name) if !path.exists() => registry.gone(&name, "folder removed"),
+            Touched::StreamDir(name) | Touched::StreamSubdir(name) if path.is_dir() => {
+                registry.touched(&name, Instant::now());
+                if !registry.is_live(&name) {
+                    recheck_later(&folder.tx, name, 10);
+                }
+            }
+            _ if path == root && !root.exists() => {
+                folder.ensure();
+                registry.rescan();
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Command-line flags with environment-variable fallbacks.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "rtmp-live-discovery", version, about = "Reports an origin's live HLS streams to the API")]
+pub struct Config {
+    /// The folder nginx-rtmp writes HLS to (`hls_path`).
+    #[arg(long, env = "HLS_PATH", default_value = "/var/lib/rtmp-live/hls")]
+    pub hls_path: PathBuf,
+    /// Base URL of the API.
+    #[arg(long, env = "DISCOVERY_API_URL", default_value = "http://127.0.0.1:9090")]
+    pub api_url: String,
+    /// Bearer token for POST/DELETE /streams.
+    #[arg(long, env = "API_REPORT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// `host[:port]` at which edges reach this origin's HTTP server
+    /// (default: first non-loopback IPv4 address, port 8080).
+    #[arg(long, env = "ADVERTISE_HOST")]
+    pub advertise_host: Option<String>,
+    /// The seed's name for ADVERTISE_HOST.
+    #[arg(long = "ip", env = "IP", hide = true)]
+    pub ip: Option<String>,
+    /// Seconds between reports of a live stream.
+    #[arg(long, env = "DISCOVERY_HEARTBEAT_SECS", default_value_t = 5.0)]
+    pub heartbeat_secs: f64,
+    /// A stream is live while one of its playlists changed within this many seconds.
+    #[arg(long, env = "DISCOVERY_STALE_SECS", default_value_t = 10.0)]
+    pub stale_secs: f64,
+}
+
+impl Config {
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs_f64(self.heartbeat_secs.clamp(0.05, 3600.0))
+    }
+
+    pub fn stale(&self) -> Duration {
+        Duration::from_secs_f64(self.stale_secs.clamp(0.1, 3600.0))
+    }
+
+    /// The host to advertise, validated.
+    pub fn host(&self) -> Result<String, String> {
+        let host = match self.advertise_host.clone().or_else(|| self.ip.clone()).filter(|h| !h.is_empty()) {
+            Some(h) => h,
+            None => format!("{}:8080", first_ipv4().ok_or("no non-loopback IPv4 address: set ADVERTISE_HOST")?),
+        };
+        if rtmp_live_types::is_valid_host(&host) {
+            Ok(host)
+        } else {
+            Err(format!("ADVERTISE_HOST {host:?} is not hostname-or-IP[:port]"))
+        }
+    }
+}
+
+fn first_ipv4() -> Option<IpAddr> {
+    if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .map(|i| i.ip())
+        .find(|ip| ip.is_ipv4() && !ip.is_loopback())
+}

@@ -10,7 +10,10 @@
 #   <rendition>/<n>.ts             2 s segments, keyframes aligned across renditions
 #
 # `exec` replaces this shell with ffmpeg, so the process nginx-rtmp kills when
-# the publisher stops is ffmpeg itself: no orphan transcoder.
+# the publisher stops is ffmpeg itself. As a second guard (nginx-rtmp does not
+# always stop exec_push children when the publish was relayed in), ffmpeg
+# gives up when its input stalls for ABR_STALL_SECS (default 4): either way
+# it ends its playlists with #EXT-X-ENDLIST and no transcoder is left behind.
 #
 # The ladder: name:height:video kbit/s:audio kbit/s (override with ABR_LADDER).
 set -euo pipefail
@@ -42,7 +45,7 @@ done
 
 mkdir -p "$out"
 exec "$ffmpeg_bin" -hide_banner -nostdin -loglevel "${ABR_LOGLEVEL:-warning}" \
-  -i "$in" \
+  -rw_timeout "$(( ${ABR_STALL_SECS:-4} * 1000000 ))" -i "$in" \
   -filter_complex "$split$scales" \
   "${maps[@]}" \
   -c:v libx264 -preset "$preset" -tune zerolatency -profile:v main -pix_fmt yuv420p \

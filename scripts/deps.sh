@@ -13,6 +13,8 @@ pkgs=(
   ffmpeg                    # test publisher, ffprobe, ABR ladder
   wrk                       # benchmarks
   curl procps psmisc        # scripts and tests
+  gettext-base              # envsubst: rendering the nginx configs
+  fonts-dejavu-core         # the test pattern's clock (drawtext)
 )
 
 missing=()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# render-conf.sh <template> <output>: fills the template's ${UPPER_CASE}
+# variables from the environment (every one must be set), leaving nginx's
+# own $variables untouched.
+set -euo pipefail
+tmpl=$1 out=$2
+vars=$(grep -o '\${[A-Z_][A-Z0-9_]*}' "$tmpl" | sort -u || true)
+for v in $vars; do
+  name=${v:2:-1}
+  if [ -z "${!name+x}" ]; then
+    echo "render-conf: $name is not set (needed by $tmpl)" >&2
+    exit 1
+  fi
+done
+envsubst "$(echo $vars)" < "$tmpl" > "$out"

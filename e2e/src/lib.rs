@@ -1,1 +1,3 @@
-//! Helpers for the end-to-end tests.
+//! End-to-end tests live in `tests/`: they start the whole platform with
+//! `scripts/up.sh` on free ports, publish with ffmpeg and play through the
+//! edge only.

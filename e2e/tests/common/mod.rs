@@ -1,0 +1,232 @@
+//! The platform as `make up` runs it (scripts/up.sh), on free ports, plus
+//! ffmpeg publishers, an HTTP client and ffprobe.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rtmp_live_testkit::{free_port, wait_port, workspace_root, Proc};
+use serde_json::Value;
+
+pub struct Platform {
+    pub up: Proc,
+    pub state: tempfile::TempDir,
+    pub rtmp: u16,
+    pub origin_http: u16,
+    pub api: u16,
+    pub edge: u16,
+    pub origins: usize,
+    pub http: reqwest::blocking::Client,
+}
+
+impl Platform {
+    pub fn start(origins: usize, abr: bool, env: &[(&str, &str)]) -> Platform {
+        let state = tempfile::tempdir().expect("state dir");
+        let (rtmp, origin_http, api, edge, redis, stat) =
+            (free_port(), free_port(), free_port(), free_port(), free_port(), free_port());
+        let mut cmd = Command::new("bash");
+        cmd.arg(workspace_root().join("scripts/up.sh"))
+            .env("STATE_DIR", state.path())
+            .env("RTMP_PORT", rtmp.to_string())
+            .env("ORIGIN_HTTP_PORT", origin_http.to_string())
+            .env("API_PORT", api.to_string())
+            .env("EDGE_PORT", edge.to_string())
+            .env("REDIS_PORT", redis.to_string())
+            .env("RTMP_STAT_PORT", stat.to_string())
+            .env("ORIGINS", origins.to_string())
+            .env("ABR", if abr { "1" } else { "0" })
+            .env("PUBLIC_HOST", "127.0.0.1");
+        cmd.envs(env.iter().copied());
+        let up = Proc::spawn("up", cmd);
+        let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        let p = Platform { up, state, rtmp, origin_http, api, edge, origins, http };
+        for port in [api, edge] {
+            assert!(wait_port(port, Duration::from_secs(60)), "platform did not start:\n{}", p.up.log());
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while p.http.get(p.api_url("/readyz")).send().map(|r| r.status() != 200).unwrap_or(true) {
+            assert!(Instant::now() < deadline, "API not ready:\n{}", p.up.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        p
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    pub fn rtmp_port(&self, origin: usize) -> u16 {
+        self.rtmp + origin as u16 - 1
+    }
+
+    pub fn origin_host(&self, origin: usize) -> String {
+        format!("127.0.0.1:{}", self.origin_http + 10 * (origin as u16 - 1))
+    }
+
+    pub fn origin_dir(&self, origin: usize) -> PathBuf {
+        self.state.path().join(format!("origin{origin}"))
+    }
+
+    pub fn api_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.api)
+    }
+
+    pub fn edge_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.edge)
+    }
+
+    pub fn edge_get(&self, path: &str) -> Resp {
+        get(&self.http, &self.edge_url(path))
+    }
+
+    pub fn api_stream(&self, name: &str) -> Option<Value> {
+        let r = self.http.get(self.api_url(&format!("/streams/{name}"))).send().ok()?;
+        (r.status() == 200).then(|| r.json().ok()).flatten()
+    }
+
+    /// Processes (other than up.sh itself) whose command line mentions the
+    /// state folder: what would be left behind.
+    pub fn leftovers(&self) -> Vec<String> {
+        leftovers(self.state.path())
+    }
+}
+
+pub fn leftovers(state: &Path) -> Vec<String> {
+    let needle = state.to_string_lossy().to_string();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if !e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        let env = String::from_utf8_lossy(&env).to_string();
+        let ours = cmd.contains(&needle) || env.contains(&format!("STATE_DIR={needle}"));
+        if ours && !cmd.contains("cargo") && !cmd.contains("/deps/") {
+            out.push(format!("{}: {}", e.file_name().to_string_lossy(), cmd.trim()));
+        }
+    }
+    out
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> String {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub fn get(c: &reqwest::blocking::Client, url: &str) -> Resp {
+    match c.get(url).send() {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let headers = r.headers().clone();
+            Resp { status, headers, body: r.bytes().map(|b| b.to_vec()).unwrap_or_default() }
+        }
+        Err(e) => panic!("GET {url}: {e}"),
+    }
+}
+
+/// A real-time ffmpeg test source (video + audio) publishing over RTMP.
+pub fn publish(port: u16, key: &str, size: &str, fps: u32, seconds: Option<u32>) -> Proc {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning", "-re"])
+        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate={fps}")])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
+    if let Some(s) = seconds {
+        cmd.args(["-t", &s.to_string()]);
+    }
+    cmd.args(["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p"])
+        .args(["-g", &(fps * 2).to_string(), "-keyint_min", &(fps * 2).to_string(), "-sc_threshold", "0"])
+        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
+        .arg(format!("rtmp://127.0.0.1:{port}/stream/{key}"));
+    Proc::spawn(&format!("ffmpeg-{key}-{port}"), cmd)
+}
+
+/// Media playlist: (media sequence, [(duration, uri)]).
+pub fn media_playlist(text: &str) -> (u64, Vec<(f64, String)>) {
+    let mut seq = 0;
+    let mut segs = Vec::new();
+    let mut dur = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            seq = v.parse().unwrap_or(0);
+        } else if let Some(v) = line.strip_prefix("#EXTINF:") {
+            dur = v.split(',').next().and_then(|d| d.parse().ok());
+        } else if !line.is_empty() && !line.starts_with('#') {
+            segs.push((dur.take().unwrap_or(0.0), line.to_string()));
+        }
+    }
+    (seq, segs)
+}
+
+/// ffprobe's view of a media file: streams (codec_type, codec_name, width,
+/// height) and the video duration (decoded frames / frame rate).
+pub struct Probe {
+    pub streams: Vec<(String, String, u64, u64)>,
+    pub video_seconds: f64,
+}
+
+pub fn ffprobe(bytes: &[u8]) -> Probe {
+    let f = tempfile::Builder::new().suffix(".ts").tempfile().unwrap();
+    std::fs::write(f.path(), bytes).unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries"])
+        .arg("stream=codec_type,codec_name,width,height,nb_read_frames,avg_frame_rate")
+        .args(["-of", "json"])
+        .arg(f.path())
+        .output()
+        .expect("ffprobe");
+    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = v["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["codec_type"].as_str().unwrap_or("").to_string(),
+                s["codec_name"].as_str().unwrap_or("").to_string(),
+                s["width"].as_u64().unwrap_or(0),
+                s["height"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let video = v["streams"].as_array().unwrap().iter().find(|s| s["codec_type"] == "video");
+    let video_seconds = video
+        .and_then(|s| {
+            let frames: f64 = s["nb_read_frames"].as_str()?.parse().ok()?;
+            let (n, d) = s["avg_frame_rate"].as_str()?.split_once('/')?;
+            let fps = n.parse::<f64>().ok()? / d.parse::<f64>().ok()?;
+            (fps > 0.0).then(|| frames / fps)
+        })
+        .unwrap_or(0.0);
+    Probe { streams, video_seconds }
+}
+
+pub fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The platform tests run one after another: each needs the CPU for
+/// real-time encoding.
+pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());

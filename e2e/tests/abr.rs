@@ -1,0 +1,130 @@
+//! ABR on: each published stream becomes a three-rendition ladder with a
+//! master playlist, routed by the edge as one stream.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// `#EXT-X-STREAM-INF` attributes and URI of each variant.
+fn variants(master: &str) -> Vec<(HashMap<String, String>, String)> {
+    let mut out = Vec::new();
+    let mut lines = master.lines().map(str::trim);
+    while let Some(l) = lines.next() {
+        if let Some(attrs) = l.strip_prefix("#EXT-X-STREAM-INF:") {
+            let mut map = HashMap::new();
+            // Attributes are comma-separated; CODECS is a quoted list.
+            let mut rest = attrs;
+            while !rest.is_empty() {
+                let (k, after) = rest.split_once('=').unwrap();
+                let (v, next) = if let Some(q) = after.strip_prefix('"') {
+                    let end = q.find('"').unwrap();
+                    (q[..end].to_string(), q[end + 1..].trim_start_matches(','))
+                } else {
+                    match after.split_once(',') {
+                        Some((v, n)) => (v.to_string(), n),
+                        None => (after.to_string(), ""),
+                    }
+                };
+                map.insert(k.to_string(), v);
+                rest = next;
+            }
+            let uri = lines.by_ref().find(|l| !l.is_empty()).unwrap().to_string();
+            out.push((map, uri));
+        }
+    }
+    out
+}
+
+#[test]
+fn abr_ladder_through_the_edge() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut p = Platform::start(1, true, &[("DISCOVERY_STALE_SECS", "6")]);
+    let t0 = Instant::now();
+    let mut publisher = publish(p.rtmp_port(1), "golive", "1280x720", 30, None);
+
+    let master = wait_until(Duration::from_secs(30), "master playlist at the edge", || {
+        let r = p.edge_get("/golive/master.m3u8");
+        (r.status == 200).then(|| r.text())
+    });
+    println!("publish -> master playlist at the edge: {:?}", t0.elapsed());
+    let api = p.api_stream("golive").expect("registered");
+    assert_eq!(api["manifest"], "master.m3u8", "discovery reports the master playlist");
+
+    let vs = variants(&master);
+    assert_eq!(vs.len(), 3, "{master}");
+    let mut playlists = Vec::new();
+    for (attrs, uri) in &vs {
+        for key in ["BANDWIDTH", "RESOLUTION", "CODECS"] {
+            assert!(attrs.contains_key(key), "{key} missing for {uri}: {attrs:?}");
+        }
+        assert!(attrs["CODECS"].contains("avc1") && attrs["CODECS"].contains("mp4a"), "{attrs:?}");
+        let (w, h) = attrs["RESOLUTION"].split_once('x').unwrap();
+        let (w, h): (u64, u64) = (w.parse().unwrap(), h.parse().unwrap());
+
+        // A segment of each rendition, through the edge, decodes at the
+        // advertised resolution.
+        let path = format!("/golive/{uri}");
+        let dir = uri.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        let (_, segs) = wait_until(Duration::from_secs(20), "rendition segments", || {
+            let r = p.edge_get(&path);
+            let pl = media_playlist(&r.text());
+            (r.status == 200 && pl.1.len() >= 2).then_some(pl)
+        });
+        let seg = p.edge_get(&format!("/golive/{dir}/{}", segs[0].1));
+        assert_eq!(seg.status, 200);
+        let probe = ffprobe(&seg.body);
+        let video = probe.streams.iter().find(|s| s.0 == "video").expect("video stream");
+        println!("{uri}: {} {}x{} (advertised {w}x{h}, BANDWIDTH {})", video.1, video.2, video.3, attrs["BANDWIDTH"]);
+        assert_eq!((video.2, video.3), (w, h), "{uri}");
+        assert!(probe.streams.iter().any(|s| s.0 == "audio" && s.1 == "aac"), "{uri}");
+        playlists.push(path);
+    }
+
+    // Renditions' segment boundaries line up: same sequence numbers, same
+    // durations.
+    let lists: Vec<(u64, Vec<(f64, String)>)> =
+        playlists.iter().map(|path| media_playlist(&p.edge_get(path).text())).collect();
+    let n = lists.iter().map(|l| l.1.len()).min().unwrap();
+    assert!(n >= 2);
+    for l in &lists[1..] {
+        assert_eq!(l.0, lists[0].0, "media sequences differ");
+        for i in 0..n - 1 {
+            let (a, b) = (lists[0].1[i].0, l.1[i].0);
+            assert!((a - b).abs() < 0.1, "segment {i}: {a} vs {b}");
+        }
+    }
+
+    // A player: ffmpeg reads the master through the edge and plays 4 s.
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-i", &p.edge_url("/golive/master.m3u8"), "-t", "4", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg playback failed: {}", String::from_utf8_lossy(&out.stderr));
+
+    // The publisher stops: no transcoder remains.
+    publisher.stop();
+    let t = Instant::now();
+    wait_until(Duration::from_secs(15), "the ladder to stop", || {
+        let ladders: Vec<String> = p.leftovers().into_iter().filter(|c| c.contains("ffmpeg")).collect();
+        ladders.is_empty().then_some(())
+    });
+    println!("publisher stopped -> ladder gone after {:?}", t.elapsed());
+
+    // The same key publishes again: a working ladder again.
+    let _again = publish(p.rtmp_port(1), "golive", "1280x720", 30, None);
+    wait_until(Duration::from_secs(30), "a ladder after reconnecting", || {
+        let running = p.leftovers().iter().any(|c| c.contains("ffmpeg"));
+        let r = p.edge_get("/golive/720p/index.m3u8");
+        let (_, segs) = media_playlist(&r.text());
+        (running && r.status == 200 && !segs.is_empty()).then_some(())
+    });
+
+    p.up.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(p.up.wait_exit(Duration::from_secs(20)), Some(Some(0)), "{}", p.up.log());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(p.leftovers(), Vec::<String>::new());
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# bench-edge.sh: the edge module with a warm route cache versus the same
+# nginx proxying to a fixed keepalive upstream, same run, same settings
+# (no proxy cache on either side), for a playlist and a 500 KB segment; then
+# the latency a route-cache miss adds. Needs `make build`.
+# Usage: scripts/bench-edge.sh [seconds per wrk run]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+secs=${1:-10}
+workers=${EDGE_WORKERS:-1}
+tmp=$(mktemp -d)
+chmod 755 "$tmp" # nginx workers may run as another user
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rport=$(port) aport=$(port) oport=$(port) eport=$(port) fport=$(port)
+NGINX=/usr/sbin/nginx
+cleanup() {
+  for d in origin edge fixed; do [[ -f $tmp/$d/nginx.pid ]] && kill "$(cat "$tmp/$d/nginx.pid")" 2>/dev/null || true; done
+  kill $(jobs -p) 2>/dev/null || true
+  wait 2>/dev/null || true
+  [[ -n ${KEEP:-} ]] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+[[ -n ${HOLD:-} ]] && trap 'cleanup' INT
+
+redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" >/dev/null &
+API_LISTEN=127.0.0.1:$aport REDIS_URL=redis://127.0.0.1:$rport RUST_LOG=warn STREAM_TTL_SECS=3600 \
+  "$ROOT/target/release/rtmp-live-api" >"$tmp/api.log" 2>&1 &
+
+main() { # main <dir> <workers> <load module?>
+  echo "daemon on; master_process on; worker_processes $2; pid $1/nginx.pid; error_log $1/error.log warn;"
+  [[ $3 == 1 ]] && echo "load_module $ROOT/target/release/libngx_edge_router.so;"
+  echo "events { worker_connections 4096; }"
+}
+common() {
+  echo "access_log off; client_body_temp_path $1/cb; proxy_temp_path $1/p; fastcgi_temp_path $1/f; uwsgi_temp_path $1/u; scgi_temp_path $1/s;"
+  echo "proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffers 16 64k;"
+}
+
+mkdir -p "$tmp/origin/html/golive" "$tmp/edge" "$tmp/fixed"
+for i in $(seq 0 5); do echo -e "#EXTINF:2.000,\n$i.ts"; done | { echo -e "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0"; cat; } >"$tmp/origin/html/golive/index.m3u8"
+head -c 500000 /dev/urandom >"$tmp/origin/html/golive/1.ts"
+{ main "$tmp/origin" 1 0; echo "http { $(common "$tmp/origin") keepalive_requests 100000; server { listen 127.0.0.1:$oport; root $tmp/origin/html; location = /status { stub_status; } } }"; } >"$tmp/origin/nginx.conf"
+{ main "$tmp/fixed" "$workers" 0; echo "http { $(common "$tmp/fixed")
+  upstream fixed { server 127.0.0.1:$oport; keepalive 64; }
+  server { listen 127.0.0.1:$fport; location ~ \"^/([^/]+)/[^?]+\$\" { proxy_pass http://fixed; } } }"; } >"$tmp/fixed/nginx.conf"
+edge_conf() { # edge_conf <valid>
+  { main "$tmp/edge" "$workers" 1; echo "http { $(common "$tmp/edge")
+  edge_router_zone routes 10m;
+  upstream edge_origins { edge_router_upstream; keepalive 64; }
+  server { listen 127.0.0.1:$eport;
+    location ~ \"^/([^/]+)/[^?]+\$\" { edge_router \$1; edge_router_api /_api; edge_router_valid $1; proxy_pass http://edge_origins; }
+    location ^~ /_api/ { internal; proxy_pass http://127.0.0.1:$aport/streams/; proxy_pass_request_headers off; } } }"; } >"$tmp/edge/nginx.conf"
+}
+edge_conf 5s
+for d in origin fixed edge; do $NGINX -p "$tmp/$d" -c "$tmp/$d/nginx.conf" -e "$tmp/$d/error.log"; done
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$aport/readyz" >/dev/null && break; sleep 0.1; done
+for i in $(seq 0 199); do
+  curl -sf -X POST "http://127.0.0.1:$aport/streams" -H 'content-type: application/json' \
+    -d "{\"name\":\"s$i\",\"manifest\":\"index.m3u8\",\"host\":\"127.0.0.1:$oport\"}"
+done
+curl -sf -X POST "http://127.0.0.1:$aport/streams" -H 'content-type: application/json' \
+  -d "{\"name\":\"golive\",\"manifest\":\"index.m3u8\",\"host\":\"127.0.0.1:$oport\"}"
+curl -s -o /dev/null "http://127.0.0.1:$eport/golive/index.m3u8" # warm the route
+
+accepted() { curl -s "http://127.0.0.1:$oport/status" | awk 'NR == 3 {print $1}'; }
+run() { # run <url> -> "req/s p99 origin-connections-opened"
+  local out a0
+  a0=$(accepted)
+  out=$(wrk -t2 -c64 -d"${secs}s" --latency "$1")
+  if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers from $1" >&2; exit 1; fi
+  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1 == "99%" {print $2}' <<<"$out") $(($(accepted) - a0 - 1))"
+}
+if [[ -n ${HOLD:-} ]]; then echo "edge $eport fixed $fport origin $oport"; sleep "$HOLD"; exit 0; fi
+echo "cores: $(nproc), nginx workers: $workers, wrk -t2 -c64 -d${secs}s on the same machine"
+echo "each pair runs ${rounds:=3} times, alternating which goes first; the ratio is the median of the rounds"
+printf '%-10s %-34s %12s %10s %12s\n' object setup req/s p99 origin-conns
+for obj in index.m3u8 1.ts; do
+  ratios=()
+  for ((r = 0; r < rounds; r++)); do
+    if ((r % 2 == 0)); then
+      read -r f_rps f_p99 f_c < <(run "http://127.0.0.1:$fport/golive/$obj")
+      read -r e_rps e_p99 e_c < <(run "http://127.0.0.1:$eport/golive/$obj")
+    else
+      read -r e_rps e_p99 e_c < <(run "http://127.0.0.1:$eport/golive/$obj")
+      read -r f_rps f_p99 f_c < <(run "http://127.0.0.1:$fport/golive/$obj")
+    fi
+    printf '%-10s %-34s %12s %10s %12s\n' "$obj" "fixed upstream + keepalive (ref)" "$f_rps" "$f_p99" "$f_c"
+    printf '%-10s %-34s %12s %10s %12s\n' "$obj" "edge_router, warm route" "$e_rps" "$e_p99" "$e_c"
+    ratios+=("$(awk -v a="$e_rps" -v b="$f_rps" 'BEGIN { printf "%.3f", a / b }')")
+  done
+  echo "ratio edge/reference ($obj): rounds ${ratios[*]} -> median $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
+done
+
+# Route-cache miss: the first request for each of 200 streams asks the API.
+miss_total=0 warm_total=0
+for i in $(seq 0 199); do
+  t=$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$eport/s$i/index.m3u8")
+  miss_total=$(awk -v a="$miss_total" -v b="$t" 'BEGIN { print a + b }')
+  t=$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$eport/s$i/index.m3u8")
+  warm_total=$(awk -v a="$warm_total" -v b="$t" 'BEGIN { print a + b }')
+done
+awk -v m="$miss_total" -v w="$warm_total" 'BEGIN {
+  printf "route miss (first request of 200 streams): mean %.3f ms; warm: mean %.3f ms; added by a miss: %.3f ms\n",
+    m / 200 * 1000, w / 200 * 1000, (m - w) / 200 * 1000 }'

@@ -4,17 +4,19 @@
 #   RTMP_URL     default rtmp://127.0.0.1:${RTMP_PORT:-1935}/stream
 #   STREAM_KEY   default golive
 #   STREAM_SIZE  default 1280x720, STREAM_FPS default 30
+#   STREAM_PATTERN  default smptehdbars (static bars); testsrc2 moves (harder to encode)
 set -euo pipefail
 url=${RTMP_URL:-rtmp://127.0.0.1:${RTMP_PORT:-1935}/stream}
 key=${STREAM_KEY:-golive}
 size=${STREAM_SIZE:-1280x720}
 fps=${STREAM_FPS:-30}
+pattern=${STREAM_PATTERN:-smptehdbars}
 font=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
 clock="drawtext=fontfile=$font:text='%{localtime\:%T}':fontcolor=white:fontsize=48:box=1:boxcolor=black@0.6:x=(w-tw)/2:y=h-th-40"
 [[ -r $font ]] || clock=null
 echo "publishing the test pattern to $url/<key> ($size@$fps)"
 exec ffmpeg -hide_banner -loglevel "${FFMPEG_LOGLEVEL:-warning}" -re \
-  -f lavfi -i "smptehdbars=size=$size:rate=$fps" \
+  -f lavfi -i "$pattern=size=$size:rate=$fps" \
   -f lavfi -i "sine=frequency=1000:sample_rate=48000" \
   -vf "$clock" \
   -c:v libx264 -preset veryfast -tune zerolatency -g $((fps * 2)) -keyint_min $((fps * 2)) -sc_threshold 0 \

@@ -11,7 +11,7 @@ export NGINX_SOURCE_DIR := $(NGINX_TREE)
 export NGINX_BUILD_DIR := $(NGINX_TREE)/objs
 MODULE := target/release/libngx_edge_router.so
 
-.PHONY: all deps build module test unit up stream bench clean
+.PHONY: all deps build module test up stream bench compose-check clean
 
 all: build
 
@@ -43,6 +43,10 @@ stream:
 
 bench: build
 	scripts/bench.sh
+
+# docker-compose.yml parses (no Docker engine needed).
+compose-check:
+	docker-compose -f docker-compose.yml config -q
 
 clean:
 	$(CARGO) clean

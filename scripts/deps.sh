@@ -15,6 +15,7 @@ pkgs=(
   curl procps psmisc        # scripts and tests
   gettext-base              # envsubst: rendering the nginx configs
   fonts-dejavu-core         # the test pattern's clock (drawtext)
+  docker-compose            # validates docker-compose.yml without an engine (tests)
 )
 
 missing=()

@@ -1,0 +1,9 @@
+#!/bin/sh
+# Renders the edge config from the shared template, then runs nginx in the
+# foreground.
+set -eu
+export EDGE_MODULE=/usr/lib/nginx/modules/libngx_edge_router.so NGINX_USER=root
+export STATE_DIR=/var/lib/rtmp-live/edge
+mkdir -p "$STATE_DIR/tmp"
+render-conf.sh /etc/rtmp-live/edge.conf.template "$STATE_DIR/edge.conf"
+exec nginx -p "$STATE_DIR" -c "$STATE_DIR/edge.conf" -e stderr

@@ -1,0 +1,106 @@
+//! The Docker path uses the same nginx/ templates as the native one: they
+//! render with the containers' settings and pass `nginx -t` (Debian's nginx,
+//! nginx-rtmp, the built edge module); docker-compose.yml parses.
+
+use std::path::Path;
+use std::process::Command;
+
+use rtmp_live_testkit::{edge_module, workspace_root};
+
+fn render(template: &str, out: &Path, env: &[(&str, String)]) {
+    let st = Command::new(workspace_root().join("scripts/render-conf.sh"))
+        .arg(workspace_root().join("nginx").join(template))
+        .arg(out)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .status()
+        .unwrap();
+    assert!(st.success(), "render {template}");
+}
+
+fn nginx_t(dir: &Path, conf: &Path) {
+    let out = Command::new("/usr/sbin/nginx")
+        .args(["-t", "-p"])
+        .arg(dir)
+        .arg("-c")
+        .arg(conf)
+        .args(["-e", "stderr"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}: {text}", conf.display());
+}
+
+#[test]
+fn origin_templates_render_and_pass_nginx_t() {
+    for packaging in ["origin-hls.conf.template", "origin-abr.conf.template"] {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        let env = [
+            ("RTMP_MODULE", "/usr/lib/nginx/modules/ngx_rtmp_module.so".to_string()),
+            ("NGINX_USER", "root".to_string()),
+            ("ORIGIN_DIR", dir.display().to_string()),
+            ("ORIGIN_PACKAGING", dir.join("packaging.conf").display().to_string()),
+            ("ABR_LADDER_SCRIPT", "/usr/local/bin/abr-ladder.sh".to_string()),
+            ("RTMP_PORT", "1935".to_string()),
+            ("ORIGIN_HTTP_PORT", "8080".to_string()),
+            ("RTMP_STAT_PORT", "8088".to_string()),
+            ("API_URL", "http://127.0.0.1:9090".to_string()),
+            ("HLS_PATH", dir.join("hls").display().to_string()),
+        ];
+        render(packaging, &dir.join("packaging.conf"), &env);
+        render("origin.conf.template", &dir.join("nginx.conf"), &env);
+        nginx_t(dir, &dir.join("nginx.conf"));
+    }
+}
+
+#[test]
+fn edge_template_renders_and_passes_nginx_t() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    let env = [
+        ("EDGE_MODULE", edge_module().display().to_string()),
+        ("NGINX_USER", "root".to_string()),
+        ("STATE_DIR", dir.display().to_string()),
+        ("EDGE_PORT", "8081".to_string()),
+        ("API_URL", "http://127.0.0.1:9090".to_string()),
+        ("EDGE_WORKERS", "auto".to_string()),
+        ("EDGE_VIEWER_KEY", "$remote_addr".to_string()),
+        ("EDGE_ROUTE_VALID", "5s".to_string()),
+        ("EDGE_ROUTE_NEGATIVE", "1s".to_string()),
+        ("EDGE_ROUTE_STALE", "15m".to_string()),
+    ];
+    render("edge.conf.template", &dir.join("edge.conf"), &env);
+    nginx_t(dir, &dir.join("edge.conf"));
+}
+
+#[test]
+fn render_refuses_missing_variables() {
+    let d = tempfile::tempdir().unwrap();
+    let out = Command::new(workspace_root().join("scripts/render-conf.sh"))
+        .arg(workspace_root().join("nginx/edge.conf.template"))
+        .arg(d.path().join("x.conf"))
+        .env_remove("EDGE_PORT")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not set"));
+}
+
+#[test]
+fn compose_file_parses_without_an_engine() {
+    let out = Command::new("docker-compose")
+        .current_dir(workspace_root())
+        .args(["-f", "docker-compose.yml", "config"])
+        .output()
+        .expect("docker-compose (Debian package docker-compose, installed by scripts/deps.sh)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for service in ["redis:", "api:", "origin:", "discovery:", "edge:"] {
+        assert!(text.contains(service), "{service} missing");
+    }
+    for port in ["1935", "8080", "9090", "8081"] {
+        assert!(text.contains(&format!("published: {port}")) || text.contains(&format!("{port}:{port}")), "port {port}");
+    }
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# bench.sh: every benchmark, one after another (results go to BENCHMARKS.md by hand).
+set -euo pipefail
+cd "$(dirname "$0")"
+echo "== API";       ./bench-api.sh "${BENCH_SECS_WRK:-10}"
+echo "== edge";      rounds=${BENCH_ROUNDS:-5} ./bench-edge.sh "${BENCH_SECS_WRK:-8}"
+echo "== discovery"; ./bench-discovery.sh
+echo "== ABR";       ./bench-abr.sh

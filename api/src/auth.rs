@@ -17,7 +17,9 @@ impl StreamKeys {
             let (key, name) = entry.split_once('=').unwrap_or((entry, entry));
             let (key, name) = (key.trim(), name.trim());
             if !is_valid_name(key) || !is_valid_name(name) {
-                return Err(format!("invalid entry {entry:?}: key and name must match [A-Za-z0-9_-]{{1,64}}"));
+                return Err(format!(
+                    "invalid entry {entry:?}: key and name must match [A-Za-z0-9_-]{{1,64}}"
+                ));
             }
             if map.insert(key.to_string(), name.to_string()).is_some() {
                 return Err(format!("duplicate key in entry {entry:?}"));

@@ -20,10 +20,19 @@ pub struct Config {
     #[arg(long, env = "API_REPORT_TOKEN", hide_env_values = true)]
     pub report_token: Option<String>,
     /// Stream keys: comma-separated `key` or `key=name` entries.
-    #[arg(long, env = "STREAM_KEYS", default_value = "golive", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "STREAM_KEYS",
+        default_value = "golive",
+        hide_env_values = true
+    )]
     pub stream_keys: String,
     /// Location of an allowed publish; `{name}` becomes the public name.
-    #[arg(long, env = "PUBLISH_REDIRECT", default_value = "rtmp://127.0.0.1:1935/hls/{name}")]
+    #[arg(
+        long,
+        env = "PUBLISH_REDIRECT",
+        default_value = "rtmp://127.0.0.1:1935/hls/{name}"
+    )]
     pub publish_redirect: String,
     /// Every Redis call fails with 503 after this long.
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 500)]

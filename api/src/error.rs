@@ -42,9 +42,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = (self.status(), Json(ErrorBody { error: self.to_string() })).into_response();
+        let mut res = (
+            self.status(),
+            Json(ErrorBody {
+                error: self.to_string(),
+            }),
+        )
+            .into_response();
         if matches!(self, ApiError::Unauthorized) {
-            res.headers_mut().insert("www-authenticate", "Bearer".parse().expect("static header"));
+            res.headers_mut()
+                .insert("www-authenticate", "Bearer".parse().expect("static header"));
         }
         res
     }

@@ -34,7 +34,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/authorize", get(authorize_get).post(authorize_post))
         .route("/streams", get(list_streams).post(report_stream))
         .route("/streams/{name}", get(get_stream).delete(delete_stream))
-        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -104,7 +107,9 @@ fn check_token(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     match &s.token {
         None => Ok(()),
         Some(t) => {
-            let h = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            let h = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
             if bearer_matches(h, t) {
                 Ok(())
             } else {
@@ -129,9 +134,11 @@ async fn report_stream(
         return Err(ApiError::UnsupportedMediaType);
     }
     let body = body.map_err(body_error)?;
-    let report: StreamReport =
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
-    report.validate().map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let report: StreamReport = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
+    report
+        .validate()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     s.store.report(&report).await?;
     tracing::debug!(stream = %report.name, host = %report.host, "report");
     Ok(StatusCode::NO_CONTENT)
@@ -143,9 +150,15 @@ async fn get_stream(
 ) -> Result<Json<StreamInfo>, ApiError> {
     let Path(name) = name.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if !is_valid_name(&name) {
-        return Err(ApiError::BadRequest(rtmp_live_types::Invalid::Name.to_string()));
+        return Err(ApiError::BadRequest(
+            rtmp_live_types::Invalid::Name.to_string(),
+        ));
     }
-    s.store.lookup(&name).await?.map(Json).ok_or(ApiError::NotFound("stream not found"))
+    s.store
+        .lookup(&name)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound("stream not found"))
 }
 
 async fn list_streams(State(s): Shared) -> Result<Json<serde_json::Value>, ApiError> {
@@ -168,11 +181,15 @@ async fn delete_stream(
     let Path(name) = name.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if !is_valid_name(&name) {
-        return Err(ApiError::BadRequest(rtmp_live_types::Invalid::Name.to_string()));
+        return Err(ApiError::BadRequest(
+            rtmp_live_types::Invalid::Name.to_string(),
+        ));
     }
     if let Some(h) = &q.host {
         if !is_valid_host(h) {
-            return Err(ApiError::BadRequest(rtmp_live_types::Invalid::Host.to_string()));
+            return Err(ApiError::BadRequest(
+                rtmp_live_types::Invalid::Host.to_string(),
+            ));
         }
     }
     s.store.remove(&name, q.host.as_deref()).await?;

@@ -59,7 +59,13 @@ impl Store {
     /// Redis is down, and connects on first use.
     pub fn new(url: &str, ttl_secs: u64, timeout: Duration) -> Result<Store, String> {
         let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-        Ok(Store { client, conn: Mutex::new(None), ttl_secs, timeout, live_origins: Script::new(LIVE_ORIGINS) })
+        Ok(Store {
+            client,
+            conn: Mutex::new(None),
+            ttl_secs,
+            timeout,
+            live_origins: Script::new(LIVE_ORIGINS),
+        })
     }
 
     /// A connection, created on first use. The manager reconnects by itself
@@ -74,7 +80,11 @@ impl Store {
             .set_response_timeout(Some(self.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let made = tokio::time::timeout(self.timeout, self.client.get_connection_manager_with_config(config)).await;
+        let made = tokio::time::timeout(
+            self.timeout,
+            self.client.get_connection_manager_with_config(config),
+        )
+        .await;
         match made {
             Ok(Ok(c)) => {
                 tracing::info!("connected to redis");
@@ -113,7 +123,9 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<(), ApiError> {
-        self.run(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await }).await.map(|_| ())
+        self.run(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })
+            .await
+            .map(|_| ())
     }
 
     /// Registers (or refreshes) `r.host` as an origin of `r.name`.
@@ -144,7 +156,13 @@ impl Store {
         let prefix = origin_prefix(name);
         let flat: Vec<String> = self
             .run(|mut c| async move {
-                self.live_origins.key(&skey).key(STREAMS).arg(&prefix).arg(name).invoke_async(&mut c).await
+                self.live_origins
+                    .key(&skey)
+                    .key(STREAMS)
+                    .arg(&prefix)
+                    .arg(name)
+                    .invoke_async(&mut c)
+                    .await
             })
             .await?;
         Ok(info_from_flat(name, flat))
@@ -152,7 +170,9 @@ impl Store {
 
     /// Every live stream.
     pub async fn list(&self) -> Result<Vec<StreamInfo>, ApiError> {
-        let names: Vec<String> = self.run(|mut c| async move { c.smembers(STREAMS).await }).await?;
+        let names: Vec<String> = self
+            .run(|mut c| async move { c.smembers(STREAMS).await })
+            .await?;
         let mut out = Vec::new();
         for name in names {
             if let Some(info) = self.lookup(&name).await? {
@@ -169,14 +189,23 @@ impl Store {
         let prefix = origin_prefix(name);
         let hosts: Vec<String> = match host {
             Some(h) => vec![h.to_string()],
-            None => self.run(|mut c| { let skey = skey.clone(); async move { c.smembers(skey).await } }).await?,
+            None => {
+                self.run(|mut c| {
+                    let skey = skey.clone();
+                    async move { c.smembers(skey).await }
+                })
+                .await?
+            }
         };
         let whole = host.is_none();
         self.run(|mut c| async move {
             let mut p = redis::pipe();
             p.atomic();
             for h in &hosts {
-                p.del(format!("{prefix}{h}")).ignore().srem(&skey, h).ignore();
+                p.del(format!("{prefix}{h}"))
+                    .ignore()
+                    .srem(&skey, h)
+                    .ignore();
             }
             if whole {
                 p.del(&skey).ignore();
@@ -192,11 +221,19 @@ impl Store {
 fn info_from_flat(name: &str, flat: Vec<String>) -> Option<StreamInfo> {
     let mut origins: Vec<Origin> = flat
         .chunks_exact(2)
-        .map(|p| Origin { host: p[0].clone(), manifest: p[1].clone() })
+        .map(|p| Origin {
+            host: p[0].clone(),
+            manifest: p[1].clone(),
+        })
         .collect();
     origins.sort_by(|a, b| a.host.cmp(&b.host));
     let first = origins.first()?.clone();
-    Some(StreamInfo { name: name.to_string(), manifest: first.manifest, host: first.host, origins })
+    Some(StreamInfo {
+        name: name.to_string(),
+        manifest: first.manifest,
+        host: first.host,
+        origins,
+    })
 }
 
 #[cfg(test)]
@@ -206,7 +243,13 @@ mod tests {
     #[test]
     fn flat_reply_to_info() {
         assert_eq!(info_from_flat("a", vec![]), None);
-        let i = info_from_flat("a", ["b:2", "i.m3u8", "a:1", "m.m3u8"].map(String::from).to_vec()).unwrap();
+        let i = info_from_flat(
+            "a",
+            ["b:2", "i.m3u8", "a:1", "m.m3u8"]
+                .map(String::from)
+                .to_vec(),
+        )
+        .unwrap();
         assert_eq!(i.host, "a:1");
         assert_eq!(i.manifest, "m.m3u8");
         assert_eq!(i.origins.len(), 2);

@@ -7,13 +7,21 @@ use std::time::Duration;
 use clap::Parser;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "rtmp-live-discovery", version, about = "Reports an origin's live HLS streams to the API")]
+#[command(
+    name = "rtmp-live-discovery",
+    version,
+    about = "Reports an origin's live HLS streams to the API"
+)]
 pub struct Config {
     /// The folder nginx-rtmp writes HLS to (`hls_path`).
     #[arg(long, env = "HLS_PATH", default_value = "/var/lib/rtmp-live/hls")]
     pub hls_path: PathBuf,
     /// Base URL of the API.
-    #[arg(long, env = "DISCOVERY_API_URL", default_value = "http://127.0.0.1:9090")]
+    #[arg(
+        long,
+        env = "DISCOVERY_API_URL",
+        default_value = "http://127.0.0.1:9090"
+    )]
     pub api_url: String,
     /// Bearer token for POST/DELETE /streams.
     #[arg(long, env = "API_REPORT_TOKEN", hide_env_values = true)]
@@ -44,14 +52,24 @@ impl Config {
 
     /// The host to advertise, validated.
     pub fn host(&self) -> Result<String, String> {
-        let host = match self.advertise_host.clone().or_else(|| self.ip.clone()).filter(|h| !h.is_empty()) {
+        let host = match self
+            .advertise_host
+            .clone()
+            .or_else(|| self.ip.clone())
+            .filter(|h| !h.is_empty())
+        {
             Some(h) => h,
-            None => format!("{}:8080", first_ipv4().ok_or("no non-loopback IPv4 address: set ADVERTISE_HOST")?),
+            None => format!(
+                "{}:8080",
+                first_ipv4().ok_or("no non-loopback IPv4 address: set ADVERTISE_HOST")?
+            ),
         };
         if rtmp_live_types::is_valid_host(&host) {
             Ok(host)
         } else {
-            Err(format!("ADVERTISE_HOST {host:?} is not hostname-or-IP[:port]"))
+            Err(format!(
+                "ADVERTISE_HOST {host:?} is not hostname-or-IP[:port]"
+            ))
         }
     }
 }

@@ -24,7 +24,9 @@ use crate::scan::{classify, Touched};
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let config = Config::parse();
@@ -40,7 +42,12 @@ async fn main() -> std::process::ExitCode {
     }
     tracing::info!(hls = %config.hls_path.display(), api = %config.api_url, %host,
         heartbeat = ?config.heartbeat(), stale = ?config.stale(), "discovery starting");
-    let reporter = Reporter::new(&config.api_url, config.token.clone().filter(|t| !t.is_empty()), host, config.heartbeat());
+    let reporter = Reporter::new(
+        &config.api_url,
+        config.token.clone().filter(|t| !t.is_empty()),
+        host,
+        config.heartbeat(),
+    );
     let registry = Registry::new(config.hls_path.clone(), config.stale(), reporter);
     run(config, registry).await;
     std::process::ExitCode::SUCCESS
@@ -67,7 +74,10 @@ impl FolderWatch {
     /// Makes sure the current folder is watched; true if a new watch began
     /// (the caller rescans).
     fn ensure(&mut self) -> bool {
-        let ino = std::fs::metadata(&self.root).ok().filter(|m| m.is_dir()).map(|m| m.ino());
+        let ino = std::fs::metadata(&self.root)
+            .ok()
+            .filter(|m| m.is_dir())
+            .map(|m| m.ino());
         match (ino, &self.current) {
             (Some(i), Some((_, w))) if i == *w => false,
             (Some(i), _) => {
@@ -105,15 +115,23 @@ impl FolderWatch {
 async fn run(config: Config, mut registry: Registry) {
     let root = config.hls_path.clone();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut folder = FolderWatch { root: root.clone(), tx, current: None, missing_logged: false };
+    let mut folder = FolderWatch {
+        root: root.clone(),
+        tx,
+        current: None,
+        missing_logged: false,
+    };
     folder.ensure();
     registry.rescan();
 
-    let mut expiry = tokio::time::interval((config.stale() / 4).clamp(Duration::from_millis(25), Duration::from_millis(500)));
+    let mut expiry = tokio::time::interval(
+        (config.stale() / 4).clamp(Duration::from_millis(25), Duration::from_millis(500)),
+    );
     let mut safety = tokio::time::interval(config.heartbeat().min(Duration::from_secs(5)));
     expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
 
     loop {
         tokio::select! {
@@ -135,7 +153,10 @@ async fn run(config: Config, mut registry: Registry) {
             _ = tokio::signal::ctrl_c() => break,
         }
     }
-    tracing::info!(live = registry.live(), "shutting down: deregistering live streams");
+    tracing::info!(
+        live = registry.live(),
+        "shutting down: deregistering live streams"
+    );
     registry.shutdown(Duration::from_secs(3)).await;
 }
 
@@ -147,7 +168,12 @@ fn recheck_later(tx: &mpsc::UnboundedSender<Msg>, name: String, left: u8) {
     });
 }
 
-fn handle(root: &Path, folder: &mut FolderWatch, registry: &mut Registry, res: notify::Result<Event>) {
+fn handle(
+    root: &Path,
+    folder: &mut FolderWatch,
+    registry: &mut Registry,
+    res: notify::Result<Event>,
+) {
     let ev = match res {
         Ok(ev) => ev,
         Err(e) => {
@@ -159,7 +185,10 @@ fn handle(root: &Path, folder: &mut FolderWatch, registry: &mut Registry, res: n
         }
     };
     // Reads (ours included) and attribute changes say nothing about liveness.
-    if matches!(ev.kind, EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))) {
+    if matches!(
+        ev.kind,
+        EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))
+    ) {
         return;
     }
     if ev.need_rescan() {

@@ -30,7 +30,13 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(root: PathBuf, stale: Duration, reporter: Reporter) -> Registry {
-        Registry { root, stale, reporter, streams: HashMap::new(), retiring: HashMap::new() }
+        Registry {
+            root,
+            stale,
+            reporter,
+            streams: HashMap::new(),
+            retiring: HashMap::new(),
+        }
     }
 
     pub fn live(&self) -> usize {
@@ -44,7 +50,9 @@ impl Registry {
     /// A playlist of `name` changed at `at`.
     pub fn touched(&mut self, name: &str, at: Instant) {
         let dir = self.root.join(name);
-        let Some(manifest) = list_files(&dir).and_then(|f| choose_manifest(f.iter().map(String::as_str))) else {
+        let Some(manifest) =
+            list_files(&dir).and_then(|f| choose_manifest(f.iter().map(String::as_str)))
+        else {
             return;
         };
         if ended(&dir, &manifest) {
@@ -62,11 +70,21 @@ impl Registry {
         if at.elapsed() >= self.stale {
             return;
         }
-        let (tx, rx) = watch::channel(Desired::Live { manifest: manifest.clone() });
+        let (tx, rx) = watch::channel(Desired::Live {
+            manifest: manifest.clone(),
+        });
         let previous = self.retiring.remove(name);
         let worker = self.reporter.spawn(name.to_string(), rx, previous);
         tracing::debug!(stream = %name, %manifest, "stream appeared");
-        self.streams.insert(name.to_string(), Stream { last_change: at, manifest, tx, worker });
+        self.streams.insert(
+            name.to_string(),
+            Stream {
+                last_change: at,
+                manifest,
+                tx,
+                worker,
+            },
+        );
     }
 
     /// `name` ended: its worker deregisters it.
@@ -100,7 +118,9 @@ impl Registry {
         let mut present = Vec::new();
         if let Ok(entries) = fs::read_dir(&self.root) {
             for e in entries.flatten() {
-                let Some(name) = e.file_name().to_str().map(str::to_owned) else { continue };
+                let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
                 if !rtmp_live_types::is_valid_name(&name) || !e.path().is_dir() {
                     continue;
                 }
@@ -113,7 +133,12 @@ impl Registry {
                 }
             }
         }
-        let vanished: Vec<String> = self.streams.keys().filter(|n| !present.contains(n)).cloned().collect();
+        let vanished: Vec<String> = self
+            .streams
+            .keys()
+            .filter(|n| !present.contains(n))
+            .cloned()
+            .collect();
         for n in vanished {
             self.gone(&n, "folder removed");
         }
@@ -140,7 +165,12 @@ async fn futures_join(handles: Vec<JoinHandle<()>>) {
 
 fn list_files(dir: &Path) -> Option<Vec<String>> {
     let entries = fs::read_dir(dir).ok()?;
-    Some(entries.flatten().filter_map(|e| e.file_name().to_str().map(str::to_owned)).collect())
+    Some(
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .collect(),
+    )
 }
 
 /// The newest modification time of any playlist in `dir` or one level below.
@@ -151,10 +181,19 @@ fn newest_playlist_mtime(dir: &Path) -> Option<SystemTime> {
         let name = e.file_name();
         let name = name.to_str().unwrap_or("");
         if path.is_dir() && rtmp_live_types::is_valid_name(name) {
-            if let Some(t) = fs::read_dir(&path).ok().into_iter().flatten().flatten().filter_map(|f| {
-                let n = f.file_name();
-                is_playlist(n.to_str().unwrap_or("")).then(|| f.metadata().ok()?.modified().ok()).flatten()
-            }).max() {
+            if let Some(t) = fs::read_dir(&path)
+                .ok()
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|f| {
+                    let n = f.file_name();
+                    is_playlist(n.to_str().unwrap_or(""))
+                        .then(|| f.metadata().ok()?.modified().ok())
+                        .flatten()
+                })
+                .max()
+            {
                 newest = newest.max(Some(t));
             }
         } else if is_playlist(name) {
@@ -179,5 +218,8 @@ fn ended(dir: &Path, manifest: &str) -> bool {
     } else {
         vec![dir.join(manifest)]
     };
-    !media.is_empty() && media.iter().all(|p| fs::read_to_string(p).is_ok_and(|s| has_endlist(&s)))
+    !media.is_empty()
+        && media
+            .iter()
+            .all(|p| fs::read_to_string(p).is_ok_and(|s| has_endlist(&s)))
 }

@@ -44,7 +44,13 @@ impl Reporter {
             .timeout(Duration::from_secs(2))
             .build()
             .expect("HTTP client");
-        Reporter { http, api: api.trim_end_matches('/').to_string(), token, host, heartbeat }
+        Reporter {
+            http,
+            api: api.trim_end_matches('/').to_string(),
+            token,
+            host,
+            heartbeat,
+        }
     }
 
     fn auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -55,14 +61,21 @@ impl Reporter {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<(), Failure> {
-        let resp = self.auth(req).send().await.map_err(|e| Failure::Retry(e.to_string()))?;
+        let resp = self
+            .auth(req)
+            .send()
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
         }
         let body = resp.text().await.unwrap_or_default();
         let body: String = body.chars().take(200).collect();
-        if status.is_client_error() && status != StatusCode::REQUEST_TIMEOUT && status != StatusCode::TOO_MANY_REQUESTS {
+        if status.is_client_error()
+            && status != StatusCode::REQUEST_TIMEOUT
+            && status != StatusCode::TOO_MANY_REQUESTS
+        {
             Err(Failure::Rejected(status, body))
         } else {
             Err(Failure::Retry(format!("{status}: {body}")))
@@ -70,12 +83,24 @@ impl Reporter {
     }
 
     async fn register(&self, name: &str, manifest: &str) -> Result<(), Failure> {
-        let report = StreamReport { name: name.into(), manifest: manifest.into(), host: self.host.clone() };
-        self.send(self.http.post(format!("{}/streams", self.api)).json(&report)).await
+        let report = StreamReport {
+            name: name.into(),
+            manifest: manifest.into(),
+            host: self.host.clone(),
+        };
+        self.send(
+            self.http
+                .post(format!("{}/streams", self.api))
+                .json(&report),
+        )
+        .await
     }
 
     async fn deregister(&self, name: &str) -> Result<(), Failure> {
-        let req = self.http.delete(format!("{}/streams/{name}", self.api)).query(&[("host", &self.host)]);
+        let req = self
+            .http
+            .delete(format!("{}/streams/{name}", self.api))
+            .query(&[("host", &self.host)]);
         self.send(req).await
     }
 
@@ -91,7 +116,12 @@ impl Reporter {
     /// Starts the worker of stream `name`. `previous` is the worker of an
     /// earlier life of the same stream, awaited first so that its
     /// deregistration cannot land after this life's first report.
-    pub fn spawn(&self, name: String, desired: watch::Receiver<Desired>, previous: Option<JoinHandle<()>>) -> JoinHandle<()> {
+    pub fn spawn(
+        &self,
+        name: String,
+        desired: watch::Receiver<Desired>,
+        previous: Option<JoinHandle<()>>,
+    ) -> JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             if let Some(p) = previous {
@@ -166,7 +196,9 @@ impl Reporter {
                     tracing::warn!(stream = %name, error = ?e, "deregistration failed; the API's TTL will expire it");
                 }
                 Err(Failure::Rejected(..)) => return,
-                Err(Failure::Retry(_)) => tokio::time::sleep(backoff.next().unwrap_or(self.heartbeat)).await,
+                Err(Failure::Retry(_)) => {
+                    tokio::time::sleep(backoff.next().unwrap_or(self.heartbeat)).await
+                }
             }
         }
     }

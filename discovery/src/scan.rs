@@ -34,15 +34,22 @@ pub fn is_playlist(file: &str) -> bool {
 
 /// Classifies `path` relative to the HLS root.
 pub fn classify(root: &Path, path: &Path) -> Touched {
-    let Ok(rel) = path.strip_prefix(root) else { return Touched::Other };
+    let Ok(rel) = path.strip_prefix(root) else {
+        return Touched::Other;
+    };
     let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
-    let Some(&name) = parts.first() else { return Touched::Other };
+    let Some(&name) = parts.first() else {
+        return Touched::Other;
+    };
     if !is_valid_name(name) {
         return Touched::Other;
     }
     match parts.len() {
         1 => Touched::StreamDir(name.to_string()),
-        2 | 3 if is_playlist(parts[parts.len() - 1]) && (parts.len() == 2 || is_valid_name(parts[1])) => {
+        2 | 3
+            if is_playlist(parts[parts.len() - 1])
+                && (parts.len() == 2 || is_valid_name(parts[1])) =>
+        {
             Touched::Playlist(name.to_string())
         }
         2 if is_valid_name(parts[1]) => Touched::StreamSubdir(name.to_string()),
@@ -78,10 +85,19 @@ mod tests {
     fn classification() {
         let root = Path::new("/hls");
         let c = |p: &str| classify(root, Path::new(p));
-        assert_eq!(c("/hls/golive/index.m3u8"), Touched::Playlist("golive".into()));
-        assert_eq!(c("/hls/golive/720p/index.m3u8"), Touched::Playlist("golive".into()));
+        assert_eq!(
+            c("/hls/golive/index.m3u8"),
+            Touched::Playlist("golive".into())
+        );
+        assert_eq!(
+            c("/hls/golive/720p/index.m3u8"),
+            Touched::Playlist("golive".into())
+        );
         assert_eq!(c("/hls/golive"), Touched::StreamDir("golive".into()));
-        assert_eq!(c("/hls/golive/720p"), Touched::StreamSubdir("golive".into()));
+        assert_eq!(
+            c("/hls/golive/720p"),
+            Touched::StreamSubdir("golive".into())
+        );
         for other in [
             "/hls/golive/index.m3u8.bak",
             "/hls/golive/720p/index.m3u8.tmp",
@@ -101,9 +117,18 @@ mod tests {
 
     #[test]
     fn manifest_choice() {
-        assert_eq!(choose_manifest(["index.m3u8", "3.ts"]), Some("index.m3u8".into()));
-        assert_eq!(choose_manifest(["index.m3u8", "master.m3u8"]), Some("master.m3u8".into()));
-        assert_eq!(choose_manifest(["live.m3u8", "b.m3u8"]), Some("b.m3u8".into()));
+        assert_eq!(
+            choose_manifest(["index.m3u8", "3.ts"]),
+            Some("index.m3u8".into())
+        );
+        assert_eq!(
+            choose_manifest(["index.m3u8", "master.m3u8"]),
+            Some("master.m3u8".into())
+        );
+        assert_eq!(
+            choose_manifest(["live.m3u8", "b.m3u8"]),
+            Some("b.m3u8".into())
+        );
         assert_eq!(choose_manifest(["index.m3u8.bak", "x.ts"]), None);
     }
 

@@ -11,7 +11,9 @@ use rtmp_live_testkit::{artifact, Api, Proc, Redis};
 
 fn write_playlist(dir: &Path, seq: u64) {
     fs::create_dir_all(dir).unwrap();
-    let body = format!("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:{seq}\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.000,\n{seq}.ts\n");
+    let body = format!(
+        "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:{seq}\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.000,\n{seq}.ts\n"
+    );
     fs::write(dir.join("index.m3u8.bak"), body).unwrap();
     fs::rename(dir.join("index.m3u8.bak"), dir.join("index.m3u8")).unwrap();
 }
@@ -26,14 +28,26 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 fn rss_kb(pid: u32) -> u64 {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap()
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
 #[ignore = "benchmark: scripts/bench-discovery.sh"]
 fn bench_many_streams() {
-    let streams: usize = std::env::var("BENCH_STREAMS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
-    let live_secs: u64 = std::env::var("BENCH_LIVE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let streams: usize = std::env::var("BENCH_STREAMS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let live_secs: u64 = std::env::var("BENCH_LIVE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let redis = Redis::start();
     let api = Api::start(&redis.url(), &[("STREAM_TTL_SECS", "30")]);
     let hls = tempfile::tempdir().unwrap();
@@ -54,11 +68,17 @@ fn bench_many_streams() {
         let t = Instant::now();
         write_playlist(&hls.path().join(&name), 0);
         loop {
-            let r = c.get(format!("{}/streams/{name}", api.url())).send().unwrap();
+            let r = c
+                .get(format!("{}/streams/{name}", api.url()))
+                .send()
+                .unwrap();
             if r.status() == 200 {
                 break;
             }
-            assert!(t.elapsed() < Duration::from_secs(5), "{name} never registered");
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{name} never registered"
+            );
         }
         lat.push(t.elapsed());
     }
@@ -89,7 +109,12 @@ fn bench_many_streams() {
         std::thread::sleep(Duration::from_secs(2).saturating_sub(round.elapsed()));
     }
     let cpu = (cpu_ticks(pid) - c0) as f64 / ticks as f64 / start.elapsed().as_secs_f64() * 100.0;
-    let live: serde_json::Value = c.get(format!("{}/streams", api.url())).send().unwrap().json().unwrap();
+    let live: serde_json::Value = c
+        .get(format!("{}/streams", api.url()))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let n = live["streams"].as_array().unwrap().len();
     println!(
         "{streams} live streams for {live_secs} s: discovery CPU {cpu:.2}% of one core, max RSS {:.1} MB, {n} registered",

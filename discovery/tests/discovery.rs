@@ -25,8 +25,16 @@ struct Setup {
 fn setup(env: &[(&str, &str)]) -> Setup {
     let redis = Redis::start();
     let api = Api::start(&redis.url(), env);
-    let c = Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-    Setup { _redis: redis, api, hls: tempfile::tempdir().unwrap(), c }
+    let c = Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    Setup {
+        _redis: redis,
+        api,
+        hls: tempfile::tempdir().unwrap(),
+        c,
+    }
 }
 
 fn discovery(s: &Setup, root: &Path, extra: &[(&str, &str)]) -> Proc {
@@ -40,26 +48,48 @@ fn discovery(s: &Setup, root: &Path, extra: &[(&str, &str)]) -> Proc {
         .env("DISCOVERY_STALE_SECS", "1.5");
     cmd.envs(extra.iter().copied());
     let p = Proc::spawn("discovery", cmd);
-    wait_for(Duration::from_secs(5), || p.log().contains("discovery starting"), "discovery start", &p);
+    wait_for(
+        Duration::from_secs(5),
+        || p.log().contains("discovery starting"),
+        "discovery start",
+        &p,
+    );
     p
 }
 
 fn wait_for(limit: Duration, mut f: impl FnMut() -> bool, what: &str, p: &Proc) {
     let end = Instant::now() + limit;
     while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}\n{}", p.log());
+        assert!(
+            Instant::now() < end,
+            "timed out waiting for {what}\n{}",
+            p.log()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
 
 fn lookup(s: &Setup, name: &str) -> Option<Value> {
-    let r = s.c.get(format!("{}/streams/{name}", s.api.url())).send().ok()?;
+    let r =
+        s.c.get(format!("{}/streams/{name}", s.api.url()))
+            .send()
+            .ok()?;
     (r.status() == 200).then(|| r.json().unwrap())
 }
 
 fn live_names(s: &Setup) -> Vec<String> {
-    let v: Value = s.c.get(format!("{}/streams", s.api.url())).send().unwrap().json().unwrap();
-    v["streams"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap().to_string()).collect()
+    let v: Value =
+        s.c.get(format!("{}/streams", s.api.url()))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+    v["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// nginx-rtmp's way: write `<playlist>.bak`, then rename it over the playlist.
@@ -93,7 +123,10 @@ impl Publisher {
                 std::thread::sleep(Duration::from_millis(300));
             }
         });
-        Publisher { stop, thread: Some(thread) }
+        Publisher {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
@@ -110,11 +143,21 @@ impl Drop for Publisher {
 fn new_stream_is_registered_fast_and_kept_alive_past_the_ttl() {
     let s = setup(&[("STREAM_TTL_SECS", "2"), ("API_REPORT_TOKEN", "tok")]);
     let d = discovery(&s, s.hls.path(), &[("API_REPORT_TOKEN", "tok")]);
-    wait_for(Duration::from_secs(5), || d.log().contains("watching HLS folder"), "watch", &d);
+    wait_for(
+        Duration::from_secs(5),
+        || d.log().contains("watching HLS folder"),
+        "watch",
+        &d,
+    );
 
     let t = Instant::now();
     write_playlist(&s.hls.path().join("golive"), 0, false);
-    wait_for(Duration::from_secs(2), || lookup(&s, "golive").is_some(), "registration", &d);
+    wait_for(
+        Duration::from_secs(2),
+        || lookup(&s, "golive").is_some(),
+        "registration",
+        &d,
+    );
     let delay = t.elapsed();
     println!("playlist write -> registered at the API: {delay:?}");
     // Typically a few ms; the bound leaves room for a loaded CI machine.
@@ -127,10 +170,19 @@ fn new_stream_is_registered_fast_and_kept_alive_past_the_ttl() {
     let _p = Publisher::start(s.hls.path().join("golive"));
     for _ in 0..10 {
         std::thread::sleep(Duration::from_millis(500));
-        assert!(lookup(&s, "golive").is_some(), "lost while live\n{}", d.log());
+        assert!(
+            lookup(&s, "golive").is_some(),
+            "lost while live\n{}",
+            d.log()
+        );
     }
     let registered_lines = d.log().matches("registered").count();
-    assert_eq!(registered_lines, 1, "one log line per registration change, not per heartbeat:\n{}", d.log());
+    assert_eq!(
+        registered_lines,
+        1,
+        "one log line per registration change, not per heartbeat:\n{}",
+        d.log()
+    );
 }
 
 #[test]
@@ -139,20 +191,40 @@ fn stale_and_ended_streams_are_deregistered() {
     let d = discovery(&s, s.hls.path(), &[]);
     {
         let _p = Publisher::start(s.hls.path().join("stale"));
-        wait_for(Duration::from_secs(3), || lookup(&s, "stale").is_some(), "registration", &d);
+        wait_for(
+            Duration::from_secs(3),
+            || lookup(&s, "stale").is_some(),
+            "registration",
+            &d,
+        );
     }
     // The encoder died: no more playlist changes. Deregistered after the
     // 1.5 s staleness window (long before the 60 s TTL).
     let t = Instant::now();
-    wait_for(Duration::from_secs(4), || lookup(&s, "stale").is_none(), "stale deregistration", &d);
+    wait_for(
+        Duration::from_secs(4),
+        || lookup(&s, "stale").is_none(),
+        "stale deregistration",
+        &d,
+    );
     println!("stale -> deregistered after {:?}", t.elapsed());
 
     let dir = s.hls.path().join("ended");
     write_playlist(&dir, 0, false);
-    wait_for(Duration::from_secs(3), || lookup(&s, "ended").is_some(), "registration", &d);
+    wait_for(
+        Duration::from_secs(3),
+        || lookup(&s, "ended").is_some(),
+        "registration",
+        &d,
+    );
     let t = Instant::now();
     write_playlist(&dir, 1, true);
-    wait_for(Duration::from_secs(1), || lookup(&s, "ended").is_none(), "ENDLIST deregistration", &d);
+    wait_for(
+        Duration::from_secs(1),
+        || lookup(&s, "ended").is_none(),
+        "ENDLIST deregistration",
+        &d,
+    );
     println!("ENDLIST -> deregistered after {:?}", t.elapsed());
     assert!(d.log().contains("deregistered"));
 }
@@ -164,11 +236,24 @@ fn startup_scan_registers_live_streams_only() {
     let old = s.hls.path().join("old");
     write_playlist(&old, 1, false);
     let hour_ago = SystemTime::now() - Duration::from_secs(3600);
-    fs::File::options().write(true).open(old.join("index.m3u8")).unwrap().set_modified(hour_ago).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(old.join("index.m3u8"))
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
     let d = discovery(&s, s.hls.path(), &[]);
-    wait_for(Duration::from_secs(2), || lookup(&s, "already").is_some(), "start-up scan", &d);
+    wait_for(
+        Duration::from_secs(2),
+        || lookup(&s, "already").is_some(),
+        "start-up scan",
+        &d,
+    );
     std::thread::sleep(Duration::from_millis(500));
-    assert!(lookup(&s, "old").is_none(), "a stream whose playlist is an hour old is not live");
+    assert!(
+        lookup(&s, "old").is_none(),
+        "a stream whose playlist is an hour old is not live"
+    );
 }
 
 #[test]
@@ -177,7 +262,12 @@ fn sigterm_deregisters_live_streams() {
     let mut d = discovery(&s, s.hls.path(), &[]);
     let _a = Publisher::start(s.hls.path().join("a"));
     let _b = Publisher::start(s.hls.path().join("b"));
-    wait_for(Duration::from_secs(3), || lookup(&s, "a").is_some() && lookup(&s, "b").is_some(), "registration", &d);
+    wait_for(
+        Duration::from_secs(3),
+        || lookup(&s, "a").is_some() && lookup(&s, "b").is_some(),
+        "registration",
+        &d,
+    );
     d.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(d.wait_exit(Duration::from_secs(5)), Some(Some(0)));
     assert!(lookup(&s, "a").is_none() && lookup(&s, "b").is_none());
@@ -188,15 +278,28 @@ fn api_outage_loses_nothing() {
     let mut s = setup(&[]);
     let mut d = discovery(&s, s.hls.path(), &[]);
     let _old = Publisher::start(s.hls.path().join("before"));
-    wait_for(Duration::from_secs(3), || lookup(&s, "before").is_some(), "registration", &d);
+    wait_for(
+        Duration::from_secs(3),
+        || lookup(&s, "before").is_some(),
+        "registration",
+        &d,
+    );
     s.api.stop();
     let _new = Publisher::start(s.hls.path().join("during"));
     std::thread::sleep(Duration::from_secs(2));
     s.api.restart();
     let t = Instant::now();
-    wait_for(Duration::from_secs(3), || lookup(&s, "during").is_some() && lookup(&s, "before").is_some(), "re-registration", &d);
+    wait_for(
+        Duration::from_secs(3),
+        || lookup(&s, "during").is_some() && lookup(&s, "before").is_some(),
+        "re-registration",
+        &d,
+    );
     println!("API back -> all streams registered after {:?}", t.elapsed());
-    assert!(t.elapsed() < Duration::from_millis(1500), "within one heartbeat (0.5 s) plus slack");
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "within one heartbeat (0.5 s) plus slack"
+    );
     assert!(d.is_running());
 }
 
@@ -204,9 +307,14 @@ fn api_outage_loses_nothing() {
 fn rejected_reports_are_logged_once() {
     let s = setup(&[]);
     let mut cmd = Command::new(artifact("rtmp-live-discovery"));
-    cmd.env_clear().env("HLS_PATH", s.hls.path()).env("ADVERTISE_HOST", "http://bad/");
+    cmd.env_clear()
+        .env("HLS_PATH", s.hls.path())
+        .env("ADVERTISE_HOST", "http://bad/");
     let out = cmd.output().unwrap();
-    assert!(!out.status.success(), "an invalid ADVERTISE_HOST stops discovery at start");
+    assert!(
+        !out.status.success(),
+        "an invalid ADVERTISE_HOST stops discovery at start"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ADVERTISE_HOST"));
     // A token the API rejects: 401, logged once, no hot loop.
     let s = setup(&[("API_REPORT_TOKEN", "right")]);
@@ -235,7 +343,12 @@ fn garbage_is_ignored() {
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(live_names(&s), Vec::<String>::new());
     write_playlist(&root.join("real"), 0, false);
-    wait_for(Duration::from_secs(2), || lookup(&s, "real").is_some(), "registration", &d);
+    wait_for(
+        Duration::from_secs(2),
+        || lookup(&s, "real").is_some(),
+        "registration",
+        &d,
+    );
     assert_eq!(live_names(&s), vec!["real"]);
 }
 
@@ -245,7 +358,11 @@ fn abr_ladder_is_one_stream_with_the_master_manifest() {
     let d = discovery(&s, s.hls.path(), &[]);
     let dir = s.hls.path().join("abr");
     fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("master.m3u8"), "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=2800000\n720p/index.m3u8\n").unwrap();
+    fs::write(
+        dir.join("master.m3u8"),
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=2800000\n720p/index.m3u8\n",
+    )
+    .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let st = stop.clone();
     let d2 = dir.clone();
@@ -255,14 +372,23 @@ fn abr_ladder_is_one_stream_with_the_master_manifest() {
             for r in ["720p", "480p", "240p"] {
                 let rd = d2.join(r);
                 fs::create_dir_all(&rd).unwrap();
-                fs::write(rd.join("index.m3u8.tmp"), format!("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:{seq}\n")).unwrap();
+                fs::write(
+                    rd.join("index.m3u8.tmp"),
+                    format!("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:{seq}\n"),
+                )
+                .unwrap();
                 fs::rename(rd.join("index.m3u8.tmp"), rd.join("index.m3u8")).unwrap();
             }
             seq += 1;
             std::thread::sleep(Duration::from_millis(300));
         }
     });
-    wait_for(Duration::from_secs(2), || lookup(&s, "abr").is_some(), "registration", &d);
+    wait_for(
+        Duration::from_secs(2),
+        || lookup(&s, "abr").is_some(),
+        "registration",
+        &d,
+    );
     // The master is written once; rendition updates keep the stream live.
     std::thread::sleep(Duration::from_secs(3));
     let v = lookup(&s, "abr").expect("still live");
@@ -270,7 +396,12 @@ fn abr_ladder_is_one_stream_with_the_master_manifest() {
     assert_eq!(live_names(&s), vec!["abr"], "renditions are not streams");
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
-    wait_for(Duration::from_secs(4), || lookup(&s, "abr").is_none(), "deregistration", &d);
+    wait_for(
+        Duration::from_secs(4),
+        || lookup(&s, "abr").is_none(),
+        "deregistration",
+        &d,
+    );
 }
 
 #[test]
@@ -278,14 +409,34 @@ fn missing_folder_is_waited_for_and_a_recreated_one_rewatched() {
     let s = setup(&[]);
     let root = s.hls.path().join("not-yet");
     let mut d = discovery(&s, &root, &[]);
-    wait_for(Duration::from_secs(3), || d.log().contains("HLS folder missing"), "missing log", &d);
+    wait_for(
+        Duration::from_secs(3),
+        || d.log().contains("HLS folder missing"),
+        "missing log",
+        &d,
+    );
     write_playlist(&root.join("late"), 0, false);
-    wait_for(Duration::from_secs(3), || lookup(&s, "late").is_some(), "registration after creation", &d);
+    wait_for(
+        Duration::from_secs(3),
+        || lookup(&s, "late").is_some(),
+        "registration after creation",
+        &d,
+    );
 
     fs::remove_dir_all(&root).unwrap();
-    wait_for(Duration::from_secs(4), || lookup(&s, "late").is_none(), "deregistration on removal", &d);
+    wait_for(
+        Duration::from_secs(4),
+        || lookup(&s, "late").is_none(),
+        "deregistration on removal",
+        &d,
+    );
     std::thread::sleep(Duration::from_millis(200));
     let _p = Publisher::start(root.join("again"));
-    wait_for(Duration::from_secs(4), || lookup(&s, "again").is_some(), "registration after re-creation", &d);
+    wait_for(
+        Duration::from_secs(4),
+        || lookup(&s, "again").is_some(),
+        "registration after re-creation",
+        &d,
+    );
     assert!(d.is_running());
 }

@@ -46,22 +46,35 @@ fn abr_ladder_through_the_edge() {
     let t0 = Instant::now();
     let mut publisher = publish(p.rtmp_port(1), "golive", "1280x720", 30, None);
 
-    let master = wait_until(Duration::from_secs(30), "master playlist at the edge", || {
-        let r = p.edge_get("/golive/master.m3u8");
-        (r.status == 200).then(|| r.text())
-    });
+    let master = wait_until(
+        Duration::from_secs(30),
+        "master playlist at the edge",
+        || {
+            let r = p.edge_get("/golive/master.m3u8");
+            (r.status == 200).then(|| r.text())
+        },
+    );
     println!("publish -> master playlist at the edge: {:?}", t0.elapsed());
     let api = p.api_stream("golive").expect("registered");
-    assert_eq!(api["manifest"], "master.m3u8", "discovery reports the master playlist");
+    assert_eq!(
+        api["manifest"], "master.m3u8",
+        "discovery reports the master playlist"
+    );
 
     let vs = variants(&master);
     assert_eq!(vs.len(), 3, "{master}");
     let mut playlists = Vec::new();
     for (attrs, uri) in &vs {
         for key in ["BANDWIDTH", "RESOLUTION", "CODECS"] {
-            assert!(attrs.contains_key(key), "{key} missing for {uri}: {attrs:?}");
+            assert!(
+                attrs.contains_key(key),
+                "{key} missing for {uri}: {attrs:?}"
+            );
         }
-        assert!(attrs["CODECS"].contains("avc1") && attrs["CODECS"].contains("mp4a"), "{attrs:?}");
+        assert!(
+            attrs["CODECS"].contains("avc1") && attrs["CODECS"].contains("mp4a"),
+            "{attrs:?}"
+        );
         let (w, h) = attrs["RESOLUTION"].split_once('x').unwrap();
         let (w, h): (u64, u64) = (w.parse().unwrap(), h.parse().unwrap());
 
@@ -77,17 +90,29 @@ fn abr_ladder_through_the_edge() {
         let seg = p.edge_get(&format!("/golive/{dir}/{}", segs[0].1));
         assert_eq!(seg.status, 200);
         let probe = ffprobe(&seg.body);
-        let video = probe.streams.iter().find(|s| s.0 == "video").expect("video stream");
-        println!("{uri}: {} {}x{} (advertised {w}x{h}, BANDWIDTH {})", video.1, video.2, video.3, attrs["BANDWIDTH"]);
+        let video = probe
+            .streams
+            .iter()
+            .find(|s| s.0 == "video")
+            .expect("video stream");
+        println!(
+            "{uri}: {} {}x{} (advertised {w}x{h}, BANDWIDTH {})",
+            video.1, video.2, video.3, attrs["BANDWIDTH"]
+        );
         assert_eq!((video.2, video.3), (w, h), "{uri}");
-        assert!(probe.streams.iter().any(|s| s.0 == "audio" && s.1 == "aac"), "{uri}");
+        assert!(
+            probe.streams.iter().any(|s| s.0 == "audio" && s.1 == "aac"),
+            "{uri}"
+        );
         playlists.push(path);
     }
 
     // Renditions' segment boundaries line up: same sequence numbers, same
     // durations.
-    let lists: Vec<(u64, Vec<(f64, String)>)> =
-        playlists.iter().map(|path| media_playlist(&p.edge_get(path).text())).collect();
+    let lists: Vec<(u64, Vec<(f64, String)>)> = playlists
+        .iter()
+        .map(|path| media_playlist(&p.edge_get(path).text()))
+        .collect();
     let n = lists.iter().map(|l| l.1.len()).min().unwrap();
     assert!(n >= 2);
     for l in &lists[1..] {
@@ -100,31 +125,59 @@ fn abr_ladder_through_the_edge() {
 
     // A player: ffmpeg reads the master through the edge and plays 4 s.
     let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-v", "error", "-i", &p.edge_url("/golive/master.m3u8"), "-t", "4", "-f", "null", "-"])
+        .args([
+            "-hide_banner",
+            "-v",
+            "error",
+            "-i",
+            &p.edge_url("/golive/master.m3u8"),
+            "-t",
+            "4",
+            "-f",
+            "null",
+            "-",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "ffmpeg playback failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg playback failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The publisher stops: no transcoder remains.
     publisher.stop();
     let t = Instant::now();
     wait_until(Duration::from_secs(15), "the ladder to stop", || {
-        let ladders: Vec<String> = p.leftovers().into_iter().filter(|c| c.contains("ffmpeg")).collect();
+        let ladders: Vec<String> = p
+            .leftovers()
+            .into_iter()
+            .filter(|c| c.contains("ffmpeg"))
+            .collect();
         ladders.is_empty().then_some(())
     });
     println!("publisher stopped -> ladder gone after {:?}", t.elapsed());
 
     // The same key publishes again: a working ladder again.
     let _again = publish(p.rtmp_port(1), "golive", "1280x720", 30, None);
-    wait_until(Duration::from_secs(30), "a ladder after reconnecting", || {
-        let running = p.leftovers().iter().any(|c| c.contains("ffmpeg"));
-        let r = p.edge_get("/golive/720p/index.m3u8");
-        let (_, segs) = media_playlist(&r.text());
-        (running && r.status == 200 && !segs.is_empty()).then_some(())
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "a ladder after reconnecting",
+        || {
+            let running = p.leftovers().iter().any(|c| c.contains("ffmpeg"));
+            let r = p.edge_get("/golive/720p/index.m3u8");
+            let (_, segs) = media_playlist(&r.text());
+            (running && r.status == 200 && !segs.is_empty()).then_some(())
+        },
+    );
 
     p.up.signal(nix::sys::signal::Signal::SIGTERM);
-    assert_eq!(p.up.wait_exit(Duration::from_secs(20)), Some(Some(0)), "{}", p.up.log());
+    assert_eq!(
+        p.up.wait_exit(Duration::from_secs(20)),
+        Some(Some(0)),
+        "{}",
+        p.up.log()
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(p.leftovers(), Vec::<String>::new());
 }

@@ -37,11 +37,20 @@ fn origin_templates_render_and_pass_nginx_t() {
         let dir = d.path();
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
         let env = [
-            ("RTMP_MODULE", "/usr/lib/nginx/modules/ngx_rtmp_module.so".to_string()),
+            (
+                "RTMP_MODULE",
+                "/usr/lib/nginx/modules/ngx_rtmp_module.so".to_string(),
+            ),
             ("NGINX_USER", "root".to_string()),
             ("ORIGIN_DIR", dir.display().to_string()),
-            ("ORIGIN_PACKAGING", dir.join("packaging.conf").display().to_string()),
-            ("ABR_LADDER_SCRIPT", "/usr/local/bin/abr-ladder.sh".to_string()),
+            (
+                "ORIGIN_PACKAGING",
+                dir.join("packaging.conf").display().to_string(),
+            ),
+            (
+                "ABR_LADDER_SCRIPT",
+                "/usr/local/bin/abr-ladder.sh".to_string(),
+            ),
             ("RTMP_PORT", "1935".to_string()),
             ("ORIGIN_HTTP_PORT", "8080".to_string()),
             ("RTMP_STAT_PORT", "8088".to_string()),
@@ -96,11 +105,19 @@ fn compose_file_parses_without_an_engine() {
         .output()
         .expect("docker-compose (Debian package docker-compose, installed by scripts/deps.sh)");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for service in ["redis:", "api:", "origin:", "discovery:", "edge:"] {
         assert!(text.contains(service), "{service} missing");
     }
     for port in ["1935", "8080", "9090", "8081"] {
-        assert!(text.contains(&format!("published: {port}")) || text.contains(&format!("{port}:{port}")), "port {port}");
+        assert!(
+            text.contains(&format!("published: {port}"))
+                || text.contains(&format!("{port}:{port}")),
+            "port {port}"
+        );
     }
 }

@@ -28,8 +28,15 @@ fn live_streaming_through_the_edge() {
 
     // A wrong stream key is refused by the origin: ffmpeg's publish fails.
     let mut wrong = publish(p.rtmp_port(1), "not-a-key", "320x240", 25, Some(5));
-    let code = wrong.wait_exit(Duration::from_secs(15)).expect("ffmpeg ended");
-    assert_ne!(code, Some(0), "publishing with a wrong key must fail:\n{}", wrong.log());
+    let code = wrong
+        .wait_exit(Duration::from_secs(15))
+        .expect("ffmpeg ended");
+    assert_ne!(
+        code,
+        Some(0),
+        "publishing with a wrong key must fail:\n{}",
+        wrong.log()
+    );
 
     // golive on both origins (redundant ingest), alpha on 1, beta on 2.
     let t0 = Instant::now();
@@ -39,13 +46,24 @@ fn live_streaming_through_the_edge() {
     let _beta = publish(p.rtmp_port(2), "beta", "320x240", 25, None);
 
     // The playlist appears within a few seconds of publishing.
-    wait_until(Duration::from_secs(20), "golive playlist at the edge", || {
-        (p.edge_get("/golive/index.m3u8").status == 200).then_some(())
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "golive playlist at the edge",
+        || (p.edge_get("/golive/index.m3u8").status == 200).then_some(()),
+    );
     println!("publish -> playlist at the edge: {:?}", t0.elapsed());
     assert!(t0.elapsed() < Duration::from_secs(12));
-    let all: serde_json::Value = p.http.get(p.api_url("/streams")).send().unwrap().json().unwrap();
-    assert!(!all.to_string().contains("not-a-key"), "a refused key registers nothing: {all}");
+    let all: serde_json::Value = p
+        .http
+        .get(p.api_url("/streams"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        !all.to_string().contains("not-a-key"),
+        "a refused key registers nothing: {all}"
+    );
 
     // Three consecutive segments download and decode: H.264 + AAC, ~2 s each.
     let (seq, segs) = wait_until(Duration::from_secs(20), "3 segments", || {
@@ -57,18 +75,39 @@ fn live_streaming_through_the_edge() {
         let r = p.edge_get(&format!("/golive/{uri}"));
         assert_eq!(r.status, 200, "{uri}");
         let probe = ffprobe(&r.body);
-        let kinds: HashSet<(String, String)> = probe.streams.iter().map(|s| (s.0.clone(), s.1.clone())).collect();
-        assert!(kinds.contains(&("video".into(), "h264".into())), "{uri}: {kinds:?}");
-        assert!(kinds.contains(&("audio".into(), "aac".into())), "{uri}: {kinds:?}");
+        let kinds: HashSet<(String, String)> = probe
+            .streams
+            .iter()
+            .map(|s| (s.0.clone(), s.1.clone()))
+            .collect();
+        assert!(
+            kinds.contains(&("video".into(), "h264".into())),
+            "{uri}: {kinds:?}"
+        );
+        assert!(
+            kinds.contains(&("audio".into(), "aac".into())),
+            "{uri}: {kinds:?}"
+        );
         assert_eq!(probe.streams.len(), 2, "{uri}");
-        println!("{uri}: EXTINF {dur}, ffprobe: {:.3} s of video", probe.video_seconds);
-        assert!((1.5..=2.6).contains(&probe.video_seconds), "{uri}: {}", probe.video_seconds);
+        println!(
+            "{uri}: EXTINF {dur}, ffprobe: {:.3} s of video",
+            probe.video_seconds
+        );
+        assert!(
+            (1.5..=2.6).contains(&probe.video_seconds),
+            "{uri}: {}",
+            probe.video_seconds
+        );
     }
     // The playlist advances: the media sequence grows as old segments leave.
-    let seq2 = wait_until(Duration::from_secs(15), "the media sequence to grow", || {
-        let (now, _) = media_playlist(&p.edge_get("/golive/index.m3u8").text());
-        (now > seq).then_some(now)
-    });
+    let seq2 = wait_until(
+        Duration::from_secs(15),
+        "the media sequence to grow",
+        || {
+            let (now, _) = media_playlist(&p.edge_get("/golive/index.m3u8").text());
+            (now > seq).then_some(now)
+        },
+    );
     println!("media sequence {seq} -> {seq2}");
 
     // Two streams at once, routed independently to the origin that has them.
@@ -89,14 +128,20 @@ fn live_streaming_through_the_edge() {
         .collect();
     assert_eq!(seen.len(), 1, "viewer switched origins: {seen:?}");
     let sticky = seen.into_iter().next().unwrap();
-    let (sticky_idx, other) = if sticky == o1 { (1, o2.clone()) } else { (2, o1.clone()) };
+    let (sticky_idx, other) = if sticky == o1 {
+        (1, o2.clone())
+    } else {
+        (2, o1.clone())
+    };
     println!("viewer 127.0.0.1 sticks to origin {sticky_idx} ({sticky})");
 
     // 50 concurrent requests for one fresh segment reach the origin once.
     let (_, before) = media_playlist(&p.edge_get("/golive/index.m3u8").text());
     let fresh = wait_until(Duration::from_secs(10), "a new segment", || {
         let (_, now) = media_playlist(&p.edge_get("/golive/index.m3u8").text());
-        now.last().filter(|s| !before.iter().any(|b| b.1 == s.1)).map(|s| s.1.clone())
+        now.last()
+            .filter(|s| !before.iter().any(|b| b.1 == s.1))
+            .map(|s| s.1.clone())
     });
     let url = p.edge_url(&format!("/golive/{fresh}"));
     let threads: Vec<_> = (0..50)
@@ -112,20 +157,38 @@ fn live_streaming_through_the_edge() {
         assert_eq!(t.join().unwrap(), 200);
     }
     let log = std::fs::read_to_string(p.origin_dir(sticky_idx).join("access.log")).unwrap();
-    let hits = log.lines().filter(|l| l.contains(&format!("/golive/{fresh} "))).count();
+    let hits = log
+        .lines()
+        .filter(|l| l.contains(&format!("/golive/{fresh} ")))
+        .count();
     println!("50 concurrent edge requests for {fresh} -> {hits} origin request(s)");
     assert_eq!(hits, 1);
 
     // The viewer's origin stops: it is served by the other one.
-    let pid: i32 = std::fs::read_to_string(p.origin_dir(sticky_idx).join("nginx.pid")).unwrap().trim().parse().unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let pid: i32 = std::fs::read_to_string(p.origin_dir(sticky_idx).join("nginx.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     std::thread::sleep(Duration::from_millis(1200)); // cached playlists expire
     let mut by_other = 0;
     for _ in 0..20 {
         let r = p.edge_get("/golive/index.m3u8");
         assert_eq!(r.status, 200, "after origin {sticky_idx} stopped");
-        let (up, origin, cache) = (r.header("x-edge-upstream"), r.header("x-edge-origin"), r.header("x-cache-status"));
-        assert!(up.ends_with(&other) || origin == other || cache == "HIT", "upstream {up:?} origin {origin:?} cache {cache:?}");
+        let (up, origin, cache) = (
+            r.header("x-edge-upstream"),
+            r.header("x-edge-origin"),
+            r.header("x-cache-status"),
+        );
+        assert!(
+            up.ends_with(&other) || origin == other || cache == "HIT",
+            "upstream {up:?} origin {origin:?} cache {cache:?}"
+        );
         if up.ends_with(&other) || origin == other {
             by_other += 1;
         }
@@ -141,19 +204,32 @@ fn live_streaming_through_the_edge() {
     // within staleness (4 s) + TTL (6 s) + route validity (1 s).
     alpha.stop();
     let t = Instant::now();
-    wait_until(Duration::from_secs(15), "alpha deregistered", || p.api_stream("alpha").is_none().then_some(()));
+    wait_until(Duration::from_secs(15), "alpha deregistered", || {
+        p.api_stream("alpha").is_none().then_some(())
+    });
     wait_until(Duration::from_secs(5), "alpha 404 at the edge", || {
         (p.edge_get("/alpha/index.m3u8").status == 404).then_some(())
     });
-    println!("publisher stopped -> 404 at the edge after {:?}", t.elapsed());
+    println!(
+        "publisher stopped -> 404 at the edge after {:?}",
+        t.elapsed()
+    );
     assert_eq!(p.edge_get("/nosuch/index.m3u8").status, 404);
     assert_eq!(p.edge_get("/bad.name/index.m3u8").status, 400);
     assert_eq!(p.edge_get("/").status, 404);
 
     // `make up` + SIGTERM leaves no process behind.
     p.up.signal(nix::sys::signal::Signal::SIGTERM);
-    assert_eq!(p.up.wait_exit(Duration::from_secs(20)), Some(Some(0)), "{}", p.up.log());
+    assert_eq!(
+        p.up.wait_exit(Duration::from_secs(20)),
+        Some(Some(0)),
+        "{}",
+        p.up.log()
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(p.leftovers(), Vec::<String>::new());
-    assert!(std::net::TcpStream::connect(("127.0.0.1", p.edge)).is_err(), "edge still listening");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", p.edge)).is_err(),
+        "edge still listening"
+    );
 }

@@ -43,7 +43,9 @@ pub struct MainConf {
 
 impl Default for MainConf {
     fn default() -> Self {
-        MainConf { zone: ptr::null_mut() }
+        MainConf {
+            zone: ptr::null_mut(),
+        }
     }
 }
 
@@ -74,7 +76,10 @@ impl Default for LocConf {
         LocConf {
             name: ptr::null_mut(),
             viewer_key: ptr::null_mut(),
-            api: ngx_str_t { len: 0, data: ptr::null_mut() },
+            api: ngx_str_t {
+                len: 0,
+                data: ptr::null_mut(),
+            },
             valid: UNSET_MSEC,
             negative: UNSET_MSEC,
             stale: UNSET_MSEC,
@@ -123,20 +128,27 @@ pub unsafe extern "C" fn merge_loc_conf(
 ) -> *mut c_char {
     guard(NGX_CONF_ERROR, || {
         // SAFETY: nginx passes our own LocConf objects for both levels.
-        let (prev, conf) =
-            unsafe { (&*parent.cast::<LocConf>(), &mut *child.cast::<LocConf>()) };
+        let (prev, conf) = unsafe { (&*parent.cast::<LocConf>(), &mut *child.cast::<LocConf>()) };
         conf.merge(prev);
         if conf.name.is_null() {
             return NGX_CONF_OK;
         }
         if conf.api.len == 0 {
-            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"edge_router\" requires \"edge_router_api\"");
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "\"edge_router\" requires \"edge_router_api\""
+            );
             return NGX_CONF_ERROR;
         }
         // SAFETY: `cf` is the configuration being parsed.
         let zone = unsafe { EdgeRouter::main_conf(&*cf) }.map_or(ptr::null_mut(), |m| m.zone);
         if zone.is_null() {
-            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"edge_router\" requires \"edge_router_zone\"");
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "\"edge_router\" requires \"edge_router_zone\""
+            );
             return NGX_CONF_ERROR;
         }
         if conf.stale < conf.valid {
@@ -239,7 +251,9 @@ unsafe extern "C" fn set_api(
         let bytes = unsafe { str_bytes(&v) };
         let ok = bytes.len() > 1
             && bytes[0] == b'/'
-            && bytes.iter().all(|&b| b.is_ascii_graphic() && b != b'?' && b != b'$' && b != b'#');
+            && bytes
+                .iter()
+                .all(|&b| b.is_ascii_graphic() && b != b'?' && b != b'$' && b != b'#');
         if !ok {
             ngx_conf_log_error!(
                 NGX_LOG_EMERG,
@@ -282,7 +296,11 @@ unsafe extern "C" fn set_upstream(
         }
         // SAFETY: the new element has room for one server entry.
         unsafe {
-            core::ptr::write_bytes(placeholder.cast::<ngx::ffi::ngx_http_upstream_server_t>(), 0, 1)
+            core::ptr::write_bytes(
+                placeholder.cast::<ngx::ffi::ngx_http_upstream_server_t>(),
+                0,
+                1,
+            )
         };
         uscf.flags = NGX_HTTP_UPSTREAM_CREATE as ngx_uint_t;
         uscf.peer.init_upstream = Some(crate::upstream::init_upstream);

@@ -109,7 +109,10 @@ pub unsafe fn pool_str(r: *mut ngx_http_request_t, bytes: &[u8]) -> Option<ngx_s
     }
     // SAFETY: `p` has room for `bytes.len()` bytes.
     unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
-    Some(ngx_str_t { len: bytes.len(), data: p })
+    Some(ngx_str_t {
+        len: bytes.len(),
+        data: p,
+    })
 }
 
 /// nginx's cached millisecond clock (monotonic, shared by all workers).

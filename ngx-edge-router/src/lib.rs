@@ -39,7 +39,9 @@ impl HttpModule for EdgeRouter {
     }
 
     unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
-        ffi::guard(ngx::core::Status::NGX_ERROR.into(), || variables::register(cf))
+        ffi::guard(ngx::core::Status::NGX_ERROR.into(), || {
+            variables::register(cf)
+        })
     }
 
     unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {

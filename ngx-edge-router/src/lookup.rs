@@ -27,7 +27,9 @@ use ngx::ngx_log_error;
 
 use crate::cache::{Cache, StoreError};
 use crate::conf::LocConf;
-use crate::ffi::{guard, loc_conf, main_conf, now_ms, pool_str, request_ctx, set_request_ctx, str_bytes};
+use crate::ffi::{
+    guard, loc_conf, main_conf, now_ms, pool_str, request_ctx, set_request_ctx, str_bytes,
+};
 
 /// What a finished lookup found.
 #[derive(Debug, Clone)]
@@ -104,7 +106,9 @@ impl Drop for Ctx {
 /// Ends the lookup of `name`: hands `outcome` to every waiting request (or
 /// lets them start over with `None`) and resumes them.
 fn wake(name: &[u8], outcome: Option<&Outcome>) {
-    let waiters = IN_FLIGHT.with(|m| m.borrow_mut().remove(name)).unwrap_or_default();
+    let waiters = IN_FLIGHT
+        .with(|m| m.borrow_mut().remove(name))
+        .unwrap_or_default();
     for w in waiters {
         // SAFETY: waiting requests remove themselves from the list when they
         // are freed (Ctx::drop), so every pointer here is a live request
@@ -141,7 +145,10 @@ unsafe fn complex_value<'a>(
     r: *mut ngx_http_request_t,
     cv: *mut ngx_http_complex_value_t,
 ) -> Option<&'a [u8]> {
-    let mut s = ngx_str_t { len: 0, data: core::ptr::null_mut() };
+    let mut s = ngx_str_t {
+        len: 0,
+        data: core::ptr::null_mut(),
+    };
     // SAFETY: `cv` was compiled at configuration time; the result lives in
     // the request pool.
     unsafe {
@@ -224,7 +231,13 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
                         NGX_AGAIN as ngx_int_t
                     }
                     // Someone refreshes this route: use the old one meanwhile.
-                    Some(false) => route(r, lcf, ctx, stale.unwrap_or_default(), CacheStatus::Updating),
+                    Some(false) => route(
+                        r,
+                        lcf,
+                        ctx,
+                        stale.unwrap_or_default(),
+                        CacheStatus::Updating,
+                    ),
                     None => start_lookup(r, lcf, ctx, stale),
                 }
             }
@@ -391,7 +404,8 @@ unsafe extern "C" fn body_filter(
                         if ctx.body.len() + len > MAX_API_BODY {
                             ctx.body_too_big = true;
                         } else {
-                            ctx.body.extend_from_slice(core::slice::from_raw_parts(b.pos, len));
+                            ctx.body
+                                .extend_from_slice(core::slice::from_raw_parts(b.pos, len));
                         }
                         b.pos = b.last;
                     }
@@ -440,7 +454,11 @@ unsafe fn finish(r: *mut ngx_http_request_t, lcf: &LocConf, ctx: &mut Ctx) -> ng
             }
         },
         None => {
-            ngx_log_error!(NGX_LOG_ERR, log, "edge_router: lookup for stream \"{name}\" ended without a result");
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                log,
+                "edge_router: lookup for stream \"{name}\" ended without a result"
+            );
             NGX_HTTP_BAD_GATEWAY as ngx_int_t
         }
     }
@@ -470,11 +488,21 @@ unsafe fn route(
         .filter_map(|i| {
             let addr: SocketAddr = origins[i].parse().ok()?;
             let name: Box<[u8]> = origins[i].as_bytes().into();
-            Some(Peer { addr: addr.into(), name, name_str: ngx_str_t { len: 0, data: core::ptr::null_mut() } })
+            Some(Peer {
+                addr: addr.into(),
+                name,
+                name_str: ngx_str_t {
+                    len: 0,
+                    data: core::ptr::null_mut(),
+                },
+            })
         })
         .collect();
     for p in &mut peers {
-        p.name_str = ngx_str_t { len: p.name.len(), data: p.name.as_ptr().cast_mut() };
+        p.name_str = ngx_str_t {
+            len: p.name.len(),
+            data: p.name.as_ptr().cast_mut(),
+        };
     }
     if peers.is_empty() {
         // SAFETY: `r` is live.

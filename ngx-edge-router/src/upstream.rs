@@ -100,7 +100,11 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
     })
 }
 
-unsafe extern "C" fn free_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void, _state: ngx_uint_t) {
+unsafe extern "C" fn free_peer(
+    pc: *mut ngx_peer_connection_t,
+    data: *mut c_void,
+    _state: ngx_uint_t,
+) {
     guard((), || {
         // SAFETY: as in get_peer.
         unsafe {

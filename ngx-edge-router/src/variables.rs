@@ -10,7 +10,11 @@ use ngx::ngx_string;
 use crate::ffi::{guard, request_ctx};
 use crate::lookup::Ctx;
 
-type Getter = unsafe extern "C" fn(*mut ngx_http_request_t, *mut ngx_http_variable_value_t, usize) -> ngx_int_t;
+type Getter = unsafe extern "C" fn(
+    *mut ngx_http_request_t,
+    *mut ngx_http_variable_value_t,
+    usize,
+) -> ngx_int_t;
 
 /// Adds the module's variables (preconfiguration).
 pub fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
@@ -20,7 +24,8 @@ pub fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
     ];
     for (mut name, get) in vars {
         // SAFETY: `cf` is the configuration being parsed.
-        let v = unsafe { ngx_http_add_variable(cf, &mut name, NGX_HTTP_VAR_NOCACHEABLE as ngx_uint_t) };
+        let v =
+            unsafe { ngx_http_add_variable(cf, &mut name, NGX_HTTP_VAR_NOCACHEABLE as ngx_uint_t) };
         // SAFETY: nginx returned a valid variable or null.
         let Some(v) = (unsafe { v.as_mut() }) else {
             return NGX_ERROR as ngx_int_t;
@@ -70,6 +75,13 @@ unsafe extern "C" fn get_cache(
 ) -> ngx_int_t {
     guard(NGX_ERROR as ngx_int_t, || {
         // SAFETY: the status strings are static.
-        unsafe { set(v, ctx_of(r).and_then(|c| c.cache_status).map(|s| s.as_str().as_bytes())) }
+        unsafe {
+            set(
+                v,
+                ctx_of(r)
+                    .and_then(|c| c.cache_status)
+                    .map(|s| s.as_str().as_bytes()),
+            )
+        }
     })
 }

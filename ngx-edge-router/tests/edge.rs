@@ -23,7 +23,10 @@ fn routes_through_one_shared_lookup_and_caches_not_found() {
     let origin = Origin::start("A", &["s1"]);
     let c = client();
     register(&c, &api.url(), "s1", &origin.host());
-    let edge = Edge::start(&EdgeOpts { workers: 2, ..EdgeOpts::new(&api.addr()) });
+    let edge = Edge::start(&EdgeOpts {
+        workers: 2,
+        ..EdgeOpts::new(&api.addr())
+    });
 
     // 8 viewers × 25 requests at once, spread over both workers.
     let url = edge.url("/s1/index.m3u8");
@@ -32,11 +35,16 @@ fn routes_through_one_shared_lookup_and_caches_not_found() {
             let url = url.clone();
             std::thread::spawn(move || {
                 let c = client();
-                (0..25).map(|_| get(&c, &url, &format!("viewer{v}"))).collect::<Vec<_>>()
+                (0..25)
+                    .map(|_| get(&c, &url, &format!("viewer{v}")))
+                    .collect::<Vec<_>>()
             })
         })
         .collect();
-    let all: Vec<Resp> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let all: Vec<Resp> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     assert_eq!(all.len(), 200);
     for r in &all {
         assert_eq!(r.status, 200);
@@ -45,7 +53,10 @@ fn routes_through_one_shared_lookup_and_caches_not_found() {
     }
     let lookups = edge.lookups();
     println!("200 requests over 2 workers -> {lookups} API lookups");
-    assert!((1..=2).contains(&lookups), "{lookups} lookups for one stream");
+    assert!(
+        (1..=2).contains(&lookups),
+        "{lookups} lookups for one stream"
+    );
     assert!(all.iter().any(|r| r.route == "MISS"));
     assert!(all.iter().filter(|r| r.route == "HIT").count() >= 190);
 
@@ -60,14 +71,25 @@ fn routes_through_one_shared_lookup_and_caches_not_found() {
         assert_eq!(get(&c, &edge.url("/nosuch/index.m3u8"), "v").status, 404);
     }
     let neg = edge.lookups() - before;
-    assert!((1..=2).contains(&neg), "{neg} lookups for 20 requests of an unknown stream");
+    assert!(
+        (1..=2).contains(&neg),
+        "{neg} lookups for 20 requests of an unknown stream"
+    );
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(get(&c, &edge.url("/nosuch/index.m3u8"), "v").status, 404);
-    assert_eq!(edge.lookups(), before + neg + 1, "negative entry expired -> one new lookup");
+    assert_eq!(
+        edge.lookups(),
+        before + neg + 1,
+        "negative entry expired -> one new lookup"
+    );
 
     // Invalid names never reach the API.
     let before = edge.lookups();
-    for bad in ["/bad.name/index.m3u8", "/a%20b/index.m3u8", &format!("/{}/x.ts", "a".repeat(65))] {
+    for bad in [
+        "/bad.name/index.m3u8",
+        "/a%20b/index.m3u8",
+        &format!("/{}/x.ts", "a".repeat(65)),
+    ] {
         assert_eq!(get(&c, &edge.url(bad), "v").status, 400, "{bad}");
     }
     assert_eq!(edge.lookups(), before);
@@ -80,21 +102,30 @@ fn api_down_serves_cached_routes_and_502s_the_rest() {
     let c = client();
     register(&c, &api.url(), "live", &origin.host());
     register(&c, &api.url(), "other", &origin.host());
-    let edge = Edge::start(&EdgeOpts { valid: "500ms", ..EdgeOpts::new(&api.addr()) });
+    let edge = Edge::start(&EdgeOpts {
+        valid: "500ms",
+        ..EdgeOpts::new(&api.addr())
+    });
     assert_eq!(get(&c, &edge.url("/live/index.m3u8"), "v").status, 200);
 
     api.stop();
     std::thread::sleep(Duration::from_millis(700)); // the route is now expired
     for _ in 0..20 {
         let r = get(&c, &edge.url("/live/index.m3u8"), "v");
-        assert_eq!(r.status, 200, "cached stream must keep playing while the API is down");
+        assert_eq!(
+            r.status, 200,
+            "cached stream must keep playing while the API is down"
+        );
         assert!(r.body.contains("origin A"));
         assert!(r.route == "STALE" || r.route == "UPDATING", "{}", r.route);
     }
     let r = get(&c, &edge.url("/other/index.m3u8"), "v");
     assert_eq!(r.status, 502, "uncached stream with the API down");
     let log = edge.nginx.error_log();
-    assert!(log.contains("route lookup for stream \"other\" failed"), "{log}");
+    assert!(
+        log.contains("route lookup for stream \"other\" failed"),
+        "{log}"
+    );
     assert!(log.contains("serving the cached route"), "{log}");
 }
 
@@ -131,7 +162,10 @@ fn slow_api_does_not_block_the_worker() {
     println!("cached stream while the API takes 2 s: worst {worst:?}; slow lookup took {took:?}");
     assert_eq!(status, 200);
     assert!(took >= Duration::from_millis(1900));
-    assert!(worst < Duration::from_millis(300), "cached requests waited {worst:?}");
+    assert!(
+        worst < Duration::from_millis(300),
+        "cached requests waited {worst:?}"
+    );
 }
 
 #[test]
@@ -140,7 +174,10 @@ fn concurrent_misses_share_one_lookup() {
     let host = origin.host();
     let api = FaultApi::start(Arc::new(move |path: &str| {
         std::thread::sleep(Duration::from_millis(300));
-        http_response(200, &stream_json(path.rsplit('/').next().unwrap_or(""), &[&host]))
+        http_response(
+            200,
+            &stream_json(path.rsplit('/').next().unwrap_or(""), &[&host]),
+        )
     }));
     let edge = Edge::start(&EdgeOpts::new(&api.addr));
     let url = edge.url("/burst/index.m3u8");
@@ -153,7 +190,11 @@ fn concurrent_misses_share_one_lookup() {
     for t in threads {
         assert_eq!(t.join().unwrap(), 200);
     }
-    assert_eq!(api.hits(), 1, "30 concurrent misses in one worker -> one lookup");
+    assert_eq!(
+        api.hits(),
+        1,
+        "30 concurrent misses in one worker -> one lookup"
+    );
 }
 
 #[test]
@@ -164,7 +205,10 @@ fn sticky_viewers_spread_and_move_only_when_their_origin_leaves() {
     let c = client();
     register(&c, &api.url(), "s", &a.host());
     register(&c, &api.url(), "s", &b.host());
-    let edge = Edge::start(&EdgeOpts { valid: "300ms", ..EdgeOpts::new(&api.addr()) });
+    let edge = Edge::start(&EdgeOpts {
+        valid: "300ms",
+        ..EdgeOpts::new(&api.addr())
+    });
 
     let mut first: HashMap<String, String> = HashMap::new();
     for v in 0..40 {
@@ -173,7 +217,10 @@ fn sticky_viewers_spread_and_move_only_when_their_origin_leaves() {
             .map(|_| {
                 let r = get(&c, &edge.url("/s/index.m3u8"), &viewer);
                 assert_eq!(r.status, 200);
-                assert!(r.body.contains(&format!("origin {}", if r.origin == a.host() { "A" } else { "B" })));
+                assert!(r.body.contains(&format!(
+                    "origin {}",
+                    if r.origin == a.host() { "A" } else { "B" }
+                )));
                 r.origin
             })
             .collect();
@@ -234,16 +281,31 @@ fn garbage_api_answers_are_502_never_a_crash() {
             }
             "huge" => http_response(200, &vec![b' '; 1 << 20]),
             "status500" => http_response(500, b"{\"error\":\"boom\"}"),
-            "forged" => http_response(200, &stream_json("forged", &["evil.example.com:80", "http://x/"])),
+            "forged" => http_response(
+                200,
+                &stream_json("forged", &["evil.example.com:80", "http://x/"]),
+            ),
             "wrongname" => http_response(200, &stream_json("ok", &[&host])),
             "binary" => (0..=255u8).cycle().take(5000).collect(),
             _ => Vec::new(), // connection closed without an answer
         }
     }));
-    let edge = Edge::start(&EdgeOpts { workers: 2, ..EdgeOpts::new(&api.addr) });
+    let edge = Edge::start(&EdgeOpts {
+        workers: 2,
+        ..EdgeOpts::new(&api.addr)
+    });
     let workers_before = edge.nginx.workers();
     let c = client();
-    for name in ["notjson", "truncated", "huge", "status500", "forged", "wrongname", "binary", "closed"] {
+    for name in [
+        "notjson",
+        "truncated",
+        "huge",
+        "status500",
+        "forged",
+        "wrongname",
+        "binary",
+        "closed",
+    ] {
         let r = get(&c, &edge.url(&format!("/{name}/index.m3u8")), "v");
         assert_eq!(r.status, 502, "{name}");
     }
@@ -252,18 +314,34 @@ fn garbage_api_answers_are_502_never_a_crash() {
     assert!(log.contains("malformed API response"), "{log}");
     assert!(log.contains("no usable origin"), "{log}");
     assert!(!log.contains("exited on signal"), "{log}");
-    assert_eq!(edge.nginx.workers(), workers_before, "workers must not restart");
+    assert_eq!(
+        edge.nginx.workers(),
+        workers_before,
+        "workers must not restart"
+    );
 }
 
 #[test]
 fn bad_directive_arguments_are_rejected_by_nginx_t() {
     let cases = [
-        ("edge_router_api /api; edge_router_valid soon;", "invalid value"),
-        ("edge_router_api /api; edge_router_stale 1s; edge_router_valid 5s;", "must not be shorter"),
+        (
+            "edge_router_api /api; edge_router_valid soon;",
+            "invalid value",
+        ),
+        (
+            "edge_router_api /api; edge_router_stale 1s; edge_router_valid 5s;",
+            "must not be shorter",
+        ),
         ("edge_router_api no-slash;", "invalid URI prefix"),
         ("edge_router_api /a; edge_router_api /b;", "is duplicate"),
-        ("edge_router_api /api; edge_router_upstream;", "is not allowed here"),
-        ("edge_router_api /api; edge_router_viewer_key;", "invalid number of arguments"),
+        (
+            "edge_router_api /api; edge_router_upstream;",
+            "is not allowed here",
+        ),
+        (
+            "edge_router_api /api; edge_router_viewer_key;",
+            "invalid number of arguments",
+        ),
     ];
     for (directive, expect) in cases {
         let (ok, out) = nginx_test_config(|dir| {
@@ -288,7 +366,10 @@ fn bad_directive_arguments_are_rejected_by_nginx_t() {
             rtmp_live_testkit::main_block(dir, 1, true)
         )
     });
-    assert!(!ok && out.contains("requires \"edge_router_zone\""), "{out}");
+    assert!(
+        !ok && out.contains("requires \"edge_router_zone\""),
+        "{out}"
+    );
     let (ok, out) = nginx_test_config(|dir| {
         format!(
             "{}http {{ edge_router_zone z 1m; server {{ listen 127.0.0.1:1; location / {{ edge_router x; }} }} }}",
@@ -304,7 +385,10 @@ fn reload_under_load_keeps_serving() {
     let origin = Origin::start("A", &["s"]);
     let c = client();
     register(&c, &api.url(), "s", &origin.host());
-    let opts = EdgeOpts { workers: 2, ..EdgeOpts::new(&api.addr()) };
+    let opts = EdgeOpts {
+        workers: 2,
+        ..EdgeOpts::new(&api.addr())
+    };
     let edge = Edge::start(&opts);
     let url = edge.url("/s/index.m3u8");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -338,5 +422,9 @@ fn reload_under_load_keeps_serving() {
     let statuses: Vec<u16> = load.into_iter().flat_map(|t| t.join().unwrap()).collect();
     println!("{} requests across 3 reloads", statuses.len());
     assert!(statuses.len() > 100);
-    assert!(statuses.iter().all(|&s| s == 200), "non-200 during reload: {:?}", statuses.iter().filter(|&&s| s != 200).count());
+    assert!(
+        statuses.iter().all(|&s| s == 200),
+        "non-200 during reload: {:?}",
+        statuses.iter().filter(|&&s| s != 200).count()
+    );
 }

@@ -16,11 +16,56 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 /// A port that was free a moment ago on 127.0.0.1.
+///
+/// Ports come from 20000-32767, below Linux's ephemeral range (32768+), so
+/// that outgoing connections made later by the processes under test cannot
+/// take a port a server is about to listen on. No port is handed out twice
+/// by one test process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
+    free_port_with(&[0])
+}
+
+/// A port `p` such that `p + o` is free for every offset `o` (for services
+/// that derive further ports from a base, like the platform's origins).
+pub fn free_port_with(offsets: &[u16]) -> u16 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
+    static SEED: AtomicU64 = AtomicU64::new(0);
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let _ = SEED.compare_exchange(
+        0,
+        u64::from(std::process::id()) << 32
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+            | 1,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    let max_off = offsets.iter().copied().max().unwrap_or(0);
+    for _ in 0..10_000 {
+        // xorshift64: cheap, good enough to spread picks.
+        let mut x = SEED.load(Ordering::SeqCst);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        SEED.store(x, Ordering::SeqCst);
+        let base = 20_000 + (x % u64::from(12_767 - max_off)) as u16;
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        let ports: Vec<u16> = offsets.iter().map(|o| base + o).collect();
+        if ports.iter().any(|p| given.contains(p)) {
+            continue;
+        }
+        let free = ports.iter().all(|&p| {
+            TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("0.0.0.0", p)).is_ok()
+        });
+        if free {
+            given.extend(&ports);
+            return base;
+        }
+    }
+    panic!("no free port block found");
 }
 
 /// `target/<profile>` of the running test binary (`target/<profile>/deps/x`).
@@ -45,7 +90,10 @@ pub fn artifact(name: &str) -> PathBuf {
 /// The workspace root (parent of `target/`).
 pub fn workspace_root() -> PathBuf {
     let t = target_dir();
-    t.parent().and_then(Path::parent).expect("workspace root").to_path_buf()
+    t.parent()
+        .and_then(Path::parent)
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
@@ -82,7 +130,12 @@ impl Proc {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        Proc { name: name.to_string(), child: Some(child), log_path, _dir: dir }
+        Proc {
+            name: name.to_string(),
+            child: Some(child),
+            log_path,
+            _dir: dir,
+        }
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -131,7 +184,9 @@ impl Proc {
 
     /// SIGTERM, up to 5 s grace, then SIGKILL. Idempotent.
     pub fn stop(&mut self) {
-        let Some(mut c) = self.child.take() else { return };
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
         let pid = Pid::from_raw(c.id() as i32);
         if matches!(c.try_wait(), Ok(None)) {
             let _ = kill(pid, Signal::SIGTERM);
@@ -178,7 +233,10 @@ pub struct Redis {
 
 impl Redis {
     pub fn start() -> Redis {
-        let mut r = Redis { port: free_port(), proc: None };
+        let mut r = Redis {
+            port: free_port(),
+            proc: None,
+        };
         r.restart();
         r
     }
@@ -194,7 +252,11 @@ impl Redis {
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"]);
         let p = Proc::spawn("redis-server", cmd);
-        assert!(wait_port(self.port, Duration::from_secs(10)), "redis-server did not start:\n{}", p.log());
+        assert!(
+            wait_port(self.port, Duration::from_secs(10)),
+            "redis-server did not start:\n{}",
+            p.log()
+        );
         self.proc = Some(p);
     }
 
@@ -223,8 +285,16 @@ impl Api {
         ];
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let proc = Self::spawn(&all);
-        assert!(wait_port(port, Duration::from_secs(10)), "API did not start:\n{}", proc.log());
-        Api { port, proc, env: all }
+        assert!(
+            wait_port(port, Duration::from_secs(10)),
+            "API did not start:\n{}",
+            proc.log()
+        );
+        Api {
+            port,
+            proc,
+            env: all,
+        }
     }
 
     fn spawn(env: &[(String, String)]) -> Proc {
@@ -253,6 +323,10 @@ impl Api {
     pub fn restart(&mut self) {
         self.proc.stop();
         self.proc = Self::spawn(&self.env);
-        assert!(wait_port(self.port, Duration::from_secs(10)), "API did not restart:\n{}", self.proc.log());
+        assert!(
+            wait_port(self.port, Duration::from_secs(10)),
+            "API did not restart:\n{}",
+            self.proc.log()
+        );
     }
 }

@@ -10,7 +10,9 @@ use crate::{artifact, wait_port, Proc};
 
 /// Debian's nginx binary (override with `NGINX_BIN`).
 pub fn nginx_bin() -> PathBuf {
-    std::env::var_os("NGINX_BIN").map(PathBuf::from).unwrap_or_else(|| "/usr/sbin/nginx".into())
+    std::env::var_os("NGINX_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/usr/sbin/nginx".into())
 }
 
 /// The edge module built by `make module`.
@@ -58,10 +60,16 @@ impl Nginx {
         let conf = make_conf(dir.path());
         fs::write(dir.path().join("nginx.conf"), conf).expect("write nginx.conf");
         let mut cmd = Command::new(nginx_bin());
-        cmd.arg("-p").arg(dir.path()).arg("-c").arg(dir.path().join("nginx.conf"));
+        cmd.arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"));
         cmd.arg("-e").arg(dir.path().join("error.log"));
         let proc = Proc::spawn(name, cmd);
-        let mut n = Nginx { proc: Some(proc), dir };
+        let mut n = Nginx {
+            proc: Some(proc),
+            dir,
+        };
         for &p in ports {
             if !wait_port(p, Duration::from_secs(10)) {
                 panic!("{name} did not listen on {p}:\n{}", n.error_log());
@@ -87,14 +95,24 @@ impl Nginx {
 
     /// PIDs of the worker processes (children of the master).
     pub fn workers(&self) -> Vec<u32> {
-        let Some(pid) = self.proc.as_ref().and_then(Proc::pid) else { return Vec::new() };
-        let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        children.split_whitespace().filter_map(|s| s.parse().ok()).collect()
+        let Some(pid) = self.proc.as_ref().and_then(Proc::pid) else {
+            return Vec::new();
+        };
+        let children =
+            fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        children
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect()
     }
 
     /// `nginx -s reload` with the configuration rewritten by `make_conf`.
     pub fn reload(&self, make_conf: impl FnOnce(&Path) -> String) {
-        fs::write(self.dir.path().join("nginx.conf"), make_conf(self.dir.path())).expect("write conf");
+        fs::write(
+            self.dir.path().join("nginx.conf"),
+            make_conf(self.dir.path()),
+        )
+        .expect("write conf");
         let out = Command::new(nginx_bin())
             .arg("-p")
             .arg(self.dir.path())
@@ -105,7 +123,11 @@ impl Nginx {
             .args(["-s", "reload"])
             .output()
             .expect("nginx -s reload");
-        assert!(out.status.success(), "reload failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "reload failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Stops nginx (SIGTERM, then SIGKILL).
@@ -119,7 +141,11 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("--- nginx error log ({}) ---\n{}", self.dir.path().display(), self.error_log());
+            eprintln!(
+                "--- nginx error log ({}) ---\n{}",
+                self.dir.path().display(),
+                self.error_log()
+            );
         }
         self.stop();
     }
@@ -140,6 +166,7 @@ pub fn nginx_test_config(make_conf: impl FnOnce(&Path) -> String) -> (bool, Stri
         .arg(dir.path().join("error.log"))
         .output()
         .expect("nginx -t");
-    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     (out.status.success(), text)
 }

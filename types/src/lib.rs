@@ -184,8 +184,16 @@ mod tests {
             assert!(is_valid_manifest(ok), "{ok}");
         }
         for bad in [
-            "", ".m3u8", "index.ts", "../index.m3u8", "a/index.m3u8", "a\\b.m3u8",
-            ".hidden.m3u8", "a..m3u8", "index.m3u8 ", "index.M3U8x",
+            "",
+            ".m3u8",
+            "index.ts",
+            "../index.m3u8",
+            "a/index.m3u8",
+            "a\\b.m3u8",
+            ".hidden.m3u8",
+            "a..m3u8",
+            "index.m3u8 ",
+            "index.M3U8x",
         ] {
             assert!(!is_valid_manifest(bad), "{bad}");
         }
@@ -194,15 +202,37 @@ mod tests {
     #[test]
     fn hosts() {
         for ok in [
-            "10.0.0.5:8080", "127.0.0.1", "origin", "origin-1.example.com:80",
-            "[::1]:8080", "[::1]", "localhost:65535",
+            "10.0.0.5:8080",
+            "127.0.0.1",
+            "origin",
+            "origin-1.example.com:80",
+            "[::1]:8080",
+            "[::1]",
+            "localhost:65535",
         ] {
             assert!(is_valid_host(ok), "{ok}");
         }
         for bad in [
-            "", "http://x", "x/y", "user@x", "x:0", "x:65536", "x:", ":80", "a b",
-            "x:80/", "x?y", "-x", "x..y", "[::1", "[zz]:80", "1.2.3.4.5", "999.1.1.1",
-            "x:8o", "[::1]x", "x#y",
+            "",
+            "http://x",
+            "x/y",
+            "user@x",
+            "x:0",
+            "x:65536",
+            "x:",
+            ":80",
+            "a b",
+            "x:80/",
+            "x?y",
+            "-x",
+            "x..y",
+            "[::1",
+            "[zz]:80",
+            "1.2.3.4.5",
+            "999.1.1.1",
+            "x:8o",
+            "[::1]x",
+            "x#y",
         ] {
             assert!(!is_valid_host(bad), "{bad}");
         }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rtmp_live_testkit::{free_port, wait_port, workspace_root, Proc};
+use rtmp_live_testkit::{free_port, free_port_with, wait_port, workspace_root, Proc};
 use serde_json::Value;
 
 pub struct Platform {
@@ -24,8 +24,16 @@ pub struct Platform {
 impl Platform {
     pub fn start(origins: usize, abr: bool, env: &[(&str, &str)]) -> Platform {
         let state = tempfile::tempdir().expect("state dir");
-        let (rtmp, origin_http, api, edge, redis, stat) =
-            (free_port(), free_port(), free_port(), free_port(), free_port(), free_port());
+        // Origin k listens on RTMP_PORT+k-1, ORIGIN_HTTP_PORT+10(k-1),
+        // RTMP_STAT_PORT+10(k-1): reserve those too.
+        let per_origin: Vec<u16> = (0..origins as u16).collect();
+        let per_origin10: Vec<u16> = (0..origins as u16).map(|k| 10 * k).collect();
+        let (rtmp, origin_http, stat) = (
+            free_port_with(&per_origin),
+            free_port_with(&per_origin10),
+            free_port_with(&per_origin10),
+        );
+        let (api, edge, redis) = (free_port(), free_port(), free_port());
         let mut cmd = Command::new("bash");
         cmd.arg(workspace_root().join("scripts/up.sh"))
             .env("STATE_DIR", state.path())
@@ -40,13 +48,35 @@ impl Platform {
             .env("PUBLIC_HOST", "127.0.0.1");
         cmd.envs(env.iter().copied());
         let up = Proc::spawn("up", cmd);
-        let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-        let p = Platform { up, state, rtmp, origin_http, api, edge, origins, http };
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let p = Platform {
+            up,
+            state,
+            rtmp,
+            origin_http,
+            api,
+            edge,
+            origins,
+            http,
+        };
         for port in [api, edge] {
-            assert!(wait_port(port, Duration::from_secs(60)), "platform did not start:\n{}", p.up.log());
+            assert!(
+                wait_port(port, Duration::from_secs(60)),
+                "platform did not start:\n{}",
+                p.up.log()
+            );
         }
         let deadline = Instant::now() + Duration::from_secs(20);
-        while p.http.get(p.api_url("/readyz")).send().map(|r| r.status() != 200).unwrap_or(true) {
+        while p
+            .http
+            .get(p.api_url("/readyz"))
+            .send()
+            .map(|r| r.status() != 200)
+            .unwrap_or(true)
+        {
             assert!(Instant::now() < deadline, "API not ready:\n{}", p.up.log());
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -82,7 +112,11 @@ impl Platform {
     }
 
     pub fn api_stream(&self, name: &str) -> Option<Value> {
-        let r = self.http.get(self.api_url(&format!("/streams/{name}"))).send().ok()?;
+        let r = self
+            .http
+            .get(self.api_url(&format!("/streams/{name}")))
+            .send()
+            .ok()?;
         (r.status() == 200).then(|| r.json().ok()).flatten()
     }
 
@@ -97,7 +131,12 @@ pub fn leftovers(state: &Path) -> Vec<String> {
     let needle = state.to_string_lossy().to_string();
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        if !e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()) {
+        if !e
+            .file_name()
+            .to_string_lossy()
+            .chars()
+            .all(|c| c.is_ascii_digit())
+        {
             continue;
         }
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
@@ -106,7 +145,11 @@ pub fn leftovers(state: &Path) -> Vec<String> {
         let env = String::from_utf8_lossy(&env).to_string();
         let ours = cmd.contains(&needle) || env.contains(&format!("STATE_DIR={needle}"));
         if ours && !cmd.contains("cargo") && !cmd.contains("/deps/") {
-            out.push(format!("{}: {}", e.file_name().to_string_lossy(), cmd.trim()));
+            out.push(format!(
+                "{}: {}",
+                e.file_name().to_string_lossy(),
+                cmd.trim()
+            ));
         }
     }
     out
@@ -120,7 +163,11 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> String {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
     }
 
     pub fn text(&self) -> String {
@@ -133,7 +180,11 @@ pub fn get(c: &reqwest::blocking::Client, url: &str) -> Resp {
         Ok(r) => {
             let status = r.status().as_u16();
             let headers = r.headers().clone();
-            Resp { status, headers, body: r.bytes().map(|b| b.to_vec()).unwrap_or_default() }
+            Resp {
+                status,
+                headers,
+                body: r.bytes().map(|b| b.to_vec()).unwrap_or_default(),
+            }
         }
         Err(e) => panic!("GET {url}: {e}"),
     }
@@ -143,15 +194,36 @@ pub fn get(c: &reqwest::blocking::Client, url: &str) -> Resp {
 pub fn publish(port: u16, key: &str, size: &str, fps: u32, seconds: Option<u32>) -> Proc {
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning", "-re"])
-        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate={fps}")])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate={fps}"),
+        ])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
     if let Some(s) = seconds {
         cmd.args(["-t", &s.to_string()]);
     }
-    cmd.args(["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p"])
-        .args(["-g", &(fps * 2).to_string(), "-keyint_min", &(fps * 2).to_string(), "-sc_threshold", "0"])
-        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
-        .arg(format!("rtmp://127.0.0.1:{port}/stream/{key}"));
+    cmd.args([
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-tune",
+        "zerolatency",
+        "-pix_fmt",
+        "yuv420p",
+    ])
+    .args([
+        "-g",
+        &(fps * 2).to_string(),
+        "-keyint_min",
+        &(fps * 2).to_string(),
+        "-sc_threshold",
+        "0",
+    ])
+    .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
+    .arg(format!("rtmp://127.0.0.1:{port}/stream/{key}"));
     Proc::spawn(&format!("ffmpeg-{key}-{port}"), cmd)
 }
 
@@ -189,7 +261,11 @@ pub fn ffprobe(bytes: &[u8]) -> Probe {
         .arg(f.path())
         .output()
         .expect("ffprobe");
-    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let streams = v["streams"]
         .as_array()
@@ -204,7 +280,11 @@ pub fn ffprobe(bytes: &[u8]) -> Probe {
             )
         })
         .collect();
-    let video = v["streams"].as_array().unwrap().iter().find(|s| s["codec_type"] == "video");
+    let video = v["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == "video");
     let video_seconds = video
         .and_then(|s| {
             let frames: f64 = s["nb_read_frames"].as_str()?.parse().ok()?;
@@ -213,7 +293,10 @@ pub fn ffprobe(bytes: &[u8]) -> Probe {
             (fps > 0.0).then(|| frames / fps)
         })
         .unwrap_or(0.0);
-    Probe { streams, video_seconds }
+    Probe {
+        streams,
+        video_seconds,
+    }
 }
 
 pub fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -222,7 +305,10 @@ pub fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < end, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -66,8 +66,13 @@ pub fn socket_addr(host: &str) -> Option<SocketAddr> {
     if let Ok(a) = host.parse::<SocketAddr>() {
         return Some(a);
     }
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    bare.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 80))
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, 80))
 }
 
 #[cfg(test)]
@@ -78,9 +83,15 @@ mod tests {
     fn seed_shape_and_origins() {
         let body = br#"{"name":"golive","manifest":"index.m3u8","host":"10.0.0.5:8080",
             "origins":[{"host":"10.0.0.5:8080","manifest":"index.m3u8"},{"host":"10.0.0.6","manifest":"index.m3u8"}]}"#;
-        assert_eq!(parse_api_body("golive", body).unwrap(), vec!["10.0.0.5:8080", "10.0.0.6:80"]);
+        assert_eq!(
+            parse_api_body("golive", body).unwrap(),
+            vec!["10.0.0.5:8080", "10.0.0.6:80"]
+        );
         let seed = br#"{"name":"golive","manifest":"index.m3u8","host":"127.0.0.1:8080"}"#;
-        assert_eq!(parse_api_body("golive", seed).unwrap(), vec!["127.0.0.1:8080"]);
+        assert_eq!(
+            parse_api_body("golive", seed).unwrap(),
+            vec!["127.0.0.1:8080"]
+        );
     }
 
     #[test]
@@ -91,8 +102,19 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        for body in [&b""[..], b"{", b"null", b"[]", b"{\"name\":\"a\"}", b"\xff\xfe", b"<html>502</html>"] {
-            assert!(matches!(parse_api_body("a", body), Err(ApiError::Malformed(_))), "{body:?}");
+        for body in [
+            &b""[..],
+            b"{",
+            b"null",
+            b"[]",
+            b"{\"name\":\"a\"}",
+            b"\xff\xfe",
+            b"<html>502</html>",
+        ] {
+            assert!(
+                matches!(parse_api_body("a", body), Err(ApiError::Malformed(_))),
+                "{body:?}"
+            );
         }
     }
 

@@ -66,7 +66,9 @@ pub fn decide(route: Option<&Route>, now_ms: u64, t: &Timing) -> Decision {
             if recently_failed {
                 Decision::Serve(route.origins.clone(), CacheStatus::Stale)
             } else {
-                Decision::Lookup { stale: Some(route.origins.clone()) }
+                Decision::Lookup {
+                    stale: Some(route.origins.clone()),
+                }
             }
         }
         RouteKind::NotFound if age < t.negative_ms => Decision::NotFound,
@@ -77,16 +79,24 @@ pub fn decide(route: Option<&Route>, now_ms: u64, t: &Timing) -> Decision {
 /// The entry to store after a failed lookup, if the old one can still serve.
 pub fn on_lookup_failure(route: Option<&Route>, now_ms: u64, t: &Timing) -> Option<Route> {
     let route = route?;
-    let usable = route.kind == RouteKind::Found
-        && now_ms.saturating_sub(route.fetched_ms) < t.stale_ms;
-    usable.then(|| Route { failed_ms: now_ms, ..route.clone() })
+    let usable =
+        route.kind == RouteKind::Found && now_ms.saturating_sub(route.fetched_ms) < t.stale_ms;
+    usable.then(|| Route {
+        failed_ms: now_ms,
+        ..route.clone()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const T: Timing = Timing { valid_ms: 5_000, negative_ms: 1_000, stale_ms: 900_000, retry_ms: 1_000 };
+    const T: Timing = Timing {
+        valid_ms: 5_000,
+        negative_ms: 1_000,
+        stale_ms: 900_000,
+        retry_ms: 1_000,
+    };
 
     fn found(at: u64) -> Route {
         Route::found(vec!["10.0.0.1:80".into()], at)
@@ -100,26 +110,45 @@ mod tests {
     #[test]
     fn fresh_route_is_a_hit() {
         let r = found(1_000);
-        assert_eq!(decide(Some(&r), 5_999, &T), Decision::Serve(r.origins.clone(), CacheStatus::Hit));
+        assert_eq!(
+            decide(Some(&r), 5_999, &T),
+            Decision::Serve(r.origins.clone(), CacheStatus::Hit)
+        );
     }
 
     #[test]
     fn expired_route_is_looked_up_with_stale_fallback() {
         let r = found(1_000);
-        assert_eq!(decide(Some(&r), 6_000, &T), Decision::Lookup { stale: Some(r.origins.clone()) });
+        assert_eq!(
+            decide(Some(&r), 6_000, &T),
+            Decision::Lookup {
+                stale: Some(r.origins.clone())
+            }
+        );
     }
 
     #[test]
     fn after_failure_stale_is_served_without_asking_again_for_a_while() {
         let r = on_lookup_failure(Some(&found(0)), 10_000, &T).expect("usable");
-        assert_eq!(decide(Some(&r), 10_500, &T), Decision::Serve(r.origins.clone(), CacheStatus::Stale));
-        assert_eq!(decide(Some(&r), 11_000, &T), Decision::Lookup { stale: Some(r.origins.clone()) });
+        assert_eq!(
+            decide(Some(&r), 10_500, &T),
+            Decision::Serve(r.origins.clone(), CacheStatus::Stale)
+        );
+        assert_eq!(
+            decide(Some(&r), 11_000, &T),
+            Decision::Lookup {
+                stale: Some(r.origins.clone())
+            }
+        );
     }
 
     #[test]
     fn stale_window_ends() {
         let r = found(0);
-        assert_eq!(decide(Some(&r), 900_000, &T), Decision::Lookup { stale: None });
+        assert_eq!(
+            decide(Some(&r), 900_000, &T),
+            Decision::Lookup { stale: None }
+        );
         assert_eq!(on_lookup_failure(Some(&r), 900_000, &T), None);
     }
 
@@ -127,13 +156,19 @@ mod tests {
     fn negative_entries_expire_quickly() {
         let n = Route::not_found(0);
         assert_eq!(decide(Some(&n), 999, &T), Decision::NotFound);
-        assert_eq!(decide(Some(&n), 1_000, &T), Decision::Lookup { stale: None });
+        assert_eq!(
+            decide(Some(&n), 1_000, &T),
+            Decision::Lookup { stale: None }
+        );
         assert_eq!(on_lookup_failure(Some(&n), 500, &T), None);
     }
 
     #[test]
     fn clock_going_backwards_counts_as_fresh() {
         let r = found(10_000);
-        assert!(matches!(decide(Some(&r), 5_000, &T), Decision::Serve(_, CacheStatus::Hit)));
+        assert!(matches!(
+            decide(Some(&r), 5_000, &T),
+            Decision::Serve(_, CacheStatus::Hit)
+        ));
     }
 }

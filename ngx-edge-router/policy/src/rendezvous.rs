@@ -31,7 +31,8 @@ pub fn rank<S: AsRef<[u8]>>(stream: &[u8], viewer: &[u8], origins: &[S]) -> Vec<
         .collect();
     // Ties (practically impossible) break on the origin string for determinism.
     scored.sort_by(|a, b| {
-        b.0.cmp(&a.0).then_with(|| origins[a.1].as_ref().cmp(origins[b.1].as_ref()))
+        b.0.cmp(&a.0)
+            .then_with(|| origins[a.1].as_ref().cmp(origins[b.1].as_ref()))
     });
     scored.into_iter().map(|(_, i)| i).collect()
 }
@@ -58,8 +59,13 @@ mod tests {
     #[test]
     fn spreads_viewers() {
         let o = ["10.0.0.1:80", "10.0.0.2:80"];
-        let first = (0..1000).filter(|v| top(&format!("v{v}"), &o) == o[0]).count();
-        assert!((350..=650).contains(&first), "{first} of 1000 on the first origin");
+        let first = (0..1000)
+            .filter(|v| top(&format!("v{v}"), &o) == o[0])
+            .count();
+        assert!(
+            (350..=650).contains(&first),
+            "{first} of 1000 on the first origin"
+        );
     }
 
     #[test]

@@ -26,11 +26,21 @@ pub struct Route {
 
 impl Route {
     pub fn found(origins: Vec<String>, now_ms: u64) -> Route {
-        Route { kind: RouteKind::Found, fetched_ms: now_ms, failed_ms: 0, origins }
+        Route {
+            kind: RouteKind::Found,
+            fetched_ms: now_ms,
+            failed_ms: 0,
+            origins,
+        }
     }
 
     pub fn not_found(now_ms: u64) -> Route {
-        Route { kind: RouteKind::NotFound, fetched_ms: now_ms, failed_ms: 0, origins: Vec::new() }
+        Route {
+            kind: RouteKind::NotFound,
+            fetched_ms: now_ms,
+            failed_ms: 0,
+            origins: Vec::new(),
+        }
     }
 
     pub fn encode(&self) -> String {
@@ -61,7 +71,12 @@ impl Route {
         if kind == RouteKind::Found && origins.is_empty() {
             return None;
         }
-        Some(Route { kind, fetched_ms, failed_ms, origins })
+        Some(Route {
+            kind,
+            fetched_ms,
+            failed_ms,
+            origins,
+        })
     }
 }
 
@@ -73,7 +88,10 @@ mod tests {
     fn roundtrip() {
         let r = Route::found(vec!["10.0.0.5:8080".into(), "[::1]:80".into()], 1234);
         assert_eq!(Route::decode(r.encode().as_bytes()), Some(r));
-        let n = Route { failed_ms: 99, ..Route::not_found(7) };
+        let n = Route {
+            failed_ms: 99,
+            ..Route::not_found(7)
+        };
         assert_eq!(Route::decode(n.encode().as_bytes()), Some(n));
     }
 

@@ -31,8 +31,16 @@ impl Origin {
             for s in &streams {
                 let d = dir.join("html").join(s);
                 fs::create_dir_all(&d).unwrap();
-                fs::write(d.join("index.m3u8"), format!("#EXTM3U\n# origin {id_owned}\n")).unwrap();
-                fs::write(d.join("1.ts"), format!("segment from origin {id_owned}").repeat(1000)).unwrap();
+                fs::write(
+                    d.join("index.m3u8"),
+                    format!("#EXTM3U\n# origin {id_owned}\n"),
+                )
+                .unwrap();
+                fs::write(
+                    d.join("1.ts"),
+                    format!("segment from origin {id_owned}").repeat(1000),
+                )
+                .unwrap();
             }
             format!(
                 "{}http {{\n{}\nserver {{ listen 127.0.0.1:{port}; root {}/html; }}\n}}\n",
@@ -41,7 +49,11 @@ impl Origin {
                 dir.display()
             )
         });
-        Origin { id: id.to_string(), port, nginx }
+        Origin {
+            id: id.to_string(),
+            port,
+            nginx,
+        }
     }
 
     pub fn host(&self) -> String {
@@ -60,7 +72,13 @@ pub struct EdgeOpts {
 
 impl EdgeOpts {
     pub fn new(api: &str) -> EdgeOpts {
-        EdgeOpts { workers: 1, api: api.to_string(), valid: "5s", negative: "1s", api_read_timeout: "3s" }
+        EdgeOpts {
+            workers: 1,
+            api: api.to_string(),
+            valid: "5s",
+            negative: "1s",
+            api_read_timeout: "3s",
+        }
     }
 }
 
@@ -134,7 +152,9 @@ impl Edge {
 
     /// Lookups that went to the API so far.
     pub fn lookups(&self) -> usize {
-        fs::read_to_string(self.nginx.dir().join("api.log")).map(|s| s.lines().count()).unwrap_or(0)
+        fs::read_to_string(self.nginx.dir().join("api.log"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
     }
 }
 
@@ -146,26 +166,55 @@ pub struct Resp {
 }
 
 pub fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 pub fn get(c: &reqwest::blocking::Client, url: &str, viewer: &str) -> Resp {
-    let r = c.get(url).header("X-Viewer", viewer).send().expect("request");
-    let h = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let r = c
+        .get(url)
+        .header("X-Viewer", viewer)
+        .send()
+        .expect("request");
+    let h = |n: &str| {
+        r.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
     let (origin, route) = (h("x-edge-origin"), h("x-edge-route"));
     let status = r.status().as_u16();
-    Resp { status, origin, route, body: r.text().unwrap_or_default() }
+    Resp {
+        status,
+        origin,
+        route,
+        body: r.text().unwrap_or_default(),
+    }
 }
 
 /// Registers `host` as an origin of `name` at the real API.
 pub fn register(c: &reqwest::blocking::Client, api: &str, name: &str, host: &str) {
     let body = serde_json::json!({"name": name, "manifest": "index.m3u8", "host": host});
-    let r = c.post(format!("{api}/streams")).json(&body).send().expect("POST /streams");
-    assert!(r.status().is_success(), "register {name}@{host}: {}", r.status());
+    let r = c
+        .post(format!("{api}/streams"))
+        .json(&body)
+        .send()
+        .expect("POST /streams");
+    assert!(
+        r.status().is_success(),
+        "register {name}@{host}: {}",
+        r.status()
+    );
 }
 
 pub fn deregister(c: &reqwest::blocking::Client, api: &str, name: &str, host: &str) {
-    let r = c.delete(format!("{api}/streams/{name}?host={host}")).send().expect("DELETE");
+    let r = c
+        .delete(format!("{api}/streams/{name}?host={host}"))
+        .send()
+        .expect("DELETE");
     assert!(r.status().is_success(), "deregister: {}", r.status());
 }
 
@@ -228,7 +277,10 @@ pub fn http_response(status: u16, body: &[u8]) -> Vec<u8> {
 }
 
 pub fn stream_json(name: &str, hosts: &[&str]) -> Vec<u8> {
-    let origins: Vec<_> = hosts.iter().map(|h| serde_json::json!({"host": h, "manifest": "index.m3u8"})).collect();
+    let origins: Vec<_> = hosts
+        .iter()
+        .map(|h| serde_json::json!({"host": h, "manifest": "index.m3u8"}))
+        .collect();
     serde_json::json!({"name": name, "manifest": "index.m3u8", "host": hosts[0], "origins": origins})
         .to_string()
         .into_bytes()

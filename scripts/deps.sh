@@ -4,19 +4,26 @@
 # otherwise it names what is missing and fails.
 set -euo pipefail
 
-pkgs=(
+# Usage: deps.sh [run|all]. `run` (used by `make up`) checks only what the
+# running platform needs; `all` (default: builds, tests, CI) adds the build
+# and test tools.
+run_pkgs=(
   nginx libnginx-mod-rtmp   # origin (nginx-rtmp) and edge (stock nginx)
+  redis-server              # the API's store
+  ffmpeg                    # ABR ladder, `make stream`
+  gettext-base              # envsubst: rendering the nginx configs
+  fonts-dejavu-core         # the test pattern's clock (drawtext)
+  curl procps psmisc        # scripts
+)
+dev_pkgs=(
   nginx-dev                 # nginx source + configure flags for the module build
   libclang-dev              # bindgen (ngx crate)
   pkg-config libssl-dev libpcre2-dev zlib1g-dev   # configuring the nginx tree
-  redis-server              # the API's store
-  ffmpeg                    # test publisher, ffprobe, ABR ladder
   wrk                       # benchmarks
-  curl procps psmisc        # scripts and tests
-  gettext-base              # envsubst: rendering the nginx configs
-  fonts-dejavu-core         # the test pattern's clock (drawtext)
   docker-compose            # validates docker-compose.yml without an engine (tests)
 )
+pkgs=("${run_pkgs[@]}")
+[[ ${1:-all} == run ]] || pkgs+=("${dev_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -43,7 +43,7 @@ NGINX=${NGINX:-/usr/sbin/nginx}
 say() { echo "[up] $*"; }
 die() { echo "[up] error: $*" >&2; exit 1; }
 
-"$ROOT/scripts/deps.sh" || die "missing packages (see above)"
+"$ROOT/scripts/deps.sh" run || die "missing packages (see above)"
 for f in "$BIN/rtmp-live-api" "$BIN/rtmp-live-discovery" "$EDGE_MODULE"; do
   [[ -e $f ]] || die "$f not built: run 'make build' (or 'make up')"
 done

@@ -9,6 +9,7 @@ CARGO ?= cargo
 NGINX_TREE ?= $(CURDIR)/target/nginx
 export NGINX_SOURCE_DIR := $(NGINX_TREE)
 export NGINX_BUILD_DIR := $(NGINX_TREE)/objs
+export NGINX_TREE_SRC NGINX_CONF_FLAGS
 MODULE := target/release/libngx_edge_router.so
 
 .PHONY: all deps build module test up stream bench compose-check clean

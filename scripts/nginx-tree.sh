@@ -5,7 +5,7 @@
 # package), so the module loads into /usr/sbin/nginx with load_module.
 # Override with NGINX_TREE_SRC=<unpacked nginx source> and
 # NGINX_CONF_FLAGS="<configure flags>" to target another nginx build (the
-# Docker image does this for the official nginx image's version).
+# module README shows how).
 #
 # Usage: scripts/nginx-tree.sh <output dir>
 set -euo pipefail

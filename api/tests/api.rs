@@ -14,6 +14,14 @@ fn client() -> Client {
         .unwrap()
 }
 
+fn ready(c: &Client, api: &Api) -> u16 {
+    c.get(format!("{}/readyz", api.url()))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 fn report(c: &Client, api: &Api, body: &Value, token: Option<&str>) -> Response {
     let mut r = c.post(format!("{}/streams", api.url())).json(body);
     if let Some(t) = token {
@@ -341,14 +349,7 @@ fn redis_outage_fails_fast_and_recovers_without_restart() {
     let api = Api::start(&redis.url(), &[("REDIS_TIMEOUT_MS", "300")]);
     let c = client();
     report(&c, &api, &stream("r", "10.0.0.1:80"), None);
-    assert_eq!(
-        c.get(format!("{}/readyz", api.url()))
-            .send()
-            .unwrap()
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(ready(&c, &api), 200);
 
     redis.stop();
     for _ in 0..3 {
@@ -372,14 +373,7 @@ fn redis_outage_fails_fast_and_recovers_without_restart() {
             .as_u16(),
         200
     );
-    assert_eq!(
-        c.get(format!("{}/readyz", api.url()))
-            .send()
-            .unwrap()
-            .status()
-            .as_u16(),
-        503
-    );
+    assert_eq!(ready(&c, &api), 503);
 
     redis.restart(); // same port, empty data
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -399,14 +393,7 @@ fn redis_outage_fails_fast_and_recovers_without_restart() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(lookup(&c, &api, "r").0, 200);
-    assert_eq!(
-        c.get(format!("{}/readyz", api.url()))
-            .send()
-            .unwrap()
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(ready(&c, &api), 200);
 }
 
 #[test]
@@ -415,14 +402,7 @@ fn api_starts_while_redis_is_down() {
     redis.stop();
     let api = Api::start(&redis.url(), &[("REDIS_TIMEOUT_MS", "300")]);
     let c = client();
-    assert_eq!(
-        c.get(format!("{}/readyz", api.url()))
-            .send()
-            .unwrap()
-            .status()
-            .as_u16(),
-        503
-    );
+    assert_eq!(ready(&c, &api), 503);
     redis.restart();
     let deadline = Instant::now() + Duration::from_secs(10);
     while c

@@ -171,13 +171,5 @@ fn abr_ladder_through_the_edge() {
         },
     );
 
-    p.up.signal(nix::sys::signal::Signal::SIGTERM);
-    assert_eq!(
-        p.up.wait_exit(Duration::from_secs(20)),
-        Some(Some(0)),
-        "{}",
-        p.up.log()
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(p.leftovers(), Vec::<String>::new());
+    p.stop_and_check_clean();
 }

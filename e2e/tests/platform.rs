@@ -219,15 +219,7 @@ fn live_streaming_through_the_edge() {
     assert_eq!(p.edge_get("/").status, 404);
 
     // `make up` + SIGTERM leaves no process behind.
-    p.up.signal(nix::sys::signal::Signal::SIGTERM);
-    assert_eq!(
-        p.up.wait_exit(Duration::from_secs(20)),
-        Some(Some(0)),
-        "{}",
-        p.up.log()
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(p.leftovers(), Vec::<String>::new());
+    p.stop_and_check_clean();
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", p.edge)).is_err(),
         "edge still listening"

@@ -120,6 +120,20 @@ impl Platform {
         (r.status() == 200).then(|| r.json().ok()).flatten()
     }
 
+    /// Sends SIGTERM to `up.sh` (what Ctrl-C does) and checks that it exits
+    /// cleanly and leaves no process behind.
+    pub fn stop_and_check_clean(&mut self) {
+        self.up.signal(nix::sys::signal::Signal::SIGTERM);
+        assert_eq!(
+            self.up.wait_exit(Duration::from_secs(20)),
+            Some(Some(0)),
+            "{}",
+            self.up.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(self.leftovers(), Vec::<String>::new());
+    }
+
     /// Processes (other than up.sh itself) whose command line mentions the
     /// state folder: what would be left behind.
     pub fn leftovers(&self) -> Vec<String> {

@@ -354,9 +354,23 @@ unsafe fn outcome_of(sr: *mut ngx_http_request_t, rc: ngx_int_t, ctx: &Ctx) -> O
             Ok(origins) => Outcome::Found(origins),
             Err(e) => Outcome::Failed(e.to_string()),
         },
-        404 => Outcome::NotFound,
+        // Only the API's own JSON 404 means "no such stream"; a plain 404
+        // is nginx's (a misconfigured edge_router_api location), not an
+        // answer about the stream.
+        // SAFETY: `sr` is live; its content type lives in its pool.
+        404 if unsafe { is_json(sr) } => Outcome::NotFound,
+        404 => Outcome::Failed(
+            "404 without a JSON body: does the edge_router_api location proxy to the API?".into(),
+        ),
         s => Outcome::Failed(format!("API answered status {s}")),
     }
+}
+
+/// Whether the subrequest's answer is JSON (`application/json[; ...]`).
+unsafe fn is_json(sr: *mut ngx_http_request_t) -> bool {
+    // SAFETY: per the caller, `sr` is live.
+    let ct = unsafe { str_bytes(&(*sr).headers_out.content_type) };
+    ct.len() >= 16 && ct[..16].eq_ignore_ascii_case(b"application/json")
 }
 
 /// Largest API answer accepted; larger ones are a failed lookup.

@@ -287,6 +287,9 @@ fn garbage_api_answers_are_502_never_a_crash() {
             ),
             "wrongname" => http_response(200, &stream_json("ok", &[&host])),
             "binary" => (0..=255u8).cycle().take(5000).collect(),
+            "html404" => {
+                b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found".to_vec()
+            }
             _ => Vec::new(), // connection closed without an answer
         }
     }));
@@ -304,6 +307,7 @@ fn garbage_api_answers_are_502_never_a_crash() {
         "forged",
         "wrongname",
         "binary",
+        "html404",
         "closed",
     ] {
         let r = get(&c, &edge.url(&format!("/{name}/index.m3u8")), "v");
@@ -313,6 +317,7 @@ fn garbage_api_answers_are_502_never_a_crash() {
     let log = edge.nginx.error_log();
     assert!(log.contains("malformed API response"), "{log}");
     assert!(log.contains("no usable origin"), "{log}");
+    assert!(log.contains("404 without a JSON body"), "{log}");
     assert!(!log.contains("exited on signal"), "{log}");
     assert_eq!(
         edge.nginx.workers(),

@@ -1,13 +1,10 @@
 # The edge: Debian's nginx with the edge-router module, built in the builder
 # stage against the very nginx the runtime stage installs (same Debian
 # release, same package version: the check below fails the build otherwise).
-FROM debian:bookworm AS build
+FROM rust:1-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
         nginx nginx-dev libclang-dev clang pkg-config libssl-dev libpcre2-dev zlib1g-dev \
-        make curl ca-certificates build-essential \
     && rm -rf /var/lib/apt/lists/*
-RUN curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
-ENV PATH=/root/.cargo/bin:$PATH
 WORKDIR /src
 COPY . .
 RUN scripts/nginx-tree.sh target/nginx \

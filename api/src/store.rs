@@ -6,6 +6,7 @@
 //!   its newest origin; members whose origin key expired are pruned on read);
 //! - `rl:streams`: set of names, pruned the same way.
 
+use std::sync::RwLock;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -48,7 +49,10 @@ return out
 
 pub struct Store {
     client: redis::Client,
-    conn: Mutex<Option<ConnectionManager>>,
+    /// The shared connection once made; read without waiting on the hot path.
+    conn: RwLock<Option<ConnectionManager>>,
+    /// Serializes (re)connection attempts.
+    connecting: Mutex<()>,
     ttl_secs: u64,
     timeout: Duration,
     live_origins: Script,
@@ -61,7 +65,8 @@ impl Store {
         let client = redis::Client::open(url).map_err(|e| e.to_string())?;
         Ok(Store {
             client,
-            conn: Mutex::new(None),
+            conn: RwLock::new(None),
+            connecting: Mutex::new(()),
             ttl_secs,
             timeout,
             live_origins: Script::new(LIVE_ORIGINS),
@@ -71,9 +76,12 @@ impl Store {
     /// A connection, created on first use. The manager reconnects by itself
     /// after Redis restarts; every use is bounded by the timeout.
     async fn conn(&self) -> Result<ConnectionManager, ApiError> {
-        let mut slot = self.conn.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        let _one_at_a_time = self.connecting.lock().await;
+        if let Some(c) = self.current() {
+            return Ok(c);
         }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
@@ -88,7 +96,7 @@ impl Store {
         match made {
             Ok(Ok(c)) => {
                 tracing::info!("connected to redis");
-                *slot = Some(c.clone());
+                *self.conn.write().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
                 Ok(c)
             }
             Ok(Err(e)) => {
@@ -100,6 +108,10 @@ impl Store {
                 Err(ApiError::RedisUnavailable)
             }
         }
+    }
+
+    fn current(&self) -> Option<ConnectionManager> {
+        self.conn.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Runs `f` on a connection within the timeout; errors become 503.

@@ -7,7 +7,7 @@ use ngx::ffi::{
     ngx_conf_t, ngx_http_core_main_conf_t, ngx_http_handler_pt, ngx_http_phases,
     ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_ERROR,
 };
-use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
+use ngx::http::{HttpModule, HttpModuleMainConf, NgxHttpCoreModule};
 
 use crate::EdgeRouter;
 
@@ -49,7 +49,7 @@ pub unsafe fn add_phase_handler(
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn request_ctx<T>(r: *mut ngx_http_request_t) -> *mut T {
-    let idx = EdgeRouter::module_ref().ctx_index;
+    let idx = EdgeRouter::module().ctx_index;
     // SAFETY: `r->ctx` has one slot per HTTP module.
     unsafe { (*(*r).ctx.add(idx)).cast() }
 }
@@ -59,7 +59,7 @@ pub unsafe fn request_ctx<T>(r: *mut ngx_http_request_t) -> *mut T {
 /// # Safety
 /// `r` must be a live request; `ctx` must live as long as it.
 pub unsafe fn set_request_ctx<T>(r: *mut ngx_http_request_t, ctx: *mut T) {
-    let idx = EdgeRouter::module_ref().ctx_index;
+    let idx = EdgeRouter::module().ctx_index;
     // SAFETY: as in `request_ctx`.
     unsafe { *(*r).ctx.add(idx) = ctx.cast::<c_void>() };
 }
@@ -69,7 +69,7 @@ pub unsafe fn set_request_ctx<T>(r: *mut ngx_http_request_t, ctx: *mut T) {
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn loc_conf<'a>(r: *mut ngx_http_request_t) -> &'a crate::conf::LocConf {
-    let idx = EdgeRouter::module_ref().ctx_index;
+    let idx = EdgeRouter::module().ctx_index;
     // SAFETY: every location has our (merged) configuration at our index.
     unsafe { &*(*(*r).loc_conf.add(idx)).cast::<crate::conf::LocConf>() }
 }
@@ -79,7 +79,7 @@ pub unsafe fn loc_conf<'a>(r: *mut ngx_http_request_t) -> &'a crate::conf::LocCo
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn main_conf<'a>(r: *mut ngx_http_request_t) -> &'a crate::conf::MainConf {
-    let idx = EdgeRouter::module_ref().ctx_index;
+    let idx = EdgeRouter::module().ctx_index;
     // SAFETY: the http block has our main configuration at our index.
     unsafe { &*(*(*r).main_conf.add(idx)).cast::<crate::conf::MainConf>() }
 }
@@ -119,14 +119,4 @@ pub unsafe fn pool_str(r: *mut ngx_http_request_t, bytes: &[u8]) -> Option<ngx_s
 pub fn now_ms() -> u64 {
     // SAFETY: a plain integer updated by the event loop of this process.
     unsafe { ngx::ffi::ngx_current_msec as u64 }
-}
-
-trait ModuleRef {
-    fn module_ref() -> &'static ngx::ffi::ngx_module_t;
-}
-
-impl ModuleRef for EdgeRouter {
-    fn module_ref() -> &'static ngx::ffi::ngx_module_t {
-        <EdgeRouter as ngx::http::HttpModule>::module()
-    }
 }

@@ -23,7 +23,8 @@ $(NGINX_TREE)/.configured:
 	scripts/nginx-tree.sh $(NGINX_TREE)
 
 # The edge module (.so) for `load_module`.
-module: deps
+module:
+	@scripts/deps.sh build
 	scripts/nginx-tree.sh $(NGINX_TREE)
 	$(CARGO) build --release -p ngx-edge-router
 
@@ -33,7 +34,7 @@ build: module
 
 # All tests. Integration and end-to-end tests start their own processes on
 # free loopback ports and use the release binaries built above.
-test: build
+test: deps build
 	$(CARGO) test --release --workspace --no-fail-fast
 
 up: build

@@ -4,9 +4,10 @@
 # otherwise it names what is missing and fails.
 set -euo pipefail
 
-# Usage: deps.sh [run|all]. `run` (used by `make up`) checks only what the
-# running platform needs; `all` (default: builds, tests, CI) adds the build
-# and test tools.
+# Usage: deps.sh [run|build|all]. `run` (scripts/up.sh) checks what the
+# running platform needs; `build` (make build, make up) adds the module's
+# build requirements; `all` (default: make test, CI) adds the test and
+# benchmark tools.
 run_pkgs=(
   nginx libnginx-mod-rtmp   # origin (nginx-rtmp) and edge (stock nginx)
   redis-server              # the API's store
@@ -15,15 +16,21 @@ run_pkgs=(
   fonts-dejavu-core         # the test pattern's clock (drawtext)
   curl procps psmisc        # scripts
 )
-dev_pkgs=(
+build_pkgs=(
   nginx-dev                 # nginx source + configure flags for the module build
   libclang-dev              # bindgen (ngx crate)
   pkg-config libssl-dev libpcre2-dev zlib1g-dev   # configuring the nginx tree
+)
+test_pkgs=(
   wrk                       # benchmarks
   docker-compose            # validates docker-compose.yml without an engine (tests)
 )
-pkgs=("${run_pkgs[@]}")
-[[ ${1:-all} == run ]] || pkgs+=("${dev_pkgs[@]}")
+case ${1:-all} in
+  run) pkgs=("${run_pkgs[@]}") ;;
+  build) pkgs=("${run_pkgs[@]}" "${build_pkgs[@]}") ;;
+  all) pkgs=("${run_pkgs[@]}" "${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  *) echo "usage: deps.sh [run|build|all]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

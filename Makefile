@@ -19,9 +19,6 @@ all: build
 deps:
 	@scripts/deps.sh
 
-$(NGINX_TREE)/.configured:
-	scripts/nginx-tree.sh $(NGINX_TREE)
-
 # The edge module (.so) for `load_module`.
 module:
 	@scripts/deps.sh build

@@ -297,7 +297,7 @@ fn garbage_api_answers_are_502_never_a_crash() {
         workers: 2,
         ..EdgeOpts::new(&api.addr)
     });
-    let workers_before = edge.nginx.workers();
+    let workers_before = edge.nginx.wait_workers(2);
     let c = client();
     for name in [
         "notjson",

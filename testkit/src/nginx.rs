@@ -106,6 +106,23 @@ impl Nginx {
             .collect()
     }
 
+    /// Waits until the master has forked exactly `n` workers and returns
+    /// their PIDs (the master listens before it forks them, so a test that
+    /// compares worker sets must take its baseline here).
+    pub fn wait_workers(&self, n: usize) -> Vec<u32> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let w = self.workers();
+            if w.len() == n {
+                return w;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("expected {n} workers, found {w:?}:\n{}", self.error_log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// `nginx -s reload` with the configuration rewritten by `make_conf`.
     pub fn reload(&self, make_conf: impl FnOnce(&Path) -> String) {
         fs::write(

@@ -236,6 +236,7 @@ fn info_from_flat(name: &str, flat: Vec<String>) -> Option<StreamInfo> {
         .map(|p| Origin {
             host: p[0].clone(),
             manifest: p[1].clone(),
+            since: 0,
         })
         .collect();
     origins.sort_by(|a, b| a.host.cmp(&b.host));

@@ -1,24 +1,27 @@
 //! Directives and configuration: `edge_router_zone`, `edge_router`,
 //! `edge_router_api`, `edge_router_valid`, `edge_router_negative`,
-//! `edge_router_stale`, `edge_router_viewer_key` and `edge_router_upstream`.
+//! `edge_router_stale`, `edge_router_grace`, `edge_router_viewer_key`,
+//! `edge_router_origins`, `edge_router_max_fails`, `edge_router_fail_timeout`,
+//! `edge_router_lookups` and `edge_router_upstream`.
 
 use core::ffi::{c_char, c_void};
 use core::mem::offset_of;
 use core::ptr;
 
-use edge_router_policy::Timing;
+use edge_router_policy::{AllowList, Allowed, FailPolicy, Timing};
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{
-    ngx_command_t, ngx_conf_set_msec_slot, ngx_conf_t, ngx_http_complex_value_t,
-    ngx_http_set_complex_value_slot, ngx_msec_t, ngx_shm_zone_t, ngx_str_t, ngx_uint_t,
-    NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE2, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
-    NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_HTTP_SRV_CONF_OFFSET,
+    ngx_command_t, ngx_conf_set_msec_slot, ngx_conf_set_num_slot, ngx_conf_t,
+    ngx_http_complex_value_t, ngx_http_set_complex_value_slot, ngx_int_t, ngx_msec_t,
+    ngx_shm_zone_t, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_NOARGS, NGX_CONF_TAKE1,
+    NGX_CONF_TAKE2, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
+    NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_HTTP_SRV_CONF_OFFSET,
     NGX_HTTP_UPSTREAM_CREATE, NGX_HTTP_UPS_CONF, NGX_LOG_EMERG, NGX_LOG_WARN,
 };
 use ngx::http::{HttpModuleMainConf, HttpModuleServerConf, NgxHttpUpstreamModule};
 use ngx::{ngx_conf_log_error, ngx_string};
 
-use crate::ffi::{guard, str_bytes};
+use crate::ffi::guard;
 use crate::EdgeRouter;
 
 /// `edge_router_valid` default: how long a route is fresh.
@@ -27,13 +30,27 @@ pub const DEFAULT_VALID_MS: ngx_msec_t = 5_000;
 pub const DEFAULT_NEGATIVE_MS: ngx_msec_t = 1_000;
 /// `edge_router_stale` default: how long a route serves while the API fails.
 pub const DEFAULT_STALE_MS: ngx_msec_t = 15 * 60 * 1_000;
+/// `edge_router_grace` default: a confirmed route outlives "not found"
+/// answers this long (the registry lost its data; the origin's next
+/// heartbeat restores it).
+pub const DEFAULT_GRACE_MS: ngx_msec_t = 15_000;
+/// `edge_router_fail_timeout` default.
+pub const DEFAULT_FAIL_TIMEOUT_MS: ngx_msec_t = 10_000;
+/// `edge_router_max_fails` default.
+pub const DEFAULT_MAX_FAILS: ngx_int_t = 1;
+/// `edge_router_lookups` default: API lookups one worker may have in flight.
+pub const DEFAULT_LOOKUPS: ngx_int_t = 64;
 /// After a failed lookup, stale routes are served this long before the API
 /// is asked again.
 pub const RETRY_AFTER_FAILURE_MS: u64 = 1_000;
+/// A worker's claim to refresh a route in the background lapses after this
+/// long (its lookup was cut short, or the worker died).
+pub const REFRESH_CLAIM_MS: u64 = 5_000;
 /// Smallest accepted `edge_router_zone` size.
 const MIN_ZONE_SIZE: isize = 64 * 1024;
 
 const UNSET_MSEC: ngx_msec_t = ngx_msec_t::MAX;
+const UNSET_NUM: ngx_int_t = -1;
 
 /// `http` level: the shared route cache.
 #[derive(Debug)]
@@ -69,6 +86,12 @@ pub struct LocConf {
     pub valid: ngx_msec_t,
     pub negative: ngx_msec_t,
     pub stale: ngx_msec_t,
+    pub grace: ngx_msec_t,
+    pub fail_timeout: ngx_msec_t,
+    pub max_fails: ngx_int_t,
+    pub lookups: ngx_int_t,
+    /// `edge_router_origins`; `None` when not set at this level.
+    pub origins: Option<AllowList>,
 }
 
 impl Default for LocConf {
@@ -83,6 +106,11 @@ impl Default for LocConf {
             valid: UNSET_MSEC,
             negative: UNSET_MSEC,
             stale: UNSET_MSEC,
+            grace: UNSET_MSEC,
+            fail_timeout: UNSET_MSEC,
+            max_fails: UNSET_NUM,
+            lookups: UNSET_NUM,
+            origins: None,
         }
     }
 }
@@ -94,7 +122,24 @@ impl LocConf {
             negative_ms: self.negative as u64,
             stale_ms: self.stale as u64,
             retry_ms: RETRY_AFTER_FAILURE_MS,
+            grace_ms: self.grace as u64,
+            refresh_claim_ms: REFRESH_CLAIM_MS,
         }
+    }
+
+    pub fn fail_policy(&self) -> FailPolicy {
+        FailPolicy {
+            max_fails: u32::try_from(self.max_fails.max(0)).unwrap_or(u32::MAX),
+            fail_timeout_ms: self.fail_timeout as u64,
+        }
+    }
+
+    /// The origins an API answer may point at (empty: the implicit default).
+    pub fn allowed(&self) -> &AllowList {
+        static DEFAULT: AllowList = AllowList {
+            entries: Vec::new(),
+        };
+        self.origins.as_ref().unwrap_or(&DEFAULT)
     }
 
     /// Inherits unset values from `prev`, then applies defaults.
@@ -116,6 +161,22 @@ impl LocConf {
         msec(&mut self.valid, prev.valid, DEFAULT_VALID_MS);
         msec(&mut self.negative, prev.negative, DEFAULT_NEGATIVE_MS);
         msec(&mut self.stale, prev.stale, DEFAULT_STALE_MS);
+        msec(&mut self.grace, prev.grace, DEFAULT_GRACE_MS);
+        msec(
+            &mut self.fail_timeout,
+            prev.fail_timeout,
+            DEFAULT_FAIL_TIMEOUT_MS,
+        );
+        let num = |v: &mut ngx_int_t, p: ngx_int_t, d: ngx_int_t| {
+            if *v == UNSET_NUM {
+                *v = if p == UNSET_NUM { d } else { p };
+            }
+        };
+        num(&mut self.max_fails, prev.max_fails, DEFAULT_MAX_FAILS);
+        num(&mut self.lookups, prev.lookups, DEFAULT_LOOKUPS);
+        if self.origins.is_none() {
+            self.origins = prev.origins.clone();
+        }
     }
 }
 
@@ -150,6 +211,21 @@ pub unsafe extern "C" fn merge_loc_conf(
                 "\"edge_router\" requires \"edge_router_zone\""
             );
             return NGX_CONF_ERROR;
+        }
+        if conf.lookups < 1 {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "\"edge_router_lookups\" must be at least 1"
+            );
+            return NGX_CONF_ERROR;
+        }
+        if conf.origins.is_none() {
+            ngx_conf_log_error!(
+                NGX_LOG_WARN,
+                cf,
+                "\"edge_router\" without \"edge_router_origins\": any origin the API names is contacted, except loopback, link-local and unspecified addresses"
+            );
         }
         if conf.stale < conf.valid {
             ngx_conf_log_error!(
@@ -200,7 +276,7 @@ unsafe extern "C" fn set_zone(
                 NGX_LOG_EMERG,
                 cf,
                 "invalid zone size \"{}\" in \"edge_router_zone\": at least 64k",
-                String::from_utf8_lossy(unsafe { str_bytes(&args[2]) })
+                String::from_utf8_lossy(args[2].as_bytes())
             );
             return NGX_CONF_ERROR;
         }
@@ -223,11 +299,11 @@ unsafe extern "C" fn set_zone(
                 NGX_LOG_EMERG,
                 cf,
                 "edge_router_zone \"{}\" is already used",
-                String::from_utf8_lossy(unsafe { str_bytes(&name) })
+                String::from_utf8_lossy(name.as_bytes())
             );
             return NGX_CONF_ERROR;
         }
-        z.init = Some(crate::cache::init_zone);
+        z.init = Some(crate::zone::init_zone);
         z.data = (mcf as *mut MainConf).cast();
         mcf.zone = zone;
         NGX_CONF_OK
@@ -248,7 +324,7 @@ unsafe extern "C" fn set_api(
         }
         // SAFETY: TAKE1 guarantees two arguments.
         let v = unsafe { args(cf) }[1];
-        let bytes = unsafe { str_bytes(&v) };
+        let bytes = v.as_bytes();
         let ok = bytes.len() > 1
             && bytes[0] == b'/'
             && bytes
@@ -264,6 +340,35 @@ unsafe extern "C" fn set_api(
             return NGX_CONF_ERROR;
         }
         lcf.api = v;
+        NGX_CONF_OK
+    })
+}
+
+/// `edge_router_origins address|CIDR ...;`
+unsafe extern "C" fn set_origins(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    guard(NGX_CONF_ERROR, || {
+        // SAFETY: `conf` is our LocConf (NGX_HTTP_LOC_CONF_OFFSET).
+        let lcf = unsafe { &mut *conf.cast::<LocConf>() };
+        if lcf.origins.is_some() {
+            return c"is duplicate".as_ptr().cast_mut();
+        }
+        let mut list = AllowList::default();
+        // SAFETY: 1MORE guarantees at least two arguments.
+        for a in &unsafe { args(cf) }[1..] {
+            let text = String::from_utf8_lossy(a.as_bytes());
+            match Allowed::parse(&text) {
+                Ok(e) => list.entries.push(e),
+                Err(e) => {
+                    ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{e} in \"edge_router_origins\"");
+                    return NGX_CONF_ERROR;
+                }
+            }
+        }
+        lcf.origins = Some(list);
         NGX_CONF_OK
     })
 }
@@ -328,7 +433,7 @@ const fn command(
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 9] = [
+pub static mut COMMANDS: [ngx_command_t; 14] = [
     command(
         ngx_string!("edge_router_zone"),
         NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2,
@@ -370,6 +475,41 @@ pub static mut COMMANDS: [ngx_command_t; 9] = [
         ngx_conf_set_msec_slot,
         NGX_HTTP_LOC_CONF_OFFSET,
         offset_of!(LocConf, stale),
+    ),
+    command(
+        ngx_string!("edge_router_grace"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        ngx_conf_set_msec_slot,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        offset_of!(LocConf, grace),
+    ),
+    command(
+        ngx_string!("edge_router_fail_timeout"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        ngx_conf_set_msec_slot,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        offset_of!(LocConf, fail_timeout),
+    ),
+    command(
+        ngx_string!("edge_router_max_fails"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        ngx_conf_set_num_slot,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        offset_of!(LocConf, max_fails),
+    ),
+    command(
+        ngx_string!("edge_router_lookups"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        ngx_conf_set_num_slot,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        offset_of!(LocConf, lookups),
+    ),
+    command(
+        ngx_string!("edge_router_origins"),
+        ANY_LEVEL | NGX_CONF_1MORE,
+        set_origins,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        0,
     ),
     command(
         ngx_string!("edge_router_viewer_key"),

@@ -3,21 +3,28 @@
 //! in its own file:
 //!
 //! - [`conf`]: directives, configuration structs, defaults and merge;
-//! - [`cache`]: the shared-memory route cache (`edge_router_zone`);
-//! - [`lookup`]: the access-phase handler and the API subrequest;
+//! - [`zone`]: the shared zone (route cache, origin failure memory);
+//! - [`ctx`]: the per-request context of viewers and API subrequests;
+//! - [`access`]: the access-phase handler, the lookup state machine;
+//! - [`coalesce`]: per-worker sharing of one lookup among waiting requests;
+//! - [`lookup`]: the API subrequest, its body capture and its result;
 //! - [`upstream`]: `edge_router_upstream`, the sticky peer selector;
-//! - [`variables`]: `$edge_router_origin` and `$edge_router_cache`;
-//! - [`ffi`]: thin unsafe shims (module context access, panic guard).
+//! - [`variables`]: `$edge_router_origin`, `$edge_router_cache`,
+//!   `$edge_router_session`;
+//! - [`ffi`]: the few shims the `ngx` crate does not provide.
 //!
-//! Policy (freshness, API parsing, rendezvous ranking) is plain Rust in the
-//! `edge-router-policy` crate.
+//! Policy (freshness, API answers, the origin allowlist, rendezvous ranking,
+//! failure memory, eviction) is plain Rust in the `edge-router-policy` crate.
 
-mod cache;
+mod access;
+mod coalesce;
 mod conf;
+mod ctx;
 mod ffi;
 mod lookup;
 mod upstream;
 mod variables;
+mod zone;
 
 use core::ffi::c_void;
 use core::ptr;
@@ -39,20 +46,22 @@ impl HttpModule for EdgeRouter {
     }
 
     unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
-        ffi::guard(ngx::core::Status::NGX_ERROR.into(), || {
+        // SAFETY: nginx passes the configuration being parsed.
+        ffi::guard(ngx::core::Status::NGX_ERROR.into(), || unsafe {
             variables::register(cf)
         })
     }
 
     unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
         ffi::guard(ngx::core::Status::NGX_ERROR.into(), || {
-            // SAFETY: called by nginx with a valid configuration context.
+            // SAFETY: called by nginx with a valid configuration context,
+            // once, before any request.
             unsafe {
                 lookup::install_body_filter();
                 ffi::add_phase_handler(
                     cf,
                     ngx_http_phases_NGX_HTTP_ACCESS_PHASE,
-                    lookup::access_handler,
+                    access::access_handler,
                 )
             }
         })

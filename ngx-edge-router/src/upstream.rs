@@ -1,19 +1,23 @@
 //! `edge_router_upstream`: the peer selector of an `upstream {}` block. The
 //! peers of each request are the origins its route lists, in the viewer's
-//! rendezvous order: the first is the sticky choice, the others are tried
-//! only when it fails (`proxy_next_upstream`). Connections stay reusable by
-//! the `keepalive` directive, which wraps this selector.
+//! order: the sticky rendezvous choice first, origins that failed recently
+//! last; the others are tried only when one fails (`proxy_next_upstream`).
+//! Each attempt's result goes to the zone's failure memory, so that all
+//! workers skip a dead, hung or black-holed origin for
+//! `edge_router_fail_timeout`. Connections stay reusable through the
+//! `keepalive` directive, which wraps this selector.
 
 use core::ffi::c_void;
 
 use ngx::ffi::{
     ngx_conf_t, ngx_http_request_t, ngx_http_upstream_srv_conf_t, ngx_int_t, ngx_peer_connection_t,
-    ngx_uint_t, sockaddr, NGX_BUSY, NGX_ERROR, NGX_LOG_ERR, NGX_LOG_WARN, NGX_OK,
+    ngx_uint_t, sockaddr, NGX_BUSY, NGX_ERROR, NGX_LOG_ERR, NGX_LOG_WARN, NGX_OK, NGX_PEER_FAILED,
 };
+use ngx::http::Request;
 use ngx::{ngx_conf_log_error, ngx_log_error};
 
-use crate::ffi::{guard, request_ctx};
-use crate::lookup::Ctx;
+use crate::ctx::{self, Viewer};
+use crate::ffi::{guard, now_ms};
 
 /// `peer.init_upstream`: called once per upstream block at configuration.
 pub unsafe extern "C" fn init_upstream(
@@ -36,9 +40,10 @@ pub unsafe extern "C" fn init_upstream(
     })
 }
 
-#[derive(Clone, Copy)]
+/// Per-request selector state.
 struct PeerData {
-    ctx: *mut Ctx,
+    viewer: *mut Viewer,
+    log: *mut ngx::ffi::ngx_log_t,
     next: usize,
 }
 
@@ -49,71 +54,82 @@ unsafe extern "C" fn init_peer(
 ) -> ngx_int_t {
     guard(NGX_ERROR as ngx_int_t, || {
         // SAFETY: nginx passes the live request being proxied.
-        unsafe {
-            let mut ctx = request_ctx::<Ctx>(r);
-            if ctx.is_null() {
-                ctx = request_ctx::<Ctx>((*r).main);
-            }
-            let peers = ctx.as_ref().map_or(0, |c| c.peers.len());
-            if peers == 0 {
-                ngx_log_error!(
-                    NGX_LOG_ERR,
-                    (*(*r).connection).log,
-                    "edge_router_upstream: request has no route; \"edge_router\" must be set in the proxying location"
-                );
-                return NGX_ERROR as ngx_int_t;
-            }
-            let pool = ngx::core::Pool::from_ngx_pool((*r).pool);
-            let pd = pool.alloc_type::<PeerData>();
-            if pd.is_null() {
-                return NGX_ERROR as ngx_int_t;
-            }
-            pd.write(PeerData { ctx, next: 0 });
-            let u = &mut *(*r).upstream;
-            u.peer.data = pd.cast::<c_void>();
-            u.peer.get = Some(get_peer);
-            u.peer.free = Some(free_peer);
-            u.peer.tries = peers as ngx_uint_t;
-            NGX_OK as ngx_int_t
+        let req = unsafe { Request::from_ngx_http_request(r) };
+        let log = req.log();
+        let Some(v) = ctx::main_viewer(req).filter(|v| !v.peers.is_empty()) else {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                log,
+                "edge_router_upstream: request has no route; \"edge_router\" must be set in the proxying location"
+            );
+            return NGX_ERROR as ngx_int_t;
+        };
+        let tries = v.peers.len();
+        let pd = req.pool().allocate(PeerData {
+            viewer: v,
+            log,
+            next: 0,
+        });
+        let Some(upstream) = req.upstream() else {
+            return NGX_ERROR as ngx_int_t;
+        };
+        if pd.is_null() {
+            return NGX_ERROR as ngx_int_t;
         }
+        // SAFETY: a proxied request has a live upstream.
+        let u = unsafe { &mut *upstream };
+        u.peer.data = pd.cast::<c_void>();
+        u.peer.get = Some(get_peer);
+        u.peer.free = Some(free_peer);
+        u.peer.tries = tries as ngx_uint_t;
+        NGX_OK as ngx_int_t
     })
 }
 
 unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void) -> ngx_int_t {
     guard(NGX_ERROR as ngx_int_t, || {
-        // SAFETY: `data` is the PeerData set in init_peer; its Ctx lives in
-        // the same request pool.
-        unsafe {
-            let pd = &*data.cast::<PeerData>();
-            let ctx = &*pd.ctx;
-            let Some(peer) = ctx.peers.get(pd.next) else {
-                return NGX_BUSY as ngx_int_t;
-            };
-            let pc = &mut *pc;
-            pc.sockaddr = peer.addr.as_ptr().cast::<sockaddr>().cast_mut();
-            pc.socklen = peer.addr.len();
-            pc.name = (&peer.name_str as *const ngx::ffi::ngx_str_t).cast_mut();
-            pc.connection = core::ptr::null_mut();
-            pc.set_cached(0);
-            NGX_OK as ngx_int_t
-        }
+        // SAFETY: `data` is the PeerData of `init_peer`; its viewer lives in
+        // the same request pool; `pc` is the request's peer connection.
+        let (pd, pc) = unsafe { (&*data.cast::<PeerData>(), &mut *pc) };
+        // SAFETY: as above.
+        let v = unsafe { &*pd.viewer };
+        let Some(peer) = v.peers.get(pd.next) else {
+            return NGX_BUSY as ngx_int_t;
+        };
+        pc.sockaddr = peer.addr.as_ptr().cast::<sockaddr>().cast_mut();
+        pc.socklen = peer.addr.len();
+        pc.name = (&peer.name_str as *const ngx::ffi::ngx_str_t).cast_mut();
+        pc.connection = core::ptr::null_mut();
+        pc.set_cached(0);
+        NGX_OK as ngx_int_t
     })
 }
 
 unsafe extern "C" fn free_peer(
     pc: *mut ngx_peer_connection_t,
     data: *mut c_void,
-    _state: ngx_uint_t,
+    state: ngx_uint_t,
 ) {
     guard((), || {
-        // SAFETY: as in get_peer.
-        unsafe {
-            let pd = &mut *data.cast::<PeerData>();
-            pd.next += 1;
-            let pc = &mut *pc;
-            if pc.tries > 0 {
-                pc.tries -= 1;
+        // SAFETY: as in `get_peer`.
+        let (pd, pc) = unsafe { (&mut *data.cast::<PeerData>(), &mut *pc) };
+        // SAFETY: as in `get_peer`.
+        let v = unsafe { &*pd.viewer };
+        if let (Some(peer), Some(zone)) = (v.peers.get(pd.next), v.zone) {
+            let failed = state & NGX_PEER_FAILED as ngx_uint_t != 0;
+            if zone.record_attempt(peer.name(), failed, now_ms(), &v.fail_policy) {
+                ngx_log_error!(
+                    NGX_LOG_WARN,
+                    pd.log,
+                    "edge_router: origin {} failed; skipped for {} ms",
+                    String::from_utf8_lossy(peer.name()),
+                    v.fail_policy.fail_timeout_ms
+                );
             }
+        }
+        pd.next += 1;
+        if pc.tries > 0 {
+            pc.tries -= 1;
         }
     })
 }

@@ -1,14 +1,18 @@
-//! `$edge_router_origin` (the viewer's origin, `ip:port`) and
-//! `$edge_router_cache` (`HIT`, `MISS`, `STALE`, `UPDATING`).
+//! `$edge_router_origin` (the viewer's origin, `ip:port`),
+//! `$edge_router_cache` (`HIT`, `MISS`, `STALE`, `UPDATING`) and
+//! `$edge_router_session` (the origin's registration time: part of cache
+//! keys, so that a new publish session never gets an older one's objects).
 
+use ngx::core::Status;
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_http_variable_value_t, ngx_int_t,
     ngx_str_t, ngx_uint_t, NGX_ERROR, NGX_HTTP_VAR_NOCACHEABLE, NGX_OK,
 };
-use ngx::ngx_string;
+use ngx::http::Request;
+use ngx::{http_variable_get, ngx_string};
 
-use crate::ffi::{guard, request_ctx};
-use crate::lookup::Ctx;
+use crate::ctx::{self, Viewer};
+use crate::ffi::guard;
 
 type Getter = unsafe extern "C" fn(
     *mut ngx_http_request_t,
@@ -17,13 +21,17 @@ type Getter = unsafe extern "C" fn(
 ) -> ngx_int_t;
 
 /// Adds the module's variables (preconfiguration).
-pub fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
-    let vars: [(ngx_str_t, Getter); 2] = [
+///
+/// # Safety
+/// `cf` must be the configuration being parsed.
+pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
+    let vars: [(ngx_str_t, Getter); 3] = [
         (ngx_string!("edge_router_origin"), get_origin),
         (ngx_string!("edge_router_cache"), get_cache),
+        (ngx_string!("edge_router_session"), get_session),
     ];
     for (mut name, get) in vars {
-        // SAFETY: `cf` is the configuration being parsed.
+        // SAFETY: per the contract, `cf` is the configuration being parsed.
         let v =
             unsafe { ngx_http_add_variable(cf, &mut name, NGX_HTTP_VAR_NOCACHEABLE as ngx_uint_t) };
         // SAFETY: nginx returned a valid variable or null.
@@ -35,10 +43,12 @@ pub fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
     NGX_OK as ngx_int_t
 }
 
-/// Sets `v` to `bytes` (which must outlive the request) or to "not found".
-unsafe fn set(v: *mut ngx_http_variable_value_t, bytes: Option<&[u8]>) -> ngx_int_t {
+/// Sets `v` to `bytes` (which outlive the request) or to "not found".
+fn set(v: *mut ngx_http_variable_value_t, bytes: Option<&[u8]>) -> Status {
     // SAFETY: nginx passes a valid variable value to fill.
-    let v = unsafe { &mut *v };
+    let Some(v) = (unsafe { v.as_mut() }) else {
+        return Status::NGX_ERROR;
+    };
     match bytes {
         Some(b) => {
             v.set_len(b.len() as _);
@@ -49,39 +59,28 @@ unsafe fn set(v: *mut ngx_http_variable_value_t, bytes: Option<&[u8]>) -> ngx_in
         }
         None => v.set_not_found(1),
     }
-    NGX_OK as ngx_int_t
+    Status::NGX_OK
 }
 
-unsafe fn ctx_of<'a>(r: *mut ngx_http_request_t) -> Option<&'a Ctx> {
-    // SAFETY: `r` is live; the context is ours or null.
-    unsafe { request_ctx::<Ctx>((*r).main).as_ref() }
-}
-
-unsafe extern "C" fn get_origin(
-    r: *mut ngx_http_request_t,
+fn variable(
+    r: &mut Request,
     v: *mut ngx_http_variable_value_t,
-    _data: usize,
-) -> ngx_int_t {
-    guard(NGX_ERROR as ngx_int_t, || {
-        // SAFETY: the origin bytes live in the request's context.
-        unsafe { set(v, ctx_of(r).and_then(Ctx::origin)) }
+    pick: fn(&Viewer) -> Option<&[u8]>,
+) -> Status {
+    guard(Status::NGX_ERROR, || {
+        // The bytes live in the request's context (or are static).
+        set(v, ctx::main_viewer(r).and_then(|c| pick(c)))
     })
 }
 
-unsafe extern "C" fn get_cache(
-    r: *mut ngx_http_request_t,
-    v: *mut ngx_http_variable_value_t,
-    _data: usize,
-) -> ngx_int_t {
-    guard(NGX_ERROR as ngx_int_t, || {
-        // SAFETY: the status strings are static.
-        unsafe {
-            set(
-                v,
-                ctx_of(r)
-                    .and_then(|c| c.cache_status)
-                    .map(|s| s.as_str().as_bytes()),
-            )
-        }
-    })
-}
+http_variable_get!(get_origin, |r: &mut Request, v, _| variable(
+    r,
+    v,
+    Viewer::origin
+));
+http_variable_get!(get_cache, |r: &mut Request, v, _| variable(r, v, |c| c
+    .cache_status
+    .map(|s| s.as_str().as_bytes())));
+http_variable_get!(get_session, |r: &mut Request, v, _| variable(r, v, |c| {
+    (!c.session.is_empty()).then_some(c.session.as_slice())
+}));

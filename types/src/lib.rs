@@ -25,6 +25,11 @@ pub struct StreamReport {
 pub struct Origin {
     pub host: String,
     pub manifest: String,
+    /// Unix milliseconds when this origin's current registration of the
+    /// stream began (kept across heartbeats, new after it expired or was
+    /// deleted); 0 when the API did not say.
+    #[serde(default)]
+    pub since: u64,
 }
 
 /// `GET /streams/{name}`: `name`, `manifest`, `host` stay compatible with the

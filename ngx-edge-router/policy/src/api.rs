@@ -6,6 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use rtmp_live_types::{is_valid_host, StreamInfo};
 
+use crate::route::RouteOrigin;
+
 /// At most this many origins per stream are kept.
 pub const MAX_ORIGINS: usize = 16;
 
@@ -30,8 +32,9 @@ impl std::fmt::Display for ApiError {
 }
 
 /// Parses a 200 answer for stream `name` into normalized `ip:port` origins
-/// (port 80 when absent), in the API's order, without duplicates.
-pub fn parse_api_body(name: &str, body: &[u8]) -> Result<Vec<String>, ApiError> {
+/// (port 80 when absent) with their registration times, in the API's order,
+/// without duplicates.
+pub fn parse_api_body(name: &str, body: &[u8]) -> Result<Vec<RouteOrigin>, ApiError> {
     let info: StreamInfo =
         serde_json::from_slice(body).map_err(|e| ApiError::Malformed(e.to_string()))?;
     if info.name != name {
@@ -40,14 +43,14 @@ pub fn parse_api_body(name: &str, body: &[u8]) -> Result<Vec<String>, ApiError> 
     let hosts = info
         .origins
         .iter()
-        .map(|o| o.host.as_str())
-        .chain(std::iter::once(info.host.as_str()));
-    let mut out: Vec<String> = Vec::new();
-    for host in hosts {
+        .map(|o| (o.host.as_str(), o.since))
+        .chain(std::iter::once((info.host.as_str(), 0)));
+    let mut out: Vec<RouteOrigin> = Vec::new();
+    for (host, since) in hosts {
         if let Some(addr) = socket_addr(host) {
             let s = addr.to_string();
-            if !out.contains(&s) && out.len() < MAX_ORIGINS {
-                out.push(s);
+            if !out.iter().any(|o| o.addr == s) && out.len() < MAX_ORIGINS {
+                out.push(RouteOrigin::new(s, since));
             }
         }
     }
@@ -79,25 +82,39 @@ pub fn socket_addr(host: &str) -> Option<SocketAddr> {
 mod tests {
     use super::*;
 
+    fn addrs(r: Result<Vec<RouteOrigin>, ApiError>) -> Vec<String> {
+        r.unwrap().into_iter().map(|o| o.addr).collect()
+    }
+
     #[test]
     fn seed_shape_and_origins() {
         let body = br#"{"name":"golive","manifest":"index.m3u8","host":"10.0.0.5:8080",
             "origins":[{"host":"10.0.0.5:8080","manifest":"index.m3u8"},{"host":"10.0.0.6","manifest":"index.m3u8"}]}"#;
         assert_eq!(
-            parse_api_body("golive", body).unwrap(),
+            addrs(parse_api_body("golive", body)),
             vec!["10.0.0.5:8080", "10.0.0.6:80"]
         );
         let seed = br#"{"name":"golive","manifest":"index.m3u8","host":"127.0.0.1:8080"}"#;
         assert_eq!(
-            parse_api_body("golive", seed).unwrap(),
+            addrs(parse_api_body("golive", seed)),
             vec!["127.0.0.1:8080"]
+        );
+    }
+
+    #[test]
+    fn registration_times_are_kept() {
+        let body = br#"{"name":"a","manifest":"index.m3u8","host":"10.0.0.5:8080",
+            "origins":[{"host":"10.0.0.5:8080","manifest":"index.m3u8","since":1700000000123}]}"#;
+        assert_eq!(
+            parse_api_body("a", body).unwrap(),
+            vec![RouteOrigin::new("10.0.0.5:8080", 1_700_000_000_123)]
         );
     }
 
     #[test]
     fn ipv6() {
         let body = br#"{"name":"a","manifest":"index.m3u8","host":"[::1]:9000"}"#;
-        assert_eq!(parse_api_body("a", body).unwrap(), vec!["[::1]:9000"]);
+        assert_eq!(addrs(parse_api_body("a", body)), vec!["[::1]:9000"]);
     }
 
     #[test]
@@ -143,6 +160,6 @@ mod tests {
         );
         let got = parse_api_body("a", body.as_bytes()).unwrap();
         assert_eq!(got.len(), MAX_ORIGINS);
-        assert_eq!(got[0], "10.0.0.0:80");
+        assert_eq!(got[0].addr, "10.0.0.0:80");
     }
 }

@@ -1,17 +1,25 @@
-//! When a cached route may be used, when it must be looked up again, and what
-//! to do when the lookup fails.
+//! When a cached route may be used, when it must be looked up again (in the
+//! foreground, or in the background while the old route keeps serving), and
+//! what to store once a lookup ends.
 
+use crate::classify::Outcome;
 use crate::route::{Route, RouteKind};
 
-/// The `edge_router_valid`, `_negative` and `_stale` settings, plus how long
-/// to wait after a failed lookup before trying the API again (while serving
-/// stale routes meanwhile).
+/// The `edge_router_valid`, `_negative`, `_stale` and `_grace` settings, how
+/// long to wait after a failed lookup before trying the API again (serving
+/// stale routes meanwhile), and how long one worker's claim to refresh a
+/// route in the background keeps the others from refreshing it too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
     pub valid_ms: u64,
     pub negative_ms: u64,
     pub stale_ms: u64,
     pub retry_ms: u64,
+    /// A found route survives "not found" answers for this long after the API
+    /// last confirmed it (the registry lost its data and the origin's next
+    /// heartbeat will restore it).
+    pub grace_ms: u64,
+    pub refresh_claim_ms: u64,
 }
 
 /// The value of `$edge_router_cache`.
@@ -21,9 +29,10 @@ pub enum CacheStatus {
     Hit,
     /// Looked up at the API for this request.
     Miss,
-    /// Served from an expired route because the API failed.
+    /// Served from an expired route because the API failed (or said "not
+    /// found" inside the grace window).
     Stale,
-    /// Served from an expired route while another request refreshes it.
+    /// Served from an expired route while it is refreshed in the background.
     Updating,
 }
 
@@ -41,134 +50,203 @@ impl CacheStatus {
 /// What to do with a request, given the cached entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Route with these origins.
-    Serve(Vec<String>, CacheStatus),
+    /// Route with this entry's origins.
+    Serve(CacheStatus),
+    /// Route with this entry's origins and refresh it in the background; the
+    /// caller has claimed the refresh (see [`claim_refresh`]).
+    ServeAndRefresh,
     /// The API said the stream does not exist (recently enough).
     NotFound,
-    /// Ask the API. `stale` holds origins usable if the lookup fails (or by
-    /// requests that arrive while it runs).
-    Lookup { stale: Option<Vec<String>> },
+    /// No usable route: ask the API and wait for the answer.
+    Lookup,
 }
 
-/// Decides from the cached entry `route` at time `now_ms`.
+/// Decides from the cached entry `route` at time `now_ms`. A viewer request
+/// never waits for the API while a usable route exists.
 pub fn decide(route: Option<&Route>, now_ms: u64, t: &Timing) -> Decision {
     let Some(route) = route else {
-        return Decision::Lookup { stale: None };
+        return Decision::Lookup;
     };
     let age = now_ms.saturating_sub(route.fetched_ms);
+    // A stamp is set and not in the future.
+    let since = |ms: u64| ms != 0 && now_ms >= ms;
     match route.kind {
-        RouteKind::Found if age < t.valid_ms => {
-            Decision::Serve(route.origins.clone(), CacheStatus::Hit)
+        RouteKind::Found if age < t.valid_ms && route.missing_ms == 0 => {
+            Decision::Serve(CacheStatus::Hit)
         }
         RouteKind::Found if age < t.stale_ms => {
-            let recently_failed =
-                route.failed_ms != 0 && now_ms.saturating_sub(route.failed_ms) < t.retry_ms;
-            if recently_failed {
-                Decision::Serve(route.origins.clone(), CacheStatus::Stale)
+            if since(route.failed_ms) && now_ms - route.failed_ms < t.retry_ms {
+                Decision::Serve(CacheStatus::Stale)
+            } else if since(route.refresh_ms) && now_ms - route.refresh_ms < t.refresh_claim_ms {
+                Decision::Serve(CacheStatus::Updating)
             } else {
-                Decision::Lookup {
-                    stale: Some(route.origins.clone()),
-                }
+                Decision::ServeAndRefresh
             }
         }
         RouteKind::NotFound if age < t.negative_ms => Decision::NotFound,
-        _ => Decision::Lookup { stale: None },
+        _ => Decision::Lookup,
     }
 }
 
-/// The entry to store after a failed lookup, if the old one can still serve.
-pub fn on_lookup_failure(route: Option<&Route>, now_ms: u64, t: &Timing) -> Option<Route> {
-    let route = route?;
-    let usable =
-        route.kind == RouteKind::Found && now_ms.saturating_sub(route.fetched_ms) < t.stale_ms;
-    usable.then(|| Route {
-        failed_ms: now_ms,
+/// Marks `route` as being refreshed by the caller from `now_ms` on.
+pub fn claim_refresh(route: &Route, now_ms: u64) -> Route {
+    Route {
+        refresh_ms: now_ms.max(1),
         ..route.clone()
-    })
+    }
+}
+
+/// The entry to store once a lookup ended with `outcome`, given the entry
+/// cached now (`old`); `None`: leave the cache as it is.
+pub fn after_lookup(
+    old: Option<&Route>,
+    outcome: &Outcome,
+    now_ms: u64,
+    t: &Timing,
+) -> Option<Route> {
+    let usable = old
+        .filter(|r| r.kind == RouteKind::Found && now_ms.saturating_sub(r.fetched_ms) < t.stale_ms);
+    match outcome {
+        Outcome::Found(origins) => Some(Route::found(origins.clone(), now_ms)),
+        Outcome::NotFound => match usable {
+            // Recently confirmed: one "not found" does not drop it.
+            Some(r) if now_ms.saturating_sub(r.fetched_ms) < t.grace_ms => Some(Route {
+                failed_ms: now_ms.max(1),
+                refresh_ms: 0,
+                missing_ms: if r.missing_ms == 0 {
+                    now_ms.max(1)
+                } else {
+                    r.missing_ms
+                },
+                ..r.clone()
+            }),
+            _ => Some(Route::not_found(now_ms)),
+        },
+        Outcome::Failed(_) => usable.map(|r| Route {
+            failed_ms: now_ms.max(1),
+            refresh_ms: 0,
+            ..r.clone()
+        }),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::LookupError;
+    use crate::route::RouteOrigin;
 
     const T: Timing = Timing {
         valid_ms: 5_000,
         negative_ms: 1_000,
         stale_ms: 900_000,
         retry_ms: 1_000,
+        grace_ms: 15_000,
+        refresh_claim_ms: 4_000,
     };
 
     fn found(at: u64) -> Route {
-        Route::found(vec!["10.0.0.1:80".into()], at)
+        Route::found(vec![RouteOrigin::new("10.0.0.1:80", 7)], at)
     }
 
     #[test]
     fn missing_entry_needs_lookup() {
-        assert_eq!(decide(None, 10, &T), Decision::Lookup { stale: None });
+        assert_eq!(decide(None, 10, &T), Decision::Lookup);
     }
 
     #[test]
     fn fresh_route_is_a_hit() {
-        let r = found(1_000);
         assert_eq!(
-            decide(Some(&r), 5_999, &T),
-            Decision::Serve(r.origins.clone(), CacheStatus::Hit)
+            decide(Some(&found(1_000)), 5_999, &T),
+            Decision::Serve(CacheStatus::Hit)
         );
     }
 
     #[test]
-    fn expired_route_is_looked_up_with_stale_fallback() {
+    fn expired_route_serves_and_is_refreshed_once() {
         let r = found(1_000);
+        assert_eq!(decide(Some(&r), 6_000, &T), Decision::ServeAndRefresh);
+        let claimed = claim_refresh(&r, 6_000);
+        // Everyone else serves the old route without asking the API.
         assert_eq!(
-            decide(Some(&r), 6_000, &T),
-            Decision::Lookup {
-                stale: Some(r.origins.clone())
-            }
+            decide(Some(&claimed), 6_001, &T),
+            Decision::Serve(CacheStatus::Updating)
+        );
+        // A claim whose worker never finished (killed, aborted) expires.
+        assert_eq!(
+            decide(Some(&claimed), 10_000, &T),
+            Decision::ServeAndRefresh
         );
     }
 
     #[test]
     fn after_failure_stale_is_served_without_asking_again_for_a_while() {
-        let r = on_lookup_failure(Some(&found(0)), 10_000, &T).expect("usable");
+        let failed = Outcome::Failed(LookupError::Status(503));
+        let r = after_lookup(Some(&found(0)), &failed, 10_000, &T).expect("usable");
+        assert_eq!(r.refresh_ms, 0);
         assert_eq!(
             decide(Some(&r), 10_500, &T),
-            Decision::Serve(r.origins.clone(), CacheStatus::Stale)
+            Decision::Serve(CacheStatus::Stale)
         );
-        assert_eq!(
-            decide(Some(&r), 11_000, &T),
-            Decision::Lookup {
-                stale: Some(r.origins.clone())
-            }
-        );
+        assert_eq!(decide(Some(&r), 11_000, &T), Decision::ServeAndRefresh);
     }
 
     #[test]
     fn stale_window_ends() {
         let r = found(0);
-        assert_eq!(
-            decide(Some(&r), 900_000, &T),
-            Decision::Lookup { stale: None }
-        );
-        assert_eq!(on_lookup_failure(Some(&r), 900_000, &T), None);
+        assert_eq!(decide(Some(&r), 900_000, &T), Decision::Lookup);
+        let failed = Outcome::Failed(LookupError::TooBig);
+        assert_eq!(after_lookup(Some(&r), &failed, 900_000, &T), None);
     }
 
     #[test]
     fn negative_entries_expire_quickly() {
         let n = Route::not_found(0);
         assert_eq!(decide(Some(&n), 999, &T), Decision::NotFound);
+        assert_eq!(decide(Some(&n), 1_000, &T), Decision::Lookup);
+        let failed = Outcome::Failed(LookupError::Transport);
+        assert_eq!(after_lookup(Some(&n), &failed, 500, &T), None);
+    }
+
+    #[test]
+    fn a_confirmed_route_survives_not_found_inside_the_grace_window() {
+        let r = found(0);
+        let kept = after_lookup(Some(&r), &Outcome::NotFound, 6_000, &T).expect("kept");
+        assert_eq!(kept.kind, RouteKind::Found);
+        assert_eq!(kept.missing_ms, 6_000);
+        // Served as stale, asked again after the retry interval.
         assert_eq!(
-            decide(Some(&n), 1_000, &T),
-            Decision::Lookup { stale: None }
+            decide(Some(&kept), 6_500, &T),
+            Decision::Serve(CacheStatus::Stale)
         );
-        assert_eq!(on_lookup_failure(Some(&n), 500, &T), None);
+        assert_eq!(decide(Some(&kept), 7_000, &T), Decision::ServeAndRefresh);
+        // The API knows it again: a plain fresh route.
+        let back =
+            after_lookup(Some(&kept), &Outcome::Found(r.origins.clone()), 7_100, &T).unwrap();
+        assert_eq!(back.missing_ms, 0);
+        assert_eq!(
+            decide(Some(&back), 7_200, &T),
+            Decision::Serve(CacheStatus::Hit)
+        );
+        // Still "not found" past the grace window: gone.
+        let gone = after_lookup(Some(&kept), &Outcome::NotFound, 15_000, &T).unwrap();
+        assert_eq!(gone.kind, RouteKind::NotFound);
+    }
+
+    #[test]
+    fn a_fresh_route_that_went_missing_is_not_a_hit() {
+        let kept = after_lookup(Some(&found(0)), &Outcome::NotFound, 100, &T).unwrap();
+        assert_eq!(
+            decide(Some(&kept), 200, &T),
+            Decision::Serve(CacheStatus::Stale)
+        );
     }
 
     #[test]
     fn clock_going_backwards_counts_as_fresh() {
-        let r = found(10_000);
-        assert!(matches!(
-            decide(Some(&r), 5_000, &T),
-            Decision::Serve(_, CacheStatus::Hit)
-        ));
+        assert_eq!(
+            decide(Some(&found(10_000)), 5_000, &T),
+            Decision::Serve(CacheStatus::Hit)
+        );
     }
 }

@@ -1,16 +1,25 @@
 //! Routing policy of the edge module, free of nginx: what a cached route is,
-//! when it is fresh, how an API answer becomes a route, and which origin a
-//! viewer sticks to. Everything here is unit-tested without a server.
+//! when it is fresh, how an API answer becomes a route, which origins may be
+//! contacted, which origin a viewer sticks to, which origins are skipped
+//! after failures, and which routes leave a full zone. Everything here is
+//! unit-tested without a server.
 
+pub mod allow;
 pub mod api;
+pub mod classify;
+pub mod evict;
 pub mod freshness;
+pub mod health;
 pub mod rendezvous;
 pub mod route;
 
-pub use api::{parse_api_body, ApiError, MAX_ORIGINS};
-pub use freshness::{decide, CacheStatus, Decision, Timing};
+pub use allow::{AllowList, Allowed};
+pub use api::{parse_api_body, socket_addr, ApiError, MAX_ORIGINS};
+pub use classify::{classify, is_json_content_type, ApiAnswer, LookupError, Outcome, MAX_API_BODY};
+pub use freshness::{after_lookup, claim_refresh, decide, CacheStatus, Decision, Timing};
+pub use health::{healthy_first, FailPolicy, Health};
 pub use rendezvous::rank;
-pub use route::{Route, RouteKind};
+pub use route::{Route, RouteKind, RouteOrigin};
 
 /// Whether `name` may be looked up at all (`[A-Za-z0-9_-]{1,64}`).
 pub fn is_valid_stream_name(name: &[u8]) -> bool {

@@ -68,6 +68,10 @@ pub struct EdgeOpts {
     pub valid: &'static str,
     pub negative: &'static str,
     pub api_read_timeout: &'static str,
+    /// `edge_router_origins`.
+    pub origins: String,
+    /// Extra directives of the routed location.
+    pub extra: String,
 }
 
 impl EdgeOpts {
@@ -78,6 +82,8 @@ impl EdgeOpts {
             valid: "5s",
             negative: "1s",
             api_read_timeout: "3s",
+            origins: "127.0.0.0/8".into(),
+            extra: String::new(),
         }
     }
 }
@@ -108,6 +114,8 @@ http {{
             edge_router_valid {valid};
             edge_router_negative {negative};
             edge_router_viewer_key $http_x_viewer;
+            edge_router_origins {origins};
+            {extra}
             proxy_pass http://edge_origins;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -136,6 +144,8 @@ http {{
         negative = o.negative,
         api = o.api,
         rt = o.api_read_timeout,
+        origins = o.origins,
+        extra = o.extra,
     )
 }
 

@@ -1,0 +1,283 @@
+//! The access-phase handler: the lookup state machine of a viewer request.
+//!
+//! ```text
+//! New ──zone: fresh/usable route──────────────────────────────► Routed
+//!  │   (expired but usable: serve it, refresh in the background)
+//!  ├──zone: "not found"────────────────────────────────────────► 404
+//!  ├──no route, lookup of this name in flight──► Waiting ──woken──► Resolved / New
+//!  └──no route────────────────────────────────► Leading ──answer──► Resolved
+//! Resolved ──found──► Routed   ──not found──► 404   ──failed──► 502
+//! ```
+//!
+//! Nothing here blocks: waiting requests return `NGX_AGAIN` and are resumed
+//! by a posted write event (see [`crate::coalesce`]).
+
+use edge_router_policy::{
+    healthy_first, is_valid_stream_name, rank, socket_addr, CacheStatus, Decision, Outcome,
+    RouteOrigin,
+};
+use ngx::core::Status;
+use ngx::ffi::{
+    ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_HTTP_BAD_GATEWAY, NGX_HTTP_BAD_REQUEST,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND, NGX_HTTP_SERVICE_UNAVAILABLE, NGX_LOG_ERR,
+    NGX_LOG_INFO, NGX_LOG_WARN,
+};
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
+use ngx::{ngx_log_debug_http, ngx_log_error};
+
+use crate::coalesce;
+use crate::conf::LocConf;
+use crate::ctx::{self, Peer, ReqCtx, State, Viewer};
+use crate::ffi::{guard, now_ms};
+use crate::lookup;
+use crate::zone::Zone;
+use crate::EdgeRouter;
+
+/// The access-phase handler (`NGX_HTTP_ACCESS_PHASE`).
+pub unsafe extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    guard(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t, || {
+        // SAFETY: nginx calls phase handlers with a live request.
+        let req = unsafe { Request::from_ngx_http_request(r) };
+        handle(req)
+    })
+}
+
+fn status(code: u32) -> ngx_int_t {
+    code as ngx_int_t
+}
+
+fn handle(r: &mut Request) -> ngx_int_t {
+    let Some(lcf) = EdgeRouter::location_conf(r.as_ref()) else {
+        return NGX_DECLINED as ngx_int_t;
+    };
+    if lcf.name.is_null() || !r.is_main() {
+        return NGX_DECLINED as ngx_int_t;
+    }
+    let raw: *mut ngx_http_request_t = (&mut *r).into();
+    if ctx::viewer(r).is_none() {
+        match new_viewer(r, lcf) {
+            Ok(()) => {}
+            Err(rc) => return rc,
+        }
+    }
+    let Some(v) = ctx::viewer(r) else {
+        return status(NGX_HTTP_INTERNAL_SERVER_ERROR);
+    };
+    match v.state {
+        State::Routed => return NGX_DECLINED as ngx_int_t,
+        State::Leading | State::Waiting => return Status::NGX_AGAIN.0,
+        State::Resolved => return finish(r, lcf),
+        State::New => {}
+    }
+    let Some(zone) = v.zone else {
+        ngx_log_error!(
+            NGX_LOG_ERR,
+            r.log(),
+            "edge_router: the route zone is not available"
+        );
+        return status(NGX_HTTP_INTERNAL_SERVER_ERROR);
+    };
+    let t = lcf.timing();
+    let (decision, route) = zone.consult(&v.name, now_ms(), &t);
+    ngx_log_debug_http!(
+        r,
+        "edge_router: \"{}\": {decision:?}",
+        String::from_utf8_lossy(&v.name)
+    );
+    let origins = route.map(|r| r.origins).unwrap_or_default();
+    match decision {
+        Decision::Serve(st) => route_to(r, lcf, origins, st),
+        Decision::ServeAndRefresh => {
+            let name = v.name.clone();
+            if coalesce::in_flight() >= lookup_limit(lcf) || lookup::start(r, &name, None).is_err()
+            {
+                zone.release_refresh(&name, now_ms(), &t);
+            }
+            route_to(r, lcf, origins, CacheStatus::Updating)
+        }
+        Decision::NotFound => {
+            v.cache_status = Some(CacheStatus::Hit);
+            status(NGX_HTTP_NOT_FOUND)
+        }
+        Decision::Lookup => {
+            if coalesce::join(&v.name, raw) {
+                v.state = State::Waiting;
+                ngx_log_debug_http!(r, "edge_router: waiting for the lookup in flight");
+                return Status::NGX_AGAIN.0;
+            }
+            if coalesce::in_flight() >= lookup_limit(lcf) {
+                ngx_log_error!(
+                    NGX_LOG_WARN,
+                    r.log(),
+                    "edge_router: {} lookups in flight (edge_router_lookups), \"{}\" refused",
+                    coalesce::in_flight(),
+                    String::from_utf8_lossy(&v.name)
+                );
+                return status(NGX_HTTP_SERVICE_UNAVAILABLE);
+            }
+            let name = v.name.clone();
+            let vp: *mut Viewer = v;
+            // SAFETY: `vp` is this request's context, in its pool; no other
+            // reference to it is used while `start` runs.
+            if lookup::start(r, &name, Some(unsafe { &mut *vp })).is_err() {
+                ngx_log_error!(
+                    NGX_LOG_ERR,
+                    r.log(),
+                    "edge_router: cannot create the API subrequest for \"{}\"",
+                    String::from_utf8_lossy(&name)
+                );
+                return status(NGX_HTTP_BAD_GATEWAY);
+            }
+            coalesce::lead(&name);
+            // SAFETY: as above.
+            unsafe { (*vp).state = State::Leading };
+            Status::NGX_AGAIN.0
+        }
+    }
+}
+
+fn lookup_limit(lcf: &LocConf) -> usize {
+    usize::try_from(lcf.lookups.max(1)).unwrap_or(1)
+}
+
+/// Validates the stream name and creates the request's context.
+fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<(), ngx_int_t> {
+    // SAFETY: a non-null complex value compiled at configuration time.
+    let cv = unsafe { &*lcf.name };
+    let Some(name) = r.get_complex_value(cv).map(|s| s.as_bytes().to_vec()) else {
+        return Err(status(NGX_HTTP_INTERNAL_SERVER_ERROR));
+    };
+    if !is_valid_stream_name(&name) {
+        ngx_log_error!(
+            NGX_LOG_INFO,
+            r.log(),
+            "edge_router: invalid stream name \"{}\"",
+            String::from_utf8_lossy(&name[..name.len().min(80)]).escape_default()
+        );
+        return Err(status(NGX_HTTP_BAD_REQUEST));
+    }
+    let zone = EdgeRouter::main_conf(r.as_ref()).and_then(|m| Zone::new(m.zone));
+    let v = Viewer {
+        r: (&mut *r).into(),
+        name,
+        state: State::New,
+        outcome: None,
+        peers: Vec::new(),
+        cache_status: None,
+        session: Vec::new(),
+        zone,
+        fail_policy: lcf.fail_policy(),
+    };
+    match ctx::set(r, ReqCtx::Viewer(v)) {
+        Some(_) => Ok(()),
+        None => Err(status(NGX_HTTP_INTERNAL_SERVER_ERROR)),
+    }
+}
+
+/// Turns a finished foreground lookup into the request's route or status.
+fn finish(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
+    let Some(v) = ctx::viewer(r) else {
+        return status(NGX_HTTP_INTERNAL_SERVER_ERROR);
+    };
+    let name = String::from_utf8_lossy(&v.name).into_owned();
+    match v.outcome.take() {
+        Some(Outcome::Found(origins)) => route_to(r, lcf, origins, CacheStatus::Miss),
+        Some(Outcome::NotFound) => {
+            v.cache_status = Some(CacheStatus::Miss);
+            status(NGX_HTTP_NOT_FOUND)
+        }
+        Some(Outcome::Failed(why)) => {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                r.log(),
+                "edge_router: route lookup for stream \"{name}\" failed: {why}; no cached route"
+            );
+            status(NGX_HTTP_BAD_GATEWAY)
+        }
+        None => {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                r.log(),
+                "edge_router: lookup for stream \"{name}\" ended without a result"
+            );
+            status(NGX_HTTP_BAD_GATEWAY)
+        }
+    }
+}
+
+/// Orders the allowed `origins` for this viewer (sticky rendezvous choice,
+/// origins that failed recently last) and lets the request go on.
+fn route_to(
+    r: &mut Request,
+    lcf: &LocConf,
+    origins: Vec<RouteOrigin>,
+    st: CacheStatus,
+) -> ngx_int_t {
+    let viewer_key: Vec<u8> = if lcf.viewer_key.is_null() {
+        // SAFETY: the connection of a live request is live.
+        unsafe { (*r.connection()).addr_text.as_bytes().to_vec() }
+    } else {
+        // SAFETY: a non-null complex value compiled at configuration time.
+        let cv = unsafe { &*lcf.viewer_key };
+        match r.get_complex_value(cv) {
+            Some(s) => s.as_bytes().to_vec(),
+            None => return status(NGX_HTTP_INTERNAL_SERVER_ERROR),
+        }
+    };
+    let log = r.log();
+    let Some(v) = ctx::viewer(r) else {
+        return status(NGX_HTTP_INTERNAL_SERVER_ERROR);
+    };
+    let allowed: Vec<(std::net::SocketAddr, RouteOrigin)> = origins
+        .into_iter()
+        .filter_map(|o| {
+            let addr = socket_addr(&o.addr)?;
+            if lcf.allowed().allows(&addr) {
+                Some((addr, o))
+            } else {
+                ngx_log_error!(
+                    NGX_LOG_WARN,
+                    log,
+                    "edge_router: origin {} of stream \"{}\" is not allowed by \"edge_router_origins\"; not contacted",
+                    o.addr,
+                    String::from_utf8_lossy(&v.name)
+                );
+                None
+            }
+        })
+        .collect();
+    let names: Vec<&str> = allowed.iter().map(|(_, o)| o.addr.as_str()).collect();
+    let ranked: Vec<usize> = rank(&v.name, &viewer_key, &names);
+    let down = match v.zone {
+        Some(z) => {
+            let keys: Vec<&[u8]> = ranked.iter().map(|&i| names[i].as_bytes()).collect();
+            z.down(&keys, now_ms())
+        }
+        None => vec![false; ranked.len()],
+    };
+    let order: Vec<(usize, bool)> = ranked.into_iter().zip(down).collect();
+    let order = healthy_first(order, |&(_, d)| d);
+    if order.is_empty() {
+        ngx_log_error!(
+            NGX_LOG_ERR,
+            log,
+            "edge_router: the route of \"{}\" has no usable origin",
+            String::from_utf8_lossy(&v.name)
+        );
+        return status(NGX_HTTP_BAD_GATEWAY);
+    }
+    v.session = allowed[order[0].0].1.since.to_string().into_bytes();
+    v.peers = order
+        .iter()
+        .map(|&(i, _)| Peer::new(allowed[i].0, &allowed[i].1.addr))
+        .collect();
+    v.cache_status = Some(st);
+    v.state = State::Routed;
+    ngx_log_debug_http!(
+        r,
+        "edge_router: routed to {} ({})",
+        String::from_utf8_lossy(v.peers[0].name()),
+        st.as_str()
+    );
+    NGX_DECLINED as ngx_int_t
+}

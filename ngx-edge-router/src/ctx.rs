@@ -1,0 +1,176 @@
+//! The module's per-request context. A viewer request carries its routing
+//! state ([`Viewer`]); an API subrequest carries what it captured
+//! ([`Lookup`]). Both live in the main request's pool and are dropped with
+//! it.
+
+use edge_router_policy::{CacheStatus, FailPolicy, Outcome};
+use ngx::ffi::{ngx_http_request_t, ngx_str_t};
+use ngx::http::{HttpModule, Request};
+
+use crate::coalesce;
+use crate::zone::Zone;
+use crate::EdgeRouter;
+
+/// Where a viewer request is in the access phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Not decided yet (or woken after the lookup's leader went away).
+    New,
+    /// This request's subrequest asks the API; others may wait for it.
+    Leading,
+    /// Another request of this worker asks the API for the same stream.
+    Waiting,
+    /// A lookup finished; `outcome` holds its result.
+    Resolved,
+    /// Origins chosen; the request goes on to the content phase.
+    Routed,
+}
+
+/// One upstream candidate, in the viewer's preference order.
+pub struct Peer {
+    pub addr: socket2::SockAddr,
+    name: Box<[u8]>,
+    pub name_str: ngx_str_t,
+}
+
+impl Peer {
+    pub fn new(addr: std::net::SocketAddr, name: &str) -> Peer {
+        let name: Box<[u8]> = name.as_bytes().into();
+        // The boxed bytes do not move when the Peer does.
+        let name_str = ngx_str_t {
+            len: name.len(),
+            data: name.as_ptr().cast_mut(),
+        };
+        Peer {
+            addr: addr.into(),
+            name,
+            name_str,
+        }
+    }
+
+    pub fn name(&self) -> &[u8] {
+        &self.name
+    }
+}
+
+/// A viewer request's routing state.
+pub struct Viewer {
+    /// The request itself, to be woken when a shared lookup ends.
+    pub r: *mut ngx_http_request_t,
+    pub name: Vec<u8>,
+    pub state: State,
+    pub outcome: Option<Outcome>,
+    pub peers: Vec<Peer>,
+    pub cache_status: Option<CacheStatus>,
+    /// The chosen origin's registration time (decimal), for cache keys.
+    pub session: Vec<u8>,
+    pub zone: Option<Zone>,
+    pub fail_policy: FailPolicy,
+}
+
+impl Viewer {
+    pub fn origin(&self) -> Option<&[u8]> {
+        self.peers.first().map(Peer::name)
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        match self.state {
+            State::Waiting => coalesce::leave(&self.name, self.r),
+            // The request went away with its lookup unfinished: let the
+            // waiters decide again (one of them leads a new lookup).
+            State::Leading => coalesce::wake(&self.name, None),
+            _ => {}
+        }
+    }
+}
+
+/// An API subrequest's state: what it has captured so far.
+pub struct Lookup {
+    pub name: Vec<u8>,
+    /// The viewer waiting for this lookup; null for a background refresh.
+    pub leader: *mut Viewer,
+    pub body: Vec<u8>,
+    pub too_big: bool,
+    /// The post-subrequest handler ran.
+    pub done: bool,
+}
+
+impl Lookup {
+    pub fn new(name: &[u8], leader: *mut Viewer) -> Lookup {
+        coalesce::lookup_started();
+        Lookup {
+            name: name.to_vec(),
+            leader,
+            body: Vec::new(),
+            too_big: false,
+            done: false,
+        }
+    }
+
+    pub fn is_background(&self) -> bool {
+        self.leader.is_null()
+    }
+}
+
+impl Drop for Lookup {
+    fn drop(&mut self) {
+        coalesce::lookup_ended();
+    }
+}
+
+/// What the module's context slot of a request holds.
+pub enum ReqCtx {
+    Viewer(Viewer),
+    Lookup(Lookup),
+}
+
+fn slot(r: &Request) -> *mut *mut core::ffi::c_void {
+    let raw: *const ngx_http_request_t = r.into();
+    // SAFETY: `r` is a live request; our ctx_index is valid.
+    unsafe { crate::ffi::ctx_slot(raw.cast_mut(), EdgeRouter::module().ctx_index) }
+}
+
+/// The context of request `r`, if the module set one.
+pub fn get(r: &Request) -> Option<&mut ReqCtx> {
+    // SAFETY: the slot is null or points at a `ReqCtx` in the request pool
+    // (only this module writes it); nginx runs one request at a time in a
+    // worker, so no other reference is in use.
+    unsafe { (*slot(r)).cast::<ReqCtx>().as_mut() }
+}
+
+/// The viewer state of main request `r`.
+pub fn viewer(r: &Request) -> Option<&mut Viewer> {
+    match get(r)? {
+        ReqCtx::Viewer(v) => Some(v),
+        ReqCtx::Lookup(_) => None,
+    }
+}
+
+/// The viewer state of the main request of `r` (for variables and the
+/// upstream, which may run in subrequests too).
+pub fn main_viewer(r: &Request) -> Option<&mut Viewer> {
+    // SAFETY: `main` of a live request is live.
+    let main = unsafe { Request::from_ngx_http_request(r.as_ref().main) };
+    viewer(main)
+}
+
+/// Allocates `value` in `r`'s pool and makes it `r`'s context.
+pub fn set(r: &Request, value: ReqCtx) -> Option<&mut ReqCtx> {
+    let p = r.pool().allocate(value);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: see `get`.
+    unsafe { *slot(r) = p.cast() };
+    // SAFETY: just allocated and initialized.
+    Some(unsafe { &mut *p })
+}
+
+/// Makes `value` (already in the main request's pool) the context of
+/// subrequest `sr`.
+pub fn set_raw(sr: &Request, value: *mut ReqCtx) {
+    // SAFETY: see `get`.
+    unsafe { *slot(sr) = value.cast() };
+}

@@ -92,6 +92,11 @@ fn handle(r: &mut Request) -> ngx_int_t {
             if coalesce::in_flight() >= lookup_limit(lcf) || lookup::start(r, &name, None).is_err()
             {
                 zone.release_refresh(&name, now_ms(), &t);
+            } else if let Some(v) = ctx::viewer(r) {
+                // nginx keeps a connection busy until its background
+                // subrequests end: this viewer's next request must not wait
+                // for the API on it, so this answer closes the connection.
+                v.close_connection = true;
             }
             route_to(r, lcf, origins, CacheStatus::Updating)
         }
@@ -167,6 +172,7 @@ fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<(), ngx_int_t> {
         session: Vec::new(),
         zone,
         fail_policy: lcf.fail_policy(),
+        close_connection: false,
     };
     match ctx::set(r, ReqCtx::Viewer(v)) {
         Some(_) => Ok(()),

@@ -66,6 +66,9 @@ pub struct Viewer {
     pub session: Vec<u8>,
     pub zone: Option<Zone>,
     pub fail_policy: FailPolicy,
+    /// This request started a background refresh: its answer closes the
+    /// connection (see [`crate::lookup::header_filter`]).
+    pub close_connection: bool,
 }
 
 impl Viewer {

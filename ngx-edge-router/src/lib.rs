@@ -57,7 +57,7 @@ impl HttpModule for EdgeRouter {
             // SAFETY: called by nginx with a valid configuration context,
             // once, before any request.
             unsafe {
-                lookup::install_body_filter();
+                lookup::install_filters();
                 ffi::add_phase_handler(
                     cf,
                     ngx_http_phases_NGX_HTTP_ACCESS_PHASE,

@@ -12,7 +12,7 @@
 use edge_router_policy::{classify, is_json_content_type, ApiAnswer, Outcome, MAX_API_BODY};
 use ngx::core::Status;
 use ngx::ffi::{
-    ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_post_subrequest_t,
+    ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_output_header_filter_pt, ngx_http_post_subrequest_t,
     ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest, ngx_int_t, NGX_ERROR,
     NGX_HTTP_SPECIAL_RESPONSE, NGX_HTTP_SUBREQUEST_BACKGROUND, NGX_HTTP_SUBREQUEST_IN_MEMORY,
     NGX_HTTP_SUBREQUEST_WAITED, NGX_LOG_WARN, NGX_OK,
@@ -203,17 +203,42 @@ fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
 }
 
 static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
+static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
 
-/// Installs [`body_filter`] at the top of the body filter chain.
+/// Installs [`header_filter`] and [`body_filter`] at the top of the filter
+/// chains.
 ///
 /// # Safety
 /// Only from postconfiguration.
-pub unsafe fn install_body_filter() {
+pub unsafe fn install_filters() {
     // SAFETY: filter chains are only modified during configuration, in one
     // thread.
     unsafe {
         NEXT_BODY_FILTER = ngx::ffi::ngx_http_top_body_filter;
         ngx::ffi::ngx_http_top_body_filter = Some(body_filter);
+        NEXT_HEADER_FILTER = ngx::ffi::ngx_http_top_header_filter;
+        ngx::ffi::ngx_http_top_header_filter = Some(header_filter);
+    }
+}
+
+/// nginx keeps a client connection until the background subrequests of its
+/// request end, so the next request on it would wait for the API. The answer
+/// of a request that started a background refresh therefore says
+/// `Connection: close`: the viewer's next request comes on a new connection.
+unsafe extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx passes a live request.
+    let req = unsafe { Request::from_ngx_http_request(r) };
+    if req.is_main() {
+        let close = guard(false, || ctx::viewer(req).is_some_and(|v| v.close_connection));
+        if close {
+            req.as_mut().set_keepalive(0);
+        }
+    }
+    // SAFETY: the next filter was set at configuration time.
+    match unsafe { NEXT_HEADER_FILTER } {
+        // SAFETY: same argument nginx gave us.
+        Some(next) => unsafe { next(r) },
+        None => NGX_ERROR as ngx_int_t,
     }
 }
 

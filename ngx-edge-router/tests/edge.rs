@@ -234,6 +234,10 @@ fn sticky_viewers_spread_and_move_only_when_their_origin_leaves() {
     // A leaves the route: its viewers move to B, B's viewers stay.
     deregister(&c, &api.url(), "s", &a.host());
     std::thread::sleep(Duration::from_millis(400));
+    // The expired route still serves the request that finds it expired,
+    // while it is refreshed in the background.
+    assert_eq!(get(&c, &edge.url("/s/index.m3u8"), "any").route, "UPDATING");
+    std::thread::sleep(Duration::from_millis(100));
     for (viewer, before) in &first {
         let r = get(&c, &edge.url("/s/index.m3u8"), viewer);
         assert_eq!(r.status, 200);

@@ -93,6 +93,11 @@ impl Nginx {
         fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
     }
 
+    /// PID of the master process.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().and_then(Proc::pid)
+    }
+
     /// PIDs of the worker processes (children of the master).
     pub fn workers(&self) -> Vec<u32> {
         let Some(pid) = self.proc.as_ref().and_then(Proc::pid) else {

@@ -114,7 +114,7 @@ http {{
             edge_router_valid {valid};
             edge_router_negative {negative};
             edge_router_viewer_key $http_x_viewer;
-            edge_router_origins {origins};
+            {origins}
             {extra}
             proxy_pass http://edge_origins;
             proxy_http_version 1.1;
@@ -144,7 +144,11 @@ http {{
         negative = o.negative,
         api = o.api,
         rt = o.api_read_timeout,
-        origins = o.origins,
+        origins = if o.origins.is_empty() {
+            String::new()
+        } else {
+            format!("edge_router_origins {};", o.origins)
+        },
         extra = o.extra,
     )
 }

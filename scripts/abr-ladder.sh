@@ -7,7 +7,10 @@
 # It reads the local stream and writes, under <output folder> (= <HLS_PATH>/<name>):
 #   master.m3u8                    master playlist (BANDWIDTH, RESOLUTION, CODECS)
 #   <rendition>/index.m3u8         one media playlist per rendition
-#   <rendition>/<n>.ts             2 s segments, keyframes aligned across renditions
+#   <rendition>/<session>-<n>.ts   2 s segments, keyframes aligned across renditions;
+#                                  <session> (ms since the epoch at start) makes
+#                                  names unique per publish session, so a
+#                                  reconnecting publisher never reuses a name
 #
 # `exec` replaces this shell with ffmpeg, so the process nginx-rtmp kills when
 # the publisher stops is ffmpeg itself. As a second guard (nginx-rtmp does not
@@ -44,6 +47,7 @@ for i in "${!rungs[@]}"; do
 done
 
 mkdir -p "$out"
+session=$(date +%s%3N)
 exec "$ffmpeg_bin" -hide_banner -nostdin -loglevel "${ABR_LOGLEVEL:-warning}" \
   -rw_timeout "$(( ${ABR_STALL_SECS:-4} * 1000000 ))" -i "$in" \
   -filter_complex "$split$scales" \
@@ -56,5 +60,5 @@ exec "$ffmpeg_bin" -hide_banner -nostdin -loglevel "${ABR_LOGLEVEL:-warning}" \
   -hls_flags delete_segments+independent_segments+temp_file \
   -master_pl_name master.m3u8 \
   -var_stream_map "$varmap" \
-  -hls_segment_filename "$out/%v/%d.ts" \
+  -hls_segment_filename "$out/%v/$session-%d.ts" \
   "$out/%v/index.m3u8"

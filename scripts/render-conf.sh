@@ -4,6 +4,11 @@
 # own $variables untouched.
 set -euo pipefail
 tmpl=$1 out=$2
+# Derived: the API's host:port from API_URL (for the edge's upstream block).
+if [[ -n ${API_URL:-} && -z ${API_HOST:-} ]]; then
+  API_HOST=${API_URL#*://}
+  export API_HOST=${API_HOST%%/*}
+fi
 vars=$(grep -o '\${[A-Z_][A-Z0-9_]*}' "$tmpl" | sort -u || true)
 for v in $vars; do
   name=${v:2:-1}

@@ -14,6 +14,9 @@
 #   PUBLIC_HOST      host name printed in the OBS/player URLs (default: first IPv4)
 #   EDGE_WORKERS=2 EDGE_VIEWER_KEY='$remote_addr' EDGE_ROUTE_VALID=5s
 #   EDGE_ROUTE_NEGATIVE=1s EDGE_ROUTE_STALE=15m
+#   EDGE_ORIGINS     origins the edge may contact (default: exactly this run's)
+#   EDGE_DEBUG_HEADERS=0  1: X-Edge-Origin/X-Edge-Upstream in viewer answers
+#   EDGE_CORS_ORIGIN='*'  Access-Control-Allow-Origin of viewer answers
 #   STREAM_KEYS, API_REPORT_TOKEN, STREAM_TTL_SECS, DISCOVERY_HEARTBEAT_SECS,
 #   DISCOVERY_STALE_SECS, RUST_LOG: passed to the services.
 set -euo pipefail
@@ -35,6 +38,8 @@ export EDGE_VIEWER_KEY=${EDGE_VIEWER_KEY:-'$remote_addr'}
 export EDGE_ROUTE_VALID=${EDGE_ROUTE_VALID:-5s}
 export EDGE_ROUTE_NEGATIVE=${EDGE_ROUTE_NEGATIVE:-1s}
 export EDGE_ROUTE_STALE=${EDGE_ROUTE_STALE:-15m}
+export EDGE_DEBUG_HEADERS=${EDGE_DEBUG_HEADERS:-0}
+export EDGE_CORS_ORIGIN=${EDGE_CORS_ORIGIN:-*}
 export NGINX_USER=${NGINX_USER:-$(id -un)}
 export RTMP_MODULE=${RTMP_MODULE:-/usr/lib/nginx/modules/ngx_rtmp_module.so}
 export EDGE_MODULE=${EDGE_MODULE:-$BIN/libngx_edge_router.so}
@@ -135,6 +140,10 @@ for ((k = 1; k <= ORIGINS; k++)); do
     start "discovery$k" "$BIN/rtmp-live-discovery"
 done
 
+# The edge contacts exactly these origins, whatever the registry says.
+origins_allowed=()
+for ((k = 1; k <= ORIGINS; k++)); do origins_allowed+=("127.0.0.1:$((ORIGIN_HTTP_PORT + 10 * (k - 1)))"); done
+export EDGE_ORIGINS=${EDGE_ORIGINS:-${origins_allowed[*]}}
 EDGE_PORT=$EDGE_PORT "$ROOT/scripts/render-conf.sh" "$ROOT/nginx/edge.conf.template" "$STATE_DIR/edge.conf"
 "$NGINX" -t -q -p "$STATE_DIR" -c "$STATE_DIR/edge.conf" -e stderr || die "edge config invalid"
 start edge "$NGINX" -p "$STATE_DIR" -c "$STATE_DIR/edge.conf" -e stderr

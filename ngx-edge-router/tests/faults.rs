@@ -465,3 +465,52 @@ fn origins_outside_the_allowlist_are_never_contacted() {
     let connected = trap.accept().map(|(mut s, _)| s.read(&mut buf)).is_ok();
     assert!(!connected, "the trap was contacted");
 }
+
+/// `$edge_router_session` (the origin's registration time) in the cache key:
+/// when a publisher starts a new session whose segment names repeat the last
+/// one's, the edge serves the new bytes, not its cached copy of the old ones.
+#[test]
+fn a_new_publish_session_never_gets_the_last_sessions_cached_objects() {
+    let origin = Origin::start("A", &["s1"]);
+    let host = origin.host();
+    let since = Arc::new(std::sync::atomic::AtomicU64::new(1_700_000_000_000));
+    let s2 = since.clone();
+    let api = FaultApi::start(Arc::new(move |_path: &str| {
+        let body = serde_json::json!({"name": "s1", "manifest": "index.m3u8", "host": host,
+            "origins": [{"host": host, "manifest": "index.m3u8", "since": s2.load(Ordering::SeqCst)}]});
+        http_response(200, body.to_string().as_bytes())
+    }));
+    let edge = Edge::start(&EdgeOpts {
+        valid: "200ms",
+        http_extra: "proxy_cache_path {dir}/cache keys_zone=hls:1m;".into(),
+        extra: "proxy_cache hls; proxy_cache_valid 200 10m; \
+                proxy_cache_key $edge_router_origin/$edge_router_session$uri; \
+                add_header X-Cache-Status $upstream_cache_status always;"
+            .into(),
+        ..EdgeOpts::new(&api.addr)
+    });
+    let c = client();
+    let cache_status = |c: &reqwest::blocking::Client| {
+        let r = c.get(edge.url("/s1/1.ts")).send().unwrap();
+        let st = r.headers()["x-cache-status"].to_str().unwrap().to_string();
+        (st, r.text().unwrap())
+    };
+    assert_eq!(cache_status(&c).0, "MISS");
+    let (st, body) = cache_status(&c);
+    assert_eq!(st, "HIT");
+    assert!(body.starts_with("segment from origin A"));
+
+    // New session: same segment name, new bytes, new registration time.
+    std::fs::write(
+        origin.nginx.dir().join("html/s1/1.ts"),
+        "new session".repeat(10),
+    )
+    .unwrap();
+    since.store(1_700_000_099_000, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = cache_status(&c); // finds the route expired: refreshes it
+    std::thread::sleep(Duration::from_millis(200));
+    let (st, body) = cache_status(&c);
+    assert_eq!(st, "MISS", "the new session's object is fetched anew");
+    assert!(body.starts_with("new session"), "{body}");
+}

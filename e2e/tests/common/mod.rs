@@ -45,7 +45,9 @@ impl Platform {
             .env("RTMP_STAT_PORT", stat.to_string())
             .env("ORIGINS", origins.to_string())
             .env("ABR", if abr { "1" } else { "0" })
-            .env("PUBLIC_HOST", "127.0.0.1");
+            .env("PUBLIC_HOST", "127.0.0.1")
+            // The tests check which origin served each answer.
+            .env("EDGE_DEBUG_HEADERS", "1");
         cmd.envs(env.iter().copied());
         let up = Proc::spawn("up", cmd);
         let http = reqwest::blocking::Client::builder()

@@ -72,6 +72,8 @@ pub struct EdgeOpts {
     pub origins: String,
     /// Extra directives of the routed location.
     pub extra: String,
+    /// Extra directives of the http block (`{dir}` is the edge's folder).
+    pub http_extra: String,
 }
 
 impl EdgeOpts {
@@ -84,6 +86,7 @@ impl EdgeOpts {
             api_read_timeout: "3s",
             origins: "127.0.0.0/8".into(),
             extra: String::new(),
+            http_extra: String::new(),
         }
     }
 }
@@ -102,6 +105,7 @@ pub fn edge_conf(dir: &Path, port: u16, o: &EdgeOpts) -> String {
 http {{
     {common}
     edge_router_zone edge_routes 1m;
+    {http_extra}
     upstream edge_origins {{
         edge_router_upstream;
         keepalive 16;
@@ -150,6 +154,7 @@ http {{
             format!("edge_router_origins {};", o.origins)
         },
         extra = o.extra,
+        http_extra = o.http_extra.replace("{dir}", &d.to_string()),
     )
 }
 

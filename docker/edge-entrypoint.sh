@@ -4,7 +4,7 @@
 set -eu
 export EDGE_MODULE=/usr/lib/nginx/modules/libngx_edge_router.so NGINX_USER=root
 export STATE_DIR=/var/lib/rtmp-live/edge
-export EDGE_DEBUG_HEADERS=${EDGE_DEBUG_HEADERS:-0} EDGE_CORS_ORIGIN=${EDGE_CORS_ORIGIN:-*}
+export EDGE_DEBUG_HEADERS=${EDGE_DEBUG_HEADERS:-0} EDGE_CORS_ORIGIN=${EDGE_CORS_ORIGIN:-*} EDGE_ROUTE_GRACE=${EDGE_ROUTE_GRACE:-8s}
 mkdir -p "$STATE_DIR/tmp"
 render-conf.sh /etc/rtmp-live/edge.conf.template "$STATE_DIR/edge.conf"
 exec nginx -p "$STATE_DIR" -c "$STATE_DIR/edge.conf" -e stderr

@@ -13,7 +13,7 @@
 #   STATE_DIR        runtime files (default ${XDG_STATE_HOME:-~/.local/state}/rtmp-live)
 #   PUBLIC_HOST      host name printed in the OBS/player URLs (default: first IPv4)
 #   EDGE_WORKERS=2 EDGE_VIEWER_KEY='$remote_addr' EDGE_ROUTE_VALID=5s
-#   EDGE_ROUTE_NEGATIVE=1s EDGE_ROUTE_STALE=15m
+#   EDGE_ROUTE_NEGATIVE=1s EDGE_ROUTE_STALE=15m EDGE_ROUTE_GRACE=8s
 #   EDGE_ORIGINS     origins the edge may contact (default: exactly this run's)
 #   EDGE_DEBUG_HEADERS=0  1: X-Edge-Origin/X-Edge-Upstream in viewer answers
 #   EDGE_CORS_ORIGIN='*'  Access-Control-Allow-Origin of viewer answers
@@ -38,6 +38,7 @@ export EDGE_VIEWER_KEY=${EDGE_VIEWER_KEY:-'$remote_addr'}
 export EDGE_ROUTE_VALID=${EDGE_ROUTE_VALID:-5s}
 export EDGE_ROUTE_NEGATIVE=${EDGE_ROUTE_NEGATIVE:-1s}
 export EDGE_ROUTE_STALE=${EDGE_ROUTE_STALE:-15m}
+export EDGE_ROUTE_GRACE=${EDGE_ROUTE_GRACE:-8s}
 export EDGE_DEBUG_HEADERS=${EDGE_DEBUG_HEADERS:-0}
 export EDGE_CORS_ORIGIN=${EDGE_CORS_ORIGIN:-*}
 export NGINX_USER=${NGINX_USER:-$(id -un)}

@@ -79,6 +79,7 @@ fn edge_template_renders_and_passes_nginx_t() {
         ("EDGE_ROUTE_VALID", "5s".to_string()),
         ("EDGE_ROUTE_NEGATIVE", "1s".to_string()),
         ("EDGE_ROUTE_STALE", "15m".to_string()),
+        ("EDGE_ROUTE_GRACE", "8s".to_string()),
         ("EDGE_ORIGINS", "10.0.0.0/8 127.0.0.1:8080".to_string()),
         ("EDGE_DEBUG_HEADERS", "0".to_string()),
         ("EDGE_CORS_ORIGIN", "*".to_string()),

@@ -33,7 +33,7 @@ pub const DEFAULT_STALE_MS: ngx_msec_t = 15 * 60 * 1_000;
 /// `edge_router_grace` default: a confirmed route outlives "not found"
 /// answers this long (the registry lost its data; the origin's next
 /// heartbeat restores it).
-pub const DEFAULT_GRACE_MS: ngx_msec_t = 15_000;
+pub const DEFAULT_GRACE_MS: ngx_msec_t = 8_000;
 /// `edge_router_fail_timeout` default.
 pub const DEFAULT_FAIL_TIMEOUT_MS: ngx_msec_t = 10_000;
 /// `edge_router_max_fails` default.

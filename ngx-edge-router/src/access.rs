@@ -30,6 +30,7 @@ use crate::conf::LocConf;
 use crate::ctx::{self, Peer, ReqCtx, State, Viewer};
 use crate::ffi::{guard, now_ms};
 use crate::lookup;
+use crate::probe;
 use crate::zone::Zone;
 use crate::EdgeRouter;
 
@@ -65,7 +66,7 @@ fn handle(r: &mut Request) -> ngx_int_t {
     };
     match v.state {
         State::Routed => return NGX_DECLINED as ngx_int_t,
-        State::Leading | State::Waiting => return Status::NGX_AGAIN.0,
+        State::Leading | State::Waiting | State::Probing => return Status::NGX_AGAIN.0,
         State::Resolved => return finish(r, lcf),
         State::New => {}
     }
@@ -173,6 +174,9 @@ fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<(), ngx_int_t> {
         zone,
         fail_policy: lcf.fail_policy(),
         close_connection: false,
+        probes_pending: 0,
+        probed: Vec::new(),
+        probe_done: false,
     };
     match ctx::set(r, ReqCtx::Viewer(v)) {
         Some(_) => Ok(()),
@@ -187,10 +191,38 @@ fn finish(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
     };
     let name = String::from_utf8_lossy(&v.name).into_owned();
     match v.outcome.take() {
-        Some(Outcome::Found(origins)) => route_to(r, lcf, origins, CacheStatus::Miss),
+        Some(Outcome::Found(origins)) => {
+            let st = if v.probe_done {
+                CacheStatus::Probed
+            } else {
+                CacheStatus::Miss
+            };
+            route_to(r, lcf, origins, st)
+        }
         Some(Outcome::NotFound) => {
             v.cache_status = Some(CacheStatus::Miss);
             status(NGX_HTTP_NOT_FOUND)
+        }
+        Some(Outcome::Failed(why)) if !v.probe_done && !lcf.probe_targets().is_empty() => {
+            let targets = lcf.probe_targets();
+            ngx_log_error!(
+                NGX_LOG_WARN,
+                r.log(),
+                "edge_router: route lookup for stream \"{name}\" failed: {why}; no cached route, probing {} origin(s)",
+                targets.len()
+            );
+            let vp: *mut Viewer = v;
+            let started = probe::start(r, vp, &targets);
+            // SAFETY: `vp` is this request's context, in its pool.
+            let v = unsafe { &mut *vp };
+            if started == 0 {
+                v.probe_done = true;
+                coalesce::wake(&v.name, Some(&Outcome::Failed(why)));
+                return status(NGX_HTTP_BAD_GATEWAY);
+            }
+            v.probes_pending = started;
+            v.state = State::Probing;
+            Status::NGX_AGAIN.0
         }
         Some(Outcome::Failed(why)) => {
             ngx_log_error!(

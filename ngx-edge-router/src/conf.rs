@@ -83,6 +83,8 @@ pub struct LocConf {
     pub viewer_key: *mut ngx_http_complex_value_t,
     /// `edge_router_api`: internal location prefix of the API lookups.
     pub api: ngx_str_t,
+    /// `edge_router_probe`: internal location prefix of origin probes.
+    pub probe: ngx_str_t,
     pub valid: ngx_msec_t,
     pub negative: ngx_msec_t,
     pub stale: ngx_msec_t,
@@ -100,6 +102,10 @@ impl Default for LocConf {
             name: ptr::null_mut(),
             viewer_key: ptr::null_mut(),
             api: ngx_str_t {
+                len: 0,
+                data: ptr::null_mut(),
+            },
+            probe: ngx_str_t {
                 len: 0,
                 data: ptr::null_mut(),
             },
@@ -134,6 +140,15 @@ impl LocConf {
         }
     }
 
+    /// The origins to probe when the API cannot answer (`edge_router_probe`
+    /// and the exact addresses of `edge_router_origins`).
+    pub fn probe_targets(&self) -> Vec<std::net::SocketAddr> {
+        if self.probe.len == 0 {
+            return Vec::new();
+        }
+        self.allowed().exact()
+    }
+
     /// The origins an API answer may point at (empty: the implicit default).
     pub fn allowed(&self) -> &AllowList {
         static DEFAULT: AllowList = AllowList {
@@ -152,6 +167,9 @@ impl LocConf {
         }
         if self.api.data.is_null() {
             self.api = prev.api;
+        }
+        if self.probe.data.is_null() {
+            self.probe = prev.probe;
         }
         let msec = |v: &mut ngx_msec_t, p: ngx_msec_t, d: ngx_msec_t| {
             if *v == UNSET_MSEC {
@@ -310,16 +328,23 @@ unsafe extern "C" fn set_zone(
     })
 }
 
-/// `edge_router_api /internal-prefix;`
-unsafe extern "C" fn set_api(
+/// `edge_router_api /internal-prefix;` and `edge_router_probe
+/// /internal-prefix;`: the field at the command's offset.
+unsafe extern "C" fn set_prefix(
     cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
+    cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
     guard(NGX_CONF_ERROR, || {
-        // SAFETY: `conf` is our LocConf (NGX_HTTP_LOC_CONF_OFFSET).
-        let lcf = unsafe { &mut *conf.cast::<LocConf>() };
-        if !lcf.api.data.is_null() {
+        // SAFETY: `conf` is our LocConf (NGX_HTTP_LOC_CONF_OFFSET) and the
+        // command's offset names one of its `ngx_str_t` fields.
+        let field = unsafe {
+            &mut *conf
+                .cast::<u8>()
+                .add((*cmd).offset as usize)
+                .cast::<ngx_str_t>()
+        };
+        if !field.data.is_null() {
             return c"is duplicate".as_ptr().cast_mut();
         }
         // SAFETY: TAKE1 guarantees two arguments.
@@ -331,15 +356,18 @@ unsafe extern "C" fn set_api(
                 .iter()
                 .all(|&b| b.is_ascii_graphic() && b != b'?' && b != b'$' && b != b'#');
         if !ok {
+            // SAFETY: the command's name is a static string.
+            let name = unsafe { (*cmd).name };
             ngx_conf_log_error!(
                 NGX_LOG_EMERG,
                 cf,
-                "invalid URI prefix \"{}\" in \"edge_router_api\": expected an internal location like /_edge_router_api",
-                String::from_utf8_lossy(bytes)
+                "invalid URI prefix \"{}\" in \"{}\": expected an internal location like /_edge_router_api",
+                String::from_utf8_lossy(bytes),
+                String::from_utf8_lossy(name.as_bytes())
             );
             return NGX_CONF_ERROR;
         }
-        lcf.api = v;
+        *field = v;
         NGX_CONF_OK
     })
 }
@@ -433,7 +461,7 @@ const fn command(
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 14] = [
+pub static mut COMMANDS: [ngx_command_t; 15] = [
     command(
         ngx_string!("edge_router_zone"),
         NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2,
@@ -451,9 +479,16 @@ pub static mut COMMANDS: [ngx_command_t; 14] = [
     command(
         ngx_string!("edge_router_api"),
         ANY_LEVEL | NGX_CONF_TAKE1,
-        set_api,
+        set_prefix,
         NGX_HTTP_LOC_CONF_OFFSET,
-        0,
+        offset_of!(LocConf, api),
+    ),
+    command(
+        ngx_string!("edge_router_probe"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_prefix,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        offset_of!(LocConf, probe),
     ),
     command(
         ngx_string!("edge_router_valid"),

@@ -20,6 +20,9 @@ pub enum State {
     Leading,
     /// Another request of this worker asks the API for the same stream.
     Waiting,
+    /// The API could not answer and there is no route: this request probes
+    /// the operator's origins; others may wait for it.
+    Probing,
     /// A lookup finished; `outcome` holds its result.
     Resolved,
     /// Origins chosen; the request goes on to the content phase.
@@ -69,6 +72,11 @@ pub struct Viewer {
     /// This request started a background refresh: its answer closes the
     /// connection (see [`crate::lookup::header_filter`]).
     pub close_connection: bool,
+    /// Probes still running, and the origins that had the stream.
+    pub probes_pending: usize,
+    pub probed: Vec<edge_router_policy::RouteOrigin>,
+    /// Probing is over (it runs at most once per request).
+    pub probe_done: bool,
 }
 
 impl Viewer {
@@ -83,7 +91,7 @@ impl Drop for Viewer {
             State::Waiting => coalesce::leave(&self.name, self.r),
             // The request went away with its lookup unfinished: let the
             // waiters decide again (one of them leads a new lookup).
-            State::Leading => coalesce::wake(&self.name, None),
+            State::Leading | State::Probing => coalesce::wake(&self.name, None),
             _ => {}
         }
     }
@@ -123,10 +131,26 @@ impl Drop for Lookup {
     }
 }
 
+/// A probe subrequest's state: which origin it asks.
+pub struct Probe {
+    pub leader: *mut Viewer,
+    pub origin: edge_router_policy::RouteOrigin,
+    /// The one peer of the probe's upstream request.
+    pub peers: Vec<Peer>,
+    pub done: bool,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        coalesce::lookup_ended();
+    }
+}
+
 /// What the module's context slot of a request holds.
 pub enum ReqCtx {
     Viewer(Viewer),
     Lookup(Lookup),
+    Probe(Probe),
 }
 
 fn slot(r: &Request) -> *mut *mut core::ffi::c_void {
@@ -147,7 +171,7 @@ pub fn get(r: &Request) -> Option<&mut ReqCtx> {
 pub fn viewer(r: &Request) -> Option<&mut Viewer> {
     match get(r)? {
         ReqCtx::Viewer(v) => Some(v),
-        ReqCtx::Lookup(_) => None,
+        ReqCtx::Lookup(_) | ReqCtx::Probe(_) => None,
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`access`]: the access-phase handler, the lookup state machine;
 //! - [`coalesce`]: per-worker sharing of one lookup among waiting requests;
 //! - [`lookup`]: the API subrequest, its body capture and its result;
+//! - [`probe`]: asking the operator's origins when the API cannot answer;
 //! - [`upstream`]: `edge_router_upstream`, the sticky peer selector;
 //! - [`variables`]: `$edge_router_origin`, `$edge_router_cache`,
 //!   `$edge_router_session`;
@@ -22,6 +23,7 @@ mod conf;
 mod ctx;
 mod ffi;
 mod lookup;
+mod probe;
 mod upstream;
 mod variables;
 mod zone;

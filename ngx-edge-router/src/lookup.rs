@@ -197,8 +197,13 @@ fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
     // SAFETY: the leader lives in the same pool as this lookup.
     if let Some(leader) = unsafe { lk.leader.as_mut() } {
         leader.state = State::Resolved;
+        let failed = matches!(outcome, Outcome::Failed(_));
         leader.outcome = Some(outcome.clone());
-        coalesce::wake(&lk.name, Some(&outcome));
+        // With origins to probe, the leader probes next (see `access`);
+        // its waiters keep waiting for that result.
+        if !(failed && !lcf.probe_targets().is_empty()) {
+            coalesce::wake(&lk.name, Some(&outcome));
+        }
     }
 }
 
@@ -250,8 +255,10 @@ unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_cha
     // SAFETY: nginx passes a live request.
     let req = unsafe { Request::from_ngx_http_request(r) };
     if !req.is_main() {
-        if let Some(ReqCtx::Lookup(lk)) = ctx::get(req) {
-            return guard(Status::NGX_ERROR, || capture(lk, chain)).0;
+        match ctx::get(req) {
+            Some(ReqCtx::Lookup(lk)) => return guard(Status::NGX_ERROR, || capture(lk, chain)).0,
+            Some(ReqCtx::Probe(_)) => return guard(Status::NGX_ERROR, || discard(chain)).0,
+            _ => {}
         }
     }
     // SAFETY: the next filter was set at configuration time; static reads
@@ -261,6 +268,18 @@ unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_cha
         Some(next) => unsafe { next(r, chain) },
         None => NGX_ERROR as ngx_int_t,
     }
+}
+
+/// A probe's body is not needed: consumed and dropped.
+fn discard(mut chain: *mut ngx_chain_t) -> Status {
+    // SAFETY: a chain from nginx: each link and buffer is valid.
+    while let Some(link) = unsafe { chain.as_ref() } {
+        if let Some(b) = unsafe { link.buf.as_mut() } {
+            b.pos = b.last;
+        }
+        chain = link.next;
+    }
+    Status::NGX_OK
 }
 
 fn capture(lk: &mut Lookup, mut chain: *mut ngx_chain_t) -> Status {

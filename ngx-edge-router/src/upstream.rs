@@ -16,7 +16,10 @@ use ngx::ffi::{
 use ngx::http::Request;
 use ngx::{ngx_conf_log_error, ngx_log_error};
 
-use crate::ctx::{self, Viewer};
+use edge_router_policy::FailPolicy;
+
+use crate::ctx::{self, Peer, ReqCtx};
+use crate::zone::Zone;
 use crate::ffi::{guard, now_ms};
 
 /// `peer.init_upstream`: called once per upstream block at configuration.
@@ -42,7 +45,12 @@ pub unsafe extern "C" fn init_upstream(
 
 /// Per-request selector state.
 struct PeerData {
-    viewer: *mut Viewer,
+    /// The candidates, in order (the viewer's route, or a probe's origin),
+    /// in the request pool.
+    peers: *const Vec<Peer>,
+    /// Where attempts are recorded (not for probes).
+    zone: Option<Zone>,
+    policy: FailPolicy,
     log: *mut ngx::ffi::ngx_log_t,
     next: usize,
 }
@@ -56,7 +64,13 @@ unsafe extern "C" fn init_peer(
         // SAFETY: nginx passes the live request being proxied.
         let req = unsafe { Request::from_ngx_http_request(r) };
         let log = req.log();
-        let Some(v) = ctx::main_viewer(req).filter(|v| !v.peers.is_empty()) else {
+        let data = match ctx::get(req) {
+            Some(ReqCtx::Probe(p)) => Some((&p.peers as *const Vec<Peer>, None, FailPolicy { max_fails: 0, fail_timeout_ms: 0 })),
+            _ => ctx::main_viewer(req)
+                .filter(|v| !v.peers.is_empty())
+                .map(|v| (&v.peers as *const Vec<Peer>, v.zone, v.fail_policy)),
+        };
+        let Some((peers, zone, policy)) = data else {
             ngx_log_error!(
                 NGX_LOG_ERR,
                 log,
@@ -64,9 +78,12 @@ unsafe extern "C" fn init_peer(
             );
             return NGX_ERROR as ngx_int_t;
         };
-        let tries = v.peers.len();
+        // SAFETY: the peers live in the request pool.
+        let tries = unsafe { (*peers).len() };
         let pd = req.pool().allocate(PeerData {
-            viewer: v,
+            peers,
+            zone,
+            policy,
             log,
             next: 0,
         });
@@ -92,8 +109,8 @@ unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void)
         // the same request pool; `pc` is the request's peer connection.
         let (pd, pc) = unsafe { (&*data.cast::<PeerData>(), &mut *pc) };
         // SAFETY: as above.
-        let v = unsafe { &*pd.viewer };
-        let Some(peer) = v.peers.get(pd.next) else {
+        let peers = unsafe { &*pd.peers };
+        let Some(peer) = peers.get(pd.next) else {
             return NGX_BUSY as ngx_int_t;
         };
         pc.sockaddr = peer.addr.as_ptr().cast::<sockaddr>().cast_mut();
@@ -114,16 +131,16 @@ unsafe extern "C" fn free_peer(
         // SAFETY: as in `get_peer`.
         let (pd, pc) = unsafe { (&mut *data.cast::<PeerData>(), &mut *pc) };
         // SAFETY: as in `get_peer`.
-        let v = unsafe { &*pd.viewer };
-        if let (Some(peer), Some(zone)) = (v.peers.get(pd.next), v.zone) {
+        let peers = unsafe { &*pd.peers };
+        if let (Some(peer), Some(zone)) = (peers.get(pd.next), pd.zone) {
             let failed = state & NGX_PEER_FAILED as ngx_uint_t != 0;
-            if zone.record_attempt(peer.name(), failed, now_ms(), &v.fail_policy) {
+            if zone.record_attempt(peer.name(), failed, now_ms(), &pd.policy) {
                 ngx_log_error!(
                     NGX_LOG_WARN,
                     pd.log,
                     "edge_router: origin {} failed; skipped for {} ms",
                     String::from_utf8_lossy(peer.name()),
-                    v.fail_policy.fail_timeout_ms
+                    pd.policy.fail_timeout_ms
                 );
             }
         }

@@ -514,3 +514,80 @@ fn a_new_publish_session_never_gets_the_last_sessions_cached_objects() {
     assert_eq!(st, "MISS", "the new session's object is fetched anew");
     assert!(body.starts_with("new session"), "{body}");
 }
+
+/// The API is down and the edge never saw the stream (it started during the
+/// outage, or the edge restarted): the operator's origins are probed, the
+/// one that has the stream serves it, concurrent viewers share one probe
+/// round, unknown streams get 404. When the API is back, its answer wins.
+#[test]
+fn with_the_api_down_streams_are_found_by_probing_the_allowed_origins() {
+    let a = Origin::start("A", &["s1"]);
+    let b = Origin::start("B", &["other"]);
+    let api_up = Arc::new(AtomicUsize::new(0));
+    let (up2, b_host) = (api_up.clone(), b.host());
+    let api = FaultApi::start(Arc::new(move |path: &str| {
+        if up2.load(Ordering::SeqCst) == 0 {
+            return http_response(503, br#"{"error":"redis unavailable"}"#);
+        }
+        let name = path.rsplit('/').next().unwrap_or("");
+        http_response(200, &stream_json(name, &[&b_host]))
+    }));
+    let edge = Edge::start(&EdgeOpts {
+        workers: 2,
+        valid: "500ms",
+        probe: true,
+        origins: format!("{} {}", a.host(), b.host()),
+        ..EdgeOpts::new(&api.addr)
+    });
+    let c = client();
+    let viewers: Vec<_> = (0..8)
+        .map(|i| {
+            let url = edge.url("/s1/index.m3u8");
+            std::thread::spawn(move || get(&client(), &url, &format!("v{i}")))
+        })
+        .collect();
+    for v in viewers {
+        let r = v.join().unwrap();
+        assert_eq!(r.status, 200, "{}", r.route);
+        assert!(r.body.contains("origin A"), "{}", r.body);
+    }
+    let probes = edge.probes();
+    println!("8 concurrent viewers, API down -> {probes} origin probes");
+    assert!((2..=4).contains(&probes), "one round of 2 probes per worker at most: {probes}");
+    let r = get(&c, &edge.url("/s1/1.ts"), "v");
+    assert_eq!(r.status, 200);
+    assert!(r.body.starts_with("segment from origin A"));
+    assert!(edge.nginx.error_log().contains("origin probes: "));
+
+    // A stream no origin has: 404, not 502.
+    assert_eq!(get(&c, &edge.url("/nowhere/index.m3u8"), "v").status, 404);
+
+    // The API is back: after the provisional route's validity, its answer
+    // (origin B) wins.
+    api_up.store(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(600));
+    let _ = get(&c, &edge.url("/s1/index.m3u8"), "v"); // refreshes in the background
+    std::thread::sleep(Duration::from_millis(200));
+    let r = get(&c, &edge.url("/s1/index.m3u8"), "v");
+    assert_eq!(r.origin, b.host(), "the API's answer wins ({})", r.route);
+}
+
+/// Without `edge_router_probe`, or for origins given only as networks,
+/// nothing is probed: an unknown stream with the API down is a 502.
+#[test]
+fn nothing_is_probed_without_the_directive() {
+    let a = Origin::start("A", &["s1"]);
+    let api = FaultApi::start(Arc::new(|_p: &str| http_response(503, b"{}")));
+    let edge = Edge::start(&EdgeOpts {
+        origins: a.host(),
+        ..EdgeOpts::new(&api.addr)
+    });
+    assert_eq!(get(&client(), &edge.url("/s1/index.m3u8"), "v").status, 502);
+    let nets = Edge::start(&EdgeOpts {
+        origins: "127.0.0.0/8".into(),
+        probe: true,
+        ..EdgeOpts::new(&api.addr)
+    });
+    assert_eq!(get(&client(), &nets.url("/s1/index.m3u8"), "v").status, 502);
+    assert_eq!(edge.probes() + nets.probes(), 0);
+}

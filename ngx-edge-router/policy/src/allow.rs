@@ -60,6 +60,18 @@ pub struct AllowList {
 }
 
 impl AllowList {
+    /// The exact `ip:port` entries: the origins the edge may probe for a
+    /// stream when the API cannot answer (networks cannot be probed).
+    pub fn exact(&self) -> Vec<SocketAddr> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e {
+                Allowed::Exact(a) => Some(*a),
+                Allowed::Net(..) => None,
+            })
+            .collect()
+    }
+
     pub fn allows(&self, addr: &SocketAddr) -> bool {
         if self.entries.is_empty() {
             return implicitly_allowed(canonical(addr.ip()));
@@ -174,6 +186,12 @@ mod tests {
         let odd = list(&["172.16.0.0/12"]);
         assert!(odd.allows(&sa("172.31.255.1:80")));
         assert!(!odd.allows(&sa("172.32.0.1:80")));
+    }
+
+    #[test]
+    fn only_exact_entries_are_probed() {
+        let l = list(&["10.0.0.0/8", "127.0.0.1:8080", "192.0.2.1", "[::1]:81"]);
+        assert_eq!(l.exact(), vec![sa("127.0.0.1:8080"), sa("[::1]:81")]);
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum CacheStatus {
     Stale,
     /// Served from an expired route while it is refreshed in the background.
     Updating,
+    /// The API could not answer and the edge had no route: found by probing
+    /// the operator's origins (`edge_router_probe`).
+    Probed,
 }
 
 impl CacheStatus {
@@ -43,6 +46,7 @@ impl CacheStatus {
             CacheStatus::Miss => "MISS",
             CacheStatus::Stale => "STALE",
             CacheStatus::Updating => "UPDATING",
+            CacheStatus::Probed => "PROBED",
         }
     }
 }

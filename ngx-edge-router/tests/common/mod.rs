@@ -74,6 +74,8 @@ pub struct EdgeOpts {
     pub extra: String,
     /// Extra directives of the http block (`{dir}` is the edge's folder).
     pub http_extra: String,
+    /// Probe the allowed origins when the API cannot answer.
+    pub probe: bool,
 }
 
 impl EdgeOpts {
@@ -87,6 +89,7 @@ impl EdgeOpts {
             origins: "127.0.0.0/8".into(),
             extra: String::new(),
             http_extra: String::new(),
+            probe: false,
         }
     }
 }
@@ -119,6 +122,7 @@ http {{
             edge_router_negative {negative};
             edge_router_viewer_key $http_x_viewer;
             {origins}
+            {probe}
             {extra}
             proxy_pass http://edge_origins;
             proxy_http_version 1.1;
@@ -138,6 +142,20 @@ http {{
             log_subrequest on;
             access_log {d}/api.log;
         }}
+        location ^~ /_edge_router_probe/ {{
+            internal;
+            rewrite ^/_edge_router_probe(/.*)$ $1 break;
+            proxy_pass http://edge_origins;
+            proxy_method HEAD;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_connect_timeout 500ms;
+            proxy_read_timeout 1s;
+            proxy_next_upstream off;
+            log_subrequest on;
+            access_log {d}/probe.log;
+        }}
         location / {{ return 404; }}
     }}
 }}
@@ -154,6 +172,7 @@ http {{
             format!("edge_router_origins {};", o.origins)
         },
         extra = o.extra,
+        probe = if o.probe { "edge_router_probe /_edge_router_probe;" } else { "" },
         http_extra = o.http_extra.replace("{dir}", &d.to_string()),
     )
 }
@@ -167,6 +186,13 @@ impl Edge {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Origin probes so far.
+    pub fn probes(&self) -> usize {
+        fs::read_to_string(self.nginx.dir().join("probe.log"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
     }
 
     /// Lookups that went to the API so far.

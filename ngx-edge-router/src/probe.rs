@@ -1,0 +1,186 @@
+//! Origin probes: when the API cannot answer and the edge has no route for a
+//! stream (the API is down, or the edge restarted during an outage), the
+//! request that led the failed lookup asks each origin of the operator's
+//! `edge_router_origins` (exact addresses only; never an address from a
+//! request or from the API) for the requested path, through the internal
+//! location of `edge_router_probe`. The origins that have it become a
+//! provisional route: fresh for `edge_router_valid`, then refreshed at the
+//! API like any route, whose answer wins once it is back. No origin has it:
+//! "not found", remembered for `edge_router_negative`. Probes count against
+//! `edge_router_lookups`; the leader's waiters share the result.
+
+use edge_router_policy::{Outcome, RouteOrigin};
+use ngx::ffi::{
+    ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
+    ngx_int_t, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_HTTP_SUBREQUEST_IN_MEMORY,
+    NGX_HTTP_SUBREQUEST_WAITED, NGX_LOG_WARN, NGX_OK,
+};
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
+use ngx::{ngx_log_debug_http, ngx_log_error};
+
+use crate::coalesce;
+use crate::ctx::{self, Peer, Probe, ReqCtx, State, Viewer};
+use crate::ffi::{guard, now_ms};
+use crate::zone::Zone;
+use crate::EdgeRouter;
+
+/// Starts one probe per target for the leader `r`; returns how many started.
+pub fn start(r: &mut Request, v: *mut Viewer, targets: &[std::net::SocketAddr]) -> usize {
+    let Some(lcf) = EdgeRouter::location_conf(r.as_ref()) else {
+        return 0;
+    };
+    let prefix = lcf.probe.as_bytes();
+    let prefix = prefix.strip_suffix(b"/").unwrap_or(prefix).to_vec();
+    let path = r.as_ref().uri.as_bytes().to_vec();
+    let mut started = 0;
+    for addr in targets {
+        if coalesce::in_flight() >= usize::try_from(lcf.lookups.max(1)).unwrap_or(1) {
+            break;
+        }
+        if start_one(r, v, &prefix, &path, *addr).is_ok() {
+            started += 1;
+        }
+    }
+    started
+}
+
+fn start_one(
+    r: &mut Request,
+    v: *mut Viewer,
+    prefix: &[u8],
+    path: &[u8],
+    addr: std::net::SocketAddr,
+) -> Result<(), ()> {
+    let mut uri = Vec::with_capacity(prefix.len() + path.len());
+    uri.extend_from_slice(prefix);
+    uri.extend_from_slice(path);
+    let pool = r.pool();
+    let uri_p = pool.alloc(uri.len()).cast::<u8>();
+    let ps = pool.calloc_type::<ngx_http_post_subrequest_t>();
+    let name = addr.to_string();
+    coalesce::lookup_started();
+    let pr = pool.allocate(ReqCtx::Probe(Probe {
+        leader: v,
+        origin: RouteOrigin::new(name.clone(), 0),
+        peers: vec![Peer::new(addr, &name)],
+        done: false,
+    }));
+    if uri_p.is_null() || ps.is_null() || pr.is_null() {
+        return Err(());
+    }
+    // SAFETY: `uri_p` has room for the URI; `ps` is zeroed memory of the
+    // right type; both from the request pool.
+    let mut uri_str = unsafe {
+        core::ptr::copy_nonoverlapping(uri.as_ptr(), uri_p, uri.len());
+        (*ps).handler = Some(probe_done);
+        (*ps).data = pr.cast();
+        ngx::ffi::ngx_str_t {
+            len: uri.len(),
+            data: uri_p,
+        }
+    };
+    let flags = NGX_HTTP_SUBREQUEST_IN_MEMORY | NGX_HTTP_SUBREQUEST_WAITED;
+    let mut sr: *mut ngx_http_request_t = core::ptr::null_mut();
+    let raw: *mut ngx_http_request_t = (&mut *r).into();
+    // SAFETY: `raw` is the live main request; URI and handler live in its
+    // pool.
+    let rc = unsafe {
+        ngx_http_subrequest(raw, &mut uri_str, core::ptr::null_mut(), &mut sr, ps, flags as _)
+    };
+    if rc != NGX_OK as ngx_int_t || sr.is_null() {
+        return Err(());
+    }
+    // SAFETY: a live subrequest sharing the main request's pool.
+    let sr = unsafe { Request::from_ngx_http_request(sr) };
+    let body = pool.calloc_type::<ngx_http_request_body_t>();
+    if body.is_null() {
+        return Err(());
+    }
+    sr.as_mut().request_body = body;
+    ctx::set_raw(sr, pr);
+    ngx_log_debug_http!(r, "edge_router: probing {name}");
+    Ok(())
+}
+
+unsafe extern "C" fn probe_done(
+    sr: *mut ngx_http_request_t,
+    data: *mut core::ffi::c_void,
+    rc: ngx_int_t,
+) -> ngx_int_t {
+    guard(rc, || {
+        // SAFETY: nginx passes the live, finishing subrequest.
+        let sr = unsafe { Request::from_ngx_http_request(sr) };
+        // SAFETY: `data` is the `ReqCtx::Probe` allocated in `start_one`, in
+        // the main request's pool.
+        if let Some(ReqCtx::Probe(p)) = unsafe { data.cast::<ReqCtx>().as_mut() } {
+            finished(sr, p, rc);
+        }
+        rc
+    })
+}
+
+fn finished(sr: &mut Request, p: &mut Probe, rc: ngx_int_t) {
+    if p.done {
+        return;
+    }
+    p.done = true;
+    // SAFETY: the leader lives in the same pool as its probes.
+    let Some(v) = (unsafe { p.leader.as_mut() }) else {
+        return;
+    };
+    if v.probe_done {
+        return;
+    }
+    // SAFETY: the connection of a live request is live.
+    if unsafe { (*sr.connection()).error() } != 0 {
+        // The viewer hung up: its waiters start over.
+        v.probe_done = true;
+        v.state = State::Resolved;
+        coalesce::wake(&v.name, None);
+        return;
+    }
+    let ok = rc != NGX_ERROR as ngx_int_t
+        && rc < NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t
+        && sr.as_ref().headers_out.status == 200;
+    ngx_log_debug_http!(
+        sr,
+        "edge_router: probe of {} for \"{}\": {}",
+        p.origin.addr,
+        String::from_utf8_lossy(&v.name),
+        if ok { "found" } else { "not found" }
+    );
+    if ok {
+        v.probed.push(p.origin.clone());
+    }
+    v.probes_pending = v.probes_pending.saturating_sub(1);
+    if v.probes_pending > 0 {
+        return;
+    }
+    v.probe_done = true;
+    let outcome = if v.probed.is_empty() {
+        Outcome::NotFound
+    } else {
+        Outcome::Found(std::mem::take(&mut v.probed))
+    };
+    // SAFETY: `main` of a live request is live.
+    let main = unsafe { Request::from_ngx_http_request(sr.as_ref().main) };
+    if let (Some(lcf), Some(zone)) = (
+        EdgeRouter::location_conf(main.as_ref()),
+        EdgeRouter::main_conf(main.as_ref()).and_then(|m| Zone::new(m.zone)),
+    ) {
+        let _ = zone.store_outcome(&v.name, &outcome, now_ms(), &lcf.timing());
+    }
+    ngx_log_error!(
+        NGX_LOG_WARN,
+        sr.log(),
+        "edge_router: the API could not answer for stream \"{}\"; origin probes: {}",
+        String::from_utf8_lossy(&v.name),
+        match &outcome {
+            Outcome::Found(o) => o.iter().map(|o| o.addr.as_str()).collect::<Vec<_>>().join(" "),
+            _ => "none has it".to_string(),
+        }
+    );
+    v.state = State::Resolved;
+    v.outcome = Some(outcome.clone());
+    coalesce::wake(&v.name, Some(&outcome));
+}

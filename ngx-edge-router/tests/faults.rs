@@ -591,3 +591,60 @@ fn nothing_is_probed_without_the_directive() {
     assert_eq!(get(&client(), &nets.url("/s1/index.m3u8"), "v").status, 502);
     assert_eq!(edge.probes() + nets.probes(), 0);
 }
+
+/// A black-holed origin (its SYNs are dropped: here a listener whose accept
+/// queue is full and never drained, so the kernel drops new SYNs) costs one
+/// connect timeout, once; later requests go straight to the other origin.
+#[test]
+fn a_black_holed_origin_costs_one_connect_timeout_then_is_skipped() {
+    use socket2::{Domain, Socket, Type};
+    let hole = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    hole.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
+        .unwrap();
+    hole.listen(0).unwrap();
+    let hole_addr = hole.local_addr().unwrap().as_socket().unwrap();
+    // Fill the accept queue: from now on the kernel drops SYNs to it.
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(s) = TcpStream::connect_timeout(&hole_addr, Duration::from_millis(200)) {
+            fillers.push(s);
+        }
+    }
+    assert!(
+        TcpStream::connect_timeout(&hole_addr, Duration::from_millis(300)).is_err(),
+        "the listener must not accept any more connections"
+    );
+
+    let (_redis, api) = api_with_redis();
+    let b = Origin::start("B", &["s1"]);
+    let c = client();
+    register(&c, &api.url(), "s1", &hole_addr.to_string());
+    register(&c, &api.url(), "s1", &b.host());
+    let edge = Edge::start(&EdgeOpts {
+        workers: 2,
+        extra: "edge_router_fail_timeout 30s;".into(),
+        ..EdgeOpts::new(&api.addr())
+    });
+    // Viewers whose sticky origin is the black hole.
+    let mut took = Vec::new();
+    let mut n = 0;
+    for i in 0..400 {
+        let v = format!("viewer{i}");
+        let t = Instant::now();
+        let r = get(&c, &edge.url("/s1/1.ts"), &v);
+        let e = t.elapsed();
+        assert_eq!(r.status, 200);
+        assert!(r.body.starts_with("segment from origin B"));
+        took.push(e);
+        n += 1;
+        if n >= 40 {
+            break;
+        }
+    }
+    let slow: Vec<&Duration> = took.iter().filter(|t| **t > Duration::from_millis(500)).collect();
+    println!("black-holed origin: {} of {} requests paid a connect timeout: {slow:?}", slow.len(), took.len());
+    assert!(!slow.is_empty(), "some viewer must have been sticky to the black hole");
+    assert!(slow.iter().all(|t| **t < Duration::from_millis(2500)), "{slow:?}");
+    assert!(slow.len() <= 2, "one timeout per worker at most: {slow:?}");
+    drop(fillers);
+}

@@ -8,7 +8,10 @@
 //!   its newest origin; members whose origin key expired are pruned on read);
 //! - `rl:streams`: set of names, pruned the same way;
 //! - `rl:owner:{name}` = SHA-256 (hex) of the stream key that last started a
-//!   publish of `name`, `EX ttl + OWNER_GRACE_SECS`, refreshed by reports.
+//!   publish of `name`, `EX ttl + OWNER_GRACE_SECS`, refreshed by reports;
+//! - `rl:pending:{name}` = the same hash for `min(ttl, MAX_PENDING_SECS)`
+//!   after an allowed publish: the name counts as taken before its first
+//!   report arrives (gone when its registrations are deleted).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -29,6 +32,9 @@ const ORIGIN_PREFIX: &str = "rl:origin:";
 /// slow first report after `/authorize` never finds it gone.
 pub const OWNER_GRACE_SECS: u64 = 60;
 
+/// How long an allowed publish holds its name before its first report.
+pub const MAX_PENDING_SECS: u64 = 15;
+
 fn stream_key(name: &str) -> String {
     format!("{STREAM_PREFIX}{name}")
 }
@@ -39,6 +45,10 @@ fn origin_prefix(name: &str) -> String {
 
 fn owner_key(name: &str) -> String {
     format!("rl:owner:{name}")
+}
+
+fn pending_key(name: &str) -> String {
+    format!("rl:pending:{name}")
 }
 
 /// Live origins of one stream, pruning dead set members as it goes.
@@ -81,12 +91,18 @@ redis.call('EXPIRE', KEYS[4], ARGV[6])
 return since
 ";
 
-/// Claims the owner record of a name for a key hash unless the name is live
-/// under another key. KEYS[1] = owner key, KEYS[2] = rl:stream:{name};
-/// ARGV = origin key prefix, key hash, owner ttl. Returns 1 (claimed) or 0.
+/// Claims the owner record of a name for a key hash unless the name is
+/// live, or was just allowed to start, under another key.
+/// KEYS[1] = owner key, KEYS[2] = rl:stream:{name}, KEYS[3] = pending key;
+/// ARGV = origin key prefix, key hash, owner ttl, pending ttl.
+/// Returns 1 (claimed) or 0.
 const CLAIM: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur and cur ~= ARGV[2] then
+  local pending = redis.call('GET', KEYS[3])
+  if pending and pending ~= ARGV[2] then
+    return 0
+  end
   for _, h in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     if redis.call('EXISTS', ARGV[1] .. h) == 1 then
       return 0
@@ -94,6 +110,7 @@ if cur and cur ~= ARGV[2] then
   end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
 return 1
 ";
 
@@ -268,16 +285,20 @@ impl Store {
     pub async fn claim(&self, name: &str, key_hash: &str) -> Result<Claim, ApiError> {
         let wkey = owner_key(name);
         let skey = stream_key(name);
+        let pkey = pending_key(name);
         let prefix = origin_prefix(name);
         let ttl = self.owner_ttl_secs();
+        let pending_ttl = self.ttl_secs.min(MAX_PENDING_SECS);
         let granted: i64 = self
             .run(|mut c| async move {
                 self.claim
                     .key(&wkey)
                     .key(&skey)
+                    .key(&pkey)
                     .arg(&prefix)
                     .arg(key_hash)
                     .arg(ttl)
+                    .arg(pending_ttl)
                     .invoke_async(&mut c)
                     .await
             })
@@ -384,8 +405,14 @@ impl Store {
             p.query_async::<()>(&mut c).await
         })
         .await?;
-        // Drops the name from rl:streams if nothing is left.
-        self.lookup(name).await.map(|_| ())
+        // Drops the name from rl:streams if nothing is left; a deregistered
+        // name no longer holds a pending publish either.
+        if self.lookup(name).await?.is_none() {
+            let pkey = pending_key(name);
+            self.run(|mut c| async move { c.del::<_, ()>(pkey).await })
+                .await?;
+        }
+        Ok(())
     }
 }
 

@@ -777,6 +777,8 @@ fn a_live_name_has_one_owner() {
             .as_u16(),
         302
     );
+    // Allowed but not registered yet: the name is held for its first report.
+    assert_json_error(authorize(&c, &api, KEY2, Some("198.51.100.2")), 403);
     report(&c, &api, &stream("show", "10.0.0.5:8080"), Some(TOK_A));
     let owner = redis_cli(&redis, &["GET", "rl:owner:show"]);
     assert_eq!(owner.len(), 64, "a SHA-256 hex digest: {owner}");

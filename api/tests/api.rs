@@ -842,7 +842,7 @@ fn a_live_name_has_one_owner() {
 fn idle_connections_do_not_stop_lookups() {
     use std::io::Write;
     let redis = Redis::start();
-    let api = Api::start(&redis.url(), &[]);
+    let mut api = Api::start(&redis.url(), &[]);
     let c = client();
     report(&c, &api, &stream("s", "10.0.0.1:80"), None);
     let addr: std::net::SocketAddr = api.addr().parse().unwrap();
@@ -868,6 +868,12 @@ fn idle_connections_do_not_stop_lookups() {
             t.elapsed()
         );
     }
+    // SIGTERM still stops it promptly and cleanly, idle connections or not.
+    let t = Instant::now();
+    api.proc.signal(nix::sys::signal::Signal::SIGTERM);
+    let code = api.proc.wait_exit(Duration::from_secs(8)).expect("exited");
+    assert_eq!(code, Some(0));
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     drop(idle);
 }
 

@@ -45,7 +45,7 @@ bench: build
 
 # docker-compose.yml parses (no Docker engine needed).
 compose-check:
-	docker-compose -f docker-compose.yml config -q
+	API_REPORT_TOKEN=check STREAM_KEYS=check-key-0123456789=golive docker-compose -f docker-compose.yml config -q
 
 clean:
 	$(CARGO) clean

@@ -23,7 +23,7 @@ trap cleanup EXIT
 [[ -n ${HOLD:-} ]] && trap 'cleanup' INT
 
 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" >/dev/null &
-API_LISTEN=127.0.0.1:$aport REDIS_URL=redis://127.0.0.1:$rport RUST_LOG=warn STREAM_TTL_SECS=3600 \
+API_INSECURE_NO_AUTH=1 API_LISTEN=127.0.0.1:$aport REDIS_URL=redis://127.0.0.1:$rport RUST_LOG=warn STREAM_TTL_SECS=3600 \
   "$ROOT/target/release/rtmp-live-api" >"$tmp/api.log" 2>&1 &
 
 main() { # main <dir> <workers> <load module?>

@@ -2,12 +2,14 @@
 # stream.sh: publish the test pattern (colour bars, a tone and a clock) to
 # the platform, like OBS would. Stops with Ctrl-C.
 #   RTMP_URL     default rtmp://127.0.0.1:${RTMP_PORT:-1935}/stream
-#   STREAM_KEY   default golive
+#   STREAM_KEY   default: the key `make up` generated ($STATE_DIR/stream-key)
 #   STREAM_SIZE  default 1280x720, STREAM_FPS default 30
 #   STREAM_PATTERN  default smptehdbars (static bars); testsrc2 moves (harder to encode)
 set -euo pipefail
 url=${RTMP_URL:-rtmp://127.0.0.1:${RTMP_PORT:-1935}/stream}
-key=${STREAM_KEY:-golive}
+state=${STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/rtmp-live}
+key=${STREAM_KEY:-$(cat "$state/stream-key" 2>/dev/null || true)}
+[[ -n $key ]] || { echo "stream.sh: set STREAM_KEY (no $state/stream-key: start 'make up' first)" >&2; exit 1; }
 size=${STREAM_SIZE:-1280x720}
 fps=${STREAM_FPS:-30}
 pattern=${STREAM_PATTERN:-smptehdbars}

@@ -19,6 +19,11 @@
 #   EDGE_CORS_ORIGIN='*'  Access-Control-Allow-Origin of viewer answers
 #   STREAM_KEYS, API_REPORT_TOKEN, STREAM_TTL_SECS, DISCOVERY_HEARTBEAT_SECS,
 #   DISCOVERY_STALE_SECS, RUST_LOG: passed to the services.
+#
+# Credentials: unless API_REPORT_TOKEN / STREAM_KEYS are set, the first start
+# generates a random registry token and a random OBS stream key (32 hex
+# characters each) into $STATE_DIR/api-report-token and $STATE_DIR/stream-key
+# (mode 0600) and reuses them afterwards; the key publishes as `golive`.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,6 +76,25 @@ export STATE_DIR
 rm -rf "$STATE_DIR/edge-cache" "$STATE_DIR/tmp"
 mkdir -p "$STATE_DIR/tmp" "$STATE_DIR/redis"
 
+# kept_secret FILE: the secret stored in FILE, generated on first use.
+kept_secret() {
+  local f=$1
+  if [[ ! -s $f ]]; then
+    (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$f.new" && mv "$f.new" "$f")
+  fi
+  chmod 600 "$f"
+  cat "$f"
+}
+if [[ -z ${API_REPORT_TOKEN:-} ]]; then
+  API_REPORT_TOKEN=$(kept_secret "$STATE_DIR/api-report-token")
+fi
+obs_key=""
+if [[ -z ${STREAM_KEYS:-} ]]; then
+  obs_key=$(kept_secret "$STATE_DIR/stream-key")
+  STREAM_KEYS="$obs_key=golive"
+fi
+export API_REPORT_TOKEN STREAM_KEYS
+
 pids=()
 names=()
 # start <name> <command...>: runs a component in the background with its
@@ -117,6 +141,7 @@ start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$STATE_DIR
 # them into its own packaging application (see nginx/origin.conf.template).
 export API_URL="http://127.0.0.1:$API_PORT"
 API_LISTEN="0.0.0.0:$API_PORT" REDIS_URL="redis://127.0.0.1:$REDIS_PORT" PUBLISH_REDIRECT='{name}' \
+  API_REPORT_TOKEN="$API_REPORT_TOKEN" STREAM_KEYS="$STREAM_KEYS" \
   start api "$BIN/rtmp-live-api"
 
 packaging=origin-hls.conf.template
@@ -136,7 +161,7 @@ for ((k = 1; k <= ORIGINS; k++)); do
   )
   "$NGINX" -t -q -p "$dir" -c "$dir/nginx.conf" -e stderr || die "origin $k config invalid"
   start "origin$k" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e stderr
-  HLS_PATH="$dir/hls" DISCOVERY_API_URL="$API_URL" \
+  HLS_PATH="$dir/hls" DISCOVERY_API_URL="$API_URL" API_REPORT_TOKEN="$API_REPORT_TOKEN" \
     ADVERTISE_HOST="127.0.0.1:$((ORIGIN_HTTP_PORT + 10 * (k - 1)))" \
     start "discovery$k" "$BIN/rtmp-live-discovery"
 done
@@ -154,11 +179,17 @@ host=${host:-127.0.0.1}
 manifest=index.m3u8
 [[ $ABR == 1 ]] && manifest=master.m3u8
 say "RTMP Live is up (state in $STATE_DIR)"
-say "  OBS: server rtmp://$host:$RTMP_PORT/stream   stream key: golive"
+say "  OBS: server rtmp://$host:$RTMP_PORT/stream"
 for ((k = 2; k <= ORIGINS; k++)); do
   say "       origin $k: rtmp://$host:$((RTMP_PORT + k - 1))/stream"
 done
-say "  play: http://$host:$EDGE_PORT/golive/$manifest   (VLC, ffplay, hls.js)"
+if [[ -n $obs_key ]]; then
+  say "  OBS stream key: $obs_key   (kept in $STATE_DIR/stream-key; publishes as golive)"
+  say "  play: http://$host:$EDGE_PORT/golive/$manifest   (VLC, ffplay, hls.js)"
+else
+  say "  OBS stream key: one of your STREAM_KEYS"
+  say "  play: http://$host:$EDGE_PORT/<name>/$manifest   (VLC, ffplay, hls.js)"
+fi
 say "  test stream: make stream     stop: Ctrl-C"
 
 # Keep running while any component runs; report the ones that exit.

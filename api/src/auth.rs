@@ -1,34 +1,57 @@
-//! Stream keys (secret key → public name) and the report token.
+//! Stream keys (secret key → public name), the tokens that may write the
+//! registry, and the limit on failed `/authorize` attempts.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use rtmp_live_types::is_valid_name;
+use rtmp_live_types::{is_valid_host, is_valid_name};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::error::ApiError;
+
+/// Shortest accepted stream key: keys are secrets, not names.
+pub const MIN_KEY_LEN: usize = 16;
+
 /// Parsed `STREAM_KEYS`.
-#[derive(Debug, Clone)]
-pub struct StreamKeys(HashMap<String, String>);
+#[derive(Debug, Clone, Default)]
+pub struct StreamKeys(Vec<(String, String)>);
 
 impl StreamKeys {
-    /// `key` or `key=name`, comma-separated; both parts must be valid names.
+    /// `key` or `key=name`, comma-separated; both parts must be valid names
+    /// and every key at least [`MIN_KEY_LEN`] characters long.
     pub fn parse(s: &str) -> Result<StreamKeys, String> {
-        let mut map = HashMap::new();
+        let mut keys: Vec<(String, String)> = Vec::new();
         for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (key, name) = entry.split_once('=').unwrap_or((entry, entry));
             let (key, name) = (key.trim(), name.trim());
             if !is_valid_name(key) || !is_valid_name(name) {
+                // The entry holds a secret: do not echo it.
                 return Err(format!(
-                    "invalid entry {entry:?}: key and name must match [A-Za-z0-9_-]{{1,64}}"
+                    "entry #{}: key and name must match [A-Za-z0-9_-]{{1,64}}",
+                    keys.len() + 1
                 ));
             }
-            if map.insert(key.to_string(), name.to_string()).is_some() {
-                return Err(format!("duplicate key in entry {entry:?}"));
+            if key.len() < MIN_KEY_LEN {
+                return Err(format!(
+                    "entry #{} (name {name:?}): the key is {} characters long, at least \
+                     {MIN_KEY_LEN} are required (stream keys are secrets; e.g. 32 hex \
+                     characters from /dev/urandom)",
+                    keys.len() + 1,
+                    key.len()
+                ));
             }
+            if keys.iter().any(|(k, _)| k == key) {
+                return Err(format!("entry #{}: duplicate key", keys.len() + 1));
+            }
+            keys.push((key.to_string(), name.to_string()));
         }
-        if map.is_empty() {
+        if keys.is_empty() {
             return Err("no stream key configured".into());
         }
-        Ok(StreamKeys(map))
+        Ok(StreamKeys(keys))
     }
 
     /// The public name for a secret key. Every configured key is compared in
@@ -44,36 +67,354 @@ impl StreamKeys {
     }
 }
 
-/// Whether an `Authorization` header value carries `token`.
-pub fn bearer_matches(header: Option<&str>, token: &str) -> bool {
-    let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
-        return false;
-    };
-    bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()))
+/// What the owner record stores instead of a stream key: hex SHA-256.
+pub fn key_hash(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Who may write the registry (`POST /streams`, `DELETE /streams/{name}`).
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    /// `API_REPORT_TOKEN`: allowed for any host.
+    any_host: Option<String>,
+    /// `API_ORIGIN_TOKENS`: each token with the hosts it may write.
+    per_origin: Vec<(String, Arc<Vec<String>>)>,
+}
+
+/// A caller that presented a valid token (or any caller when no token is
+/// configured, in the insecure mode).
+#[derive(Debug, Clone)]
+pub struct Writer {
+    /// `None`: any host.
+    hosts: Option<Arc<Vec<String>>>,
+}
+
+impl Writer {
+    /// Whether this caller may write registrations of `host`.
+    pub fn may_write(&self, host: &str) -> bool {
+        match &self.hosts {
+            None => true,
+            Some(hs) => hs.iter().any(|h| h == host),
+        }
+    }
+
+    /// True when the token is limited to some hosts.
+    pub fn is_per_origin(&self) -> bool {
+        self.hosts.is_some()
+    }
+}
+
+impl Tokens {
+    /// `report_token`: any host; `origin_tokens`: `tok=host|host,tok2=host`.
+    pub fn parse(
+        report_token: Option<&str>,
+        origin_tokens: Option<&str>,
+    ) -> Result<Tokens, String> {
+        let any_host = report_token
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        let mut per_origin: Vec<(String, Arc<Vec<String>>)> = Vec::new();
+        for (i, entry) in origin_tokens
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .enumerate()
+        {
+            let n = i + 1;
+            let Some((tok, hosts)) = entry.split_once('=') else {
+                return Err(format!("entry #{n}: expected token=host[|host...]"));
+            };
+            let tok = tok.trim();
+            if tok.is_empty() || tok.bytes().any(|b| !b.is_ascii_graphic()) {
+                return Err(format!(
+                    "entry #{n}: the token must be printable ASCII without spaces"
+                ));
+            }
+            let hosts: Vec<String> = hosts
+                .split('|')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .collect();
+            if hosts.is_empty() {
+                return Err(format!("entry #{n}: no host"));
+            }
+            if let Some(bad) = hosts.iter().find(|h| !is_valid_host(h)) {
+                return Err(format!(
+                    "entry #{n}: invalid host {bad:?}: expected hostname-or-IP[:port]"
+                ));
+            }
+            if per_origin.iter().any(|(t, _)| t == tok) || any_host.as_deref() == Some(tok) {
+                return Err(format!("entry #{n}: duplicate token"));
+            }
+            per_origin.push((tok.to_string(), Arc::new(hosts)));
+        }
+        Ok(Tokens {
+            any_host,
+            per_origin,
+        })
+    }
+
+    /// No token at all is configured (writes are open).
+    pub fn is_open(&self) -> bool {
+        self.any_host.is_none() && self.per_origin.is_empty()
+    }
+
+    /// Shortest configured token, to warn about weak ones.
+    pub fn shortest(&self) -> Option<usize> {
+        self.any_host
+            .iter()
+            .chain(self.per_origin.iter().map(|(t, _)| t))
+            .map(String::len)
+            .min()
+    }
+
+    /// The caller behind an `Authorization` header value. Every configured
+    /// token is compared in constant time, whichever matches.
+    pub fn check(&self, header: Option<&str>) -> Result<Writer, ApiError> {
+        if self.is_open() {
+            return Ok(Writer { hosts: None });
+        }
+        let given = header
+            .and_then(|h| {
+                let (scheme, rest) = h.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(rest)
+            })
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized)?;
+        let mut found: Option<Writer> = None;
+        if let Some(t) = &self.any_host {
+            if bool::from(t.as_bytes().ct_eq(given.as_bytes())) {
+                found = Some(Writer { hosts: None });
+            }
+        }
+        for (t, hosts) in &self.per_origin {
+            if bool::from(t.as_bytes().ct_eq(given.as_bytes())) {
+                found = Some(Writer {
+                    hosts: Some(hosts.clone()),
+                });
+            }
+        }
+        found.ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// Counts failed `/authorize` attempts per client address in fixed
+/// one-minute windows. Memory is bounded: at most `cap` addresses are
+/// tracked; when full, expired windows are dropped first, then the oldest.
+pub struct FailureLimiter {
+    max_failures: u32,
+    cap: usize,
+    window: Duration,
+    seen: Mutex<HashMap<IpAddr, Window>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    failures: u32,
+}
+
+/// IPv6 clients are counted per /64 (one host usually has a whole /64);
+/// IPv4-mapped IPv6 addresses as IPv4.
+fn client_bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+impl FailureLimiter {
+    /// `max_failures` 0 disables the limit.
+    pub fn new(max_failures: u32, cap: usize, window: Duration) -> FailureLimiter {
+        FailureLimiter {
+            max_failures,
+            cap: cap.max(1),
+            window,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Err(429)` while `ip` has used up its failures in the current window.
+    pub fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.check_at(ip, Instant::now())
+    }
+
+    pub fn record_failure(&self, ip: IpAddr) {
+        self.record_failure_at(ip, Instant::now())
+    }
+
+    fn check_at(&self, ip: IpAddr, now: Instant) -> Result<(), ApiError> {
+        if self.max_failures == 0 {
+            return Ok(());
+        }
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        match seen.get(&client_bucket(ip)) {
+            Some(w) if w.failures >= self.max_failures => {
+                let left = self
+                    .window
+                    .saturating_sub(now.saturating_duration_since(w.start));
+                if left.is_zero() {
+                    Ok(())
+                } else {
+                    Err(ApiError::TooManyRequests {
+                        retry_after_secs: left.as_secs() + 1,
+                    })
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn record_failure_at(&self, ip: IpAddr, now: Instant) {
+        if self.max_failures == 0 {
+            return;
+        }
+        let ip = client_bucket(ip);
+        let window = self.window;
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.contains_key(&ip) && seen.len() >= self.cap {
+            seen.retain(|_, w| now.saturating_duration_since(w.start) < window);
+            if seen.len() >= self.cap {
+                let oldest = seen.iter().min_by_key(|(_, w)| w.start).map(|(k, _)| *k);
+                if let Some(k) = oldest {
+                    seen.remove(&k);
+                }
+            }
+        }
+        let w = seen.entry(ip).or_insert(Window {
+            start: now,
+            failures: 0,
+        });
+        if now.saturating_duration_since(w.start) >= window {
+            *w = Window {
+                start: now,
+                failures: 0,
+            };
+        }
+        w.failures = w.failures.saturating_add(1);
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const K1: &str = "0123456789abcdef";
+    const K2: &str = "s3cr3t-s3cr3t-s3cr3t";
+
     #[test]
     fn keys() {
-        let k = StreamKeys::parse("golive, s3cr3t=show ,x_1=x_1").unwrap();
-        assert_eq!(k.public_name("golive"), Some("golive"));
-        assert_eq!(k.public_name("s3cr3t"), Some("show"));
+        let k = StreamKeys::parse(&format!("{K1}, {K2}=show ,{K2}x=show")).unwrap();
+        assert_eq!(k.public_name(K1), Some(K1));
+        assert_eq!(k.public_name(K2), Some("show"));
         assert_eq!(k.public_name("show"), None);
         assert_eq!(k.public_name(""), None);
         assert!(StreamKeys::parse("").is_err());
-        assert!(StreamKeys::parse("a b").is_err());
-        assert!(StreamKeys::parse("k=../x").is_err());
-        assert!(StreamKeys::parse("a,a=b").is_err());
+        assert!(StreamKeys::parse(" , ").is_err());
+        assert!(StreamKeys::parse("a b c d e f g h i j k").is_err());
+        assert!(StreamKeys::parse(&format!("{K1}=../x")).is_err());
+        assert!(StreamKeys::parse(&format!("{K1},{K1}=b")).is_err());
     }
 
     #[test]
-    fn bearer() {
-        assert!(bearer_matches(Some("Bearer t0k"), "t0k"));
-        assert!(!bearer_matches(Some("Bearer t0"), "t0k"));
-        assert!(!bearer_matches(Some("t0k"), "t0k"));
-        assert!(!bearer_matches(None, "t0k"));
+    fn short_keys_are_refused_in_both_forms() {
+        let e = StreamKeys::parse("golive").unwrap_err();
+        assert!(e.contains("at least 16"), "{e}");
+        let e = StreamKeys::parse(&format!("{K1},short=show")).unwrap_err();
+        assert!(e.contains("at least 16") && !e.contains("short="), "{e}");
+        assert!(StreamKeys::parse("0123456789abcde=show").is_err()); // 15
+        assert!(StreamKeys::parse("0123456789abcdef=show").is_ok()); // 16
+    }
+
+    #[test]
+    fn hash_is_not_the_key() {
+        let h = key_hash(K1);
+        assert_eq!(h.len(), 64);
+        assert!(!h.contains(K1));
+        assert_eq!(h, key_hash(K1));
+        assert_ne!(h, key_hash(K2));
+    }
+
+    #[test]
+    fn tokens() {
+        let t = Tokens::parse(
+            Some("any-host-token"),
+            Some("tokA=10.0.0.5:8080|origin1:8080, tokB=10.0.0.6:8080"),
+        )
+        .unwrap();
+        let w = t.check(Some("Bearer any-host-token")).unwrap();
+        assert!(w.may_write("10.0.0.9:1") && !w.is_per_origin());
+        let a = t.check(Some("Bearer tokA")).unwrap();
+        assert!(a.may_write("10.0.0.5:8080") && a.may_write("origin1:8080"));
+        assert!(!a.may_write("10.0.0.6:8080") && a.is_per_origin());
+        let b = t.check(Some("bearer tokB")).unwrap();
+        assert!(b.may_write("10.0.0.6:8080") && !b.may_write("10.0.0.5:8080"));
+        for bad in [
+            None,
+            Some("tokA"),
+            Some("Bearer tok"),
+            Some("Bearer "),
+            Some("Basic tokA"),
+        ] {
+            assert!(
+                matches!(t.check(bad), Err(ApiError::Unauthorized)),
+                "{bad:?}"
+            );
+        }
+        assert!(Tokens::parse(None, None).unwrap().is_open());
+        assert!(Tokens::parse(Some(" "), Some("")).unwrap().is_open());
+        assert!(Tokens::parse(None, Some("tok")).is_err());
+        assert!(Tokens::parse(None, Some("tok=")).is_err());
+        assert!(Tokens::parse(None, Some("tok=http://x")).is_err());
+        assert!(Tokens::parse(None, Some("t=a:1,t=b:1")).is_err());
+        assert!(Tokens::parse(Some("t"), Some("t=a:1")).is_err());
+    }
+
+    #[test]
+    fn limiter_windows_and_cap() {
+        let l = FailureLimiter::new(3, 4, Duration::from_secs(60));
+        let ip: IpAddr = "10.1.1.1".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(l.check_at(ip, t0).is_ok());
+            l.record_failure_at(ip, t0);
+        }
+        assert!(matches!(
+            l.check_at(ip, t0 + Duration::from_secs(59)),
+            Err(ApiError::TooManyRequests { .. })
+        ));
+        assert!(l.check_at(ip, t0 + Duration::from_secs(60)).is_ok());
+        // Another /64 neighbour shares the IPv6 bucket.
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let b: IpAddr = "2001:db8::2".parse().unwrap();
+        for _ in 0..3 {
+            l.record_failure_at(a, t0);
+        }
+        assert!(l.check_at(b, t0).is_err());
+        // Never more than `cap` addresses, however many fail.
+        for i in 0..100u8 {
+            l.record_failure_at(IpAddr::from([192, 168, 0, i]), t0 + Duration::from_secs(1));
+        }
+        assert!(l.tracked() <= 4);
+        let off = FailureLimiter::new(0, 4, Duration::from_secs(60));
+        for _ in 0..100 {
+            off.record_failure_at(ip, t0);
+        }
+        assert!(off.check_at(ip, t0).is_ok());
     }
 }

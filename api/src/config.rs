@@ -16,17 +16,27 @@ pub struct Config {
     /// A registration expires this long after the origin's last report.
     #[arg(long, env = "STREAM_TTL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub stream_ttl_secs: u64,
-    /// Bearer token required by POST/DELETE /streams (unset: no check).
+    /// Bearer token allowed to POST/DELETE registrations of any host (less
+    /// safe than per-origin tokens: one leaked token can hijack every stream).
     #[arg(long, env = "API_REPORT_TOKEN", hide_env_values = true)]
     pub report_token: Option<String>,
-    /// Stream keys: comma-separated `key` or `key=name` entries.
+    /// Per-origin bearer tokens: `token=host[|host...]`, comma-separated; a
+    /// token may only write registrations of the hosts it lists.
+    #[arg(long, env = "API_ORIGIN_TOKENS", hide_env_values = true)]
+    pub origin_tokens: Option<String>,
+    /// Start without any registry token and/or stream key (development
+    /// only: anyone who reaches the API can then register streams).
     #[arg(
         long,
-        env = "STREAM_KEYS",
-        default_value = "golive",
-        hide_env_values = true
+        env = "API_INSECURE_NO_AUTH",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
     )]
-    pub stream_keys: String,
+    pub insecure_no_auth: bool,
+    /// Stream keys: comma-separated `key` or `key=name` entries; each key is
+    /// a secret of at least 16 characters. Required.
+    #[arg(long, env = "STREAM_KEYS", hide_env_values = true)]
+    pub stream_keys: Option<String>,
     /// Location of an allowed publish; `{name}` becomes the public name.
     #[arg(
         long,
@@ -37,6 +47,26 @@ pub struct Config {
     /// Every Redis call fails with 503 after this long.
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 500)]
     pub redis_timeout_ms: u64,
+    /// Failed /authorize attempts allowed per client address and minute,
+    /// then 429 until the minute is over (0: no limit).
+    #[arg(long, env = "AUTHORIZE_MAX_FAILURES_PER_MIN", default_value_t = 10)]
+    pub authorize_max_failures_per_min: u32,
+    /// At most this many client addresses are tracked for the limit above.
+    #[arg(long, env = "AUTHORIZE_MAX_TRACKED_CLIENTS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub authorize_max_tracked_clients: u64,
+    /// A connection must send a complete request head within this time; the
+    /// same timer closes keep-alive connections idle for this long.
+    #[arg(long, env = "API_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_secs: u64,
+    /// A request body must arrive within this time (408 otherwise).
+    #[arg(long, env = "API_BODY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
+    /// Whole-request limit, handler included (408 otherwise).
+    #[arg(long, env = "API_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
+    /// Open client connections at most; more wait in the listen backlog.
+    #[arg(long, env = "API_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
 }
 
 impl Config {

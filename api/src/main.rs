@@ -5,11 +5,14 @@
 mod auth;
 mod config;
 mod error;
+mod extract;
+mod metrics;
 mod routes;
+mod server;
 mod store;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -34,43 +37,100 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+const INSECURE_HINT: &str =
+    "(or start with --insecure-no-auth / API_INSECURE_NO_AUTH=1 for local development only)";
+
+/// Stream keys and registry tokens, refusing an unsafe configuration
+/// unless the insecure switch is given (then warning loudly).
+fn credentials(config: &Config) -> Result<(auth::StreamKeys, auth::Tokens), String> {
+    let keys_given = config
+        .stream_keys
+        .as_deref()
+        .is_some_and(|k| !k.split(',').all(|e| e.trim().is_empty()));
+    let keys = if keys_given {
+        auth::StreamKeys::parse(config.stream_keys.as_deref().unwrap_or_default())
+            .map_err(|e| format!("STREAM_KEYS: {e}"))?
+    } else if config.insecure_no_auth {
+        tracing::warn!("INSECURE: STREAM_KEYS is not set: every publish is refused");
+        auth::StreamKeys::default()
+    } else {
+        return Err(format!(
+            "STREAM_KEYS is required: comma-separated `key=name` entries, each key a secret of \
+             at least {} characters (e.g. 32 hex characters from /dev/urandom) {INSECURE_HINT}",
+            auth::MIN_KEY_LEN
+        ));
+    };
+    let tokens = auth::Tokens::parse(
+        config.report_token.as_deref(),
+        config.origin_tokens.as_deref(),
+    )
+    .map_err(|e| format!("API_ORIGIN_TOKENS: {e}"))?;
+    if tokens.is_open() {
+        if !config.insecure_no_auth {
+            return Err(format!(
+                "API_REPORT_TOKEN or API_ORIGIN_TOKENS is required: registry writes need a \
+                 bearer token {INSECURE_HINT}"
+            ));
+        }
+        for _ in 0..3 {
+            tracing::warn!(
+                "INSECURE: no API_REPORT_TOKEN / API_ORIGIN_TOKENS: ANYONE who can reach this \
+                 API can register, redirect or delete streams (--insecure-no-auth)"
+            );
+        }
+    } else if tokens.shortest().is_some_and(|n| n < auth::MIN_KEY_LEN) {
+        tracing::warn!(
+            "a registry token is shorter than {} characters: use long random tokens",
+            auth::MIN_KEY_LEN
+        );
+    }
+    Ok((keys, tokens))
+}
+
 async fn run(config: Config) -> Result<(), String> {
-    let keys =
-        auth::StreamKeys::parse(&config.stream_keys).map_err(|e| format!("STREAM_KEYS: {e}"))?;
+    let (keys, tokens) = credentials(&config)?;
     if !config.publish_redirect.contains("{name}") {
         tracing::warn!(
             "PUBLISH_REDIRECT has no {{name}} placeholder: every publish goes to the same name"
         );
     }
-    let token = config.report_token.clone().filter(|t| !t.is_empty());
-    if token.is_none() {
-        tracing::warn!(
-            "API_REPORT_TOKEN is not set: anyone who can reach the API may register streams"
-        );
-    }
+    let metrics = Arc::new(metrics::Metrics::new());
     let store = store::Store::new(
         &config.redis_url,
         config.stream_ttl_secs,
         config.redis_timeout(),
+        metrics.clone(),
     )
     .map_err(|e| format!("REDIS_URL: {e}"))?;
     let state = Arc::new(routes::AppState {
         store,
         keys,
-        token,
+        tokens,
+        limiter: auth::FailureLimiter::new(
+            config.authorize_max_failures_per_min,
+            usize::try_from(config.authorize_max_tracked_clients).unwrap_or(usize::MAX),
+            Duration::from_secs(60),
+        ),
         publish_redirect: config.publish_redirect.clone(),
+        metrics,
     });
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     tracing::info!(listen = %config.listen, redis = %config.redis_url, ttl = config.stream_ttl_secs, "API listening");
-    axum::serve(
+    let app = routes::router(state, Duration::from_secs(config.request_timeout_secs));
+    server::serve(
         listener,
-        routes::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        server::Limits {
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+            body_timeout: Duration::from_secs(config.body_timeout_secs),
+            max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+            shutdown_grace: Duration::from_secs(3),
+        },
+        shutdown(),
     )
-    .with_graceful_shutdown(shutdown())
-    .await
-    .map_err(|e| format!("server error: {e}"))?;
+    .await;
     tracing::info!("API stopped");
     Ok(())
 }

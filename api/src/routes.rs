@@ -1,35 +1,50 @@
 //! HTTP routes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use rtmp_live_types::{is_valid_host, is_valid_name, StreamInfo, StreamReport};
-use serde::Deserialize;
+use rtmp_live_types::{Host, StreamInfo, StreamName, StreamReport, ValidReport};
+use serde::{Deserialize, Serialize};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
-use crate::auth::{bearer_matches, StreamKeys};
+use crate::auth::{key_hash, FailureLimiter, StreamKeys, Tokens, Writer};
 use crate::error::ApiError;
-use crate::store::Store;
+use crate::extract::{ApiForm, ApiJson, ApiPath, ApiQuery};
+use crate::metrics::{self, Metrics};
+use crate::store::{Claim, Store};
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 4 * 1024;
+/// Most streams one `GET /streams` answers with.
+pub const MAX_LIST: usize = 1000;
 
 pub struct AppState {
     pub store: Store,
     pub keys: StreamKeys,
-    pub token: Option<String>,
+    pub tokens: Tokens,
+    pub limiter: FailureLimiter,
     pub publish_redirect: String,
+    pub metrics: Arc<Metrics>,
 }
 
 type Shared = State<Arc<AppState>>;
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request| {
+            // The path only (the query of /authorize holds a stream key),
+            // Debug-formatted so control characters are escaped.
+            tracing::info_span!("http", method = %req.method(), path = ?req.uri().path())
+        })
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
     Router::new()
         .route("/authorize", get(authorize_get).post(authorize_post))
         .route("/streams", get(list_streams).post(report_stream))
@@ -39,10 +54,25 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(request_timeout, timeout))
+        .layer(trace)
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
         .with_state(state)
+}
+
+/// Bounds the whole request (handler included): 408 with a JSON body.
+async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::RequestTimeout.into_response(),
+    }
 }
 
 async fn readyz(State(s): Shared) -> Result<Json<serde_json::Value>, ApiError> {
@@ -50,7 +80,24 @@ async fn readyz(State(s): Shared) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(serde_json::json!({"status": "ready"})))
 }
 
-/// The parameters nginx-rtmp sends with `on_publish` (only `name` matters).
+/// Prometheus scrape target. Needs no token: keep it off public networks.
+async fn metrics_text(State(s): Shared) -> Response {
+    if let Ok((streams, origins)) = s.store.count().await {
+        s.metrics.live_streams.set(streams);
+        s.metrics.live_origins.set(origins);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// The parameters nginx-rtmp sends with `on_publish` (`name` is the key the
+/// publisher typed, `addr` its address).
 #[derive(Debug, Deserialize)]
 pub struct PublishParams {
     name: Option<String>,
@@ -61,99 +108,89 @@ pub struct PublishParams {
 async fn authorize_get(
     State(s): Shared,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    q: Result<Query<PublishParams>, QueryRejection>,
+    ApiQuery(p): ApiQuery<PublishParams>,
 ) -> Result<Response, ApiError> {
-    let Query(p) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    authorize(&s, peer, p)
+    authorize(&s, peer, p).await
 }
 
 async fn authorize_post(
     State(s): Shared,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Result<Bytes, BytesRejection>,
+    ApiForm(p): ApiForm<PublishParams>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(body_error)?;
-    let p: PublishParams = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid form body: {e}")))?;
-    authorize(&s, peer, p)
+    authorize(&s, peer, p).await
 }
 
-fn authorize(s: &AppState, peer: SocketAddr, p: PublishParams) -> Result<Response, ApiError> {
+async fn authorize(s: &AppState, peer: SocketAddr, p: PublishParams) -> Result<Response, ApiError> {
+    // nginx-rtmp passes the publisher's address; failures are counted per
+    // publisher, not per origin (which would let one guesser lock out every
+    // publisher of that origin). Without it, the caller's address counts.
+    let client: IpAddr = p
+        .addr
+        .as_deref()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| peer.ip());
+    let app = p.app.as_deref().unwrap_or("-");
+    if let Err(e) = s.limiter.check(client) {
+        tracing::warn!(%peer, %client, ?app, "publish refused: too many failed attempts");
+        s.metrics.authorize_result("rate_limited");
+        return Err(e);
+    }
     let key = p.name.unwrap_or_default();
-    let client = p.addr.unwrap_or_else(|| "-".into());
-    let app = p.app.unwrap_or_else(|| "-".into());
-    match s.keys.public_name(&key) {
-        Some(name) => {
+    let Some(name) = s.keys.public_name(&key) else {
+        s.limiter.record_failure(client);
+        tracing::warn!(%peer, %client, ?app, "publish denied: unknown stream key");
+        s.metrics.authorize_result("unknown_key");
+        return Err(ApiError::Forbidden("unknown stream key".into()));
+    };
+    match s.store.claim(name, &key_hash(&key)).await {
+        Ok(Claim::Granted) => {
             let location = s.publish_redirect.replace("{name}", name);
-            tracing::info!(%peer, client = %client, app = %app, stream = %name, "publish allowed");
+            tracing::info!(%peer, %client, ?app, stream = %name, "publish allowed");
+            s.metrics.authorize_result("allowed");
             Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
         }
-        None => {
-            tracing::warn!(%peer, client = %client, app = %app, "publish denied: unknown stream key");
-            Err(ApiError::Forbidden)
+        Ok(Claim::Taken) => {
+            tracing::warn!(%peer, %client, ?app, stream = %name, "publish refused: the stream is live under another key");
+            s.metrics.authorize_result("name_taken");
+            Err(ApiError::Forbidden(format!(
+                "stream {name} is live under another key"
+            )))
+        }
+        Err(e) => {
+            tracing::warn!(%peer, %client, ?app, stream = %name, "publish refused: cannot check the stream's owner");
+            s.metrics.authorize_result("error");
+            Err(e)
         }
     }
 }
 
-fn body_error(e: BytesRejection) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge
-    } else {
-        ApiError::BadRequest(e.body_text())
+fn refuse_host(writer: &Writer, host: &str, what: &str) -> Result<(), ApiError> {
+    if writer.may_write(host) {
+        return Ok(());
     }
-}
-
-fn check_token(s: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    match &s.token {
-        None => Ok(()),
-        Some(t) => {
-            let h = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            if bearer_matches(h, t) {
-                Ok(())
-            } else {
-                Err(ApiError::Unauthorized)
-            }
-        }
-    }
+    tracing::warn!(host = ?host, "{what} refused: the token is not allowed for this host");
+    Err(ApiError::Forbidden(format!(
+        "this token may not write registrations of host {host}"
+    )))
 }
 
 async fn report_stream(
     State(s): Shared,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    writer: Writer,
+    ApiJson(report): ApiJson<ValidReport>,
 ) -> Result<StatusCode, ApiError> {
-    check_token(&s, &headers)?;
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let body = body.map_err(body_error)?;
-    let report: StreamReport = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?;
-    report
-        .validate()
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    s.store.report(&report).await?;
-    tracing::debug!(stream = %report.name, host = %report.host, "report");
+    refuse_host(&writer, &report.host, "report")?;
+    let report = StreamReport::from(report);
+    let since = s.store.report(&report).await?;
+    tracing::debug!(stream = %report.name, host = %report.host, since, "report");
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn get_stream(
     State(s): Shared,
-    name: Result<Path<String>, PathRejection>,
+    ApiPath(name): ApiPath<StreamName>,
 ) -> Result<Json<StreamInfo>, ApiError> {
-    let Path(name) = name.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    if !is_valid_name(&name) {
-        return Err(ApiError::BadRequest(
-            rtmp_live_types::Invalid::Name.to_string(),
-        ));
-    }
     s.store
         .lookup(&name)
         .await?
@@ -161,36 +198,59 @@ async fn get_stream(
         .ok_or(ApiError::NotFound("stream not found"))
 }
 
-async fn list_streams(State(s): Shared) -> Result<Json<serde_json::Value>, ApiError> {
-    let streams = s.store.list().await?;
-    Ok(Json(serde_json::json!({ "streams": streams })))
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    /// 1..=1000 (larger values are capped).
+    limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<StreamName>,
+}
+
+#[derive(Debug, Serialize)]
+struct StreamList {
+    streams: Vec<StreamInfo>,
+    /// More streams follow: ask again with `cursor=next_cursor`.
+    truncated: bool,
+    next_cursor: Option<String>,
+}
+
+async fn list_streams(
+    State(s): Shared,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<Json<StreamList>, ApiError> {
+    let limit = match p.limit {
+        Some(0) => return Err(ApiError::BadRequest("limit must be at least 1".into())),
+        Some(n) => n.min(MAX_LIST),
+        None => MAX_LIST,
+    };
+    let (streams, next_cursor) = s.store.list(p.cursor.as_deref(), limit).await?;
+    Ok(Json(StreamList {
+        streams,
+        truncated: next_cursor.is_some(),
+        next_cursor,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
 struct DeleteParams {
-    host: Option<String>,
+    host: Option<Host>,
 }
 
 async fn delete_stream(
     State(s): Shared,
-    headers: HeaderMap,
-    name: Result<Path<String>, PathRejection>,
-    q: Result<Query<DeleteParams>, QueryRejection>,
+    writer: Writer,
+    ApiPath(name): ApiPath<StreamName>,
+    ApiQuery(q): ApiQuery<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
-    check_token(&s, &headers)?;
-    let Path(name) = name.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    if !is_valid_name(&name) {
-        return Err(ApiError::BadRequest(
-            rtmp_live_types::Invalid::Name.to_string(),
-        ));
-    }
-    if let Some(h) = &q.host {
-        if !is_valid_host(h) {
-            return Err(ApiError::BadRequest(
-                rtmp_live_types::Invalid::Host.to_string(),
+    match &q.host {
+        Some(h) => refuse_host(&writer, h, "delete")?,
+        None if writer.is_per_origin() => {
+            tracing::warn!(stream = %name, "delete refused: a per-origin token must name its host");
+            return Err(ApiError::Forbidden(
+                "this token may only delete its own hosts' registrations: pass ?host=".into(),
             ));
         }
+        None => {}
     }
     s.store.remove(&name, q.host.as_deref()).await?;
     tracing::info!(stream = %name, host = q.host.as_deref().unwrap_or("*"), "stream removed");

@@ -1,34 +1,59 @@
 //! The registry in Redis. Redis does the expiry, the API keeps no state:
 //!
-//! - `rl:origin:{name}:{host}` = manifest, `EX ttl`: one origin of a stream,
-//!   refreshed by each report, gone `ttl` seconds after the last one;
+//! - `rl:origin:{name}:{host}` = `"{since} {manifest}"`, `EX ttl`: one origin
+//!   of a stream, refreshed by each report, gone `ttl` seconds after the last
+//!   one. `since` (unix ms) is set when the key is created and kept by the
+//!   reports that refresh it, so it names the origin's publish session;
 //! - `rl:stream:{name}`: set of hosts that reported the stream (expires with
 //!   its newest origin; members whose origin key expired are pruned on read);
-//! - `rl:streams`: set of names, pruned the same way.
+//! - `rl:streams`: set of names, pruned the same way;
+//! - `rl:owner:{name}` = SHA-256 (hex) of the stream key that last started a
+//!   publish of `name`, `EX ttl + OWNER_GRACE_SECS`, refreshed by reports;
+//! - `rl:pending:{name}` = the same hash for `min(ttl, MAX_PENDING_SECS)`
+//!   after an allowed publish: the name counts as taken before its first
+//!   report arrives (gone when its registrations are deleted).
 
-use std::sync::RwLock;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use rtmp_live_types::{Origin, StreamInfo, StreamReport};
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 const STREAMS: &str = "rl:streams";
+const STREAM_PREFIX: &str = "rl:stream:";
+const ORIGIN_PREFIX: &str = "rl:origin:";
+
+/// The owner record outlives the stream's registration by this much, so a
+/// slow first report after `/authorize` never finds it gone.
+pub const OWNER_GRACE_SECS: u64 = 60;
+
+/// How long an allowed publish holds its name before its first report.
+pub const MAX_PENDING_SECS: u64 = 15;
 
 fn stream_key(name: &str) -> String {
-    format!("rl:stream:{name}")
+    format!("{STREAM_PREFIX}{name}")
 }
 
 fn origin_prefix(name: &str) -> String {
-    format!("rl:origin:{name}:")
+    format!("{ORIGIN_PREFIX}{name}:")
+}
+
+fn owner_key(name: &str) -> String {
+    format!("rl:owner:{name}")
+}
+
+fn pending_key(name: &str) -> String {
+    format!("rl:pending:{name}")
 }
 
 /// Live origins of one stream, pruning dead set members as it goes.
 /// KEYS[1] = rl:stream:{name}, KEYS[2] = rl:streams; ARGV[1] = origin key
-/// prefix, ARGV[2] = name. Returns host, manifest, host, manifest...
+/// prefix, ARGV[2] = name. Returns host, value, host, value...
 const LIVE_ORIGINS: &str = r"
 local hosts = redis.call('SMEMBERS', KEYS[1])
 local out = {}
@@ -47,71 +72,151 @@ end
 return out
 ";
 
+/// Registers or refreshes one origin, keeping the `since` of a registration
+/// that is still alive. KEYS[1] = origin key, KEYS[2] = rl:stream:{name},
+/// KEYS[3] = rl:streams, KEYS[4] = owner key; ARGV = manifest, ttl, host,
+/// name, now (unix ms), owner ttl. Returns the registration's since.
+const REPORT: &str = r"
+local since = ARGV[5]
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local s = string.match(cur, '^(%d+) ')
+  if s then since = s end
+end
+redis.call('SET', KEYS[1], since .. ' ' .. ARGV[1], 'EX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[4])
+redis.call('EXPIRE', KEYS[4], ARGV[6])
+return since
+";
+
+/// Claims the owner record of a name for a key hash unless the name is
+/// live, or was just allowed to start, under another key.
+/// KEYS[1] = owner key, KEYS[2] = rl:stream:{name}, KEYS[3] = pending key;
+/// ARGV = origin key prefix, key hash, owner ttl, pending ttl.
+/// Returns 1 (claimed) or 0.
+const CLAIM: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[2] then
+  local pending = redis.call('GET', KEYS[3])
+  if pending and pending ~= ARGV[2] then
+    return 0
+  end
+  for _, h in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    if redis.call('EXISTS', ARGV[1] .. h) == 1 then
+      return 0
+    end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
+return 1
+";
+
+/// Counts live streams and origins without changing anything.
+/// KEYS[1] = rl:streams; ARGV = stream key prefix, origin key prefix.
+const COUNT: &str = r"
+local streams, origins = 0, 0
+for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local live = 0
+  for _, h in ipairs(redis.call('SMEMBERS', ARGV[1] .. n)) do
+    if redis.call('EXISTS', ARGV[2] .. n .. ':' .. h) == 1 then
+      live = live + 1
+    end
+  end
+  if live > 0 then
+    streams = streams + 1
+    origins = origins + live
+  end
+end
+return {streams, origins}
+";
+
+/// Whether `/authorize` may start a publish of a name with a given key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The name is free, or already owned by this key.
+    Granted,
+    /// The name is live under another key.
+    Taken,
+}
+
 pub struct Store {
     client: redis::Client,
-    /// The shared connection once made; read without waiting on the hot path.
-    conn: RwLock<Option<ConnectionManager>>,
-    /// Serializes (re)connection attempts.
-    connecting: Mutex<()>,
+    /// The shared connection, made on first use. A failed attempt leaves the
+    /// cell empty, so the next call tries again (Redis may be down at start).
+    conn: OnceCell<ConnectionManager>,
     ttl_secs: u64,
     timeout: Duration,
+    metrics: Arc<Metrics>,
     live_origins: Script,
+    report: Script,
+    claim: Script,
+    count: Script,
 }
 
 impl Store {
     /// Does not connect: the API starts (and `/readyz` says 503) while
     /// Redis is down, and connects on first use.
-    pub fn new(url: &str, ttl_secs: u64, timeout: Duration) -> Result<Store, String> {
+    pub fn new(
+        url: &str,
+        ttl_secs: u64,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Store, String> {
         let client = redis::Client::open(url).map_err(|e| e.to_string())?;
         Ok(Store {
             client,
-            conn: RwLock::new(None),
-            connecting: Mutex::new(()),
+            conn: OnceCell::new(),
             ttl_secs,
             timeout,
+            metrics,
             live_origins: Script::new(LIVE_ORIGINS),
+            report: Script::new(REPORT),
+            claim: Script::new(CLAIM),
+            count: Script::new(COUNT),
         })
     }
 
-    /// A connection, created on first use. The manager reconnects by itself
-    /// after Redis restarts; every use is bounded by the timeout.
-    async fn conn(&self) -> Result<ConnectionManager, ApiError> {
-        if let Some(c) = self.current() {
-            return Ok(c);
-        }
-        let _one_at_a_time = self.connecting.lock().await;
-        if let Some(c) = self.current() {
-            return Ok(c);
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let made = tokio::time::timeout(
-            self.timeout,
-            self.client.get_connection_manager_with_config(config),
-        )
-        .await;
-        match made {
-            Ok(Ok(c)) => {
-                tracing::info!("connected to redis");
-                *self.conn.write().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
-                Ok(c)
-            }
-            Ok(Err(e)) => {
-                tracing::warn!("redis unavailable: {e}");
-                Err(ApiError::RedisUnavailable)
-            }
-            Err(_) => {
-                tracing::warn!("redis connection timed out");
-                Err(ApiError::RedisUnavailable)
-            }
-        }
+    pub fn owner_ttl_secs(&self) -> u64 {
+        self.ttl_secs + OWNER_GRACE_SECS
     }
 
-    fn current(&self) -> Option<ConnectionManager> {
-        self.conn.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The connection, created on first use (concurrent first uses wait for
+    /// one attempt). The manager reconnects by itself after Redis restarts.
+    async fn conn(&self) -> Result<ConnectionManager, ApiError> {
+        self.conn
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(500));
+                match tokio::time::timeout(
+                    self.timeout,
+                    self.client.get_connection_manager_with_config(config),
+                )
+                .await
+                {
+                    Ok(Ok(c)) => {
+                        tracing::info!("connected to redis");
+                        Ok(c)
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!("redis unavailable: {e}");
+                        self.metrics.redis_errors.inc();
+                        Err(ApiError::RedisUnavailable)
+                    }
+                    Err(_) => {
+                        tracing::warn!("redis connection timed out");
+                        self.metrics.redis_errors.inc();
+                        Err(ApiError::RedisUnavailable)
+                    }
+                }
+            })
+            .await
+            .cloned()
     }
 
     /// Runs `f` on a connection within the timeout; errors become 503.
@@ -121,14 +226,21 @@ impl Store {
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let conn = self.conn().await?;
-        match tokio::time::timeout(self.timeout, f(conn)).await {
+        let started = Instant::now();
+        let res = tokio::time::timeout(self.timeout, f(conn)).await;
+        self.metrics
+            .redis_latency
+            .observe(started.elapsed().as_secs_f64());
+        match res {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 tracing::warn!("redis error: {e}");
+                self.metrics.redis_errors.inc();
                 Err(ApiError::RedisUnavailable)
             }
             Err(_) => {
                 tracing::warn!("redis call timed out after {:?}", self.timeout);
+                self.metrics.redis_errors.inc();
                 Err(ApiError::RedisUnavailable)
             }
         }
@@ -140,26 +252,62 @@ impl Store {
             .map(|_| ())
     }
 
-    /// Registers (or refreshes) `r.host` as an origin of `r.name`.
-    pub async fn report(&self, r: &StreamReport) -> Result<(), ApiError> {
-        let ttl = self.ttl_secs;
+    /// Registers (or refreshes) `r.host` as an origin of `r.name`; returns
+    /// the registration's `since` and refreshes the name's owner record.
+    pub async fn report(&self, r: &StreamReport) -> Result<u64, ApiError> {
         let okey = format!("{}{}", origin_prefix(&r.name), r.host);
         let skey = stream_key(&r.name);
-        self.run(|mut c| async move {
-            redis::pipe()
-                .atomic()
-                .set_ex(&okey, &r.manifest, ttl)
-                .ignore()
-                .sadd(&skey, &r.host)
-                .ignore()
-                .expire(&skey, ttl as i64)
-                .ignore()
-                .sadd(STREAMS, &r.name)
-                .ignore()
-                .query_async::<()>(&mut c)
-                .await
+        let wkey = owner_key(&r.name);
+        let now = now_ms();
+        let (ttl, owner_ttl) = (self.ttl_secs, self.owner_ttl_secs());
+        let since: String = self
+            .run(|mut c| async move {
+                self.report
+                    .key(&okey)
+                    .key(&skey)
+                    .key(STREAMS)
+                    .key(&wkey)
+                    .arg(&r.manifest)
+                    .arg(ttl)
+                    .arg(&r.host)
+                    .arg(&r.name)
+                    .arg(now)
+                    .arg(owner_ttl)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(since.parse().unwrap_or(now))
+    }
+
+    /// Records `key_hash` as the owner of `name` unless `name` is live under
+    /// another key.
+    pub async fn claim(&self, name: &str, key_hash: &str) -> Result<Claim, ApiError> {
+        let wkey = owner_key(name);
+        let skey = stream_key(name);
+        let pkey = pending_key(name);
+        let prefix = origin_prefix(name);
+        let ttl = self.owner_ttl_secs();
+        let pending_ttl = self.ttl_secs.min(MAX_PENDING_SECS);
+        let granted: i64 = self
+            .run(|mut c| async move {
+                self.claim
+                    .key(&wkey)
+                    .key(&skey)
+                    .key(&pkey)
+                    .arg(&prefix)
+                    .arg(key_hash)
+                    .arg(ttl)
+                    .arg(pending_ttl)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(if granted == 1 {
+            Claim::Granted
+        } else {
+            Claim::Taken
         })
-        .await
     }
 
     /// The live origins of `name`, sorted by host; `None` when there is none.
@@ -180,19 +328,51 @@ impl Store {
         Ok(info_from_flat(name, flat))
     }
 
-    /// Every live stream.
-    pub async fn list(&self) -> Result<Vec<StreamInfo>, ApiError> {
-        let names: Vec<String> = self
+    /// Live streams in name order, starting after `after`, at most `limit`.
+    /// The second value is the cursor of the next page when there may be more.
+    pub async fn list(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<StreamInfo>, Option<String>), ApiError> {
+        let mut names: Vec<String> = self
             .run(|mut c| async move { c.smembers(STREAMS).await })
             .await?;
+        names.sort_unstable();
+        let start = match after {
+            Some(a) => names.partition_point(|n| n.as_str() <= a),
+            None => 0,
+        };
         let mut out = Vec::new();
-        for name in names {
-            if let Some(info) = self.lookup(&name).await? {
+        for name in &names[start..] {
+            if out.len() == limit {
+                // More names follow (some may turn out dead).
+                let next = out.last().map(|s: &StreamInfo| s.name.clone());
+                return Ok((out, next));
+            }
+            if let Some(info) = self.lookup(name).await? {
                 out.push(info);
             }
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        Ok((out, None))
+    }
+
+    /// (live streams, live origins), for the metrics.
+    pub async fn count(&self) -> Result<(i64, i64), ApiError> {
+        let v: Vec<i64> = self
+            .run(|mut c| async move {
+                self.count
+                    .key(STREAMS)
+                    .arg(STREAM_PREFIX)
+                    .arg(ORIGIN_PREFIX)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok((
+            v.first().copied().unwrap_or(0),
+            v.get(1).copied().unwrap_or(0),
+        ))
     }
 
     /// Removes one origin of `name`, or all of them.
@@ -225,18 +405,46 @@ impl Store {
             p.query_async::<()>(&mut c).await
         })
         .await?;
-        // Drops the name from rl:streams if nothing is left.
-        self.lookup(name).await.map(|_| ())
+        // Drops the name from rl:streams if nothing is left; a deregistered
+        // name no longer holds a pending publish either.
+        if self.lookup(name).await?.is_none() {
+            let pkey = pending_key(name);
+            self.run(|mut c| async move { c.del::<_, ()>(pkey).await })
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// `"{since} {manifest}"`; a bare manifest (written before `since`
+/// existed) has since 0.
+fn parse_origin_value(v: &str) -> (u64, &str) {
+    match v.split_once(' ') {
+        Some((s, m)) => match s.parse() {
+            Ok(since) => (since, m),
+            Err(_) => (0, v),
+        },
+        None => (0, v),
     }
 }
 
 fn info_from_flat(name: &str, flat: Vec<String>) -> Option<StreamInfo> {
     let mut origins: Vec<Origin> = flat
         .chunks_exact(2)
-        .map(|p| Origin {
-            host: p[0].clone(),
-            manifest: p[1].clone(),
-            since: 0,
+        .map(|p| {
+            let (since, manifest) = parse_origin_value(&p[1]);
+            Origin {
+                host: p[0].clone(),
+                manifest: manifest.to_string(),
+                since,
+            }
         })
         .collect();
     origins.sort_by(|a, b| a.host.cmp(&b.host));
@@ -258,7 +466,7 @@ mod tests {
         assert_eq!(info_from_flat("a", vec![]), None);
         let i = info_from_flat(
             "a",
-            ["b:2", "i.m3u8", "a:1", "m.m3u8"]
+            ["b:2", "17 i.m3u8", "a:1", "m.m3u8"]
                 .map(String::from)
                 .to_vec(),
         )
@@ -266,6 +474,9 @@ mod tests {
         assert_eq!(i.host, "a:1");
         assert_eq!(i.manifest, "m.m3u8");
         assert_eq!(i.origins.len(), 2);
+        assert_eq!(i.origins[0].since, 0);
         assert_eq!(i.origins[1].host, "b:2");
+        assert_eq!(i.origins[1].manifest, "i.m3u8");
+        assert_eq!(i.origins[1].since, 17);
     }
 }

@@ -264,20 +264,23 @@ fn report_token_is_required_when_set() {
     assert_eq!(lookup(&c, &api, "t").0, 404);
 }
 
+const KEY1: &str = "0123456789abcdef0123";
+const KEY2: &str = "s3cr3t-s3cr3t-s3cr3t";
+
 #[test]
 fn authorize_maps_keys_to_public_names() {
     let redis = Redis::start();
     let api = Api::start(
         &redis.url(),
         &[
-            ("STREAM_KEYS", "golive,s3cr3t=show"),
+            ("STREAM_KEYS", &format!("{KEY1}=golive,{KEY2}=show")),
             ("PUBLISH_REDIRECT", "rtmp://127.0.0.1:1935/hls/{name}"),
         ],
     );
     let c = client();
     let r = c
         .get(format!(
-            "{}/authorize?app=stream&name=golive&addr=1.2.3.4",
+            "{}/authorize?app=stream&name={KEY1}&addr=1.2.3.4",
             api.url()
         ))
         .send()
@@ -287,7 +290,7 @@ fn authorize_maps_keys_to_public_names() {
     let form = [
         ("call", "publish"),
         ("app", "stream"),
-        ("name", "s3cr3t"),
+        ("name", KEY2),
         ("addr", "1.2.3.4"),
         ("tcurl", "rtmp://x/stream"),
     ];
@@ -309,6 +312,12 @@ fn authorize_maps_keys_to_public_names() {
         403,
     );
     assert_json_error(
+        c.get(format!("{}/authorize?name=golive", api.url()))
+            .send()
+            .unwrap(),
+        403,
+    );
+    assert_json_error(
         c.get(format!("{}/authorize", api.url())).send().unwrap(),
         403,
     );
@@ -325,6 +334,10 @@ fn authorize_maps_keys_to_public_names() {
         "{log}"
     );
     assert!(log.contains("publish denied"), "{log}");
+    assert!(
+        !log.contains(KEY1) && !log.contains(KEY2),
+        "stream keys are never logged:\n{log}"
+    );
 }
 
 #[test]
@@ -425,4 +438,676 @@ fn sigterm_stops_gracefully() {
     api.proc.signal(nix::sys::signal::Signal::SIGTERM);
     let code = api.proc.wait_exit(Duration::from_secs(5)).expect("exited");
     assert_eq!(code, Some(0));
+}
+
+// ----- credentials -------------------------------------------------------
+
+/// Runs the API binary with exactly `env` (plus a free port and `redis`),
+/// expecting it to refuse to start; returns what it printed.
+fn refused_start(redis: &Redis, env: &[(&str, &str)]) -> String {
+    let mut cmd = std::process::Command::new(rtmp_live_testkit::artifact("rtmp-live-api"));
+    cmd.env_clear()
+        .env("REDIS_URL", redis.url())
+        .env(
+            "API_LISTEN",
+            format!("127.0.0.1:{}", rtmp_live_testkit::free_port()),
+        )
+        .envs(env.iter().copied());
+    let mut p = rtmp_live_testkit::Proc::spawn("rtmp-live-api", cmd);
+    let code = p.wait_exit(Duration::from_secs(5));
+    let log = p.log();
+    assert_eq!(code, Some(Some(1)), "expected a refusal to start:\n{log}");
+    log
+}
+
+#[test]
+fn refuses_to_start_without_credentials_unless_insecure() {
+    let redis = Redis::start();
+    let keys = format!("{KEY1}=golive");
+    let log = refused_start(&redis, &[("API_REPORT_TOKEN", "a-long-report-token")]);
+    assert!(log.contains("STREAM_KEYS is required"), "{log}");
+    let log = refused_start(
+        &redis,
+        &[
+            ("API_REPORT_TOKEN", "a-long-report-token"),
+            ("STREAM_KEYS", " , "),
+        ],
+    );
+    assert!(log.contains("STREAM_KEYS is required"), "{log}");
+    let log = refused_start(&redis, &[("STREAM_KEYS", &keys)]);
+    assert!(
+        log.contains("API_REPORT_TOKEN or API_ORIGIN_TOKENS is required"),
+        "{log}"
+    );
+    let log = refused_start(
+        &redis,
+        &[("STREAM_KEYS", &keys), ("API_INSECURE_NO_AUTH", "0")],
+    );
+    assert!(log.contains("--insecure-no-auth"), "{log}");
+    // Short keys, bare or mapped, never start (and are not echoed).
+    for short in ["golive", "golive=golive", "0123456789abcde=show"] {
+        let log = refused_start(
+            &redis,
+            &[
+                ("API_REPORT_TOKEN", "a-long-report-token"),
+                ("STREAM_KEYS", short),
+            ],
+        );
+        assert!(log.contains("at least 16"), "{log}");
+        assert!(!log.contains("0123456789abcde"), "{log}");
+    }
+    let log = refused_start(
+        &redis,
+        &[
+            ("STREAM_KEYS", &keys),
+            ("API_ORIGIN_TOKENS", "tok=http://x"),
+        ],
+    );
+    assert!(log.contains("API_ORIGIN_TOKENS"), "{log}");
+
+    // The explicit switch starts it, loudly; writes are then open.
+    let api = Api::start(&redis.url(), &[("API_INSECURE_NO_AUTH", "1")]);
+    let c = client();
+    assert_eq!(
+        report(&c, &api, &stream("i", "10.0.0.1:80"), None)
+            .status()
+            .as_u16(),
+        204
+    );
+    let log = api.proc.log();
+    assert!(log.contains("INSECURE") && log.contains("ANYONE"), "{log}");
+    // No key configured: every publish is refused.
+    assert_json_error(
+        c.get(format!("{}/authorize?name={KEY1}", api.url()))
+            .send()
+            .unwrap(),
+        403,
+    );
+}
+
+const TOK_A: &str = "origin-a-token-0123456789";
+const TOK_B: &str = "origin-b-token-0123456789";
+const TOK_ANY: &str = "any-host-token-0123456789";
+
+fn secure_api(redis: &Redis, extra: &[(&str, &str)]) -> Api {
+    let keys = format!("{KEY1}=show,{KEY2}=show");
+    let tokens = format!("{TOK_A}=10.0.0.5:8080|origin1:8080,{TOK_B}=10.0.0.6:8080");
+    let mut env = vec![
+        ("API_INSECURE_NO_AUTH", "0"),
+        ("STREAM_KEYS", keys.as_str()),
+        ("API_ORIGIN_TOKENS", tokens.as_str()),
+        ("API_REPORT_TOKEN", TOK_ANY),
+    ];
+    env.extend_from_slice(extra);
+    Api::start(&redis.url(), &env)
+}
+
+fn delete(c: &Client, api: &Api, path: &str, token: Option<&str>) -> Response {
+    let mut r = c.delete(format!("{}{path}", api.url()));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().unwrap()
+}
+
+#[test]
+fn writes_are_limited_to_the_tokens_hosts() {
+    let redis = Redis::start();
+    let api = secure_api(&redis, &[]);
+    let c = client();
+    let a = stream("s", "10.0.0.5:8080");
+
+    // Unauthenticated: 401 + JSON + WWW-Authenticate, nothing stored.
+    let r = report(&c, &api, &a, None);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    assert_json_error(r, 401);
+    assert_json_error(report(&c, &api, &a, Some("wrong-token-0123456789")), 401);
+    // A token used for a host it does not list: 403, nothing stored.
+    assert_json_error(report(&c, &api, &a, Some(TOK_B)), 403);
+    assert_json_error(
+        report(&c, &api, &stream("s", "origin1:8080"), Some(TOK_B)),
+        403,
+    );
+    assert_eq!(lookup(&c, &api, "s").0, 404);
+    let all: Value = c
+        .get(format!("{}/streams", api.url()))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(all["streams"], json!([]), "nothing stored");
+
+    // Its own hosts: accepted.
+    assert_eq!(report(&c, &api, &a, Some(TOK_A)).status().as_u16(), 204);
+    assert_eq!(
+        report(&c, &api, &stream("s", "origin1:8080"), Some(TOK_A))
+            .status()
+            .as_u16(),
+        204
+    );
+    assert_eq!(
+        report(&c, &api, &stream("s", "10.0.0.6:8080"), Some(TOK_B))
+            .status()
+            .as_u16(),
+        204
+    );
+    let three = vec!["10.0.0.5:8080", "10.0.0.6:8080", "origin1:8080"];
+    assert_eq!(hosts(&lookup(&c, &api, "s").1), three);
+
+    // Deletes: only the token's own hosts, and a per-origin token must name one.
+    assert_json_error(delete(&c, &api, "/streams/s?host=10.0.0.5:8080", None), 401);
+    assert_json_error(
+        delete(&c, &api, "/streams/s?host=10.0.0.5:8080", Some(TOK_B)),
+        403,
+    );
+    assert_json_error(delete(&c, &api, "/streams/s", Some(TOK_A)), 403);
+    assert_eq!(hosts(&lookup(&c, &api, "s").1), three, "nothing removed");
+    assert_eq!(
+        delete(&c, &api, "/streams/s?host=origin1:8080", Some(TOK_A))
+            .status()
+            .as_u16(),
+        204
+    );
+    // The any-host token may do anything, including deleting every origin.
+    assert_eq!(
+        report(&c, &api, &stream("s", "10.9.9.9:1"), Some(TOK_ANY))
+            .status()
+            .as_u16(),
+        204
+    );
+    assert_eq!(
+        delete(&c, &api, "/streams/s", Some(TOK_ANY))
+            .status()
+            .as_u16(),
+        204
+    );
+    assert_eq!(lookup(&c, &api, "s").0, 404);
+    let log = api.proc.log();
+    assert!(log.contains("not allowed for this host"), "{log}");
+    assert!(!log.contains(TOK_A) && !log.contains(TOK_ANY), "{log}");
+}
+
+// ----- since ---------------------------------------------------------------
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn since_of(c: &Client, api: &Api, name: &str, host: &str) -> u64 {
+    let (s, v) = lookup(c, api, name);
+    assert_eq!(s, 200, "{v}");
+    v["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["host"] == host)
+        .unwrap_or_else(|| panic!("{host} not in {v}"))["since"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn since_is_kept_by_heartbeats_and_new_per_registration() {
+    let redis = Redis::start();
+    let api = Api::start(&redis.url(), &[("STREAM_TTL_SECS", "2")]);
+    let c = client();
+    let (a, b) = ("10.0.0.5:8080", "10.0.0.6:8080");
+    let before = now_ms();
+    report(&c, &api, &stream("s", a), None);
+    let s1 = since_of(&c, &api, "s", a);
+    assert!(s1 >= before && s1 <= now_ms(), "{before} <= {s1}");
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(400));
+        report(&c, &api, &stream("s", a), None);
+        assert_eq!(since_of(&c, &api, "s", a), s1, "kept across heartbeats");
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    report(&c, &api, &stream("s", b), None);
+    let sb = since_of(&c, &api, "s", b);
+    assert!(sb > s1, "each origin has its own registration");
+    assert_eq!(since_of(&c, &api, "s", a), s1);
+
+    // After a DELETE of that origin, a new registration: a new since.
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(
+        delete(&c, &api, &format!("/streams/s?host={a}"), None)
+            .status()
+            .as_u16(),
+        204
+    );
+    report(&c, &api, &stream("s", a), None);
+    let s2 = since_of(&c, &api, "s", a);
+    assert!(s2 > s1, "{s2} > {s1}");
+    assert_eq!(
+        since_of(&c, &api, "s", b),
+        sb,
+        "the other origin is untouched"
+    );
+
+    // After its TTL expired, too.
+    std::thread::sleep(Duration::from_millis(2600));
+    assert_eq!(lookup(&c, &api, "s").0, 404);
+    report(&c, &api, &stream("s", a), None);
+    let s3 = since_of(&c, &api, "s", a);
+    assert!(s3 >= s2 + 2000, "{s3} vs {s2}");
+}
+
+// ----- authorize: failed attempts, ownership ---------------------------------
+
+fn authorize(c: &Client, api: &Api, key: &str, addr: Option<&str>) -> Response {
+    let mut form = vec![("call", "publish"), ("app", "stream"), ("name", key)];
+    if let Some(a) = addr {
+        form.push(("addr", a));
+    }
+    c.post(format!("{}/authorize", api.url()))
+        .form(&form)
+        .send()
+        .unwrap()
+}
+
+#[test]
+fn failed_authorize_attempts_are_limited_per_client() {
+    let redis = Redis::start();
+    let api = secure_api(&redis, &[("AUTHORIZE_MAX_FAILURES_PER_MIN", "3")]);
+    let c = client();
+    for i in 0..3 {
+        assert_json_error(
+            authorize(
+                &c,
+                &api,
+                &format!("guess-{i}-0123456789abc"),
+                Some("203.0.113.7"),
+            ),
+            403,
+        );
+    }
+    // Past the limit: 429 even with the right key, with Retry-After.
+    for key in ["guess-x-0123456789abc", KEY1] {
+        let r = authorize(&c, &api, key, Some("203.0.113.7"));
+        let retry: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        assert_json_error(r, 429);
+    }
+    // Other publishers are not affected.
+    assert_eq!(
+        authorize(&c, &api, KEY1, Some("203.0.113.8"))
+            .status()
+            .as_u16(),
+        302
+    );
+    // Without an addr parameter the caller's own address counts.
+    for _ in 0..3 {
+        assert_json_error(authorize(&c, &api, "wrong-0123456789abcdef", None), 403);
+    }
+    assert_json_error(authorize(&c, &api, KEY1, None), 429);
+    assert_eq!(
+        authorize(&c, &api, KEY1, Some("203.0.113.9"))
+            .status()
+            .as_u16(),
+        302
+    );
+    assert!(api.proc.log().contains("too many failed attempts"));
+}
+
+fn redis_cli(redis: &Redis, args: &[&str]) -> String {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_live_name_has_one_owner() {
+    let redis = Redis::start();
+    let api = secure_api(&redis, &[("STREAM_TTL_SECS", "2")]);
+    let c = client();
+    // KEY1 and KEY2 both map to "show". KEY1 starts publishing on origin A.
+    assert_eq!(
+        authorize(&c, &api, KEY1, Some("198.51.100.1"))
+            .status()
+            .as_u16(),
+        302
+    );
+    // Allowed but not registered yet: the name is held for its first report.
+    assert_json_error(authorize(&c, &api, KEY2, Some("198.51.100.2")), 403);
+    report(&c, &api, &stream("show", "10.0.0.5:8080"), Some(TOK_A));
+    let owner = redis_cli(&redis, &["GET", "rl:owner:show"]);
+    assert_eq!(owner.len(), 64, "a SHA-256 hex digest: {owner}");
+    assert!(!owner.contains(KEY1));
+    let ttl: i64 = redis_cli(&redis, &["TTL", "rl:owner:show"])
+        .parse()
+        .unwrap();
+    assert!(ttl > 2, "owner TTL {ttl}");
+
+    // Another key for the live name: refused, and not counted as a guess.
+    for _ in 0..12 {
+        assert_json_error(authorize(&c, &api, KEY2, Some("198.51.100.2")), 403);
+    }
+    assert!(api.proc.log().contains("live under another key"));
+    // The rightful publisher reconnecting (e.g. through another origin): allowed.
+    assert_eq!(
+        authorize(&c, &api, KEY1, Some("198.51.100.3"))
+            .status()
+            .as_u16(),
+        302
+    );
+    assert_eq!(redis_cli(&redis, &["GET", "rl:owner:show"]), owner);
+
+    // Heartbeats keep the owner record alive while the stream is live.
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(700));
+        report(&c, &api, &stream("show", "10.0.0.5:8080"), Some(TOK_A));
+    }
+    assert_json_error(authorize(&c, &api, KEY2, Some("198.51.100.2")), 403);
+
+    // Once the name is no longer live (deregistered), another key takes over.
+    assert_eq!(
+        delete(&c, &api, "/streams/show?host=10.0.0.5:8080", Some(TOK_A))
+            .status()
+            .as_u16(),
+        204
+    );
+    assert_eq!(
+        authorize(&c, &api, KEY2, Some("198.51.100.2"))
+            .status()
+            .as_u16(),
+        302
+    );
+    assert_ne!(redis_cli(&redis, &["GET", "rl:owner:show"]), owner);
+    report(&c, &api, &stream("show", "10.0.0.6:8080"), Some(TOK_B));
+    assert_json_error(authorize(&c, &api, KEY1, Some("198.51.100.1")), 403);
+    // ...and after a registration expired by itself, too.
+    std::thread::sleep(Duration::from_millis(2600));
+    assert_eq!(
+        authorize(&c, &api, KEY1, Some("198.51.100.1"))
+            .status()
+            .as_u16(),
+        302
+    );
+    assert_eq!(redis_cli(&redis, &["GET", "rl:owner:show"]), owner);
+}
+
+// ----- hardening -------------------------------------------------------------
+
+#[test]
+fn idle_connections_do_not_stop_lookups() {
+    use std::io::Write;
+    let redis = Redis::start();
+    let mut api = Api::start(&redis.url(), &[]);
+    let c = client();
+    report(&c, &api, &stream("s", "10.0.0.1:80"), None);
+    let addr: std::net::SocketAddr = api.addr().parse().unwrap();
+    let mut idle = Vec::with_capacity(1000);
+    for i in 0..1000 {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        if i % 2 == 0 {
+            // Half of them send an incomplete request head.
+            s.write_all(b"GET /streams/s HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+        }
+        idle.push(s);
+    }
+    let fresh = client();
+    for path in ["/healthz", "/streams/s", "/healthz", "/streams/s"] {
+        let t = Instant::now();
+        let r = fresh.get(format!("{}{path}", api.url())).send().unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "{path} took {:?} with 1000 idle connections",
+            t.elapsed()
+        );
+    }
+    // SIGTERM still stops it promptly and cleanly, idle connections or not.
+    let t = Instant::now();
+    api.proc.signal(nix::sys::signal::Signal::SIGTERM);
+    let code = api.proc.wait_exit(Duration::from_secs(8)).expect("exited");
+    assert_eq!(code, Some(0));
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    drop(idle);
+}
+
+/// Reads until the server closes the connection; returns what it sent.
+fn read_until_closed(s: &mut std::net::TcpStream, limit: Duration) -> Option<String> {
+    use std::io::Read;
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(String::from_utf8_lossy(&out).into_owned()),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(String::from_utf8_lossy(&out).into_owned())
+            }
+            Err(_) => return None, // still open after `limit`
+        }
+    }
+}
+
+#[test]
+fn slow_and_idle_connections_are_closed_and_capped() {
+    use std::io::Write;
+    let redis = Redis::start();
+    let api = Api::start(
+        &redis.url(),
+        &[
+            ("API_HEADER_READ_TIMEOUT_SECS", "1"),
+            ("API_BODY_TIMEOUT_SECS", "1"),
+            ("API_MAX_CONNECTIONS", "8"),
+        ],
+    );
+    let addr: std::net::SocketAddr = api.addr().parse().unwrap();
+    let connect = || std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+
+    // An incomplete request head: closed after the header-read timeout.
+    let mut slow = connect();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let t = Instant::now();
+    assert!(
+        read_until_closed(&mut slow, Duration::from_secs(5)).is_some(),
+        "still open after 5 s"
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // An idle keep-alive connection after one answered request: closed too.
+    let mut keep = connect();
+    keep.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let got = read_until_closed(&mut keep, Duration::from_secs(5)).expect("closed");
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+
+    // A request body that never completes: 408 with a JSON body.
+    let mut body = connect();
+    body.write_all(
+        b"POST /streams HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":",
+    )
+    .unwrap();
+    let got = read_until_closed(&mut body, Duration::from_secs(5)).expect("answered");
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains("\"error\""), "{got}");
+
+    // At the connection cap, a new client waits until idle ones time out.
+    let held: Vec<_> = (0..8).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    let r = client()
+        .get(format!("{}/healthz", api.url()))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        t.elapsed() >= Duration::from_millis(500) && t.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        t.elapsed()
+    );
+    drop(held);
+}
+
+#[test]
+fn listing_is_bounded_and_paged() {
+    let redis = Redis::start();
+    let api = Api::start(&redis.url(), &[]);
+    let c = client();
+    for n in ["e", "a", "d", "b", "c"] {
+        report(&c, &api, &stream(n, "10.0.0.1:80"), None);
+    }
+    let get = |q: &str| -> (u16, Value) {
+        let r = c.get(format!("{}/streams{q}", api.url())).send().unwrap();
+        (r.status().as_u16(), r.json().unwrap())
+    };
+    let (s, all) = get("");
+    assert_eq!(s, 200);
+    assert_eq!(all["streams"].as_array().unwrap().len(), 5);
+    assert_eq!(all["truncated"], false);
+    let mut names = Vec::new();
+    let mut q = "?limit=2".to_string();
+    for page in 0.. {
+        let (_, v) = get(&q);
+        for s in v["streams"].as_array().unwrap() {
+            names.push(s["name"].as_str().unwrap().to_string());
+        }
+        if v["truncated"] == false {
+            assert!(v["next_cursor"].is_null());
+            break;
+        }
+        assert!(page < 5);
+        assert_eq!(v["streams"].as_array().unwrap().len(), 2);
+        q = format!("?limit=2&cursor={}", v["next_cursor"].as_str().unwrap());
+    }
+    assert_eq!(names, ["a", "b", "c", "d", "e"]);
+    assert_eq!(get("?limit=0").0, 400);
+    assert_eq!(get("?limit=x").0, 400);
+    assert_eq!(get("?cursor=../x").0, 400);
+    assert_eq!(
+        get("?limit=100000").1["streams"].as_array().unwrap().len(),
+        5
+    );
+}
+
+#[test]
+fn request_logs_escape_control_characters() {
+    let redis = Redis::start();
+    let api = Api::start(&redis.url(), &[]);
+    let c = client();
+    assert_json_error(
+        c.get(format!("{}/streams/x%0d%0aINJECTED%1b%5b31m", api.url()))
+            .send()
+            .unwrap(),
+        400,
+    );
+    // Wait for the response log line.
+    std::thread::sleep(Duration::from_millis(200));
+    let log = api.proc.log();
+    assert!(log.contains("/streams/x%0d%0aINJECTED%1b%5b31m"), "{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("INJECTED")) && !log.contains('\u{1b}'),
+        "{log}"
+    );
+    assert!(log.contains("status=400"), "{log}");
+}
+
+// ----- metrics -----------------------------------------------------------------
+
+/// The value of one sample line of the exposition (`name{labels} value`).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn metrics_count_requests_redis_and_live_streams() {
+    let mut redis = Redis::start();
+    let api = Api::start(&redis.url(), &[("REDIS_TIMEOUT_MS", "300")]);
+    let c = client();
+    let scrape = || {
+        let r = c.get(format!("{}/metrics", api.url())).send().unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("openmetrics-text"));
+        r.text().unwrap()
+    };
+    let lookups_404 =
+        r#"rtmp_live_api_http_requests_total{method="GET",route="/streams/{name}",status="404"}"#;
+    let reports_204 =
+        r#"rtmp_live_api_http_requests_total{method="POST",route="/streams",status="204"}"#;
+    let before = scrape();
+    assert_eq!(sample(&before, lookups_404), 0.0);
+    for _ in 0..3 {
+        assert_eq!(lookup(&c, &api, "nope").0, 404);
+    }
+    report(&c, &api, &stream("m", "10.0.0.1:80"), None);
+    report(&c, &api, &stream("m", "10.0.0.2:80"), None);
+    report(&c, &api, &stream("n", "10.0.0.1:80"), None);
+    assert_eq!(lookup(&c, &api, "m").0, 200);
+    c.get(format!("{}/no/such/route", api.url()))
+        .send()
+        .unwrap();
+    let m = scrape();
+    assert_eq!(sample(&m, lookups_404), 3.0, "{m}");
+    assert_eq!(sample(&m, reports_204), 3.0, "{m}");
+    assert_eq!(
+        sample(
+            &m,
+            r#"rtmp_live_api_http_requests_total{method="GET",route="/streams/{name}",status="200"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &m,
+            r#"rtmp_live_api_http_requests_total{method="GET",route="unmatched",status="404"}"#
+        ),
+        1.0,
+        "raw paths never become label values: {m}"
+    );
+    assert!(!m.contains("/no/such/route"));
+    assert_eq!(
+        sample(
+            &m,
+            r#"rtmp_live_api_http_request_duration_seconds_count{method="GET",route="/streams/{name}"}"#
+        ),
+        4.0,
+        "{m}"
+    );
+    assert_eq!(sample(&m, "rtmp_live_api_live_streams"), 2.0, "{m}");
+    assert_eq!(sample(&m, "rtmp_live_api_live_origins"), 3.0, "{m}");
+    assert!(
+        sample(&m, "rtmp_live_api_redis_call_duration_seconds_count") >= 7.0,
+        "{m}"
+    );
+    assert_eq!(sample(&m, "rtmp_live_api_redis_errors_total"), 0.0, "{m}");
+
+    // Redis down: lookups fail with 503 and the errors are counted.
+    redis.stop();
+    for _ in 0..2 {
+        assert_eq!(lookup(&c, &api, "m").0, 503);
+    }
+    let m = scrape();
+    assert!(sample(&m, "rtmp_live_api_redis_errors_total") >= 2.0, "{m}");
+    assert_eq!(
+        sample(
+            &m,
+            r#"rtmp_live_api_http_requests_total{method="GET",route="/streams/{name}",status="503"}"#
+        ),
+        2.0
+    );
 }

@@ -44,7 +44,7 @@ fn abr_ladder_through_the_edge() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut p = Platform::start(1, true, &[("DISCOVERY_STALE_SECS", "6")]);
     let t0 = Instant::now();
-    let mut publisher = publish(p.rtmp_port(1), "golive", "1280x720", 30, None);
+    let mut publisher = publish(p.rtmp_port(1), &key("golive"), "1280x720", 30, None);
 
     let master = wait_until(
         Duration::from_secs(30),
@@ -159,7 +159,7 @@ fn abr_ladder_through_the_edge() {
     println!("publisher stopped -> ladder gone after {:?}", t.elapsed());
 
     // The same key publishes again: a working ladder again.
-    let _again = publish(p.rtmp_port(1), "golive", "1280x720", 30, None);
+    let _again = publish(p.rtmp_port(1), &key("golive"), "1280x720", 30, None);
     wait_until(
         Duration::from_secs(30),
         "a ladder after reconnecting",

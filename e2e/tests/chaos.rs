@@ -188,16 +188,16 @@ fn chaos_suite() {
         2,
         false,
         &[
-            ("STREAM_KEYS", "chaos-key-golive-0001=golive,chaos-key-late-00001=late"),
+            ("STREAM_KEYS", &stream_keys(&["golive", "late"])),
             ("DISCOVERY_HEARTBEAT_SECS", "2"),
             ("STREAM_TTL_SECS", "10"),
         ],
     );
     // golive on both origins; "late" published once briefly, so that its key
     // was accepted before the outage.
-    let _g1 = publish(p.rtmp_port(1), "chaos-key-golive-0001", "426x240", 25, None);
-    let _g2 = publish(p.rtmp_port(2), "chaos-key-golive-0001", "426x240", 25, None);
-    let mut late = publish(p.rtmp_port(1), "chaos-key-late-00001", "320x180", 25, None);
+    let _g1 = publish(p.rtmp_port(1), &key("golive"), "426x240", 25, None);
+    let _g2 = publish(p.rtmp_port(2), &key("golive"), "426x240", 25, None);
+    let mut late = publish(p.rtmp_port(1), &key("late"), "320x180", 25, None);
     wait_until(Duration::from_secs(30), "golive and late registered", || {
         (registered(&p, "golive") && registered(&p, "late")).then_some(())
     });
@@ -214,7 +214,7 @@ fn chaos_suite() {
     let t0 = Instant::now();
     let late_start = Duration::from_secs(outage * 60 / 300);
     std::thread::sleep(late_start);
-    let _late2 = publish(p.rtmp_port(1), "chaos-key-late-00001", "320x180", 25, None);
+    let _late2 = publish(p.rtmp_port(1), &key("late"), "320x180", 25, None);
     let late_playable = wait_until(
         Duration::from_secs(30),
         "the stream started during the outage to play through the edge",

@@ -103,11 +103,28 @@ fn render_refuses_missing_variables() {
 
 #[test]
 fn compose_file_parses_without_an_engine() {
-    let out = Command::new("docker-compose")
-        .current_dir(workspace_root())
-        .args(["-f", "docker-compose.yml", "config"])
-        .output()
-        .expect("docker-compose (Debian package docker-compose, installed by scripts/deps.sh)");
+    let compose = |creds: bool| {
+        let mut cmd = Command::new("docker-compose");
+        cmd.current_dir(workspace_root())
+            .args(["-f", "docker-compose.yml", "config"])
+            .env_remove("API_REPORT_TOKEN")
+            .env_remove("STREAM_KEYS");
+        if creds {
+            cmd.env("API_REPORT_TOKEN", "compose-test-token-0123456789")
+                .env("STREAM_KEYS", "compose-test-key-0123456789=golive");
+        }
+        cmd.output()
+            .expect("docker-compose (Debian package docker-compose, installed by scripts/deps.sh)")
+    };
+    // No credentials in the environment (nor a local .env): refused.
+    if !workspace_root().join(".env").exists() {
+        let out = compose(false);
+        assert!(
+            !out.status.success(),
+            "compose must refuse to start without credentials"
+        );
+    }
+    let out = compose(true);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -16,7 +16,7 @@ fn live_streaming_through_the_edge() {
         2,
         false,
         &[
-            ("STREAM_KEYS", "golive,alpha,beta"),
+            ("STREAM_KEYS", &stream_keys(&["golive", "alpha", "beta"])),
             ("STREAM_TTL_SECS", "6"),
             ("DISCOVERY_HEARTBEAT_SECS", "1"),
             ("DISCOVERY_STALE_SECS", "4"),
@@ -41,10 +41,10 @@ fn live_streaming_through_the_edge() {
 
     // golive on both origins (redundant ingest), alpha on 1, beta on 2.
     let t0 = Instant::now();
-    let mut golive1 = publish(p.rtmp_port(1), "golive", "426x240", 25, None);
-    let _golive2 = publish(p.rtmp_port(2), "golive", "426x240", 25, None);
-    let mut alpha = publish(p.rtmp_port(1), "alpha", "320x240", 25, None);
-    let _beta = publish(p.rtmp_port(2), "beta", "320x240", 25, None);
+    let mut golive1 = publish(p.rtmp_port(1), &key("golive"), "426x240", 25, None);
+    let _golive2 = publish(p.rtmp_port(2), &key("golive"), "426x240", 25, None);
+    let mut alpha = publish(p.rtmp_port(1), &key("alpha"), "320x240", 25, None);
+    let _beta = publish(p.rtmp_port(2), &key("beta"), "320x240", 25, None);
 
     // The playlist appears within a few seconds of publishing.
     wait_until(

@@ -49,14 +49,14 @@ fn reconnecting_publishers_never_get_old_segments() {
         1,
         false,
         &[
-            ("STREAM_KEYS", "golive"),
+            ("STREAM_KEYS", &stream_keys(&["golive"])),
             ("STREAM_TTL_SECS", "4"),
             ("DISCOVERY_HEARTBEAT_SECS", "1"),
             ("DISCOVERY_STALE_SECS", "3"),
             ("EDGE_ROUTE_VALID", "1s"),
         ],
     );
-    let mut first = publish(p.rtmp_port(1), "golive", "426x240", 25, None);
+    let mut first = publish(p.rtmp_port(1), &key("golive"), "426x240", 25, None);
     wait_until(Duration::from_secs(20), "golive playlist", || {
         (p.edge_get("/golive/index.m3u8").status == 200).then_some(())
     });
@@ -69,7 +69,7 @@ fn reconnecting_publishers_never_get_old_segments() {
     wait_until(Duration::from_secs(20), "golive deregistered", || {
         p.api_stream("golive").is_none().then_some(())
     });
-    let mut second = publish(p.rtmp_port(1), "golive", "426x240", 25, None);
+    let mut second = publish(p.rtmp_port(1), &key("golive"), "426x240", 25, None);
     wait_until(Duration::from_secs(20), "golive registered again", || {
         p.api_stream("golive").map(|_| ())
     });
@@ -77,6 +77,7 @@ fn reconnecting_publishers_never_get_old_segments() {
     assert!(s2.len() >= 2, "{s2:?}");
     let since2 = p.api_stream("golive").unwrap()["origins"][0]["since"].as_u64();
     println!("session 1: {s1:?} (since {first_since:?})\nsession 2: {s2:?} (since {since2:?})");
+    assert!(since2 > first_since, "a new registration, a new session in cache keys");
     // nginx-rtmp continues the old playlist (hls_continuous): its last
     // segments may still be listed, as the same files; the new session's own
     // segments have new names.
@@ -89,7 +90,7 @@ fn reconnecting_publishers_never_get_old_segments() {
     // Reconnect within a second: the registration stays, names still differ.
     second.stop();
     std::thread::sleep(Duration::from_millis(500));
-    let _third = publish(p.rtmp_port(1), "golive", "426x240", 25, None);
+    let _third = publish(p.rtmp_port(1), &key("golive"), "426x240", 25, None);
     std::thread::sleep(Duration::from_secs(3));
     let s3 = segments_match_origin(&p, 8);
     println!("after a quick reconnect: {s3:?}");

@@ -277,11 +277,17 @@ pub struct Api {
 impl Api {
     /// Starts the API against `redis_url` with extra environment variables
     /// (e.g. `STREAM_TTL_SECS`, `API_REPORT_TOKEN`, `STREAM_KEYS`).
+    ///
+    /// The API refuses to start without a registry token and stream keys
+    /// unless told it runs insecurely; tests get `API_INSECURE_NO_AUTH=1` by
+    /// default (a configured token or key is still enforced). Pass
+    /// `("API_INSECURE_NO_AUTH", "0")` to test the secure default.
     pub fn start(redis_url: &str, env: &[(&str, &str)]) -> Api {
         let port = free_port();
         let mut all: Vec<(String, String)> = vec![
             ("API_LISTEN".into(), format!("127.0.0.1:{port}")),
             ("REDIS_URL".into(), redis_url.into()),
+            ("API_INSECURE_NO_AUTH".into(), "1".into()),
         ];
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let proc = Self::spawn(&all);

@@ -26,8 +26,9 @@ pub struct Origin {
     pub host: String,
     pub manifest: String,
     /// Unix milliseconds when this origin's current registration of the
-    /// stream began (kept across heartbeats, new after it expired or was
-    /// deleted); 0 when the API did not say.
+    /// stream began: kept across heartbeats, new after the registration
+    /// expired or was deleted. Distinguishes publish sessions (e.g. in a
+    /// segment cache key). 0 when the API did not send it.
     #[serde(default)]
     pub since: u64,
 }
@@ -153,6 +154,106 @@ fn is_hostname(h: &str) -> bool {
         && !h.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit()))
 }
 
+macro_rules! validated_string {
+    ($(#[$doc:meta])* $ty:ident, $check:path, $invalid:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $ty(String);
+
+        impl $ty {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = Invalid;
+            fn try_from(s: String) -> Result<Self, Invalid> {
+                if $check(&s) {
+                    Ok($ty(s))
+                } else {
+                    Err($invalid)
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = Invalid;
+            fn from_str(s: &str) -> Result<Self, Invalid> {
+                $ty::try_from(s.to_string())
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(v: $ty) -> String {
+                v.0
+            }
+        }
+
+        impl std::ops::Deref for $ty {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+validated_string!(
+    /// A stream name that passed [`is_valid_name`]; deserializing or parsing
+    /// anything else fails with [`Invalid::Name`].
+    StreamName,
+    is_valid_name,
+    Invalid::Name
+);
+validated_string!(
+    /// An origin host that passed [`is_valid_host`].
+    Host,
+    is_valid_host,
+    Invalid::Host
+);
+validated_string!(
+    /// A manifest file name that passed [`is_valid_manifest`].
+    Manifest,
+    is_valid_manifest,
+    Invalid::Manifest
+);
+
+/// A [`StreamReport`] whose fields were validated while deserializing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidReport {
+    pub name: StreamName,
+    pub manifest: Manifest,
+    pub host: Host,
+}
+
+impl From<ValidReport> for StreamReport {
+    fn from(r: ValidReport) -> StreamReport {
+        StreamReport {
+            name: r.name.into_string(),
+            manifest: r.manifest.into_string(),
+            host: r.host.into_string(),
+        }
+    }
+}
+
 impl StreamReport {
     /// Checks every field; the first invalid one is reported.
     pub fn validate(&self) -> Result<(), Invalid> {
@@ -250,5 +351,27 @@ mod tests {
         assert!(info.origins.is_empty());
         let report: StreamReport = serde_json::from_str(seed).unwrap();
         assert_eq!(report.validate(), Ok(()));
+        let valid: ValidReport = serde_json::from_str(seed).unwrap();
+        assert_eq!(StreamReport::from(valid), report);
+        let with_since = r#"{"name":"a","manifest":"i.m3u8","host":"h",
+            "origins":[{"host":"h","manifest":"i.m3u8","since":1700000000123},
+                       {"host":"g","manifest":"i.m3u8"}]}"#;
+        let info: StreamInfo = serde_json::from_str(with_since).unwrap();
+        assert_eq!(info.origins[0].since, 1_700_000_000_123);
+        assert_eq!(info.origins[1].since, 0, "older APIs send no since");
+    }
+
+    #[test]
+    fn newtypes_validate() {
+        assert_eq!("golive".parse::<StreamName>().unwrap().as_str(), "golive");
+        assert_eq!("../x".parse::<StreamName>(), Err(Invalid::Name));
+        assert!("10.0.0.5:8080".parse::<Host>().is_ok());
+        assert_eq!("http://x".parse::<Host>(), Err(Invalid::Host));
+        assert_eq!("a/i.m3u8".parse::<Manifest>(), Err(Invalid::Manifest));
+        let bad: Result<ValidReport, _> =
+            serde_json::from_str(r#"{"name":"a b","manifest":"i.m3u8","host":"h"}"#);
+        assert!(bad.unwrap_err().to_string().contains("invalid stream name"));
+        let n: StreamName = serde_json::from_str("\"ok\"").unwrap();
+        assert_eq!(serde_json::to_string(&n).unwrap(), "\"ok\"");
     }
 }

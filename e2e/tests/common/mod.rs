@@ -10,6 +10,24 @@ use std::time::{Duration, Instant};
 use rtmp_live_testkit::{free_port, free_port_with, wait_port, workspace_root, Proc};
 use serde_json::Value;
 
+/// The registry token the platform tests run with.
+pub const REPORT_TOKEN: &str = "e2e-report-token-0123456789abcdef";
+
+/// The secret stream key that publishes as `name` in the platform tests
+/// (the API refuses keys shorter than 16 characters).
+pub fn key(name: &str) -> String {
+    format!("{name}-e2e-key-0123456789")
+}
+
+/// `STREAM_KEYS` mapping [`key`]`(name)` to `name` for each name.
+pub fn stream_keys(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{}={n}", key(n)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub struct Platform {
     pub up: Proc,
     pub state: tempfile::TempDir,
@@ -47,7 +65,9 @@ impl Platform {
             .env("ABR", if abr { "1" } else { "0" })
             .env("PUBLIC_HOST", "127.0.0.1")
             // The tests check which origin served each answer.
-            .env("EDGE_DEBUG_HEADERS", "1");
+            .env("EDGE_DEBUG_HEADERS", "1")
+            .env("API_REPORT_TOKEN", REPORT_TOKEN)
+            .env("STREAM_KEYS", stream_keys(&["golive"]));
         cmd.envs(env.iter().copied());
         let up = Proc::spawn("up", cmd);
         let http = reqwest::blocking::Client::builder()

@@ -76,7 +76,7 @@ impl Player {
             let mut fetched: Vec<String> = Vec::new();
             while !s2.load(Ordering::SeqCst) {
                 let t0 = Instant::now();
-                let mut one = |url: &str| -> Option<Vec<u8>> {
+                let one = |url: &str| -> Option<Vec<u8>> {
                     let t = Instant::now();
                     let r = c.get(url).header("X-Forwarded-For", &viewer).send();
                     let mut s = seen2.lock().unwrap();
@@ -315,16 +315,6 @@ fn chaos_suite() {
     // 4. The viewer's origin is killed; then the other one freezes.
     let seen = player.finish();
     assert!(seen.errors.is_empty());
-    let viewer_origin = |v: &str| {
-        let r = p
-            .http
-            .get(p.edge_url("/golive/index.m3u8"))
-            .header("X-Forwarded-For", v)
-            .send()
-            .unwrap();
-        r.headers()["x-edge-origin"].to_str().unwrap().to_string()
-    };
-    let _ = viewer_origin;
     let o1_pid: i32 = std::fs::read_to_string(p.origin_dir(1).join("nginx.pid"))
         .unwrap()
         .trim()
@@ -332,9 +322,12 @@ fn chaos_suite() {
         .unwrap();
     let player = Player::start(p.edge, "golive", "203.0.113.9");
     std::thread::sleep(Duration::from_secs(4));
+    // The master and its workers, as when the machine dies.
+    let children = std::fs::read_to_string(format!("/proc/{o1_pid}/task/{o1_pid}/children"))
+        .unwrap_or_default();
     kill(Pid::from_raw(o1_pid), Signal::SIGKILL).unwrap();
-    for w in pids_of(&p, "nginx: worker") {
-        let _ = w;
+    for c in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+        let _ = kill(Pid::from_raw(c), Signal::SIGKILL);
     }
     std::thread::sleep(Duration::from_secs(8));
     let seen = player.finish();

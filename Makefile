@@ -12,7 +12,7 @@ export NGINX_BUILD_DIR := $(NGINX_TREE)/objs
 export NGINX_TREE_SRC NGINX_CONF_FLAGS
 MODULE := target/release/libngx_edge_router.so
 
-.PHONY: all deps build module test up stream bench compose-check clean
+.PHONY: all deps build module check test chaos up stream bench compose-check clean
 
 all: build
 
@@ -29,10 +29,20 @@ module:
 build: module
 	$(CARGO) build --release --workspace --bins
 
+# Quality gate: formatting, and clippy with warnings as errors on every
+# crate and target (the workspace lints deny undocumented unsafe blocks).
+check: module
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
 # All tests. Integration and end-to-end tests start their own processes on
-# free loopback ports and use the release binaries built above.
+# free loopback ports and use the release binaries built above. The chaos
+# suite runs shortened here; `make chaos` runs it at full length.
 test: deps build
 	$(CARGO) test --release --workspace --no-fail-fast
+
+chaos: deps build
+	CHAOS_FULL=1 $(CARGO) test --release -p rtmp-live-e2e --test chaos -- --nocapture
 
 up: build
 	scripts/up.sh

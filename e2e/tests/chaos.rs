@@ -198,13 +198,19 @@ fn chaos_suite() {
     let _g1 = publish(p.rtmp_port(1), &key("golive"), "426x240", 25, None);
     let _g2 = publish(p.rtmp_port(2), &key("golive"), "426x240", 25, None);
     let mut late = publish(p.rtmp_port(1), &key("late"), "320x180", 25, None);
-    wait_until(Duration::from_secs(30), "golive and late registered", || {
-        (registered(&p, "golive") && registered(&p, "late")).then_some(())
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "golive and late registered",
+        || (registered(&p, "golive") && registered(&p, "late")).then_some(()),
+    );
     late.stop();
     let player = Player::start(p.edge, "golive", "198.51.100.7");
     std::thread::sleep(Duration::from_secs(6));
-    assert!(player.snapshot().errors.is_empty(), "{:?}", player.snapshot().errors);
+    assert!(
+        player.snapshot().errors.is_empty(),
+        "{:?}",
+        player.snapshot().errors
+    );
     player.reset();
 
     // 1. The API is killed for `outage` seconds.
@@ -233,12 +239,17 @@ fn chaos_suite() {
         late_playable
     );
     assert!(seen.errors.is_empty(), "{:?}", seen.errors);
-    assert!(seen.last_seq > seen.first_seq.unwrap_or(0), "media sequence must advance");
+    assert!(
+        seen.last_seq > seen.first_seq.unwrap_or(0),
+        "media sequence must advance"
+    );
     let mut api = respawn();
     let back = Instant::now();
-    wait_until(Duration::from_secs(3 * heartbeat + 5), "registry complete", || {
-        (registered(&p, "golive") && registered(&p, "late")).then_some(())
-    });
+    wait_until(
+        Duration::from_secs(3 * heartbeat + 5),
+        "registry complete",
+        || (registered(&p, "golive") && registered(&p, "late")).then_some(()),
+    );
     let took = back.elapsed();
     println!("[api back] golive and late registered {took:?} after the API returned");
     player.reset();
@@ -272,7 +283,10 @@ fn chaos_suite() {
         })
         .collect();
     std::thread::sleep(Duration::from_secs(freeze));
-    let unknown: Vec<(u16, Duration)> = unknown.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let unknown: Vec<(u16, Duration)> = unknown
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     kill(Pid::from_raw(api_pid), Signal::SIGCONT).unwrap();
     let seen = player.snapshot();
     let worst = unknown.iter().map(|(_, t)| *t).max().unwrap_or_default();
@@ -283,9 +297,18 @@ fn chaos_suite() {
         unknown.iter().map(|(s, _)| *s).collect::<std::collections::BTreeSet<_>>()
     );
     assert!(seen.errors.is_empty(), "{:?}", seen.errors);
-    assert!(seen.p99() <= Duration::from_millis(200), "cached p99 {:?}", seen.p99());
-    assert!(unknown.iter().all(|(s, _)| matches!(s, 404 | 502 | 503 | 504)));
-    assert!(worst < Duration::from_secs(10), "an unknown stream hung {worst:?}");
+    assert!(
+        seen.p99() <= Duration::from_millis(200),
+        "cached p99 {:?}",
+        seen.p99()
+    );
+    assert!(unknown
+        .iter()
+        .all(|(s, _)| matches!(s, 404 | 502 | 503 | 504)));
+    assert!(
+        worst < Duration::from_secs(10),
+        "an unknown stream hung {worst:?}"
+    );
     std::thread::sleep(Duration::from_secs(2));
     player.reset();
 
@@ -302,10 +325,15 @@ fn chaos_suite() {
     std::thread::sleep(Duration::from_secs(1));
     let mut redis = respawn_redis();
     let back = Instant::now();
-    wait_until(Duration::from_secs(3 * heartbeat + 5), "registrations back", || {
-        (registered(&p, "golive") && registered(&p, "late")).then_some(())
-    });
-    println!("[redis flushed, killed, restarted] registrations back after {:?}", back.elapsed());
+    wait_until(
+        Duration::from_secs(3 * heartbeat + 5),
+        "registrations back",
+        || (registered(&p, "golive") && registered(&p, "late")).then_some(()),
+    );
+    println!(
+        "[redis flushed, killed, restarted] registrations back after {:?}",
+        back.elapsed()
+    );
     std::thread::sleep(Duration::from_secs(2));
     let seen = player.snapshot();
     println!("[redis] viewer: {}", seen.summary());
@@ -362,7 +390,9 @@ fn respawn_cmd(pid: i32, name: &str) -> impl Fn() -> Proc {
     let name = name.to_string();
     move || {
         let mut c = std::process::Command::new(&exe);
-        c.args(&args[1..]).env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+        c.args(&args[1..])
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)));
         Proc::spawn(&name, c)
     }
 }

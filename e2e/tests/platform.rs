@@ -198,13 +198,20 @@ fn live_streaming_through_the_edge() {
         }
         // Who answered: the last upstream tried, or (a cache hit) the
         // origin the cached copy is keyed by.
-        let answered_by = up.rsplit(", ").next().filter(|u| !u.is_empty()).unwrap_or(&origin);
+        let answered_by = up
+            .rsplit(", ")
+            .next()
+            .filter(|u| !u.is_empty())
+            .unwrap_or(&origin);
         if answered_by.ends_with(&other) {
             by_other += 1;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(by_other, 20, "every answer after the stop comes from the other origin");
+    assert_eq!(
+        by_other, 20,
+        "every answer after the stop comes from the other origin"
+    );
     let (_, segs) = media_playlist(&p.edge_get("/golive/index.m3u8").text());
     let last = &segs.last().unwrap().1;
     assert_eq!(p.edge_get(&format!("/golive/{last}")).status, 200);

@@ -77,7 +77,10 @@ fn reconnecting_publishers_never_get_old_segments() {
     assert!(s2.len() >= 2, "{s2:?}");
     let since2 = p.api_stream("golive").unwrap()["origins"][0]["since"].as_u64();
     println!("session 1: {s1:?} (since {first_since:?})\nsession 2: {s2:?} (since {since2:?})");
-    assert!(since2 > first_since, "a new registration, a new session in cache keys");
+    assert!(
+        since2 > first_since,
+        "a new registration, a new session in cache keys"
+    );
     // nginx-rtmp continues the old playlist (hls_continuous): its last
     // segments may still be listed, as the same files; the new session's own
     // segments have new names.

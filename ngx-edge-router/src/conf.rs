@@ -284,6 +284,7 @@ unsafe extern "C" fn set_zone(
         // SAFETY: TAKE2 guarantees three arguments.
         let args = unsafe { args(cf) };
         let mut name = args[1];
+        // SAFETY: a valid argument string of the directive.
         let size = unsafe { ngx::ffi::ngx_parse_size(&mut args[2]) };
         if name.len == 0 {
             ngx_conf_log_error!(NGX_LOG_EMERG, cf, "empty zone name in \"edge_router_zone\"");
@@ -338,12 +339,7 @@ unsafe extern "C" fn set_prefix(
     guard(NGX_CONF_ERROR, || {
         // SAFETY: `conf` is our LocConf (NGX_HTTP_LOC_CONF_OFFSET) and the
         // command's offset names one of its `ngx_str_t` fields.
-        let field = unsafe {
-            &mut *conf
-                .cast::<u8>()
-                .add((*cmd).offset as usize)
-                .cast::<ngx_str_t>()
-        };
+        let field = unsafe { &mut *conf.cast::<u8>().add((*cmd).offset).cast::<ngx_str_t>() };
         if !field.data.is_null() {
             return c"is duplicate".as_ptr().cast_mut();
         }

@@ -160,6 +160,11 @@ fn slot(r: &Request) -> *mut *mut core::ffi::c_void {
 }
 
 /// The context of request `r`, if the module set one.
+///
+/// The context is not part of the `Request` borrowed here: it lives in the
+/// request pool, reached through a pointer, and nginx runs one handler of a
+/// worker at a time; hence a mutable context from a shared request.
+#[allow(clippy::mut_from_ref)]
 pub fn get(r: &Request) -> Option<&mut ReqCtx> {
     // SAFETY: the slot is null or points at a `ReqCtx` in the request pool
     // (only this module writes it); nginx runs one request at a time in a
@@ -167,7 +172,8 @@ pub fn get(r: &Request) -> Option<&mut ReqCtx> {
     unsafe { (*slot(r)).cast::<ReqCtx>().as_mut() }
 }
 
-/// The viewer state of main request `r`.
+/// The viewer state of main request `r` (see [`get`]).
+#[allow(clippy::mut_from_ref)]
 pub fn viewer(r: &Request) -> Option<&mut Viewer> {
     match get(r)? {
         ReqCtx::Viewer(v) => Some(v),
@@ -177,6 +183,7 @@ pub fn viewer(r: &Request) -> Option<&mut Viewer> {
 
 /// The viewer state of the main request of `r` (for variables and the
 /// upstream, which may run in subrequests too).
+#[allow(clippy::mut_from_ref)]
 pub fn main_viewer(r: &Request) -> Option<&mut Viewer> {
     // SAFETY: `main` of a live request is live.
     let main = unsafe { Request::from_ngx_http_request(r.as_ref().main) };
@@ -184,6 +191,7 @@ pub fn main_viewer(r: &Request) -> Option<&mut Viewer> {
 }
 
 /// Allocates `value` in `r`'s pool and makes it `r`'s context.
+#[allow(clippy::mut_from_ref)]
 pub fn set(r: &Request, value: ReqCtx) -> Option<&mut ReqCtx> {
     let p = r.pool().allocate(value);
     if p.is_null() {

@@ -12,10 +12,10 @@
 use edge_router_policy::{classify, is_json_content_type, ApiAnswer, Outcome, MAX_API_BODY};
 use ngx::core::Status;
 use ngx::ffi::{
-    ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_output_header_filter_pt, ngx_http_post_subrequest_t,
-    ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest, ngx_int_t, NGX_ERROR,
-    NGX_HTTP_SPECIAL_RESPONSE, NGX_HTTP_SUBREQUEST_BACKGROUND, NGX_HTTP_SUBREQUEST_IN_MEMORY,
-    NGX_HTTP_SUBREQUEST_WAITED, NGX_LOG_WARN, NGX_OK,
+    ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_output_header_filter_pt,
+    ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
+    ngx_int_t, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_HTTP_SUBREQUEST_BACKGROUND,
+    NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_HTTP_SUBREQUEST_WAITED, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::{ngx_log_debug_http, ngx_log_error};
@@ -201,7 +201,7 @@ fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
         leader.outcome = Some(outcome.clone());
         // With origins to probe, the leader probes next (see `access`);
         // its waiters keep waiting for that result.
-        if !(failed && !lcf.probe_targets().is_empty()) {
+        if !failed || lcf.probe_targets().is_empty() {
             coalesce::wake(&lk.name, Some(&outcome));
         }
     }
@@ -234,7 +234,9 @@ unsafe extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx passes a live request.
     let req = unsafe { Request::from_ngx_http_request(r) };
     if req.is_main() {
-        let close = guard(false, || ctx::viewer(req).is_some_and(|v| v.close_connection));
+        let close = guard(false, || {
+            ctx::viewer(req).is_some_and(|v| v.close_connection)
+        });
         if close {
             req.as_mut().set_keepalive(0);
         }
@@ -272,8 +274,9 @@ unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_cha
 
 /// A probe's body is not needed: consumed and dropped.
 fn discard(mut chain: *mut ngx_chain_t) -> Status {
-    // SAFETY: a chain from nginx: each link and buffer is valid.
+    // SAFETY: a chain from nginx: each link is valid or null.
     while let Some(link) = unsafe { chain.as_ref() } {
+        // SAFETY: a link's buffer is valid or null.
         if let Some(b) = unsafe { link.buf.as_mut() } {
             b.pos = b.last;
         }
@@ -283,17 +286,19 @@ fn discard(mut chain: *mut ngx_chain_t) -> Status {
 }
 
 fn capture(lk: &mut Lookup, mut chain: *mut ngx_chain_t) -> Status {
-    // SAFETY: a chain from nginx: each link and buffer is valid, and
-    // `pos..last` is readable memory of the buffer.
+    // SAFETY: a chain from nginx: each link is valid or null.
     while let Some(link) = unsafe { chain.as_ref() } {
+        // SAFETY: a link's buffer is valid or null.
         if let Some(b) = unsafe { link.buf.as_mut() } {
             if !b.pos.is_null() && b.last > b.pos {
+                // SAFETY: `pos` and `last` point into the same buffer.
                 let len = unsafe { b.last.offset_from(b.pos) } as usize;
                 if lk.body.len() + len > MAX_API_BODY {
                     lk.too_big = true;
                 } else {
-                    lk.body
-                        .extend_from_slice(unsafe { core::slice::from_raw_parts(b.pos, len) });
+                    // SAFETY: `pos..last` is readable memory of the buffer.
+                    let bytes = unsafe { core::slice::from_raw_parts(b.pos, len) };
+                    lk.body.extend_from_slice(bytes);
                 }
                 b.pos = b.last;
             }

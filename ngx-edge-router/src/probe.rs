@@ -85,7 +85,14 @@ fn start_one(
     // SAFETY: `raw` is the live main request; URI and handler live in its
     // pool.
     let rc = unsafe {
-        ngx_http_subrequest(raw, &mut uri_str, core::ptr::null_mut(), &mut sr, ps, flags as _)
+        ngx_http_subrequest(
+            raw,
+            &mut uri_str,
+            core::ptr::null_mut(),
+            &mut sr,
+            ps,
+            flags as _,
+        )
     };
     if rc != NGX_OK as ngx_int_t || sr.is_null() {
         return Err(());
@@ -176,7 +183,11 @@ fn finished(sr: &mut Request, p: &mut Probe, rc: ngx_int_t) {
         "edge_router: the API could not answer for stream \"{}\"; origin probes: {}",
         String::from_utf8_lossy(&v.name),
         match &outcome {
-            Outcome::Found(o) => o.iter().map(|o| o.addr.as_str()).collect::<Vec<_>>().join(" "),
+            Outcome::Found(o) => o
+                .iter()
+                .map(|o| o.addr.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
             _ => "none has it".to_string(),
         }
     );

@@ -19,8 +19,8 @@ use ngx::{ngx_conf_log_error, ngx_log_error};
 use edge_router_policy::FailPolicy;
 
 use crate::ctx::{self, Peer, ReqCtx};
-use crate::zone::Zone;
 use crate::ffi::{guard, now_ms};
+use crate::zone::Zone;
 
 /// `peer.init_upstream`: called once per upstream block at configuration.
 pub unsafe extern "C" fn init_upstream(
@@ -65,7 +65,14 @@ unsafe extern "C" fn init_peer(
         let req = unsafe { Request::from_ngx_http_request(r) };
         let log = req.log();
         let data = match ctx::get(req) {
-            Some(ReqCtx::Probe(p)) => Some((&p.peers as *const Vec<Peer>, None, FailPolicy { max_fails: 0, fail_timeout_ms: 0 })),
+            Some(ReqCtx::Probe(p)) => Some((
+                &p.peers as *const Vec<Peer>,
+                None,
+                FailPolicy {
+                    max_fails: 0,
+                    fail_timeout_ms: 0,
+                },
+            )),
             _ => ctx::main_viewer(req)
                 .filter(|v| !v.peers.is_empty())
                 .map(|v| (&v.peers as *const Vec<Peer>, v.zone, v.fail_policy)),

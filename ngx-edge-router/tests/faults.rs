@@ -94,14 +94,19 @@ fn hung_api_never_stalls_a_stream_with_a_stale_route() {
     );
     assert!(statuses.iter().all(|(s, _)| *s == 200), "{statuses:?}");
     assert!(
-        statuses.iter().all(|(_, r)| r == "UPDATING" || r == "STALE"),
+        statuses
+            .iter()
+            .all(|(_, r)| r == "UPDATING" || r == "STALE"),
         "{statuses:?}"
     );
     assert!(p <= Duration::from_millis(200), "p99 {p:?}");
     for t in unknown {
         let (s, took) = t.join().unwrap();
         assert!(s == 502 || s == 404, "unknown stream answered {s}");
-        assert!(took < Duration::from_secs(5), "unknown stream took {took:?}");
+        assert!(
+            took < Duration::from_secs(5),
+            "unknown stream took {took:?}"
+        );
     }
 }
 
@@ -149,7 +154,10 @@ fn registry_loss_does_not_turn_a_live_stream_into_404s() {
         n += 1;
         std::thread::sleep(Duration::from_millis(10));
     }
-    println!("{n} requests through FLUSHALL and a Redis restart: {} not 200", bad.len());
+    println!(
+        "{n} requests through FLUSHALL and a Redis restart: {} not 200",
+        bad.len()
+    );
     assert!(bad.is_empty(), "{bad:?}");
     // The heartbeat re-registers it: plain fresh routes again.
     register(&c, &api.url(), "live", &origin.host());
@@ -185,7 +193,10 @@ fn an_ended_stream_is_gone_after_the_grace_window() {
     let took = t0.elapsed();
     println!("ended stream answered 404 after {took:?}");
     assert_eq!(last, 404);
-    assert!(took >= Duration::from_millis(800), "dropped before the grace window: {took:?}");
+    assert!(
+        took >= Duration::from_millis(800),
+        "dropped before the grace window: {took:?}"
+    );
 }
 
 /// The viewer whose request leads a shared lookup hangs up: the others that
@@ -259,10 +270,16 @@ fn a_hung_origin_costs_one_timeout_then_is_skipped() {
     }
     signal_tree(master, &workers, Signal::SIGCONT);
     println!("hung origin: request times {took:?}");
-    assert!(took[0] >= Duration::from_millis(900), "the first one pays the timeout");
+    assert!(
+        took[0] >= Duration::from_millis(900),
+        "the first one pays the timeout"
+    );
     assert!(took[0] < Duration::from_millis(2500), "{:?}", took[0]);
     // Later requests (both workers) do not pay it again.
-    let slow = took[2..].iter().filter(|t| **t > Duration::from_millis(300)).count();
+    let slow = took[2..]
+        .iter()
+        .filter(|t| **t > Duration::from_millis(300))
+        .count();
     assert_eq!(slow, 0, "{took:?}");
     assert!(edge.nginx.error_log().contains("skipped for 30000 ms"));
 }
@@ -297,7 +314,10 @@ fn a_dead_origin_is_skipped_and_rejoined_later() {
     // Failure memory lapsed: A is tried first again (and fails again).
     let r = get(&c, &edge.url("/s1/index.m3u8"), &v);
     assert_eq!(r.status, 200);
-    assert_eq!(r.origin, a_host, "sticky origin tried again after fail_timeout");
+    assert_eq!(
+        r.origin, a_host,
+        "sticky origin tried again after fail_timeout"
+    );
 }
 
 /// Workers SIGKILLed while the zone is busy (the OOM killer's way) never
@@ -329,7 +349,10 @@ fn killing_workers_under_load_never_wedges_the_edge() {
                 let mut i = 0;
                 while stop.load(Ordering::SeqCst) == 0 {
                     let _ = c
-                        .get(format!("http://127.0.0.1:{port}/s{}/index.m3u8", (i + t) % 25))
+                        .get(format!(
+                            "http://127.0.0.1:{port}/s{}/index.m3u8",
+                            (i + t) % 25
+                        ))
                         .timeout(Duration::from_secs(2))
                         .send();
                     i += 1;
@@ -421,7 +444,10 @@ fn a_flood_of_random_names_is_bounded_and_keeps_live_routes() {
     }
     let peak = max.load(Ordering::SeqCst);
     println!("2400 random names: {nf} x 404, {busy} x 503; API peak concurrency {peak}");
-    assert!(peak <= 8, "at most 2 workers x 4 lookups at once, saw {peak}");
+    assert!(
+        peak <= 8,
+        "at most 2 workers x 4 lookups at once, saw {peak}"
+    );
     assert!(busy > 0);
     let r = get(&c, &edge.url("/live/index.m3u8"), "v");
     assert_eq!(r.status, 200);
@@ -458,7 +484,10 @@ fn origins_outside_the_allowlist_are_never_contacted() {
             assert_eq!(r.status, 502, "{name}");
             assert!(!r.body.contains("origin"), "{}", r.body);
         }
-        assert!(edge.nginx.error_log().contains("not allowed by \"edge_router_origins\""));
+        assert!(edge
+            .nginx
+            .error_log()
+            .contains("not allowed by \"edge_router_origins\""));
     }
     assert_eq!(get(&c, &explicit.url("/ok/index.m3u8"), "v").status, 200);
     let mut buf = [0u8; 1];
@@ -553,7 +582,10 @@ fn with_the_api_down_streams_are_found_by_probing_the_allowed_origins() {
     }
     let probes = edge.probes();
     println!("8 concurrent viewers, API down -> {probes} origin probes");
-    assert!((2..=4).contains(&probes), "one round of 2 probes per worker at most: {probes}");
+    assert!(
+        (2..=4).contains(&probes),
+        "one round of 2 probes per worker at most: {probes}"
+    );
     let r = get(&c, &edge.url("/s1/1.ts"), "v");
     assert_eq!(r.status, 200);
     assert!(r.body.starts_with("segment from origin A"));
@@ -599,8 +631,13 @@ fn nothing_is_probed_without_the_directive() {
 fn a_black_holed_origin_costs_one_connect_timeout_then_is_skipped() {
     use socket2::{Domain, Socket, Type};
     let hole = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    hole.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
-        .unwrap();
+    hole.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
     hole.listen(0).unwrap();
     let hole_addr = hole.local_addr().unwrap().as_socket().unwrap();
     // Fill the accept queue: from now on the kernel drops SYNs to it.
@@ -641,10 +678,23 @@ fn a_black_holed_origin_costs_one_connect_timeout_then_is_skipped() {
             break;
         }
     }
-    let slow: Vec<&Duration> = took.iter().filter(|t| **t > Duration::from_millis(500)).collect();
-    println!("black-holed origin: {} of {} requests paid a connect timeout: {slow:?}", slow.len(), took.len());
-    assert!(!slow.is_empty(), "some viewer must have been sticky to the black hole");
-    assert!(slow.iter().all(|t| **t < Duration::from_millis(2500)), "{slow:?}");
+    let slow: Vec<&Duration> = took
+        .iter()
+        .filter(|t| **t > Duration::from_millis(500))
+        .collect();
+    println!(
+        "black-holed origin: {} of {} requests paid a connect timeout: {slow:?}",
+        slow.len(),
+        took.len()
+    );
+    assert!(
+        !slow.is_empty(),
+        "some viewer must have been sticky to the black hole"
+    );
+    assert!(
+        slow.iter().all(|t| **t < Duration::from_millis(2500)),
+        "{slow:?}"
+    );
     assert!(slow.len() <= 2, "one timeout per worker at most: {slow:?}");
     drop(fillers);
 }

@@ -172,7 +172,11 @@ http {{
             format!("edge_router_origins {};", o.origins)
         },
         extra = o.extra,
-        probe = if o.probe { "edge_router_probe /_edge_router_probe;" } else { "" },
+        probe = if o.probe {
+            "edge_router_probe /_edge_router_probe;"
+        } else {
+            ""
+        },
         http_extra = o.http_extra.replace("{dir}", &d.to_string()),
     )
 }

@@ -2,9 +2,11 @@
 # Renders the edge config from the shared template, then runs nginx in the
 # foreground.
 set -eu
-export EDGE_MODULE=/usr/lib/nginx/modules/libngx_edge_router.so NGINX_USER=root
+# Workers run as www-data, not root.
+export EDGE_MODULE=/usr/lib/nginx/modules/libngx_edge_router.so NGINX_USER=www-data
 export STATE_DIR=/var/lib/rtmp-live/edge
 export EDGE_DEBUG_HEADERS=${EDGE_DEBUG_HEADERS:-0} EDGE_CORS_ORIGIN=${EDGE_CORS_ORIGIN:-*} EDGE_ROUTE_GRACE=${EDGE_ROUTE_GRACE:-8s}
-mkdir -p "$STATE_DIR/tmp"
+mkdir -p "$STATE_DIR/tmp" "$STATE_DIR/edge-cache"
+chown -R www-data:www-data "$STATE_DIR/tmp" "$STATE_DIR/edge-cache"
 render-conf.sh /etc/rtmp-live/edge.conf.template "$STATE_DIR/edge.conf"
 exec nginx -p "$STATE_DIR" -c "$STATE_DIR/edge.conf" -e stderr

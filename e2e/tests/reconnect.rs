@@ -42,6 +42,50 @@ fn segments_match_origin(p: &Platform, secs: u64) -> Vec<String> {
     seen
 }
 
+/// What any viewer (or attacker) sees from the edge: one CORS header (the
+/// origin's is replaced), preflights answered, only GET/HEAD/OPTIONS, short
+/// JSON errors, and no internal origin address.
+fn viewer_facing_answers(p: &Platform) {
+    let r = p.edge_get("/golive/index.m3u8");
+    let (_, segs) = media_playlist(&r.text());
+    let seg = p.edge_get(&format!("/golive/{}", segs[0].1));
+    let missing = p.edge_get("/nosuch/index.m3u8");
+    for (what, r, status) in [("playlist", &r, 200), ("segment", &seg, 200), ("404", &missing, 404)] {
+        assert_eq!(r.status, status, "{what}");
+        let acao: Vec<_> = r.headers.get_all("access-control-allow-origin").iter().collect();
+        assert_eq!(acao.len(), 1, "{what}: {acao:?}");
+        assert_eq!(acao[0], "*");
+        for h in ["x-edge-origin", "x-edge-upstream"] {
+            assert!(r.headers.get(h).is_none(), "{what} reveals {h}");
+        }
+        let text = format!("{:?}", r.headers);
+        assert!(!text.contains("127.0.0.1"), "{what} reveals an address: {text}");
+    }
+    assert!(missing.text().starts_with("{\"error\""), "{}", missing.text());
+    let pre = p
+        .http
+        .request(reqwest::Method::OPTIONS, p.edge_url("/golive/index.m3u8"))
+        .header("Origin", "https://player.example")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "range")
+        .send()
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+    let allowed = pre.headers()["access-control-allow-headers"].to_str().unwrap();
+    assert!(allowed.to_lowercase().contains("range"), "{allowed}");
+    for m in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::DELETE] {
+        let r = p
+            .http
+            .request(m.clone(), p.edge_url("/golive/index.m3u8"))
+            .body("x")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 405, "{m}");
+        assert!(r.text().unwrap().contains("\"error\""));
+    }
+}
+
 #[test]
 fn reconnecting_publishers_never_get_old_segments() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -54,12 +98,15 @@ fn reconnecting_publishers_never_get_old_segments() {
             ("DISCOVERY_HEARTBEAT_SECS", "1"),
             ("DISCOVERY_STALE_SECS", "3"),
             ("EDGE_ROUTE_VALID", "1s"),
+            // Viewer-facing answers as in production (checked below).
+            ("EDGE_DEBUG_HEADERS", "0"),
         ],
     );
     let mut first = publish(p.rtmp_port(1), &key("golive"), "426x240", 25, None);
     wait_until(Duration::from_secs(20), "golive playlist", || {
         (p.edge_get("/golive/index.m3u8").status == 200).then_some(())
     });
+    viewer_facing_answers(&p);
     let s1 = segments_match_origin(&p, 8);
     assert!(s1.len() >= 3, "{s1:?}");
     let first_since = p.api_stream("golive").unwrap()["origins"][0]["since"].as_u64();

@@ -1,0 +1,147 @@
+//! All streams under the HLS folder, kept current from inotify events.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use notify::event::{AccessKind, AccessMode, EventKind};
+use tokio::sync::watch;
+
+use crate::stream::{Settings, StreamState, PLAYLIST};
+
+/// One stream: its state and a change signal for blocked requests.
+pub struct Stream {
+    pub state: Mutex<StreamState>,
+    pub changed: watch::Sender<u64>,
+}
+
+impl Stream {
+    fn bump(&self) {
+        self.changed.send_modify(|v| *v += 1);
+    }
+}
+
+pub struct Registry {
+    root: PathBuf,
+    settings: Settings,
+    streams: RwLock<HashMap<String, Arc<Stream>>>,
+}
+
+impl Registry {
+    pub fn new(root: PathBuf, settings: Settings) -> Arc<Registry> {
+        Arc::new(Registry {
+            root,
+            settings,
+            streams: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Stream>> {
+        self.streams.read().expect("registry lock").get(name).cloned()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.streams.read().expect("registry lock").keys().cloned().collect()
+    }
+
+    /// Looks at every stream folder (at start, and as a safety net).
+    pub fn scan(&self) {
+        let Ok(rd) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        for e in rd.flatten() {
+            if e.path().join(PLAYLIST).is_file() {
+                if let Some(name) = e.file_name().to_str() {
+                    self.refresh(name, true);
+                }
+            }
+        }
+        for name in self.names() {
+            if !self.root.join(&name).join(PLAYLIST).is_file() {
+                self.refresh(&name, true);
+            }
+        }
+    }
+
+    /// Handles one filesystem event.
+    pub fn on_event(&self, kind: &EventKind, path: &Path) {
+        // our own reads (and nginx serving files) show up as opens and
+        // non-write closes: ignore them
+        if matches!(
+            kind,
+            EventKind::Access(AccessKind::Open(_))
+                | EventKind::Access(AccessKind::Close(AccessMode::Read))
+                | EventKind::Access(AccessKind::Read)
+        ) {
+            return;
+        }
+        let Ok(rel) = path.strip_prefix(&self.root) else {
+            return;
+        };
+        let mut comps = rel.components();
+        let (Some(dir), Some(file), None) = (comps.next(), comps.next(), comps.next()) else {
+            return;
+        };
+        let (Some(name), Some(file)) = (dir.as_os_str().to_str(), file.as_os_str().to_str()) else {
+            return;
+        };
+        if file == PLAYLIST {
+            self.refresh(name, true);
+        } else if let Some(n) = file.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()) {
+            if let Some(s) = self.get(name) {
+                let mut st = s.state.lock().expect("stream lock");
+                if st.tail_msn() == Some(n) && st.pump() {
+                    drop(st);
+                    s.bump();
+                }
+            }
+        }
+    }
+
+    /// Re-reads a stream's playlist (creating or dropping the stream).
+    fn refresh(&self, name: &str, playlist_changed: bool) {
+        let existing = self.get(name);
+        let stream = match existing {
+            Some(s) => s,
+            None => {
+                let dir = self.root.join(name);
+                if !dir.join(PLAYLIST).is_file() {
+                    return;
+                }
+                let (tx, _) = watch::channel(0);
+                let s = Arc::new(Stream {
+                    state: Mutex::new(StreamState::new(dir, self.settings.clone())),
+                    changed: tx,
+                });
+                self.streams
+                    .write()
+                    .expect("registry lock")
+                    .entry(name.to_string())
+                    .or_insert(s)
+                    .clone()
+            }
+        };
+        let mut st = stream.state.lock().expect("stream lock");
+        let res = if playlist_changed { st.reload_playlist() } else { Ok(st.pump()) };
+        match res {
+            Ok(true) => {
+                drop(st);
+                stream.bump();
+            }
+            Ok(false) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                drop(st);
+                tracing::info!(stream = name, "playlist gone: stream dropped");
+                self.streams.write().expect("registry lock").remove(name);
+                // wakes blocked requests: their stream is gone
+                stream.bump();
+            }
+            Err(e) => tracing::warn!(stream = name, "playlist: {e}"),
+        }
+    }
+}

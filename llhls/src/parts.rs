@@ -138,10 +138,12 @@ impl FragmentScanner {
             return;
         };
         let elapsed = ts::ts_diff(start, t);
-        // Cut once the part would not fit another frame within the target
-        // (so parts stay <= PART-TARGET), but never below half the target.
+        // Cut at the target, or half a frame short of it when the next frame
+        // would overshoot (25 fps: 0.48 s parts, so parts stay <=
+        // PART-TARGET); never below half the target. Half a frame of slack
+        // absorbs the 1 ms rounding of RTMP timestamps (33/34 ms frames).
         let cut = elapsed >= self.target
-            || (elapsed * 2 >= self.target && elapsed + self.frame_ticks > self.target + 45);
+            || (elapsed * 2 >= self.target && 2 * elapsed >= 2 * self.target - self.frame_ticks);
         if cut && offset > self.part_start {
             self.parts.push(Part {
                 offset: self.part_start,
@@ -327,6 +329,21 @@ pub(crate) mod tests {
             assert!(p.duration <= 0.5 && p.duration >= 0.425, "{p:?}");
         }
         assert_eq!(s.frame_ticks(), 3600);
+    }
+
+    #[test]
+    fn millisecond_rounded_30_fps_gives_half_second_parts() {
+        // RTMP timestamps are whole ms: frames 33 or 34 ms apart
+        let mut f = nginx_pat_pmt();
+        let mut cc = 0;
+        for i in 0..60u64 {
+            f.extend(pes_packets(0x100, &mut cc, (i * 1000 / 30) * 90, None, i == 0, 2000));
+        }
+        let mut s = FragmentScanner::new(0.5);
+        s.push(&f);
+        s.finish(Some(2.0));
+        let d: Vec<f64> = s.parts().iter().map(|p| p.duration).collect();
+        assert_eq!(d, vec![0.5, 0.5, 0.5, 0.5]);
     }
 
     #[test]

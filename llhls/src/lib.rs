@@ -19,42 +19,33 @@ use notify::{RecursiveMode, Watcher};
 
 use crate::registry::Registry;
 
-/// Watches `root` (inotify, recursive) and feeds the registry from a
-/// dedicated thread; every `poll` it also rescans as a safety net. The
-/// returned watcher must be kept alive.
+/// Watches `root` (inotify, recursive) and feeds the registry right on the
+/// watcher's event thread (no hand-off to another thread per event: with one
+/// `write` per TS packet that hand-off was the main cost); a second thread
+/// rescans every `poll` as a safety net. The returned watcher must be kept
+/// alive.
 pub fn watch(reg: Arc<Registry>, poll: Duration) -> notify::Result<notify::RecommendedWatcher> {
-    let (tx, rx) = std::sync::mpsc::channel::<notify::Result<notify::Event>>();
-    let mut w = notify::recommended_watcher(move |res| {
-        let _ = tx.send(res);
+    let r = reg.clone();
+    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+        Ok(ev) => {
+            for p in &ev.paths {
+                r.on_event(&ev.kind, p);
+            }
+        }
+        Err(e) => {
+            tracing::warn!("inotify: {e}; rescanning");
+            r.scan();
+        }
     })?;
     w.watch(reg.root(), RecursiveMode::Recursive)?;
     reg.scan();
     std::thread::Builder::new()
-        .name("llhls-tail".into())
-        .spawn(move || {
-            let mut next_scan = std::time::Instant::now() + poll;
-            loop {
-                let timeout = next_scan.saturating_duration_since(std::time::Instant::now());
-                match rx.recv_timeout(timeout) {
-                    Ok(Ok(ev)) => {
-                        for p in &ev.paths {
-                            reg.on_event(&ev.kind, p);
-                        }
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!("inotify: {e}; rescanning");
-                        reg.scan();
-                    }
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-                }
-                if std::time::Instant::now() >= next_scan {
-                    reg.scan();
-                    next_scan = std::time::Instant::now() + poll;
-                }
-            }
+        .name("llhls-rescan".into())
+        .spawn(move || loop {
+            std::thread::sleep(poll);
+            reg.scan();
         })
-        .expect("spawn tail thread");
+        .expect("spawn rescan thread");
     Ok(w)
 }
 

@@ -10,6 +10,50 @@ use tokio::sync::watch;
 
 use crate::stream::{Settings, StreamState, PLAYLIST};
 
+/// Streams touched by a run of filesystem events.
+#[derive(Debug, Default)]
+pub struct Batch {
+    playlists: std::collections::BTreeSet<String>,
+    fragments: HashMap<String, Vec<u64>>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.playlists.is_empty() && self.fragments.is_empty()
+    }
+
+    pub fn add(&mut self, reg: &Registry, kind: &EventKind, path: &Path) {
+        // our own reads (and nginx serving files) show up as opens and
+        // non-write closes: ignore them
+        if matches!(
+            kind,
+            EventKind::Access(AccessKind::Open(_))
+                | EventKind::Access(AccessKind::Close(AccessMode::Read))
+                | EventKind::Access(AccessKind::Read)
+        ) {
+            return;
+        }
+        let Ok(rel) = path.strip_prefix(&reg.root) else {
+            return;
+        };
+        let mut comps = rel.components();
+        let (Some(dir), Some(file), None) = (comps.next(), comps.next(), comps.next()) else {
+            return;
+        };
+        let (Some(name), Some(file)) = (dir.as_os_str().to_str(), file.as_os_str().to_str()) else {
+            return;
+        };
+        if file == PLAYLIST {
+            self.playlists.insert(name.to_string());
+        } else if let Some(n) = file.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()) {
+            let v = self.fragments.entry(name.to_string()).or_default();
+            if !v.contains(&n) {
+                v.push(n);
+            }
+        }
+    }
+}
+
 /// One stream: its state and a change signal for blocked requests.
 pub struct Stream {
     pub state: Mutex<StreamState>,
@@ -70,36 +114,28 @@ impl Registry {
 
     /// Handles one filesystem event.
     pub fn on_event(&self, kind: &EventKind, path: &Path) {
-        // our own reads (and nginx serving files) show up as opens and
-        // non-write closes: ignore them
-        if matches!(
-            kind,
-            EventKind::Access(AccessKind::Open(_))
-                | EventKind::Access(AccessKind::Close(AccessMode::Read))
-                | EventKind::Access(AccessKind::Read)
-        ) {
-            return;
-        }
-        let Ok(rel) = path.strip_prefix(&self.root) else {
-            return;
-        };
-        let mut comps = rel.components();
-        let (Some(dir), Some(file), None) = (comps.next(), comps.next(), comps.next()) else {
-            return;
-        };
-        let (Some(name), Some(file)) = (dir.as_os_str().to_str(), file.as_os_str().to_str()) else {
-            return;
-        };
-        if file == PLAYLIST {
-            self.refresh(name, true);
-        } else if let Some(n) = file.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()) {
+        let mut b = Batch::default();
+        b.add(self, kind, path);
+        self.apply(b);
+    }
+
+    /// Handles a batch of events: each stream's fragment is read once and
+    /// its playlist re-read once, however many writes the batch holds.
+    pub fn apply(&self, b: Batch) {
+        for (name, msns) in &b.fragments {
+            if b.playlists.contains(name) {
+                continue;
+            }
             if let Some(s) = self.get(name) {
                 let mut st = s.state.lock().expect("stream lock");
-                if st.tail_msn() == Some(n) && st.pump() {
+                if st.tail_msn().is_some_and(|n| msns.contains(&n)) && st.pump() {
                     drop(st);
                     s.bump();
                 }
             }
+        }
+        for name in &b.playlists {
+            self.refresh(name, true);
         }
     }
 

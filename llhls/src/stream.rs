@@ -84,7 +84,8 @@ impl StreamState {
         self.target_duration
     }
 
-    /// Re-reads nginx-rtmp's playlist. `Ok(false)`: unchanged. An error
+    /// Re-reads nginx-rtmp's playlist and reads what was appended to the
+    /// fragment in progress. `Ok(false)`: nothing changed. An error
     /// `NotFound` means the stream is gone.
     pub fn reload_playlist(&mut self) -> io::Result<bool> {
         let text = std::fs::read_to_string(self.dir.join(PLAYLIST))?;
@@ -96,7 +97,9 @@ impl StreamState {
             }
         };
         if self.upstream.as_ref() == Some(&up) {
-            return Ok(false);
+            // unchanged; still catch up with the fragment (a rescan after
+            // lost inotify events lands here)
+            return Ok(self.pump());
         }
         let now = SystemTime::now();
         self.target_duration = self.target_duration.max(up.target_duration);

@@ -44,7 +44,9 @@ fn frames(src: &[u8]) -> (Vec<u8>, Vec<(f64, Vec<u8>)>) {
             continue;
         }
         if Some(pk.pid) == video_pid && pk.pusi {
-            let t = ts::parse_pes_header(pk.payload).and_then(|h| h.decode_ts()).unwrap_or(0);
+            let t = ts::parse_pes_header(pk.payload)
+                .and_then(|h| h.decode_ts())
+                .unwrap_or(0);
             let f = *first.get_or_insert(t);
             groups.push((ts::ts_diff(f, t) as f64 / ts::TS_CLOCK, Vec::new()));
         }
@@ -67,7 +69,9 @@ struct Stream {
 
 fn write_playlist(dir: &Path, listed: &[(u64, f64)]) {
     let seq = listed.first().map_or(0, |s| s.0);
-    let mut s = format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:{seq}\n#EXT-X-TARGETDURATION:2\n");
+    let mut s = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:{seq}\n#EXT-X-TARGETDURATION:2\n"
+    );
     for (n, d) in listed {
         s += &format!("#EXTINF:{d:.3},\n{n}.ts\n");
     }
@@ -89,7 +93,12 @@ fn main() {
     let (header, groups) = frames(&src);
     let frame = groups.get(1).map_or(1.0 / 30.0, |g| g.0);
     let frag_len = groups.last().map_or(2.0, |g| g.0) + frame;
-    eprintln!("source: {} frames, {:.3} s, {} bytes; {n} streams", groups.len(), frag_len, src.len());
+    eprintln!(
+        "source: {} frames, {:.3} s, {} bytes; {n} streams",
+        groups.len(),
+        frag_len,
+        src.len()
+    );
     let t0 = Instant::now();
     let mut streams: Vec<Stream> = (0..n)
         .map(|i| {
@@ -160,7 +169,10 @@ fn main() {
             std::thread::sleep(d);
         }
     }
-    eprintln!("wrote {writes} packets in {:.1} s", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "wrote {writes} packets in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
     if let Some(t) = clients_thread {
         let _ = t.join();
     }
@@ -169,7 +181,10 @@ fn main() {
 /// One LL client per stream: blocking reload for the next part, again and
 /// again; prints how many answers arrived and how many were not 200.
 fn clients(url: String, names: Vec<String>, secs: f64) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let c = reqwest::Client::new();
         let end = tokio::time::Instant::now() + Duration::from_secs_f64(secs);

@@ -69,7 +69,11 @@ pub fn decide(req: Request, v: &View) -> Decision {
     // position counted in parts from the first part of the current segment;
     // parts of the segment after it are counted from its end (unknown length:
     // take the parts expected in a segment as zero, i.e. be lenient)
-    let ahead = if msn == v.current_msn { part } else { v.current_parts + part };
+    let ahead = if msn == v.current_msn {
+        part
+    } else {
+        v.current_parts + part
+    };
     if ahead >= v.current_parts + limit {
         return Decision::BadRequest("_HLS_part too far in the future");
     }
@@ -112,7 +116,10 @@ mod tests {
     #[test]
     fn plain_requests_are_answered_at_once() {
         assert_eq!(decide(req(None, None), &V), Decision::Ready);
-        assert_eq!(decide(req(None, Some(1)), &V), Decision::BadRequest("_HLS_part without _HLS_msn"));
+        assert_eq!(
+            decide(req(None, Some(1)), &V),
+            Decision::BadRequest("_HLS_part without _HLS_msn")
+        );
     }
 
     #[test]
@@ -135,23 +142,44 @@ mod tests {
 
     #[test]
     fn far_future_is_a_bad_request() {
-        assert_eq!(decide(req(Some(12), None), &V), Decision::BadRequest("_HLS_msn too far in the future"));
-        assert_eq!(decide(req(Some(12), Some(0)), &V), Decision::BadRequest("_HLS_msn too far in the future"));
+        assert_eq!(
+            decide(req(Some(12), None), &V),
+            Decision::BadRequest("_HLS_msn too far in the future")
+        );
+        assert_eq!(
+            decide(req(Some(12), Some(0)), &V),
+            Decision::BadRequest("_HLS_msn too far in the future")
+        );
         // limit for 0.5 s parts: 6 parts beyond the last one
         assert_eq!(advance_part_limit(0.5), 6);
         assert_eq!(advance_part_limit(0.33), 10);
         assert_eq!(advance_part_limit(1.0), 3);
-        assert_eq!(decide(req(Some(10), Some(8)), &V), Decision::BadRequest("_HLS_part too far in the future"));
-        assert_eq!(decide(req(Some(11), Some(6)), &V), Decision::BadRequest("_HLS_part too far in the future"));
+        assert_eq!(
+            decide(req(Some(10), Some(8)), &V),
+            Decision::BadRequest("_HLS_part too far in the future")
+        );
+        assert_eq!(
+            decide(req(Some(11), Some(6)), &V),
+            Decision::BadRequest("_HLS_part too far in the future")
+        );
         assert_eq!(decide(req(Some(11), Some(5)), &V), Decision::Wait);
     }
 
     #[test]
     fn query_parsing() {
         assert_eq!(parse_query(None), Ok(req(None, None)));
-        assert_eq!(parse_query(Some("_HLS_msn=12&_HLS_part=3")), Ok(req(Some(12), Some(3))));
-        assert_eq!(parse_query(Some("x=1&_HLS_skip=YES&_HLS_msn=5")), Ok(req(Some(5), None)));
+        assert_eq!(
+            parse_query(Some("_HLS_msn=12&_HLS_part=3")),
+            Ok(req(Some(12), Some(3)))
+        );
+        assert_eq!(
+            parse_query(Some("x=1&_HLS_skip=YES&_HLS_msn=5")),
+            Ok(req(Some(5), None))
+        );
         assert_eq!(parse_query(Some("_HLS_msn=-1")), Err("bad _HLS_msn"));
-        assert_eq!(parse_query(Some("_HLS_part=a&_HLS_msn=1")), Err("bad _HLS_part"));
+        assert_eq!(
+            parse_query(Some("_HLS_part=a&_HLS_msn=1")),
+            Err("bad _HLS_part")
+        );
     }
 }

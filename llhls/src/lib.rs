@@ -51,7 +51,10 @@ pub fn watch(reg: Arc<Registry>, poll: Duration) -> notify::Result<notify::Recom
 
 /// Settings of the binary (also used by the tests).
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "rtmp-live-llhls", about = "LL-HLS playlists for nginx-rtmp's HLS output")]
+#[command(
+    name = "rtmp-live-llhls",
+    about = "LL-HLS playlists for nginx-rtmp's HLS output"
+)]
 pub struct Config {
     /// nginx-rtmp's hls_path (with hls_nested on: <path>/<name>/index.m3u8).
     #[arg(long, env = "HLS_PATH", default_value = "/var/lib/rtmp-live/hls")]

@@ -245,7 +245,14 @@ pub(crate) mod tests {
         for i in 0..frames {
             let t = start + i as u64 * 3000;
             video_offsets.push(f.len() as u64);
-            f.extend(pes_packets(0x100, &mut vcc, t, None, key(i), if key(i) { 9000 } else { 2500 }));
+            f.extend(pes_packets(
+                0x100,
+                &mut vcc,
+                t,
+                None,
+                key(i),
+                if key(i) { 9000 } else { 2500 },
+            ));
             if i % 5 == 4 {
                 f.extend(pes_packets(0x101, &mut acc, t - 12000, None, false, 700));
             }
@@ -337,7 +344,14 @@ pub(crate) mod tests {
         let mut f = nginx_pat_pmt();
         let mut cc = 0;
         for i in 0..60u64 {
-            f.extend(pes_packets(0x100, &mut cc, (i * 1000 / 30) * 90, None, i == 0, 2000));
+            f.extend(pes_packets(
+                0x100,
+                &mut cc,
+                (i * 1000 / 30) * 90,
+                None,
+                i == 0,
+                2000,
+            ));
         }
         let mut s = FragmentScanner::new(0.5);
         s.push(&f);
@@ -352,7 +366,14 @@ pub(crate) mod tests {
         let mut f = nginx_pat_pmt();
         let mut cc = 0;
         for i in 0..40u64 {
-            f.extend(pes_packets(0x100, &mut cc, (start + i * 3000) & ((1 << 33) - 1), None, i == 0, 500));
+            f.extend(pes_packets(
+                0x100,
+                &mut cc,
+                (start + i * 3000) & ((1 << 33) - 1),
+                None,
+                i == 0,
+                500,
+            ));
         }
         let mut s = FragmentScanner::new(0.5);
         s.push(&f);

@@ -76,11 +76,20 @@ pub fn parse(text: &str) -> Result<Upstream, PlaylistError> {
     let mut in_segments = false;
     for l in lines {
         if let Some(v) = l.strip_prefix("#EXT-X-VERSION:") {
-            up.version = v.trim().parse().map_err(|_| PlaylistError::Bad("EXT-X-VERSION"))?;
+            up.version = v
+                .trim()
+                .parse()
+                .map_err(|_| PlaylistError::Bad("EXT-X-VERSION"))?;
         } else if let Some(v) = l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
-            up.media_sequence = v.trim().parse().map_err(|_| PlaylistError::Bad("EXT-X-MEDIA-SEQUENCE"))?;
+            up.media_sequence = v
+                .trim()
+                .parse()
+                .map_err(|_| PlaylistError::Bad("EXT-X-MEDIA-SEQUENCE"))?;
         } else if let Some(v) = l.strip_prefix("#EXT-X-TARGETDURATION:") {
-            up.target_duration = v.trim().parse().map_err(|_| PlaylistError::Bad("EXT-X-TARGETDURATION"))?;
+            up.target_duration = v
+                .trim()
+                .parse()
+                .map_err(|_| PlaylistError::Bad("EXT-X-TARGETDURATION"))?;
         } else if let Some(v) = l.strip_prefix("#EXTINF:") {
             let d = v.split(',').next().unwrap_or("").trim();
             duration = Some(d.parse().map_err(|_| PlaylistError::Bad("EXTINF"))?);
@@ -98,7 +107,9 @@ pub fn parse(text: &str) -> Result<Upstream, PlaylistError> {
                 up.header.push(l.to_string());
             }
         } else {
-            let d = duration.take().ok_or(PlaylistError::Bad("segment without EXTINF"))?;
+            let d = duration
+                .take()
+                .ok_or(PlaylistError::Bad("segment without EXTINF"))?;
             up.segments.push(Segment {
                 msn: up.media_sequence + up.segments.len() as u64,
                 duration: d,
@@ -263,7 +274,10 @@ mod tests {
         assert!(up.segment(3).is_none() && up.segment(8).is_none());
         assert!(!up.endlist);
         assert_eq!(parse("#EXT-X-VERSION:3\n"), Err(PlaylistError::NotM3u8));
-        assert_eq!(parse("#EXTM3U\nfoo.ts\n"), Err(PlaylistError::Bad("segment without EXTINF")));
+        assert_eq!(
+            parse("#EXTM3U\nfoo.ts\n"),
+            Err(PlaylistError::Bad("segment without EXTINF"))
+        );
         let ev = parse("#EXTM3U\n#EXT-X-PLAYLIST-TYPE: EVENT\n#EXT-X-TARGETDURATION:2\n").unwrap();
         assert_eq!(ev.header, vec!["#EXT-X-PLAYLIST-TYPE: EVENT".to_string()]);
         assert_eq!(ev.next_msn(), 0);
@@ -281,7 +295,11 @@ mod tests {
     #[test]
     fn renders_legacy_tags_plus_ll_tags() {
         let up = parse(NGINX).unwrap();
-        let p7 = vec![part(0, 1000, 0.5, true), part(1000, 800, 0.5, false), part(1800, 700, 0.988, false)];
+        let p7 = [
+            part(0, 1000, 0.5, true),
+            part(1000, 800, 0.5, false),
+            part(1800, 700, 0.988, false),
+        ];
         let p8 = vec![part(0, 900, 0.5, true)];
         let t0 = UNIX_EPOCH + Duration::from_millis(1_795_688_771_478);
         let cur = Current {
@@ -321,14 +339,20 @@ mod tests {
         // the legacy view of it: same segments, same order, same durations
         let legacy = parse(&out).unwrap();
         let key = |u: &Upstream| -> Vec<(u64, String, f64, bool)> {
-            u.segments.iter().map(|s| (s.msn, s.uri.clone(), s.duration, s.discontinuity)).collect()
+            u.segments
+                .iter()
+                .map(|s| (s.msn, s.uri.clone(), s.duration, s.discontinuity))
+                .collect()
         };
         assert_eq!(key(&legacy), key(&up));
     }
 
     #[test]
     fn in_progress_fragment_after_a_reconnect_is_a_discontinuity() {
-        let up = parse("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:0.300,\n3.ts\n").unwrap();
+        let up = parse(
+            "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:0.300,\n3.ts\n",
+        )
+        .unwrap();
         let p = vec![part(0, 10, 0.5, true)];
         let params = LlParams {
             target_duration: 4,
@@ -347,9 +371,16 @@ mod tests {
         assert!(out.contains("#EXT-X-TARGETDURATION:4\n"));
         assert!(out.ends_with("3.ts\n#EXT-X-DISCONTINUITY\n#EXT-X-PART:DURATION=0.500,URI=\"4.ts\",BYTERANGE=\"10@0\",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"4.ts\",BYTERANGE-START=10\n"), "{out}");
         // no parts yet: only the hint, no dangling discontinuity
-        let cur = Current { parts: &[], next_part_start: 0, ..cur };
+        let cur = Current {
+            parts: &[],
+            next_part_start: 0,
+            ..cur
+        };
         let out = render(&up, &params, |_| SegmentLl::default(), Some(&cur));
-        assert!(out.ends_with("3.ts\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"4.ts\",BYTERANGE-START=0\n"), "{out}");
+        assert!(
+            out.ends_with("3.ts\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"4.ts\",BYTERANGE-START=0\n"),
+            "{out}"
+        );
     }
 
     #[test]

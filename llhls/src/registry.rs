@@ -86,11 +86,20 @@ impl Registry {
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Stream>> {
-        self.streams.read().expect("registry lock").get(name).cloned()
+        self.streams
+            .read()
+            .expect("registry lock")
+            .get(name)
+            .cloned()
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.streams.read().expect("registry lock").keys().cloned().collect()
+        self.streams
+            .read()
+            .expect("registry lock")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Looks at every stream folder (at start, and as a safety net).
@@ -163,7 +172,11 @@ impl Registry {
             }
         };
         let mut st = stream.state.lock().expect("stream lock");
-        let res = if playlist_changed { st.reload_playlist() } else { Ok(st.pump()) };
+        let res = if playlist_changed {
+            st.reload_playlist()
+        } else {
+            Ok(st.pump())
+        };
         match res {
             Ok(true) => {
                 drop(st);

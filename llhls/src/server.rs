@@ -22,13 +22,20 @@ pub fn router(reg: Arc<Registry>) -> Router {
 fn text(status: StatusCode, body: &'static str) -> Response {
     (
         status,
-        [(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"))],
+        [(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        )],
         body,
     )
         .into_response()
 }
 
-async fn playlist(State(reg): State<Arc<Registry>>, Path(name): Path<String>, RawQuery(q): RawQuery) -> Response {
+async fn playlist(
+    State(reg): State<Arc<Registry>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let req = match blocking::parse_query(q.as_deref()) {
         Ok(r) => r,
         Err(e) => return text(StatusCode::BAD_REQUEST, e),
@@ -45,7 +52,11 @@ async fn playlist(State(reg): State<Arc<Registry>>, Path(name): Path<String>, Ra
                 return text(StatusCode::NOT_FOUND, "no playlist yet\n");
             };
             let d = blocking::decide(req, &view);
-            let body = if d == Decision::Ready { st.render() } else { None };
+            let body = if d == Decision::Ready {
+                st.render()
+            } else {
+                None
+            };
             (d, body, st.target_duration())
         };
         match decision {
@@ -63,9 +74,18 @@ async fn playlist(State(reg): State<Arc<Registry>>, Path(name): Path<String>, Ra
                 return (
                     StatusCode::OK,
                     [
-                        (header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apple.mpegurl")),
-                        (header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
-                        (header::CACHE_CONTROL, HeaderValue::from_str(&cache).expect("header")),
+                        (
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/vnd.apple.mpegurl"),
+                        ),
+                        (
+                            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                            HeaderValue::from_static("*"),
+                        ),
+                        (
+                            header::CACHE_CONTROL,
+                            HeaderValue::from_str(&cache).expect("header"),
+                        ),
                     ],
                     body,
                 )
@@ -74,8 +94,8 @@ async fn playlist(State(reg): State<Arc<Registry>>, Path(name): Path<String>, Ra
             Decision::BadRequest(why) => return text(StatusCode::BAD_REQUEST, why),
             Decision::Wait => {}
         }
-        let deadline =
-            *deadline.get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(3 * td));
+        let deadline = *deadline
+            .get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(3 * td));
         match tokio::time::timeout_at(deadline, rx.changed()).await {
             Ok(Ok(())) => {
                 if !reg.get(&name).is_some_and(|s| Arc::ptr_eq(&s, &stream)) {
@@ -83,7 +103,12 @@ async fn playlist(State(reg): State<Arc<Registry>>, Path(name): Path<String>, Ra
                 }
             }
             Ok(Err(_)) => return text(StatusCode::NOT_FOUND, "stream ended\n"),
-            Err(_) => return text(StatusCode::SERVICE_UNAVAILABLE, "requested part not available in time\n"),
+            Err(_) => {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "requested part not available in time\n",
+                )
+            }
         }
     }
 }

@@ -119,7 +119,9 @@ impl StreamState {
         }
         // recent segments this process did not tail (it started late): scan
         // their files once
-        let first_with_parts = up.next_msn().saturating_sub(self.settings.part_segments as u64);
+        let first_with_parts = up
+            .next_msn()
+            .saturating_sub(self.settings.part_segments as u64);
         for s in up.segments.iter().filter(|s| s.msn >= first_with_parts) {
             if !self.done.contains_key(&s.msn) {
                 if let Ok(data) = std::fs::read(self.dir.join(&s.uri)) {
@@ -142,7 +144,9 @@ impl StreamState {
                 Some((m, t)) if m == s.msn + 1 => t,
                 _ => now,
             };
-            let t = end.checked_sub(Duration::from_secs_f64(s.duration)).unwrap_or(end);
+            let t = end
+                .checked_sub(Duration::from_secs_f64(s.duration))
+                .unwrap_or(end);
             self.pdt.insert(s.msn, t);
             next = Some((s.msn, t));
         }
@@ -221,7 +225,9 @@ impl StreamState {
             // was already written if this process started late)
             let now = SystemTime::now();
             let back = Duration::from_secs_f64(t.scanner.elapsed());
-            self.pdt.entry(t.msn).or_insert(now.checked_sub(back).unwrap_or(now));
+            self.pdt
+                .entry(t.msn)
+                .or_insert(now.checked_sub(back).unwrap_or(now));
         }
         if t.discontinuity.is_none() {
             if let Some(first) = t.scanner.first_ts() {
@@ -240,7 +246,8 @@ impl StreamState {
                 });
             }
         }
-        let changed = t.scanner.parts().len() != parts_before || (opened && t.file.is_some() && grew);
+        let changed =
+            t.scanner.parts().len() != parts_before || (opened && t.file.is_some() && grew);
         self.tail = Some(t);
         changed
     }
@@ -305,7 +312,9 @@ mod tests {
     }
 
     fn write_playlist(dir: &Path, seq: u64, segs: &[(u64, f64)]) {
-        let mut s = format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:{seq}\n#EXT-X-TARGETDURATION:2\n");
+        let mut s = format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:{seq}\n#EXT-X-TARGETDURATION:2\n"
+        );
         for (n, d) in segs {
             s += &format!("#EXTINF:{d:.3},\n{n}.ts\n");
         }
@@ -324,8 +333,18 @@ mod tests {
         // a late start scans the listed segment for its parts
         let out = st.render().unwrap();
         assert_eq!(out.matches("URI=\"0.ts\"").count(), 4, "{out}");
-        assert!(out.ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1.ts\",BYTERANGE-START=0\n"), "{out}");
-        assert_eq!(st.view().unwrap(), View { current_msn: 1, current_parts: 0, part_target: 0.5 });
+        assert!(
+            out.ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1.ts\",BYTERANGE-START=0\n"),
+            "{out}"
+        );
+        assert_eq!(
+            st.view().unwrap(),
+            View {
+                current_msn: 1,
+                current_parts: 0,
+                part_target: 0.5
+            }
+        );
 
         // 1.ts grows in two steps
         let (f1, vo) = fragment(60, 90_000 + 60 * 3000, |i| i == 0);
@@ -334,7 +353,13 @@ mod tests {
         assert!(st.pump());
         assert_eq!(st.view().unwrap().current_parts, 1);
         let out = st.render().unwrap();
-        assert!(out.contains(&format!("#EXT-X-PART:DURATION=0.500,URI=\"1.ts\",BYTERANGE=\"{}@0\",INDEPENDENT=YES\n", vo[15])), "{out}");
+        assert!(
+            out.contains(&format!(
+                "#EXT-X-PART:DURATION=0.500,URI=\"1.ts\",BYTERANGE=\"{}@0\",INDEPENDENT=YES\n",
+                vo[15]
+            )),
+            "{out}"
+        );
         assert!(out.contains(&format!("BYTERANGE-START={}\n", vo[15])));
         assert!(!out.contains("DISCONTINUITY"), "{out}");
         assert!(!st.pump());
@@ -352,8 +377,17 @@ mod tests {
         assert_eq!(up.segments.len(), 2);
         // parts of 1.ts tile the file
         let mut at = 0u64;
-        for l in out.lines().filter(|l| l.contains("URI=\"1.ts\"") && l.starts_with("#EXT-X-PART:")) {
-            let br = l.split("BYTERANGE=\"").nth(1).unwrap().split('"').next().unwrap();
+        for l in out
+            .lines()
+            .filter(|l| l.contains("URI=\"1.ts\"") && l.starts_with("#EXT-X-PART:"))
+        {
+            let br = l
+                .split("BYTERANGE=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
             let (len, off) = br.split_once('@').unwrap();
             assert_eq!(off.parse::<u64>().unwrap(), at);
             at += len.parse::<u64>().unwrap();
@@ -375,14 +409,20 @@ mod tests {
         std::fs::write(d.path().join("5.ts"), &f1).unwrap();
         st.pump();
         let out = st.render().unwrap();
-        assert!(out.contains("4.ts\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:"), "{out}");
+        assert!(
+            out.contains("4.ts\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:"),
+            "{out}"
+        );
     }
 
     #[test]
     fn playlist_gone_is_not_found() {
         let d = tempfile::tempdir().unwrap();
         let mut st = StreamState::new(d.path().to_path_buf(), settings());
-        assert_eq!(st.reload_playlist().unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            st.reload_playlist().unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
         assert!(st.render().is_none() && st.view().is_none());
     }
 }

@@ -53,7 +53,11 @@ pub fn parse_packet(b: &[u8]) -> Result<Packet<'_>, TsError> {
         }
         start = 5 + len;
     }
-    let payload = if afc & 0x1 != 0 { &b[start..] } else { &b[PACKET_LEN..] };
+    let payload = if afc & 0x1 != 0 {
+        &b[start..]
+    } else {
+        &b[PACKET_LEN..]
+    };
     Ok(Packet {
         pid,
         pusi,
@@ -188,14 +192,14 @@ pub(crate) mod tests {
     pub fn nginx_pat_pmt() -> Vec<u8> {
         let mut pat = vec![0x47, 0x40, 0x00, 0x10, 0x00];
         pat.extend([
-            0x00, 0xb0, 0x0d, 0x00, 0x01, 0xc1, 0x00, 0x00, 0x00, 0x01, 0xf0, 0x01, 0x2e, 0x70, 0x19,
-            0x05,
+            0x00, 0xb0, 0x0d, 0x00, 0x01, 0xc1, 0x00, 0x00, 0x00, 0x01, 0xf0, 0x01, 0x2e, 0x70,
+            0x19, 0x05,
         ]);
         pat.resize(188, 0xff);
         let mut pmt = vec![0x47, 0x50, 0x01, 0x10, 0x00];
         pmt.extend([
-            0x02, 0xb0, 0x17, 0x00, 0x01, 0xc1, 0x00, 0x00, 0xe1, 0x00, 0xf0, 0x00, 0x1b, 0xe1, 0x00,
-            0xf0, 0x00, 0x0f, 0xe1, 0x01, 0xf0, 0x00, 0x2f, 0x44, 0xb9, 0x9b,
+            0x02, 0xb0, 0x17, 0x00, 0x01, 0xc1, 0x00, 0x00, 0xe1, 0x00, 0xf0, 0x00, 0x1b, 0xe1,
+            0x00, 0xf0, 0x00, 0x0f, 0xe1, 0x01, 0xf0, 0x00, 0x2f, 0x44, 0xb9, 0x9b,
         ]);
         pmt.resize(188, 0xff);
         pat.extend(pmt);
@@ -214,12 +218,24 @@ pub(crate) mod tests {
 
     /// Packets of one PES the way nginx-rtmp's mpegts writer lays them out
     /// (PCR + random access on keyframes, stuffing in the last packet).
-    pub fn pes_packets(pid: u16, cc: &mut u8, pts: u64, dts: Option<u64>, key: bool, body: usize) -> Vec<u8> {
+    pub fn pes_packets(
+        pid: u16,
+        cc: &mut u8,
+        pts: u64,
+        dts: Option<u64>,
+        key: bool,
+        body: usize,
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         let mut left = body;
         let mut first = true;
         while first || left > 0 {
-            let mut p = vec![0x47, ((pid >> 8) as u8) | if first { 0x40 } else { 0 }, pid as u8, 0x10 | (*cc & 0x0f)];
+            let mut p = vec![
+                0x47,
+                ((pid >> 8) as u8) | if first { 0x40 } else { 0 },
+                pid as u8,
+                0x10 | (*cc & 0x0f),
+            ];
             *cc = cc.wrapping_add(1);
             let mut af: Vec<u8> = Vec::new();
             if first && key {
@@ -274,7 +290,10 @@ pub(crate) mod tests {
         assert_eq!(pat_pmt_pid(pat.payload), Some(0x1001));
         let pmt = parse_packet(&h[188..376]).unwrap();
         assert_eq!(pmt.pid, 0x1001);
-        assert_eq!(pmt_streams(pmt.payload), Some(vec![(0x100, 0x1b), (0x101, 0x0f)]));
+        assert_eq!(
+            pmt_streams(pmt.payload),
+            Some(vec![(0x100, 0x1b), (0x101, 0x0f)])
+        );
         assert!(is_video(0x1b) && is_audio(0x0f) && !is_video(0x0f));
     }
 
@@ -297,7 +316,10 @@ pub(crate) mod tests {
         let audio = pes_packets(0x101, &mut cc, 8_589_934_000, None, false, 300);
         let a = parse_packet(&audio[..188]).unwrap();
         let h = parse_pes_header(a.payload).unwrap();
-        assert_eq!((h.pts, h.dts, h.decode_ts()), (Some(8_589_934_000), None, Some(8_589_934_000)));
+        assert_eq!(
+            (h.pts, h.dts, h.decode_ts()),
+            (Some(8_589_934_000), None, Some(8_589_934_000))
+        );
         // last packet is stuffed through the adaptation field
         let last = parse_packet(&audio[188..376]).unwrap();
         assert_eq!(last.payload.len(), 300 - (184 - 14));
@@ -312,7 +334,10 @@ pub(crate) mod tests {
         p[3] = 0x30;
         p[4] = 200;
         assert_eq!(parse_packet(&p), Err(TsError::Adaptation));
-        assert_eq!(parse_pes_header(&[0, 0, 2, 0xe0, 0, 0, 0x80, 0x80, 5]), None);
+        assert_eq!(
+            parse_pes_header(&[0, 0, 2, 0xe0, 0, 0, 0x80, 0x80, 5]),
+            None
+        );
     }
 
     #[test]

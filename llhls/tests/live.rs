@@ -21,7 +21,10 @@ impl Drop for Kill {
     fn drop(&mut self) {
         for (name, c) in self.0.iter_mut().rev() {
             // TERM lets the nginx master take its workers down with it
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -40,11 +43,18 @@ impl Drop for Kill {
 
 fn free_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
-    let seed = std::process::id() as u64 ^ nanos ^ NEXT.fetch_add(97, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let seed = std::process::id() as u64
+        ^ nanos
+        ^ NEXT.fetch_add(97, std::sync::atomic::Ordering::Relaxed);
     let mut p = 20_000 + (seed % 11_000) as u16;
     loop {
-        if TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+        if TcpListener::bind(("127.0.0.1", p)).is_ok()
+            && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
+        {
             return p;
         }
         p = if p >= 31_990 { 20_000 } else { p + 7 };
@@ -130,18 +140,32 @@ fn msn_of(uri: &str) -> u64 {
 
 /// (msn, index of the next part) the playlist's preload hint points at.
 fn next_part(playlist: &str) -> (u64, u64) {
-    let hint = playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:")).expect("preload hint");
+    let hint = playlist
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:"))
+        .expect("preload hint");
     let msn = msn_of(attr(hint, "URI").unwrap());
-    let n = parts_of(playlist).iter().filter(|p| msn_of(&p.uri) == msn).count() as u64;
+    let n = parts_of(playlist)
+        .iter()
+        .filter(|p| msn_of(&p.uri) == msn)
+        .count() as u64;
     (msn, n)
 }
 
 /// Checks the rules the playlist must keep.
 fn check_playlist(pl: &str, part_target: f64) {
     assert!(pl.starts_with("#EXTM3U\n"), "{pl}");
-    assert!(pl.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.500\n"), "{pl}");
+    assert!(
+        pl.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.500\n"),
+        "{pl}"
+    );
     assert!(pl.contains("#EXT-X-PART-INF:PART-TARGET=0.500\n"), "{pl}");
-    let td: f64 = pl.lines().find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:")).unwrap().parse().unwrap();
+    let td: f64 = pl
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .unwrap()
+        .parse()
+        .unwrap();
     for l in pl.lines().filter_map(|l| l.strip_prefix("#EXTINF:")) {
         let d: f64 = l.trim_end_matches(',').parse().unwrap();
         assert!(d.round() <= td, "EXTINF {d} > target {td}");
@@ -149,7 +173,10 @@ fn check_playlist(pl: &str, part_target: f64) {
     let parts = parts_of(pl);
     let mut by_uri: Vec<(String, Vec<LlPart>)> = Vec::new();
     for p in parts {
-        assert!(p.dur <= part_target + 0.001, "part longer than PART-TARGET: {p:?}");
+        assert!(
+            p.dur <= part_target + 0.001,
+            "part longer than PART-TARGET: {p:?}"
+        );
         match by_uri.last_mut() {
             Some((u, v)) if *u == p.uri => v.push(p),
             _ => by_uri.push((p.uri.clone(), vec![p])),
@@ -169,7 +196,10 @@ fn check_playlist(pl: &str, part_target: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ll_hls_from_a_real_nginx_rtmp() {
-    let missing: Vec<&str> = ["nginx", "ffmpeg", "ffprobe"].into_iter().filter(|b| !have(b)).collect();
+    let missing: Vec<&str> = ["nginx", "ffmpeg", "ffprobe"]
+        .into_iter()
+        .filter(|b| !have(b))
+        .collect();
     if !missing.is_empty() || !Path::new(RTMP_MODULE).exists() {
         assert!(
             std::env::var("LLHLS_REQUIRE_LIVE").is_err(),
@@ -214,8 +244,28 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
         .args(["-hide_banner", "-loglevel", "error", "-re"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args(["-t", "40", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
-        .args(["-pix_fmt", "yuv420p", "-b:v", "500k", "-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
+        .args([
+            "-t",
+            "40",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+        ])
+        .args([
+            "-pix_fmt",
+            "yuv420p",
+            "-b:v",
+            "500k",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+            "-sc_threshold",
+            "0",
+        ])
         .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
         .arg(format!("rtmp://127.0.0.1:{rtmp}/hls/live"))
         .stdin(Stdio::null())
@@ -296,7 +346,10 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
             if let Some((t, _)) = samples.iter().find(|(_, sz)| *sz >= need) {
                 let lat = answered.saturating_duration_since(*t);
                 latencies.push(lat);
-                assert!(lat <= Duration::from_millis(50), "answered {lat:?} after part {msn}/{part} was on disk");
+                assert!(
+                    lat <= Duration::from_millis(50),
+                    "answered {lat:?} after part {msn}/{part} was on disk"
+                );
             }
         } else {
             // the segment was listed: the answer must hold it complete
@@ -305,7 +358,10 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
         (msn, part) = next_part(&body);
     }
     eprintln!("blocking reload answered after the part was on disk: {latencies:?}");
-    assert!(latencies.len() >= 5, "too few measured parts: {latencies:?}");
+    assert!(
+        latencies.len() >= 5,
+        "too few measured parts: {latencies:?}"
+    );
 
     // 3. 400 for far-future requests
     let (s, _) = get(format!("?_HLS_msn={}", msn + 5)).await;
@@ -321,8 +377,19 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
     assert_eq!(s, 200);
     let mut checked = 0;
     for (p, bytes) in &fetched {
-        let whole = client.get(ts_url(&p.uri)).send().await.unwrap().bytes().await.unwrap();
-        assert_eq!(&whole[p.off as usize..(p.off + p.len) as usize], &bytes[..], "{p:?}");
+        let whole = client
+            .get(ts_url(&p.uri))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(
+            &whole[p.off as usize..(p.off + p.len) as usize],
+            &bytes[..],
+            "{p:?}"
+        );
         checked += 1;
     }
     // and the listed parts of the complete segments concatenate to them
@@ -330,11 +397,22 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
     let parts = parts_of(&now);
     let hint_msn = next_part(&now).0;
     let mut segs_checked = 0;
-    for uri in parts.iter().map(|p| p.uri.clone()).collect::<std::collections::BTreeSet<_>>() {
+    for uri in parts
+        .iter()
+        .map(|p| p.uri.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
         if msn_of(&uri) >= hint_msn {
             continue;
         }
-        let whole = client.get(ts_url(&uri)).send().await.unwrap().bytes().await.unwrap();
+        let whole = client
+            .get(ts_url(&uri))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         let mut cat = Vec::new();
         for p in parts.iter().filter(|p| p.uri == uri) {
             let r = client
@@ -346,35 +424,61 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
             cat.extend(r.bytes().await.unwrap());
         }
         assert_eq!(cat.len(), whole.len(), "{uri}");
-        assert!(cat == whole.to_vec(), "{uri}: parts differ from the segment");
+        assert!(
+            cat == whole.to_vec(),
+            "{uri}: parts differ from the segment"
+        );
         segs_checked += 1;
     }
-    eprintln!("{checked} parts fetched in progress matched; {segs_checked} segments = concatenated parts");
+    eprintln!(
+        "{checked} parts fetched in progress matched; {segs_checked} segments = concatenated parts"
+    );
     assert!(segs_checked >= 1);
 
     // 5. the LL playlist plays (ffmpeg's HLS demuxer ignores the LL tags)
     let front = format!("http://127.0.0.1:{http}/live/index.m3u8");
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(&front)
         .output()
         .unwrap();
     let codecs = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "ffprobe: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(codecs.contains("h264") && codecs.contains("aac"), "{codecs}");
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        codecs.contains("h264") && codecs.contains("aac"),
+        "{codecs}"
+    );
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(&front)
         .args(["-t", "3", "-f", "null", "-"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("ffprobe of the LL playlist: {}", codecs.replace('\n', " "));
 
     // 6. publisher gone: the fragment in progress is listed, a request for
     // the next part is held and answered 503 after 3 target durations
     let (_, mut ff) = procs.0.pop().unwrap();
-    let _ = Command::new("kill").arg("-KILL").arg(ff.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(ff.id().to_string())
+        .status();
     let _ = ff.wait();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, body) = get(String::new()).await;

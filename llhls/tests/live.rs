@@ -134,6 +134,37 @@ fn parts_of(playlist: &str) -> Vec<LlPart> {
         .collect()
 }
 
+/// `2026-11-26T10:24:22.123Z` to seconds since the epoch.
+fn parse_pdt(s: &str) -> f64 {
+    let n = |a: usize, b: usize| s[a..b].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19);
+    secs as f64 + s[19..s.len() - 1].parse::<f64>().unwrap_or(0.0)
+}
+
+/// Wall clock of the live edge a playlist announces: program date-time of
+/// the fragment in progress plus the duration of its listed parts.
+fn live_edge(pl: &str) -> Option<f64> {
+    let (msn, _) = next_part(pl);
+    let uri = format!("{msn}.ts");
+    // the last PDT line belongs to the fragment in progress when it has parts
+    let pdt = pl
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:"))
+        .last()?;
+    let parts: Vec<LlPart> = parts_of(pl).into_iter().filter(|p| p.uri == uri).collect();
+    if parts.is_empty() {
+        return None;
+    }
+    Some(parse_pdt(pdt) + parts.iter().map(|p| p.dur).sum::<f64>())
+}
+
 fn msn_of(uri: &str) -> u64 {
     uri.trim_end_matches(".ts").parse().unwrap()
 }
@@ -303,6 +334,7 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
     let ts_url = |uri: &str| format!("http://127.0.0.1:{http}/live/{uri}");
     let mut fetched: Vec<(LlPart, Vec<u8>)> = Vec::new();
     let mut latencies = Vec::new();
+    let mut edge_lag = Vec::new();
     let (mut msn, mut part) = next_part(&first);
     for _ in 0..10 {
         let file = d.join("hls/live").join(format!("{msn}.ts"));
@@ -320,9 +352,16 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
         };
         let (s, body) = get(format!("?_HLS_msn={msn}&_HLS_part={part}")).await;
         let answered = Instant::now();
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         poller.join().unwrap();
         assert_eq!(s, 200, "{body}");
+        if let Some(edge) = live_edge(&body) {
+            edge_lag.push(((wall - edge) * 1000.0).round() as i64);
+        }
         check_playlist(&body, 0.5);
         let parts = parts_of(&body);
         let uri = format!("{msn}.ts");
@@ -358,6 +397,7 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
         (msn, part) = next_part(&body);
     }
     eprintln!("blocking reload answered after the part was on disk: {latencies:?}");
+    eprintln!("answer time minus the live edge it announces (PDT + parts), ms: {edge_lag:?}");
     assert!(
         latencies.len() >= 5,
         "too few measured parts: {latencies:?}"

@@ -1,0 +1,236 @@
+//! Load generator for measuring `rtmp-live-llhls` with many streams, without
+//! running many encoders: replays one real MPEG-TS fragment as N live
+//! streams the way nginx-rtmp writes them (one `write` per 188-byte packet,
+//! at the media time of each frame; playlist written to `.bak` and renamed
+//! after the fragment is closed), and optionally runs one LL client per
+//! stream doing blocking reloads for the next part.
+//!
+//! usage: load <hls-dir> <streams> <seconds> <source.ts> [component-url]
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rtmp_live_llhls::ts;
+
+/// Packets of the source grouped per video frame, with the frame's offset
+/// from the first frame in seconds.
+fn frames(src: &[u8]) -> (Vec<u8>, Vec<(f64, Vec<u8>)>) {
+    let mut header = Vec::new();
+    let mut groups: Vec<(f64, Vec<u8>)> = Vec::new();
+    let mut first: Option<u64> = None;
+    let mut video_pid = None;
+    let mut pmt_pid = None;
+    for p in src.chunks_exact(188) {
+        let pk = ts::parse_packet(p).expect("source packet");
+        if pk.pid == 0 && pk.pusi {
+            pmt_pid = ts::pat_pmt_pid(pk.payload);
+            if groups.is_empty() {
+                header.extend_from_slice(p);
+            }
+            continue;
+        }
+        if Some(pk.pid) == pmt_pid && pk.pusi {
+            if let Some(es) = ts::pmt_streams(pk.payload) {
+                video_pid = es.iter().find(|(_, t)| ts::is_video(*t)).map(|(p, _)| *p);
+            }
+            if groups.is_empty() {
+                header.extend_from_slice(p);
+            }
+            continue;
+        }
+        if Some(pk.pid) == pmt_pid || pk.pid == 0 {
+            continue;
+        }
+        if Some(pk.pid) == video_pid && pk.pusi {
+            let t = ts::parse_pes_header(pk.payload)
+                .and_then(|h| h.decode_ts())
+                .unwrap_or(0);
+            let f = *first.get_or_insert(t);
+            groups.push((ts::ts_diff(f, t) as f64 / ts::TS_CLOCK, Vec::new()));
+        }
+        match groups.last_mut() {
+            Some(g) => g.1.extend_from_slice(p),
+            None => header.extend_from_slice(p),
+        }
+    }
+    (header, groups)
+}
+
+struct Stream {
+    dir: PathBuf,
+    msn: u64,
+    file: Option<File>,
+    frag_start: Instant,
+    next_group: usize,
+    listed: Vec<(u64, f64)>,
+}
+
+fn write_playlist(dir: &Path, listed: &[(u64, f64)]) {
+    let seq = listed.first().map_or(0, |s| s.0);
+    let mut s = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:{seq}\n#EXT-X-TARGETDURATION:2\n"
+    );
+    for (n, d) in listed {
+        s += &format!("#EXTINF:{d:.3},\n{n}.ts\n");
+    }
+    fs::write(dir.join("index.m3u8.bak"), s).unwrap();
+    fs::rename(dir.join("index.m3u8.bak"), dir.join("index.m3u8")).unwrap();
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    if a.len() < 5 {
+        eprintln!("usage: load <hls-dir> <streams> <seconds> <source.ts> [component-url]");
+        std::process::exit(2);
+    }
+    let root = PathBuf::from(&a[1]);
+    let n: usize = a[2].parse().unwrap();
+    let secs: f64 = a[3].parse().unwrap();
+    let src = fs::read(&a[4]).unwrap();
+    let url = a.get(5).cloned();
+    let (header, groups) = frames(&src);
+    let frame = groups.get(1).map_or(1.0 / 30.0, |g| g.0);
+    let frag_len = groups.last().map_or(2.0, |g| g.0) + frame;
+    eprintln!(
+        "source: {} frames, {:.3} s, {} bytes; {n} streams",
+        groups.len(),
+        frag_len,
+        src.len()
+    );
+    let t0 = Instant::now();
+    let mut streams: Vec<Stream> = (0..n)
+        .map(|i| {
+            let dir = root.join(format!("s{i}"));
+            fs::create_dir_all(&dir).unwrap();
+            Stream {
+                dir,
+                msn: 0,
+                file: None,
+                // stagger the streams over one fragment
+                frag_start: t0 + Duration::from_secs_f64(frag_len * i as f64 / n as f64),
+                next_group: 0,
+                listed: Vec::new(),
+            }
+        })
+        .collect();
+    let clients_thread = url.map(|url| {
+        let names: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+        std::thread::spawn(move || clients(url, names, secs))
+    });
+    let end = t0 + Duration::from_secs_f64(secs);
+    let mut writes = 0u64;
+    while Instant::now() < end {
+        let now = Instant::now();
+        let mut next_due = now + Duration::from_millis(50);
+        for s in &mut streams {
+            if now < s.frag_start {
+                next_due = next_due.min(s.frag_start);
+                continue;
+            }
+            if s.file.is_none() {
+                let mut f = File::create(s.dir.join(format!("{}.ts", s.msn))).unwrap();
+                for p in header.chunks(188) {
+                    f.write_all(p).unwrap();
+                    writes += 1;
+                }
+                s.file = Some(f);
+                s.next_group = 0;
+            }
+            let el = now.duration_since(s.frag_start).as_secs_f64();
+            while s.next_group < groups.len() && groups[s.next_group].0 <= el {
+                let f = s.file.as_mut().unwrap();
+                for p in groups[s.next_group].1.chunks(188) {
+                    f.write_all(p).unwrap();
+                    writes += 1;
+                }
+                s.next_group += 1;
+            }
+            if s.next_group == groups.len() && el >= frag_len {
+                s.file = None;
+                s.listed.push((s.msn, frag_len));
+                if s.listed.len() > 4 {
+                    let old = s.listed.remove(0);
+                    let _ = fs::remove_file(s.dir.join(format!("{}.ts", old.0)));
+                }
+                write_playlist(&s.dir, &s.listed);
+                s.msn += 1;
+                s.frag_start += Duration::from_secs_f64(frag_len);
+            }
+            let due = if s.next_group < groups.len() {
+                s.frag_start + Duration::from_secs_f64(groups[s.next_group].0)
+            } else {
+                s.frag_start + Duration::from_secs_f64(frag_len)
+            };
+            next_due = next_due.min(due);
+        }
+        if let Some(d) = next_due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+    }
+    eprintln!(
+        "wrote {writes} packets in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    if let Some(t) = clients_thread {
+        let _ = t.join();
+    }
+}
+
+/// One LL client per stream: blocking reload for the next part, again and
+/// again; prints how many answers arrived and how many were not 200.
+fn clients(url: String, names: Vec<String>, secs: f64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let c = reqwest::Client::new();
+        let end = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+        let mut tasks = Vec::new();
+        for name in names {
+            let (c, u) = (c.clone(), format!("{url}/{name}/index.m3u8"));
+            tasks.push(tokio::spawn(async move {
+                let (mut ok, mut other) = (0u64, 0u64);
+                let mut q = String::new();
+                while tokio::time::Instant::now() < end {
+                    let Ok(r) = c.get(format!("{u}{q}")).send().await else {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    };
+                    if r.status() == 404 && ok == 0 {
+                        // no playlist before nginx-rtmp lists the first fragment
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                    if r.status() != 200 {
+                        other += 1;
+                        q.clear();
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                    ok += 1;
+                    let body = r.text().await.unwrap_or_default();
+                    let Some(hint) = body.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:")) else {
+                        q.clear();
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    };
+                    let uri = hint.split("URI=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("");
+                    let msn = uri.trim_end_matches(".ts");
+                    let parts = body.lines().filter(|l| l.starts_with("#EXT-X-PART:") && l.contains(&format!("URI=\"{uri}\""))).count();
+                    q = format!("?_HLS_msn={msn}&_HLS_part={parts}");
+                }
+                (ok, other)
+            }));
+        }
+        let (mut ok, mut other) = (0, 0);
+        for t in tasks {
+            let (a, b) = t.await.unwrap();
+            ok += a;
+            other += b;
+        }
+        eprintln!("clients: {ok} playlist answers (200), {other} other (503 at the end: the writer stopped)");
+    });
+}

@@ -1,0 +1,87 @@
+//! LL-HLS for the stock nginx-rtmp origin: tails the `.ts` fragment that
+//! nginx-rtmp is writing and publishes it as byte-range parts (see
+//! `docs/llhls-spike.md`). nginx keeps serving the `.ts` files; this serves
+//! the playlists.
+
+pub mod blocking;
+pub mod parts;
+pub mod playlist;
+pub mod registry;
+pub mod server;
+pub mod stream;
+pub mod ts;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+
+use crate::registry::Registry;
+
+/// Watches `root` (inotify, recursive) and feeds the registry right on the
+/// watcher's event thread (no hand-off to another thread per event: with one
+/// `write` per TS packet that hand-off was the main cost); a second thread
+/// rescans every `poll` as a safety net. The returned watcher must be kept
+/// alive.
+pub fn watch(reg: Arc<Registry>, poll: Duration) -> notify::Result<notify::RecommendedWatcher> {
+    let r = reg.clone();
+    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+        Ok(ev) => {
+            for p in &ev.paths {
+                r.on_event(&ev.kind, p);
+            }
+        }
+        Err(e) => {
+            tracing::warn!("inotify: {e}; rescanning");
+            r.scan();
+        }
+    })?;
+    w.watch(reg.root(), RecursiveMode::Recursive)?;
+    reg.scan();
+    std::thread::Builder::new()
+        .name("llhls-rescan".into())
+        .spawn(move || loop {
+            std::thread::sleep(poll);
+            reg.scan();
+        })
+        .expect("spawn rescan thread");
+    Ok(w)
+}
+
+/// Settings of the binary (also used by the tests).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "rtmp-live-llhls",
+    about = "LL-HLS playlists for nginx-rtmp's HLS output"
+)]
+pub struct Config {
+    /// nginx-rtmp's hls_path (with hls_nested on: <path>/<name>/index.m3u8).
+    #[arg(long, env = "HLS_PATH", default_value = "/var/lib/rtmp-live/hls")]
+    pub hls_path: PathBuf,
+    /// Address for the playlist HTTP server.
+    #[arg(long, env = "LLHLS_LISTEN", default_value = "127.0.0.1:8090")]
+    pub listen: String,
+    /// PART-TARGET in seconds.
+    #[arg(long, env = "LLHLS_PART_TARGET", default_value_t = 0.5)]
+    pub part_target: f64,
+    /// Floor of EXT-X-TARGETDURATION (seconds; hls_fragment).
+    #[arg(long, env = "LLHLS_MIN_TARGET_DURATION", default_value_t = 2)]
+    pub min_target_duration: u64,
+    /// Complete segments that keep their EXT-X-PART lines.
+    #[arg(long, env = "LLHLS_PART_SEGMENTS", default_value_t = 2)]
+    pub part_segments: usize,
+    /// Safety-net rescan of the HLS folder, milliseconds.
+    #[arg(long, env = "LLHLS_RESCAN_MS", default_value_t = 1000)]
+    pub rescan_ms: u64,
+}
+
+impl Config {
+    pub fn settings(&self) -> stream::Settings {
+        stream::Settings {
+            part_target: self.part_target,
+            min_target_duration: self.min_target_duration,
+            part_segments: self.part_segments,
+        }
+    }
+}

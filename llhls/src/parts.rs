@@ -1,0 +1,388 @@
+//! Cutting one fragment, as it grows, into parts at video PES starts.
+//!
+//! nginx-rtmp appends whole TS packets (one `write` per packet) and writes
+//! every PES contiguously, so every byte before a video PES start is final
+//! and no other PES is in progress there: a part `[start, next video PES
+//! start)` can be published as soon as that next PES start has been read.
+//! A reader may see half a packet (writes straddle page boundaries): only
+//! whole packets are parsed, the rest waits for the next push.
+
+use crate::ts::{self, PACKET_LEN, TS_CLOCK};
+
+/// A byte range of the parent fragment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    pub offset: u64,
+    pub len: u64,
+    /// Seconds, from the video decode timestamps.
+    pub duration: f64,
+    /// Starts with a keyframe (random-access flag on its first video packet).
+    pub independent: bool,
+}
+
+/// Incremental scanner of one fragment file.
+#[derive(Debug)]
+pub struct FragmentScanner {
+    target: i64,
+    pending: Vec<u8>,
+    /// Bytes parsed (whole packets) from the start of the file.
+    parsed: u64,
+    pmt_pid: Option<u16>,
+    /// The PID parts are cut on: video if the PMT has one, else audio.
+    main_pid: Option<u16>,
+    part_start: u64,
+    part_start_ts: Option<u64>,
+    part_independent: bool,
+    first_ts: Option<u64>,
+    last_ts: Option<u64>,
+    frame_ticks: i64,
+    parts: Vec<Part>,
+    finished: bool,
+}
+
+impl FragmentScanner {
+    /// `part_target`: the advertised PART-TARGET in seconds.
+    pub fn new(part_target: f64) -> Self {
+        FragmentScanner {
+            target: (part_target * TS_CLOCK).round() as i64,
+            pending: Vec::new(),
+            parsed: 0,
+            pmt_pid: None,
+            main_pid: None,
+            part_start: 0,
+            part_start_ts: None,
+            part_independent: false,
+            first_ts: None,
+            last_ts: None,
+            frame_ticks: 0,
+            parts: Vec::new(),
+            finished: false,
+        }
+    }
+
+    /// Feeds bytes appended to the file. Returns how many parts were closed.
+    pub fn push(&mut self, mut data: &[u8]) -> usize {
+        let before = self.parts.len();
+        if self.finished {
+            return 0;
+        }
+        if !self.pending.is_empty() {
+            let need = PACKET_LEN - self.pending.len();
+            let take = need.min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.pending.len() == PACKET_LEN {
+                let p = std::mem::take(&mut self.pending);
+                self.packet(&p);
+            }
+        }
+        let mut chunks = data.chunks_exact(PACKET_LEN);
+        for p in &mut chunks {
+            self.packet(p);
+        }
+        self.pending.extend_from_slice(chunks.remainder());
+        self.parts.len() - before
+    }
+
+    fn packet(&mut self, b: &[u8]) {
+        let offset = self.parsed;
+        self.parsed += PACKET_LEN as u64;
+        let Ok(p) = ts::parse_packet(b) else {
+            return;
+        };
+        if !p.pusi {
+            return;
+        }
+        if p.pid == 0 {
+            if self.pmt_pid.is_none() {
+                self.pmt_pid = ts::pat_pmt_pid(p.payload);
+            }
+            return;
+        }
+        if Some(p.pid) == self.pmt_pid {
+            if self.main_pid.is_none() {
+                if let Some(es) = ts::pmt_streams(p.payload) {
+                    self.main_pid = es
+                        .iter()
+                        .find(|(_, t)| ts::is_video(*t))
+                        .or_else(|| es.iter().find(|(_, t)| ts::is_audio(*t)))
+                        .map(|(pid, _)| *pid);
+                }
+            }
+            return;
+        }
+        if Some(p.pid) != self.main_pid {
+            return;
+        }
+        let Some(t) = ts::parse_pes_header(p.payload).and_then(|h| h.decode_ts()) else {
+            return;
+        };
+        self.on_main_pes(offset, t, p.random_access);
+    }
+
+    fn on_main_pes(&mut self, offset: u64, t: u64, key: bool) {
+        if let Some(last) = self.last_ts {
+            let d = ts::ts_diff(last, t);
+            if d > 0 && d < TS_CLOCK as i64 {
+                self.frame_ticks = d;
+            }
+        }
+        self.last_ts = Some(t);
+        if self.first_ts.is_none() {
+            self.first_ts = Some(t);
+        }
+        let Some(start) = self.part_start_ts else {
+            // the first part starts at byte 0 (PAT, PMT, leading audio)
+            self.part_start_ts = Some(t);
+            self.part_independent = key;
+            return;
+        };
+        let elapsed = ts::ts_diff(start, t);
+        // Cut at the target, or half a frame short of it when the next frame
+        // would overshoot (25 fps: 0.48 s parts, so parts stay <=
+        // PART-TARGET); never below half the target. Half a frame of slack
+        // absorbs the 1 ms rounding of RTMP timestamps (33/34 ms frames).
+        let cut = elapsed >= self.target
+            || (elapsed * 2 >= self.target && 2 * elapsed >= 2 * self.target - self.frame_ticks);
+        if cut && offset > self.part_start {
+            self.parts.push(Part {
+                offset: self.part_start,
+                len: offset - self.part_start,
+                duration: elapsed as f64 / TS_CLOCK,
+                independent: self.part_independent,
+            });
+            self.part_start = offset;
+            self.part_start_ts = Some(t);
+            self.part_independent = key;
+        }
+    }
+
+    /// The fragment is complete (nginx listed it): the bytes after the last
+    /// cut become the last part. `extinf`, nginx's duration of the segment,
+    /// makes the parts add up to it.
+    pub fn finish(&mut self, extinf: Option<f64>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let end = self.parsed + self.pending.len() as u64;
+        if end <= self.part_start {
+            return;
+        }
+        let before: f64 = self.parts.iter().map(|p| p.duration).sum();
+        let video = match (self.part_start_ts, self.last_ts) {
+            (Some(s), Some(l)) => (ts::ts_diff(s, l) + self.frame_ticks).max(0) as f64 / TS_CLOCK,
+            _ => 0.0,
+        };
+        let duration = match extinf {
+            Some(e) if e - before > 0.0005 => e - before,
+            _ => video,
+        };
+        self.parts.push(Part {
+            offset: self.part_start,
+            len: end - self.part_start,
+            duration,
+            independent: self.part_independent,
+        });
+    }
+
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
+    pub fn into_parts(self) -> Vec<Part> {
+        self.parts
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Where the next part will start (for EXT-X-PRELOAD-HINT).
+    pub fn next_part_start(&self) -> u64 {
+        self.part_start
+    }
+
+    /// Bytes fed so far (including a partial packet).
+    pub fn bytes(&self) -> u64 {
+        self.parsed + self.pending.len() as u64
+    }
+
+    pub fn first_ts(&self) -> Option<u64> {
+        self.first_ts
+    }
+
+    pub fn last_ts(&self) -> Option<u64> {
+        self.last_ts
+    }
+
+    /// Seconds of main-PID media seen (first to last decode timestamp).
+    pub fn elapsed(&self) -> f64 {
+        match (self.first_ts, self.last_ts) {
+            (Some(f), Some(l)) => ts::ts_diff(f, l).max(0) as f64 / TS_CLOCK,
+            _ => 0.0,
+        }
+    }
+
+    /// Typical frame duration in ticks (0 until two frames were seen).
+    pub fn frame_ticks(&self) -> i64 {
+        self.frame_ticks
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::ts::tests::{nginx_pat_pmt, pes_packets};
+
+    /// A fragment like nginx-rtmp writes: header, leading audio, then 30 fps
+    /// video (keyframes where `key(i)`), an audio PES every 5 frames.
+    pub fn fragment(frames: usize, start: u64, key: impl Fn(usize) -> bool) -> (Vec<u8>, Vec<u64>) {
+        let mut f = nginx_pat_pmt();
+        let (mut vcc, mut acc) = (0u8, 0u8);
+        f.extend(pes_packets(0x101, &mut acc, start - 9000, None, false, 700));
+        let mut video_offsets = Vec::new();
+        for i in 0..frames {
+            let t = start + i as u64 * 3000;
+            video_offsets.push(f.len() as u64);
+            f.extend(pes_packets(
+                0x100,
+                &mut vcc,
+                t,
+                None,
+                key(i),
+                if key(i) { 9000 } else { 2500 },
+            ));
+            if i % 5 == 4 {
+                f.extend(pes_packets(0x101, &mut acc, t - 12000, None, false, 700));
+            }
+        }
+        (f, video_offsets)
+    }
+
+    #[test]
+    fn cuts_every_half_second_at_video_pes_starts() {
+        let (f, vo) = fragment(60, 63_000, |i| i == 0);
+        let mut s = FragmentScanner::new(0.5);
+        assert_eq!(s.push(&f), 3);
+        let p = s.parts();
+        assert_eq!(p[0].offset, 0);
+        assert_eq!(p[1].offset, vo[15]);
+        assert_eq!(p[2].offset, vo[30]);
+        assert_eq!(s.next_part_start(), vo[45]);
+        for q in p {
+            assert!((q.duration - 0.5).abs() < 1e-9, "{q:?}");
+        }
+        assert!(p[0].independent && !p[1].independent);
+        s.finish(Some(1.967));
+        let p = s.parts();
+        assert_eq!(p.len(), 4);
+        assert_eq!(p[3].offset + p[3].len, f.len() as u64);
+        assert!((p[3].duration - 0.467).abs() < 1e-9);
+        // the parts tile the file
+        let mut at = 0;
+        for q in p {
+            assert_eq!(q.offset, at);
+            at += q.len;
+        }
+        assert_eq!(at, f.len() as u64);
+    }
+
+    #[test]
+    fn byte_by_byte_growth_gives_the_same_parts() {
+        let (f, _) = fragment(40, 90_000, |i| i == 0 || i == 22);
+        let mut whole = FragmentScanner::new(0.5);
+        whole.push(&f);
+        let mut bits = FragmentScanner::new(0.5);
+        // odd chunk sizes, like page-by-page visibility of 188-byte writes
+        for c in f.chunks(97) {
+            bits.push(c);
+        }
+        assert_eq!(whole.parts(), bits.parts());
+        assert_eq!(bits.bytes(), f.len() as u64);
+        // no part is closed before the PES that ends it is complete on disk
+        let mut s = FragmentScanner::new(0.5);
+        let p1 = whole.parts()[1].offset as usize;
+        s.push(&f[..p1 + 187]);
+        assert_eq!(s.parts().len(), 0);
+        s.push(&f[p1 + 187..p1 + 188]);
+        assert_eq!(s.parts().len(), 1);
+    }
+
+    #[test]
+    fn part_at_a_mid_segment_keyframe_is_independent() {
+        // keyframe at frame 30 (1.0 s): the part starting there is independent
+        let (f, vo) = fragment(60, 90_000, |i| i == 0 || i == 30);
+        let mut s = FragmentScanner::new(0.5);
+        s.push(&f);
+        let p = s.parts();
+        assert_eq!(p[2].offset, vo[30]);
+        assert!(p[2].independent);
+        assert!(!p[1].independent);
+    }
+
+    #[test]
+    fn parts_never_exceed_the_target_at_25_fps() {
+        // 25 fps: 3600 ticks per frame; 0.5 s is not a whole number of frames
+        let mut f = nginx_pat_pmt();
+        let mut cc = 0;
+        for i in 0..50u64 {
+            f.extend(pes_packets(0x100, &mut cc, i * 3600, None, i == 0, 2000));
+        }
+        let mut s = FragmentScanner::new(0.5);
+        s.push(&f);
+        assert!(!s.parts().is_empty());
+        for p in s.parts() {
+            assert!(p.duration <= 0.5 && p.duration >= 0.425, "{p:?}");
+        }
+        assert_eq!(s.frame_ticks(), 3600);
+    }
+
+    #[test]
+    fn millisecond_rounded_30_fps_gives_half_second_parts() {
+        // RTMP timestamps are whole ms: frames 33 or 34 ms apart
+        let mut f = nginx_pat_pmt();
+        let mut cc = 0;
+        for i in 0..60u64 {
+            f.extend(pes_packets(
+                0x100,
+                &mut cc,
+                (i * 1000 / 30) * 90,
+                None,
+                i == 0,
+                2000,
+            ));
+        }
+        let mut s = FragmentScanner::new(0.5);
+        s.push(&f);
+        s.finish(Some(2.0));
+        let d: Vec<f64> = s.parts().iter().map(|p| p.duration).collect();
+        assert_eq!(d, vec![0.5, 0.5, 0.5, 0.5]);
+    }
+
+    #[test]
+    fn finish_without_extinf_uses_video_time_and_handles_wrap() {
+        let start = (1u64 << 33) - 20 * 3000;
+        let mut f = nginx_pat_pmt();
+        let mut cc = 0;
+        for i in 0..40u64 {
+            f.extend(pes_packets(
+                0x100,
+                &mut cc,
+                (start + i * 3000) & ((1 << 33) - 1),
+                None,
+                i == 0,
+                500,
+            ));
+        }
+        let mut s = FragmentScanner::new(0.5);
+        s.push(&f);
+        assert_eq!(s.parts().len(), 2);
+        assert!((s.elapsed() - 39.0 / 30.0).abs() < 1e-9);
+        s.finish(None);
+        let last = s.parts().last().unwrap();
+        assert!((last.duration - (10.0 / 30.0)).abs() < 1e-9, "{last:?}");
+        assert!(s.is_finished());
+        assert_eq!(s.push(&f), 0);
+    }
+}

@@ -1,0 +1,114 @@
+//! HTTP: `GET /<name>/index.m3u8` as LL-HLS, with blocking reloads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::blocking::{self, Decision};
+use crate::registry::Registry;
+
+pub fn router(reg: Arc<Registry>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/{name}/index.m3u8", get(playlist))
+        .with_state(reg)
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response {
+    (
+        status,
+        [(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn playlist(
+    State(reg): State<Arc<Registry>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let req = match blocking::parse_query(q.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return text(StatusCode::BAD_REQUEST, e),
+    };
+    let Some(stream) = reg.get(&name) else {
+        return text(StatusCode::NOT_FOUND, "no such stream\n");
+    };
+    let mut rx = stream.changed.subscribe();
+    let mut deadline = None;
+    loop {
+        let (decision, body, td) = {
+            let st = stream.state.lock().expect("stream lock");
+            let Some(view) = st.view() else {
+                return text(StatusCode::NOT_FOUND, "no playlist yet\n");
+            };
+            let d = blocking::decide(req, &view);
+            let body = if d == Decision::Ready {
+                st.render()
+            } else {
+                None
+            };
+            (d, body, st.target_duration())
+        };
+        match decision {
+            Decision::Ready => {
+                let Some(body) = body else {
+                    return text(StatusCode::NOT_FOUND, "no playlist yet\n");
+                };
+                // a blocking response is for a unique URL: cacheable for
+                // longer; a plain reload must stay fresh
+                let cache = if req.msn.is_some() {
+                    format!("public, max-age={}", 6 * td)
+                } else {
+                    "no-cache".to_string()
+                };
+                return (
+                    StatusCode::OK,
+                    [
+                        (
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/vnd.apple.mpegurl"),
+                        ),
+                        (
+                            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                            HeaderValue::from_static("*"),
+                        ),
+                        (
+                            header::CACHE_CONTROL,
+                            HeaderValue::from_str(&cache).expect("header"),
+                        ),
+                    ],
+                    body,
+                )
+                    .into_response();
+            }
+            Decision::BadRequest(why) => return text(StatusCode::BAD_REQUEST, why),
+            Decision::Wait => {}
+        }
+        let deadline = *deadline
+            .get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(3 * td));
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => {
+                if !reg.get(&name).is_some_and(|s| Arc::ptr_eq(&s, &stream)) {
+                    return text(StatusCode::NOT_FOUND, "stream ended\n");
+                }
+            }
+            Ok(Err(_)) => return text(StatusCode::NOT_FOUND, "stream ended\n"),
+            Err(_) => {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "requested part not available in time\n",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! One stream folder (`<HLS>/<name>/`): nginx-rtmp's playlist, the fragment
+//! in progress being tailed, parts of the recent segments, and the rendered
+//! LL playlist.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::blocking::View;
+use crate::parts::{FragmentScanner, Part};
+use crate::playlist::{self, Current, LlParams, SegmentLl, Upstream};
+use crate::ts::{self, TS_CLOCK};
+
+pub const PLAYLIST: &str = "index.m3u8";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub part_target: f64,
+    /// Floor of EXT-X-TARGETDURATION (the rendered value never decreases).
+    pub min_target_duration: u64,
+    /// Complete segments that keep their EXT-X-PART lines.
+    pub part_segments: usize,
+}
+
+impl Settings {
+    pub fn part_hold_back(&self) -> f64 {
+        3.0 * self.part_target
+    }
+}
+
+#[derive(Debug)]
+struct Done {
+    parts: Vec<Part>,
+    last_ts: Option<u64>,
+    frame_ticks: i64,
+}
+
+#[derive(Debug)]
+struct Tail {
+    msn: u64,
+    file: Option<File>,
+    scanner: FragmentScanner,
+    discontinuity: Option<bool>,
+}
+
+#[derive(Debug)]
+pub struct StreamState {
+    dir: PathBuf,
+    settings: Settings,
+    upstream: Option<Upstream>,
+    target_duration: u64,
+    done: BTreeMap<u64, Done>,
+    pdt: BTreeMap<u64, SystemTime>,
+    tail: Option<Tail>,
+    buf: Vec<u8>,
+}
+
+impl StreamState {
+    pub fn new(dir: PathBuf, settings: Settings) -> Self {
+        let target_duration = settings.min_target_duration.max(1);
+        StreamState {
+            dir,
+            settings,
+            upstream: None,
+            target_duration,
+            done: BTreeMap::new(),
+            pdt: BTreeMap::new(),
+            tail: None,
+            buf: vec![0; 64 * 1024],
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn has_playlist(&self) -> bool {
+        self.upstream.is_some()
+    }
+
+    pub fn target_duration(&self) -> u64 {
+        self.target_duration
+    }
+
+    /// Re-reads nginx-rtmp's playlist and reads what was appended to the
+    /// fragment in progress. `Ok(false)`: nothing changed. An error
+    /// `NotFound` means the stream is gone.
+    pub fn reload_playlist(&mut self) -> io::Result<bool> {
+        let text = std::fs::read_to_string(self.dir.join(PLAYLIST))?;
+        let up = match playlist::parse(&text) {
+            Ok(up) => up,
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), "unusable playlist: {e}");
+                return Ok(false);
+            }
+        };
+        if self.upstream.as_ref() == Some(&up) {
+            // unchanged; still catch up with the fragment (a rescan after
+            // lost inotify events lands here)
+            return Ok(self.pump());
+        }
+        let now = SystemTime::now();
+        self.target_duration = self.target_duration.max(up.target_duration);
+        for s in &up.segments {
+            self.target_duration = self.target_duration.max(s.duration.round() as u64);
+        }
+        // the fragment being tailed is listed now: it is complete
+        if let Some(mut t) = self.tail.take() {
+            if let Some(s) = up.segment(t.msn) {
+                let extinf = s.duration;
+                self.read_tail(&mut t);
+                t.scanner.finish(Some(extinf));
+                self.finish_done(t.msn, t.scanner);
+            } else if t.msn >= up.next_msn() {
+                self.tail = Some(t);
+            }
+        }
+        // recent segments this process did not tail (it started late): scan
+        // their files once
+        let first_with_parts = up
+            .next_msn()
+            .saturating_sub(self.settings.part_segments as u64);
+        for s in up.segments.iter().filter(|s| s.msn >= first_with_parts) {
+            if !self.done.contains_key(&s.msn) {
+                if let Ok(data) = std::fs::read(self.dir.join(&s.uri)) {
+                    let mut sc = FragmentScanner::new(self.settings.part_target);
+                    sc.push(&data);
+                    sc.finish(Some(s.duration));
+                    self.finish_done(s.msn, sc);
+                }
+            }
+        }
+        self.done.retain(|msn, _| *msn >= up.media_sequence);
+        // program date-times of listed segments: from the next known one back
+        let mut next: Option<(u64, SystemTime)> = None;
+        for s in up.segments.iter().rev() {
+            if let Some(t) = self.pdt.get(&s.msn) {
+                next = Some((s.msn, *t));
+                continue;
+            }
+            let end = match next {
+                Some((m, t)) if m == s.msn + 1 => t,
+                _ => now,
+            };
+            let t = end
+                .checked_sub(Duration::from_secs_f64(s.duration))
+                .unwrap_or(end);
+            self.pdt.insert(s.msn, t);
+            next = Some((s.msn, t));
+        }
+        self.pdt.retain(|msn, _| *msn >= up.media_sequence);
+        let next_msn = up.next_msn();
+        self.upstream = Some(up);
+        if self.tail.is_none() && !self.upstream.as_ref().is_some_and(|u| u.endlist) {
+            self.tail = Some(Tail {
+                msn: next_msn,
+                file: None,
+                scanner: FragmentScanner::new(self.settings.part_target),
+                discontinuity: None,
+            });
+        }
+        self.pump();
+        Ok(true)
+    }
+
+    fn finish_done(&mut self, msn: u64, sc: FragmentScanner) {
+        let last_ts = sc.last_ts();
+        let frame_ticks = sc.frame_ticks();
+        self.done.insert(
+            msn,
+            Done {
+                parts: sc.into_parts(),
+                last_ts,
+                frame_ticks,
+            },
+        );
+        let keep = self.settings.part_segments.max(1);
+        while self.done.len() > keep {
+            let first = *self.done.keys().next().expect("non-empty");
+            self.done.remove(&first);
+        }
+    }
+
+    fn read_tail(&mut self, t: &mut Tail) -> bool {
+        if t.file.is_none() {
+            match File::open(self.dir.join(format!("{}.ts", t.msn))) {
+                Ok(f) => t.file = Some(f),
+                Err(_) => return false,
+            }
+        }
+        let Some(f) = t.file.as_mut() else {
+            return false;
+        };
+        let mut grew = false;
+        loop {
+            match f.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    t.scanner.push(&self.buf[..n]);
+                    grew = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!(dir = %self.dir.display(), msn = t.msn, "read: {e}");
+                    break;
+                }
+            }
+        }
+        grew
+    }
+
+    /// Reads what nginx-rtmp appended to the fragment in progress. Returns
+    /// true if a part was completed (or the fragment appeared).
+    pub fn pump(&mut self) -> bool {
+        let Some(mut t) = self.tail.take() else {
+            return false;
+        };
+        let opened = t.file.is_none();
+        let parts_before = t.scanner.parts().len();
+        let grew = self.read_tail(&mut t);
+        if opened && t.file.is_some() {
+            // first sight of the file: it was created about now (less what
+            // was already written if this process started late)
+            let now = SystemTime::now();
+            let back = Duration::from_secs_f64(t.scanner.elapsed());
+            self.pdt
+                .entry(t.msn)
+                .or_insert(now.checked_sub(back).unwrap_or(now));
+        }
+        if t.discontinuity.is_none() {
+            if let Some(first) = t.scanner.first_ts() {
+                // timestamps that do not follow the previous segment: a new
+                // publish (nginx-rtmp marks it too once the segment is listed)
+                t.discontinuity = Some(match self.done.get(&(t.msn.wrapping_sub(1))) {
+                    Some(Done {
+                        last_ts: Some(prev),
+                        frame_ticks,
+                        ..
+                    }) => {
+                        let gap = ts::ts_diff(*prev, first) - frame_ticks;
+                        gap.abs() > TS_CLOCK as i64
+                    }
+                    _ => false,
+                });
+            }
+        }
+        let changed =
+            t.scanner.parts().len() != parts_before || (opened && t.file.is_some() && grew);
+        self.tail = Some(t);
+        changed
+    }
+
+    /// The MSN of the fragment being tailed, if its file is open.
+    pub fn tail_msn(&self) -> Option<u64> {
+        self.tail.as_ref().map(|t| t.msn)
+    }
+
+    pub fn view(&self) -> Option<View> {
+        let up = self.upstream.as_ref()?;
+        let (current_msn, current_parts) = match &self.tail {
+            Some(t) => (t.msn, t.scanner.parts().len() as u64),
+            None => (up.next_msn(), 0),
+        };
+        Some(View {
+            current_msn,
+            current_parts,
+            part_target: self.settings.part_target,
+        })
+    }
+
+    pub fn render(&self) -> Option<String> {
+        let up = self.upstream.as_ref()?;
+        let params = LlParams {
+            target_duration: self.target_duration,
+            part_target: self.settings.part_target,
+            part_hold_back: self.settings.part_hold_back(),
+        };
+        let current = self.tail.as_ref().map(|t| Current {
+            msn: t.msn,
+            uri: format!("{}.ts", t.msn),
+            parts: t.scanner.parts(),
+            next_part_start: t.scanner.next_part_start(),
+            pdt: self.pdt.get(&t.msn).copied(),
+            discontinuity: t.discontinuity.unwrap_or(false),
+        });
+        Some(playlist::render(
+            up,
+            &params,
+            |msn| SegmentLl {
+                parts: self.done.get(&msn).map(|d| &d.parts[..]),
+                pdt: self.pdt.get(&msn).copied(),
+            },
+            current.as_ref(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parts::tests::fragment;
+    use std::io::Write;
+
+    fn settings() -> Settings {
+        Settings {
+            part_target: 0.5,
+            min_target_duration: 2,
+            part_segments: 2,
+        }
+    }
+
+    fn write_playlist(dir: &Path, seq: u64, segs: &[(u64, f64)]) {
+        let mut s = format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:{seq}\n#EXT-X-TARGETDURATION:2\n"
+        );
+        for (n, d) in segs {
+            s += &format!("#EXTINF:{d:.3},\n{n}.ts\n");
+        }
+        std::fs::write(dir.join("index.m3u8.bak"), s).unwrap();
+        std::fs::rename(dir.join("index.m3u8.bak"), dir.join("index.m3u8")).unwrap();
+    }
+
+    #[test]
+    fn follows_a_fragment_from_creation_to_listing() {
+        let d = tempfile::tempdir().unwrap();
+        let (f0, _) = fragment(60, 90_000, |i| i == 0);
+        std::fs::write(d.path().join("0.ts"), &f0).unwrap();
+        write_playlist(d.path(), 0, &[(0, 1.967)]);
+        let mut st = StreamState::new(d.path().to_path_buf(), settings());
+        assert!(st.reload_playlist().unwrap());
+        // a late start scans the listed segment for its parts
+        let out = st.render().unwrap();
+        assert_eq!(out.matches("URI=\"0.ts\"").count(), 4, "{out}");
+        assert!(
+            out.ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1.ts\",BYTERANGE-START=0\n"),
+            "{out}"
+        );
+        assert_eq!(
+            st.view().unwrap(),
+            View {
+                current_msn: 1,
+                current_parts: 0,
+                part_target: 0.5
+            }
+        );
+
+        // 1.ts grows in two steps
+        let (f1, vo) = fragment(60, 90_000 + 60 * 3000, |i| i == 0);
+        let mut w = File::create(d.path().join("1.ts")).unwrap();
+        w.write_all(&f1[..vo[20] as usize + 100]).unwrap();
+        assert!(st.pump());
+        assert_eq!(st.view().unwrap().current_parts, 1);
+        let out = st.render().unwrap();
+        assert!(
+            out.contains(&format!(
+                "#EXT-X-PART:DURATION=0.500,URI=\"1.ts\",BYTERANGE=\"{}@0\",INDEPENDENT=YES\n",
+                vo[15]
+            )),
+            "{out}"
+        );
+        assert!(out.contains(&format!("BYTERANGE-START={}\n", vo[15])));
+        assert!(!out.contains("DISCONTINUITY"), "{out}");
+        assert!(!st.pump());
+        w.write_all(&f1[vo[20] as usize + 100..]).unwrap();
+        assert!(st.pump());
+        assert_eq!(st.view().unwrap().current_parts, 3);
+        drop(w);
+        write_playlist(d.path(), 0, &[(0, 1.967), (1, 1.967)]);
+        assert!(st.reload_playlist().unwrap());
+        assert!(!st.reload_playlist().unwrap());
+        let v = st.view().unwrap();
+        assert_eq!((v.current_msn, v.current_parts), (2, 0));
+        let out = st.render().unwrap();
+        let up = playlist::parse(&out).unwrap();
+        assert_eq!(up.segments.len(), 2);
+        // parts of 1.ts tile the file
+        let mut at = 0u64;
+        for l in out
+            .lines()
+            .filter(|l| l.contains("URI=\"1.ts\"") && l.starts_with("#EXT-X-PART:"))
+        {
+            let br = l
+                .split("BYTERANGE=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            let (len, off) = br.split_once('@').unwrap();
+            assert_eq!(off.parse::<u64>().unwrap(), at);
+            at += len.parse::<u64>().unwrap();
+        }
+        assert_eq!(at, f1.len() as u64);
+        assert_eq!(out.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 2);
+    }
+
+    #[test]
+    fn new_publish_after_a_gap_is_marked_discontinuous() {
+        let d = tempfile::tempdir().unwrap();
+        let (f0, _) = fragment(30, 900_000, |i| i == 0);
+        std::fs::write(d.path().join("4.ts"), &f0).unwrap();
+        write_playlist(d.path(), 4, &[(4, 0.967)]);
+        let mut st = StreamState::new(d.path().to_path_buf(), settings());
+        st.reload_playlist().unwrap();
+        // timestamps restart near zero
+        let (f1, _) = fragment(20, 90_000, |i| i == 0);
+        std::fs::write(d.path().join("5.ts"), &f1).unwrap();
+        st.pump();
+        let out = st.render().unwrap();
+        assert!(
+            out.contains("4.ts\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn playlist_gone_is_not_found() {
+        let d = tempfile::tempdir().unwrap();
+        let mut st = StreamState::new(d.path().to_path_buf(), settings());
+        assert_eq!(
+            st.reload_playlist().unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        assert!(st.render().is_none() && st.view().is_none());
+    }
+}

@@ -8,12 +8,13 @@ mod scan;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use notify::event::ModifyKind;
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
@@ -47,6 +48,7 @@ async fn main() -> std::process::ExitCode {
         config.token.clone().filter(|t| !t.is_empty()),
         host,
         config.heartbeat(),
+        Arc::new(Notify::new()),
     );
     let registry = Registry::new(config.hls_path.clone(), config.stale(), reporter);
     run(config, registry).await;

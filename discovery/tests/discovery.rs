@@ -440,3 +440,52 @@ fn missing_folder_is_waited_for_and_a_recreated_one_rewatched() {
     );
     assert!(d.is_running());
 }
+
+#[test]
+fn streams_that_appear_during_an_outage_are_registered_within_a_heartbeat_of_its_end() {
+    let mut s = setup(&[]);
+    let heartbeat = Duration::from_secs(1);
+    let d = discovery(
+        &s,
+        s.hls.path(),
+        &[
+            ("DISCOVERY_HEARTBEAT_SECS", "1"),
+            ("DISCOVERY_STALE_SECS", "3"),
+        ],
+    );
+    wait_for(
+        Duration::from_secs(5),
+        || d.log().contains("watching HLS folder"),
+        "watch",
+        &d,
+    );
+    s.api.stop();
+    let names = ["one", "two", "three"];
+    let _pubs: Vec<Publisher> = names
+        .iter()
+        .map(|n| Publisher::start(s.hls.path().join(n)))
+        .collect();
+    wait_for(
+        Duration::from_secs(5),
+        || d.log().matches("report failed").count() >= 3,
+        "failed reports of all three streams",
+        &d,
+    );
+    // Long enough for every worker's backoff to reach its cap.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(d.log().matches("report failed").count(), 3, "{}", d.log());
+    s.api.restart();
+    let t = Instant::now();
+    wait_for(
+        heartbeat + Duration::from_secs(2),
+        || names.iter().all(|n| lookup(&s, n).is_some()),
+        "registration of all three",
+        &d,
+    );
+    let took = t.elapsed();
+    println!("API back -> 3 streams born during the outage registered after {took:?}");
+    assert!(
+        took < heartbeat + Duration::from_millis(500),
+        "within one heartbeat ({heartbeat:?}) plus slack: {took:?}"
+    );
+}

@@ -1,6 +1,6 @@
 //! Command-line flags with environment-variable fallbacks.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,6 +39,9 @@ pub struct Config {
     /// A stream is live while one of its playlists changed within this many seconds.
     #[arg(long, env = "DISCOVERY_STALE_SECS", default_value_t = 10.0)]
     pub stale_secs: f64,
+    /// Local HTTP listener (`GET /metrics`).
+    #[arg(long, env = "DISCOVERY_LISTEN", default_value = "127.0.0.1:9091")]
+    pub listen: SocketAddr,
 }
 
 impl Config {

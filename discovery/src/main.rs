@@ -2,9 +2,11 @@
 //! keeps the API's registry of this origin's live streams true.
 
 mod config;
+mod metrics;
 mod registry;
 mod report;
 mod scan;
+mod server;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use tokio::sync::{mpsc, Notify};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::report::Reporter;
 use crate::scan::{classify, Touched};
@@ -41,16 +44,33 @@ async fn main() -> std::process::ExitCode {
     if config.token.as_deref().unwrap_or("").is_empty() {
         tracing::info!("API_REPORT_TOKEN not set: reporting without a token");
     }
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(listen = %config.listen, error = %e, "cannot listen (DISCOVERY_LISTEN)");
+            return std::process::ExitCode::from(2);
+        }
+    };
     tracing::info!(hls = %config.hls_path.display(), api = %config.api_url, %host,
-        heartbeat = ?config.heartbeat(), stale = ?config.stale(), "discovery starting");
+        heartbeat = ?config.heartbeat(), stale = ?config.stale(), listen = %config.listen,
+        "discovery starting");
+    let metrics = Arc::new(Metrics::new());
+    let api_back = Arc::new(Notify::new());
+    let app = server::router(metrics.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "local HTTP listener failed");
+        }
+    });
     let reporter = Reporter::new(
         &config.api_url,
         config.token.clone().filter(|t| !t.is_empty()),
         host,
         config.heartbeat(),
-        Arc::new(Notify::new()),
+        metrics.clone(),
+        api_back,
     );
-    let registry = Registry::new(config.hls_path.clone(), config.stale(), reporter);
+    let registry = Registry::new(config.hls_path.clone(), config.stale(), reporter, metrics);
     run(config, registry).await;
     std::process::ExitCode::SUCCESS
 }

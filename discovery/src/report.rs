@@ -7,13 +7,15 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use reqwest::StatusCode;
 use rtmp_live_types::StreamReport;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
+
+use crate::metrics::Metrics;
 
 /// What a stream should look like at the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +32,7 @@ pub struct Reporter {
     token: Option<String>,
     host: String,
     heartbeat: Duration,
+    metrics: Arc<Metrics>,
     /// Signalled when a report lands after failures: the API is back.
     api_back: Arc<Notify>,
 }
@@ -70,6 +73,7 @@ impl Reporter {
         token: Option<String>,
         host: String,
         heartbeat: Duration,
+        metrics: Arc<Metrics>,
         api_back: Arc<Notify>,
     ) -> Reporter {
         let http = reqwest::Client::builder()
@@ -83,6 +87,7 @@ impl Reporter {
             token,
             host,
             heartbeat,
+            metrics,
             api_back,
         }
     }
@@ -94,7 +99,21 @@ impl Reporter {
         }
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(), Failure> {
+    /// Sends one report attempt of `op`, counted in the metrics.
+    async fn send(&self, op: &'static str, req: reqwest::RequestBuilder) -> Result<(), Failure> {
+        let start = Instant::now();
+        let result = self.attempt(req).await;
+        let label = match &result {
+            Ok(()) => "ok",
+            Err(Failure::Retry(_)) => "failed",
+            Err(Failure::Rejected(..)) => "rejected",
+        };
+        self.metrics
+            .report(op, label, start.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn attempt(&self, req: reqwest::RequestBuilder) -> Result<(), Failure> {
         let resp = self
             .auth(req)
             .send()
@@ -123,6 +142,7 @@ impl Reporter {
             host: self.host.clone(),
         };
         self.send(
+            "register",
             self.http
                 .post(format!("{}/streams", self.api))
                 .json(&report),
@@ -135,7 +155,7 @@ impl Reporter {
             .http
             .delete(format!("{}/streams/{name}", self.api))
             .query(&[("host", &self.host)]);
-        self.send(req).await
+        self.send("deregister", req).await
     }
 
     /// Delays between attempts: exponential with jitter, from 100 ms up to

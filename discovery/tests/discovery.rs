@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::blocking::Client;
-use rtmp_live_testkit::{artifact, Api, Proc, Redis};
+use rtmp_live_testkit::{artifact, free_port, Api, Proc, Redis};
 use serde_json::Value;
 
 const HOST: &str = "127.0.0.1:18080";
@@ -46,6 +46,9 @@ fn discovery(s: &Setup, root: &Path, extra: &[(&str, &str)]) -> Proc {
         .env("ADVERTISE_HOST", HOST)
         .env("DISCOVERY_HEARTBEAT_SECS", "0.5")
         .env("DISCOVERY_STALE_SECS", "1.5");
+    if !extra.iter().any(|(k, _)| *k == "DISCOVERY_LISTEN") {
+        cmd.env("DISCOVERY_LISTEN", format!("127.0.0.1:{}", free_port()));
+    }
     cmd.envs(extra.iter().copied());
     let p = Proc::spawn("discovery", cmd);
     wait_for(
@@ -487,5 +490,76 @@ fn streams_that_appear_during_an_outage_are_registered_within_a_heartbeat_of_its
     assert!(
         took < heartbeat + Duration::from_millis(500),
         "within one heartbeat ({heartbeat:?}) plus slack: {took:?}"
+    );
+}
+
+/// `GET /metrics` of a discovery listening on `port`, as series -> value.
+fn metrics(port: u16) -> std::collections::HashMap<String, f64> {
+    let text = reqwest::blocking::get(format!("http://127.0.0.1:{port}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_follow_streams_reports_failures_and_rescans() {
+    let mut s = setup(&[]);
+    let port = free_port();
+    let d = discovery(
+        &s,
+        s.hls.path(),
+        &[("DISCOVERY_LISTEN", &format!("127.0.0.1:{port}"))],
+    );
+    let ok = r#"discovery_reports_total{op="register",result="ok"}"#;
+    let failed = r#"discovery_reports_total{op="register",result="failed"}"#;
+    let m = metrics(port);
+    assert_eq!(m["discovery_streams_watched"], 0.0, "{m:?}");
+    assert_eq!(m[ok], 0.0);
+    assert_eq!(m["discovery_report_failures_total"], 0.0);
+    let rescans = m["discovery_rescans_total"];
+    assert!(rescans >= 1.0, "the start-up scan: {m:?}");
+
+    let p = Publisher::start(s.hls.path().join("m"));
+    wait_for(
+        Duration::from_secs(3),
+        || lookup(&s, "m").is_some(),
+        "registration",
+        &d,
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let m = metrics(port);
+    assert_eq!(m["discovery_streams_watched"], 1.0);
+    assert!(m[ok] >= 2.0, "first report and heartbeats: {m:?}");
+    assert!(m["discovery_report_duration_seconds_count"] >= m[ok]);
+    assert!(m["discovery_rescans_total"] > rescans, "periodic rescans");
+
+    s.api.stop();
+    wait_for(
+        Duration::from_secs(3),
+        || metrics(port)[failed] >= 1.0,
+        "a failed report",
+        &d,
+    );
+    let m = metrics(port);
+    assert!(m["discovery_report_failures_total"] >= m[failed]);
+    s.api.restart();
+    drop(p);
+    // Stale after 1.5 s: deregistered, no longer watched.
+    wait_for(
+        Duration::from_secs(5),
+        || {
+            let m = metrics(port);
+            m["discovery_streams_watched"] == 0.0
+                && m[r#"discovery_reports_total{op="deregister",result="ok"}"#] >= 1.0
+        },
+        "stream retired",
+        &d,
     );
 }

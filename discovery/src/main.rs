@@ -1,6 +1,7 @@
 //! `rtmp-live-discovery`: runs beside an origin, watches its HLS folder and
 //! keeps the API's registry of this origin's live streams true.
 
+mod auth;
 mod config;
 mod metrics;
 mod registry;
@@ -19,6 +20,7 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::{mpsc, Notify};
 use tracing_subscriber::EnvFilter;
 
+use crate::auth::Authorizer;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -56,7 +58,15 @@ async fn main() -> std::process::ExitCode {
         "discovery starting");
     let metrics = Arc::new(Metrics::new());
     let api_back = Arc::new(Notify::new());
-    let app = server::router(metrics.clone());
+    let authorizer = Arc::new(Authorizer::new(
+        &config.api_url,
+        config.auth_timeout(),
+        config.auth_cache(),
+        config.state_dir.as_deref(),
+        metrics.clone(),
+        api_back.clone(),
+    ));
+    let app = server::router(authorizer, metrics.clone());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "local HTTP listener failed");

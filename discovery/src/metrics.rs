@@ -16,6 +16,26 @@ pub const OPS: [&str; 2] = ["register", "deregister"];
 /// retried with backoff) or rejected (4xx).
 pub const RESULTS: [&str; 3] = ["ok", "failed", "rejected"];
 
+/// Where an authorization decision came from: the API's own answer, the
+/// memory of an earlier allow (API unreachable), or a refusal because the API
+/// was unreachable and nothing usable was remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthSource {
+    Api,
+    Cache,
+    Refused,
+}
+
+impl AuthSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthSource::Api => "api",
+            AuthSource::Cache => "cache",
+            AuthSource::Refused => "refused",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     /// Streams currently live (being reported).
@@ -27,6 +47,9 @@ pub struct Metrics {
     pub report_failures: Counter,
     /// Full rescans of the HLS folder.
     pub rescans: Counter,
+    authorize: Family<Labels, Counter>,
+    /// Allow decisions remembered for API outages.
+    pub auth_remembered: Gauge,
 }
 
 impl Metrics {
@@ -37,6 +60,8 @@ impl Metrics {
         let report_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 14));
         let report_failures = Counter::default();
         let rescans = Counter::default();
+        let authorize = Family::<Labels, Counter>::default();
+        let auth_remembered = Gauge::default();
         registry.register(
             "streams_watched",
             "Live streams on this origin being reported",
@@ -58,11 +83,29 @@ impl Metrics {
             report_failures.clone(),
         );
         registry.register("rescans", "Full rescans of the HLS folder", rescans.clone());
+        registry.register(
+            "authorize_decisions",
+            "Publish authorizations answered, by source (api, cache, refused) and decision",
+            authorize.clone(),
+        );
+        registry.register(
+            "authorize_remembered",
+            "Allow decisions remembered for API outages",
+            auth_remembered.clone(),
+        );
         // Every series exists from the start, at zero.
         for op in OPS {
             for result in RESULTS {
                 let _ = reports.get_or_create(&[("op", op), ("result", result)]);
             }
+        }
+        for (source, decision) in [
+            (AuthSource::Api, "allow"),
+            (AuthSource::Api, "deny"),
+            (AuthSource::Cache, "allow"),
+            (AuthSource::Refused, "deny"),
+        ] {
+            let _ = authorize.get_or_create(&[("source", source.as_str()), ("decision", decision)]);
         }
         Metrics {
             registry,
@@ -71,6 +114,8 @@ impl Metrics {
             report_seconds,
             report_failures,
             rescans,
+            authorize,
+            auth_remembered,
         }
     }
 
@@ -83,6 +128,14 @@ impl Metrics {
         if result != "ok" {
             self.report_failures.inc();
         }
+    }
+
+    /// Counts one authorization decision.
+    pub fn authorize(&self, source: AuthSource, allowed: bool) {
+        let decision = if allowed { "allow" } else { "deny" };
+        self.authorize
+            .get_or_create(&[("source", source.as_str()), ("decision", decision)])
+            .inc();
     }
 
     /// The text exposition of every metric.

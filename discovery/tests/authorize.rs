@@ -1,20 +1,20 @@
 //! Discovery's local `POST /authorize` (nginx-rtmp's `on_publish`) through
-//! API outages: against the real API and a private redis-server, and against
-//! a tiny fake API for the faults the real one cannot produce (slow, hung,
-//! garbage, 5xx).
+//! API outages: against the real API and a private redis-server, against a
+//! tiny fake API for the faults the real one cannot produce (slow, hung,
+//! garbage, 5xx), and behind a real nginx-rtmp origin with ffmpeg publishing.
 
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
-use rtmp_live_testkit::{artifact, free_port, wait_port, Api, Proc, Redis};
+use rtmp_live_testkit::{artifact, free_port, wait_port, workspace_root, Api, Nginx, Proc, Redis};
 
 fn start_discovery(api_url: &str, hls: &Path, port: u16, extra: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(artifact("rtmp-live-discovery"));
@@ -343,4 +343,167 @@ fn remembered_decisions_survive_a_restart_hashed_in_a_private_file() {
         d.log()
     );
     assert_eq!(authorize(&c, port, "other"), (403, None));
+}
+
+/// Renders an nginx/ template the way scripts/up.sh does.
+fn render(template: &str, out: &Path, env: &[(&str, String)]) {
+    let st = Command::new(workspace_root().join("scripts/render-conf.sh"))
+        .arg(workspace_root().join("nginx").join(template))
+        .arg(out)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .status()
+        .unwrap();
+    assert!(st.success(), "render {template}");
+}
+
+/// ffmpeg publishing a test pattern to `url` for `secs` seconds.
+fn ffmpeg(url: &str, secs: u32) -> Proc {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "warning", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440"])
+        .args(["-t", &secs.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+        ])
+        .args(["-g", "25", "-c:a", "aac", "-f", "flv", url])
+        .stdout(Stdio::null());
+    Proc::spawn("ffmpeg", cmd)
+}
+
+#[test]
+fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
+    let module = Path::new("/usr/lib/nginx/modules/ngx_rtmp_module.so");
+    assert!(
+        module.exists(),
+        "needs nginx-rtmp (libnginx-mod-rtmp; scripts/deps.sh)"
+    );
+    let redis = Redis::start();
+    let mut api = Api::start(
+        &redis.url(),
+        &[
+            ("STREAM_KEYS", "s3cret=show"),
+            ("PUBLISH_REDIRECT", "{name}"),
+        ],
+    );
+    let hls = tempfile::tempdir().unwrap();
+    let dport = free_port();
+    let d = start_discovery(
+        &api.url(),
+        hls.path(),
+        dport,
+        &[
+            ("DISCOVERY_HEARTBEAT_SECS", "0.5"),
+            ("DISCOVERY_STALE_SECS", "6"),
+        ],
+    );
+    let (rtmp, http, stat) = (free_port(), free_port(), free_port());
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let hls_path = hls.path().to_path_buf();
+    let origin = Nginx::start("origin", &[rtmp, http], |dir| {
+        fs::create_dir_all(dir.join("tmp")).unwrap();
+        let env = [
+            ("RTMP_MODULE", module.display().to_string()),
+            ("NGINX_USER", user.trim().to_string()),
+            ("ORIGIN_DIR", dir.display().to_string()),
+            (
+                "ORIGIN_PACKAGING",
+                dir.join("packaging.conf").display().to_string(),
+            ),
+            ("RTMP_PORT", rtmp.to_string()),
+            ("ORIGIN_HTTP_PORT", http.to_string()),
+            ("RTMP_STAT_PORT", stat.to_string()),
+            (
+                "AUTHORIZE_URL",
+                format!("http://127.0.0.1:{dport}/authorize"),
+            ),
+            ("HLS_PATH", hls_path.display().to_string()),
+        ];
+        render(
+            "origin-hls.conf.template",
+            &dir.join("packaging.conf"),
+            &env,
+        );
+        render("origin.conf.template", &dir.join("rendered.conf"), &env);
+        fs::read_to_string(dir.join("rendered.conf")).unwrap()
+    });
+    let url = |key: &str| format!("rtmp://127.0.0.1:{rtmp}/stream/{key}");
+    let playlist = hls.path().join("show/index.m3u8");
+    let c = client();
+    let wait = |limit: Duration, what: &str, f: &mut dyn FnMut() -> bool| {
+        let end = Instant::now() + limit;
+        while !f() {
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for {what}\n--- discovery\n{}\n--- origin\n{}",
+                d.log(),
+                origin.error_log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let registered = |c: &Client, api: &Api| {
+        c.get(format!("{}/streams/show", api.url()))
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+    };
+
+    // API up: the key is accepted (and remembered), the stream goes live.
+    let mut first = ffmpeg(&url("s3cret"), 30);
+    wait(
+        Duration::from_secs(20),
+        "HLS while the API is up",
+        &mut || playlist.exists(),
+    );
+    wait(Duration::from_secs(5), "registration", &mut || {
+        registered(&c, &api)
+    });
+    first.stop();
+    // Its registration ends (ENDLIST or staleness), so the one checked after
+    // the outage is new.
+    wait(Duration::from_secs(15), "deregistration", &mut || {
+        !registered(&c, &api)
+    });
+
+    // API down: OBS reconnects with the same key and is accepted from memory.
+    api.proc.kill();
+    let down_at = std::time::SystemTime::now();
+    let mut second = ffmpeg(&url("s3cret"), 30);
+    wait(
+        Duration::from_secs(20),
+        "fresh HLS during the outage",
+        &mut || {
+            fs::metadata(&playlist)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t > down_at + Duration::from_secs(2))
+        },
+    );
+    assert!(second.is_running(), "{}", second.log());
+    assert!(d
+        .log()
+        .contains("publish allowed from the remembered decision"));
+
+    // An unknown key is refused during the outage.
+    let mut stranger = ffmpeg(&url("guess"), 30);
+    assert!(
+        stranger.wait_exit(Duration::from_secs(15)).is_some(),
+        "a refused publish ends ffmpeg"
+    );
+    assert_eq!(metric(&c, dport, REFUSED), 1.0);
+
+    // The API returns: the live stream is registered within a heartbeat.
+    api.restart();
+    let t = Instant::now();
+    wait(
+        Duration::from_secs(3),
+        "registration after the outage",
+        &mut || registered(&c, &api),
+    );
+    println!("API back -> registered after {:?}", t.elapsed());
+    second.stop();
 }

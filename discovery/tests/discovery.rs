@@ -563,3 +563,20 @@ fn metrics_follow_streams_reports_failures_and_rescans() {
         &d,
     );
 }
+
+#[test]
+fn a_taken_listen_address_stops_discovery_at_start() {
+    let hls = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(artifact("rtmp-live-discovery"))
+        .env_clear()
+        .env("HLS_PATH", hls.path())
+        .env("ADVERTISE_HOST", HOST)
+        .env("DISCOVERY_LISTEN", &addr)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "on_publish would fail: exit");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("DISCOVERY_LISTEN"), "{text}");
+}

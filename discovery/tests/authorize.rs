@@ -72,6 +72,10 @@ fn metric(c: &Client, port: u16, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in\n{text}"))
 }
 
+/// The stream key the real API knows (publishes as `show`).
+const KEY: &str = "s3cret-key-0123456789";
+const KEYS: &str = "s3cret-key-0123456789=show";
+
 const FROM_API: &str = r#"discovery_authorize_decisions_total{source="api",decision="allow"}"#;
 const DENIED_BY_API: &str = r#"discovery_authorize_decisions_total{source="api",decision="deny"}"#;
 const FROM_CACHE: &str = r#"discovery_authorize_decisions_total{source="cache",decision="allow"}"#;
@@ -82,10 +86,7 @@ fn allowed_keys_are_allowed_from_memory_while_the_api_is_down_until_they_expire(
     let redis = Redis::start();
     let mut api = Api::start(
         &redis.url(),
-        &[
-            ("STREAM_KEYS", "s3cret=show"),
-            ("PUBLISH_REDIRECT", "{name}"),
-        ],
+        &[("STREAM_KEYS", KEYS), ("PUBLISH_REDIRECT", "{name}")],
     );
     let hls = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -98,7 +99,7 @@ fn allowed_keys_are_allowed_from_memory_while_the_api_is_down_until_they_expire(
     let c = client();
 
     let allowed_at = Instant::now();
-    assert_eq!(authorize(&c, port, "s3cret"), (302, Some("show".into())));
+    assert_eq!(authorize(&c, port, KEY), (302, Some("show".into())));
     assert_eq!(authorize(&c, port, "nope"), (403, None));
     assert_eq!(metric(&c, port, FROM_API), 1.0);
     assert_eq!(metric(&c, port, DENIED_BY_API), 1.0);
@@ -106,7 +107,7 @@ fn allowed_keys_are_allowed_from_memory_while_the_api_is_down_until_they_expire(
     api.proc.kill();
     let t = Instant::now();
     assert_eq!(
-        authorize(&c, port, "s3cret"),
+        authorize(&c, port, KEY),
         (302, Some("show".into())),
         "allowed from memory\n{}",
         d.log()
@@ -131,17 +132,17 @@ fn allowed_keys_are_allowed_from_memory_while_the_api_is_down_until_they_expire(
     // Past DISCOVERY_AUTH_CACHE_SECS the memory no longer counts (the
     // decision was taken a little after `allowed_at`: when the API answered).
     std::thread::sleep(Duration::from_millis(4300).saturating_sub(allowed_at.elapsed()));
-    assert_eq!(authorize(&c, port, "s3cret"), (403, None), "expired");
+    assert_eq!(authorize(&c, port, KEY), (403, None), "expired");
     assert!(d.log().contains("remembered decision is too old"));
 
     // The API is back: its answers are relayed again (and remembered anew).
     api.restart();
-    assert_eq!(authorize(&c, port, "s3cret"), (302, Some("show".into())));
+    assert_eq!(authorize(&c, port, KEY), (302, Some("show".into())));
     assert_eq!(authorize(&c, port, "nope"), (403, None));
     assert_eq!(metric(&c, port, FROM_API), 2.0);
     assert_eq!(metric(&c, port, DENIED_BY_API), 2.0);
     api.proc.kill();
-    assert_eq!(authorize(&c, port, "s3cret"), (302, Some("show".into())));
+    assert_eq!(authorize(&c, port, KEY), (302, Some("show".into())));
     assert_eq!(metric(&c, port, FROM_CACHE), 2.0);
 }
 
@@ -313,10 +314,7 @@ fn remembered_decisions_survive_a_restart_hashed_in_a_private_file() {
     let redis = Redis::start();
     let mut api = Api::start(
         &redis.url(),
-        &[
-            ("STREAM_KEYS", "s3cret=show"),
-            ("PUBLISH_REDIRECT", "{name}"),
-        ],
+        &[("STREAM_KEYS", KEYS), ("PUBLISH_REDIRECT", "{name}")],
     );
     let hls = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
@@ -325,7 +323,7 @@ fn remembered_decisions_survive_a_restart_hashed_in_a_private_file() {
     let port = free_port();
     let mut d = start_discovery(&api.url(), hls.path(), port, &env);
     let c = client();
-    assert_eq!(authorize(&c, port, "s3cret"), (302, Some("show".into())));
+    assert_eq!(authorize(&c, port, KEY), (302, Some("show".into())));
     d.stop();
     api.proc.kill();
 
@@ -338,7 +336,7 @@ fn remembered_decisions_survive_a_restart_hashed_in_a_private_file() {
     let port = free_port();
     let d = start_discovery(&api.url(), hls.path(), port, &env);
     assert_eq!(
-        authorize(&c, port, "s3cret"),
+        authorize(&c, port, KEY),
         (302, Some("show".into())),
         "remembered across the restart\n{}",
         d.log()
@@ -387,10 +385,7 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
     let redis = Redis::start();
     let mut api = Api::start(
         &redis.url(),
-        &[
-            ("STREAM_KEYS", "s3cret=show"),
-            ("PUBLISH_REDIRECT", "{name}"),
-        ],
+        &[("STREAM_KEYS", KEYS), ("PUBLISH_REDIRECT", "{name}")],
     );
     let hls = tempfile::tempdir().unwrap();
     let dport = free_port();
@@ -455,7 +450,7 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
     };
 
     // API up: the key is accepted (and remembered), the stream goes live.
-    let mut first = ffmpeg(&url("s3cret"), 30);
+    let mut first = ffmpeg(&url(KEY), 30);
     wait(
         Duration::from_secs(20),
         "HLS while the API is up",
@@ -474,7 +469,7 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
     // API down: OBS reconnects with the same key and is accepted from memory.
     api.proc.kill();
     let down_at = std::time::SystemTime::now();
-    let mut second = ffmpeg(&url("s3cret"), 30);
+    let mut second = ffmpeg(&url(KEY), 30);
     wait(
         Duration::from_secs(20),
         "fresh HLS during the outage",

@@ -580,3 +580,20 @@ fn a_taken_listen_address_stops_discovery_at_start() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("DISCOVERY_LISTEN"), "{text}");
 }
+
+#[test]
+fn a_per_origin_token_registers_and_deregisters_its_host() {
+    let s = setup(&[("API_ORIGIN_TOKENS", &format!("origin-token-a={HOST}"))]);
+    let mut d = discovery(&s, s.hls.path(), &[("API_REPORT_TOKEN", "origin-token-a")]);
+    let _p = Publisher::start(s.hls.path().join("mine"));
+    wait_for(
+        Duration::from_secs(3),
+        || lookup(&s, "mine").is_some(),
+        "registration with the origin's token",
+        &d,
+    );
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(d.wait_exit(Duration::from_secs(5)), Some(Some(0)));
+    assert!(lookup(&s, "mine").is_none(), "deregistered (DELETE ?host=)");
+    assert!(!d.log().contains("rejected"), "{}", d.log());
+}

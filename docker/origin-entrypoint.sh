@@ -6,6 +6,10 @@ set -eu
 export RTMP_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so NGINX_USER=www-data
 export ORIGIN_DIR=/var/lib/rtmp-live/origin ORIGIN_PACKAGING=/var/lib/rtmp-live/origin/packaging.conf
 export ABR_LADDER_SCRIPT=/usr/local/bin/abr-ladder.sh
+# on_publish: the API itself unless AUTHORIZE_URL says otherwise (discovery
+# runs in its own container here; scripts/up.sh points each origin at its
+# discovery's /authorize, which keeps known keys working through API outages).
+export AUTHORIZE_URL="${AUTHORIZE_URL:-$API_URL/authorize}"
 mkdir -p "$HLS_PATH" "$ORIGIN_DIR/tmp"
 chown www-data:www-data "$HLS_PATH" "$ORIGIN_DIR/tmp"
 packaging=origin-hls.conf.template

@@ -6,9 +6,10 @@
 #
 # Environment (all optional):
 #   RTMP_PORT=1935 ORIGIN_HTTP_PORT=8080 API_PORT=9090 EDGE_PORT=8081
-#   REDIS_PORT=6379 RTMP_STAT_PORT=8088
+#   REDIS_PORT=6379 RTMP_STAT_PORT=8088 DISCOVERY_PORT=9091
 #   ORIGINS=1        origins to run; origin k (1-based) listens on
-#                    RTMP_PORT+k-1, ORIGIN_HTTP_PORT+10*(k-1), RTMP_STAT_PORT+10*(k-1)
+#                    RTMP_PORT+k-1, ORIGIN_HTTP_PORT+10*(k-1), RTMP_STAT_PORT+10*(k-1),
+#                    and its discovery (on_publish, /metrics) on 127.0.0.1:DISCOVERY_PORT+10*(k-1)
 #   ABR=0            1: transcode every stream into the ABR ladder
 #   STATE_DIR        runtime files (default ${XDG_STATE_HOME:-~/.local/state}/rtmp-live)
 #   PUBLIC_HOST      host name printed in the OBS/player URLs (default: first IPv4)
@@ -35,6 +36,7 @@ API_PORT=${API_PORT:-9090}
 EDGE_PORT=${EDGE_PORT:-8081}
 REDIS_PORT=${REDIS_PORT:-6379}
 RTMP_STAT_PORT=${RTMP_STAT_PORT:-8088}
+DISCOVERY_PORT=${DISCOVERY_PORT:-9091}
 ORIGINS=${ORIGINS:-1}
 ABR=${ABR:-0}
 STATE_DIR=${STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/rtmp-live}
@@ -63,6 +65,7 @@ done
 ports=("$REDIS_PORT" "$API_PORT" "$EDGE_PORT")
 for ((k = 0; k < ORIGINS; k++)); do
   ports+=($((RTMP_PORT + k)) $((ORIGIN_HTTP_PORT + 10 * k)) $((RTMP_STAT_PORT + 10 * k)))
+  ports+=($((DISCOVERY_PORT + 10 * k)))
 done
 for p in "${ports[@]}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
@@ -156,6 +159,7 @@ for ((k = 1; k <= ORIGINS; k++)); do
     export ORIGIN_DIR=$dir HLS_PATH=$dir/hls ORIGIN_PACKAGING=$dir/packaging.conf
     export RTMP_PORT=$((RTMP_PORT + k - 1)) ORIGIN_HTTP_PORT=$((ORIGIN_HTTP_PORT + 10 * (k - 1)))
     export RTMP_STAT_PORT=$((RTMP_STAT_PORT + 10 * (k - 1)))
+    export AUTHORIZE_URL="http://127.0.0.1:$((DISCOVERY_PORT + 10 * (k - 1)))/authorize"
     "$ROOT/scripts/render-conf.sh" "$ROOT/nginx/$packaging" "$dir/packaging.conf"
     "$ROOT/scripts/render-conf.sh" "$ROOT/nginx/origin.conf.template" "$dir/nginx.conf"
   )
@@ -163,6 +167,7 @@ for ((k = 1; k <= ORIGINS; k++)); do
   start "origin$k" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e stderr
   HLS_PATH="$dir/hls" DISCOVERY_API_URL="$API_URL" API_REPORT_TOKEN="$API_REPORT_TOKEN" \
     ADVERTISE_HOST="127.0.0.1:$((ORIGIN_HTTP_PORT + 10 * (k - 1)))" \
+    DISCOVERY_LISTEN="127.0.0.1:$((DISCOVERY_PORT + 10 * (k - 1)))" DISCOVERY_STATE_DIR="$dir/discovery" \
     start "discovery$k" "$BIN/rtmp-live-discovery"
 done
 

@@ -1,6 +1,6 @@
 //! Command-line flags with environment-variable fallbacks.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,6 +39,21 @@ pub struct Config {
     /// A stream is live while one of its playlists changed within this many seconds.
     #[arg(long, env = "DISCOVERY_STALE_SECS", default_value_t = 10.0)]
     pub stale_secs: f64,
+    /// Local HTTP listener: `POST /authorize` (nginx-rtmp's `on_publish`)
+    /// and `GET /metrics`.
+    #[arg(long, env = "DISCOVERY_LISTEN", default_value = "127.0.0.1:9091")]
+    pub listen: SocketAddr,
+    /// How long `/authorize` waits for the API before answering from memory.
+    #[arg(long, env = "DISCOVERY_AUTH_TIMEOUT_MS", default_value_t = 1500)]
+    pub auth_timeout_ms: u64,
+    /// While the API is unreachable, a key it allowed within this many
+    /// seconds is still allowed.
+    #[arg(long, env = "DISCOVERY_AUTH_CACHE_SECS", default_value_t = 86_400)]
+    pub auth_cache_secs: u64,
+    /// Folder in which remembered authorizations (salted key hashes) survive
+    /// a restart; unset: kept in memory only.
+    #[arg(long, env = "DISCOVERY_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -48,6 +63,14 @@ impl Config {
 
     pub fn stale(&self) -> Duration {
         Duration::from_secs_f64(self.stale_secs.clamp(0.1, 3600.0))
+    }
+
+    pub fn auth_timeout(&self) -> Duration {
+        Duration::from_millis(self.auth_timeout_ms.clamp(50, 60_000))
+    }
+
+    pub fn auth_cache(&self) -> Duration {
+        Duration::from_secs(self.auth_cache_secs)
     }
 
     /// The host to advertise, validated.

@@ -1,22 +1,28 @@
 //! `rtmp-live-discovery`: runs beside an origin, watches its HLS folder and
 //! keeps the API's registry of this origin's live streams true.
 
+mod auth;
 mod config;
+mod metrics;
 mod registry;
 mod report;
 mod scan;
+mod server;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use notify::event::ModifyKind;
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tracing_subscriber::EnvFilter;
 
+use crate::auth::Authorizer;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::report::Reporter;
 use crate::scan::{classify, Touched};
@@ -40,15 +46,41 @@ async fn main() -> std::process::ExitCode {
     if config.token.as_deref().unwrap_or("").is_empty() {
         tracing::info!("API_REPORT_TOKEN not set: reporting without a token");
     }
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(listen = %config.listen, error = %e, "cannot listen (DISCOVERY_LISTEN)");
+            return std::process::ExitCode::from(2);
+        }
+    };
     tracing::info!(hls = %config.hls_path.display(), api = %config.api_url, %host,
-        heartbeat = ?config.heartbeat(), stale = ?config.stale(), "discovery starting");
+        heartbeat = ?config.heartbeat(), stale = ?config.stale(), listen = %config.listen,
+        "discovery starting");
+    let metrics = Arc::new(Metrics::new());
+    let api_back = Arc::new(Notify::new());
+    let authorizer = Arc::new(Authorizer::new(
+        &config.api_url,
+        config.auth_timeout(),
+        config.auth_cache(),
+        config.state_dir.as_deref(),
+        metrics.clone(),
+        api_back.clone(),
+    ));
+    let app = server::router(authorizer, metrics.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "local HTTP listener failed");
+        }
+    });
     let reporter = Reporter::new(
         &config.api_url,
         config.token.clone().filter(|t| !t.is_empty()),
         host,
         config.heartbeat(),
+        metrics.clone(),
+        api_back,
     );
-    let registry = Registry::new(config.hls_path.clone(), config.stale(), reporter);
+    let registry = Registry::new(config.hls_path.clone(), config.stale(), reporter, metrics);
     run(config, registry).await;
     std::process::ExitCode::SUCCESS
 }

@@ -4,11 +4,13 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::metrics::Metrics;
 use crate::report::{Desired, Reporter};
 use crate::scan::{choose_manifest, has_endlist, is_playlist, MASTER};
 
@@ -26,17 +28,28 @@ pub struct Registry {
     streams: HashMap<String, Stream>,
     /// Workers of ended streams still deregistering.
     retiring: HashMap<String, JoinHandle<()>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Registry {
-    pub fn new(root: PathBuf, stale: Duration, reporter: Reporter) -> Registry {
+    pub fn new(
+        root: PathBuf,
+        stale: Duration,
+        reporter: Reporter,
+        metrics: Arc<Metrics>,
+    ) -> Registry {
         Registry {
             root,
             stale,
             reporter,
             streams: HashMap::new(),
             retiring: HashMap::new(),
+            metrics,
         }
+    }
+
+    fn count(&self) {
+        self.metrics.streams.set(self.streams.len() as i64);
     }
 
     pub fn live(&self) -> usize {
@@ -85,6 +98,7 @@ impl Registry {
                 worker,
             },
         );
+        self.count();
     }
 
     /// `name` ended: its worker deregisters it.
@@ -93,6 +107,7 @@ impl Registry {
             tracing::info!(stream = %name, reason = why, "stream ended");
             let _ = s.tx.send(Desired::Gone);
             self.retiring.insert(name.to_string(), s.worker);
+            self.count();
         }
         self.retiring.retain(|_, h| !h.is_finished());
     }
@@ -113,6 +128,7 @@ impl Registry {
     /// Re-reads the whole folder: catches anything events missed (start-up,
     /// overflow, a recreated folder) from the playlists' modification times.
     pub fn rescan(&mut self) {
+        self.metrics.rescans.inc();
         let now_sys = SystemTime::now();
         let now = Instant::now();
         let mut present = Vec::new();

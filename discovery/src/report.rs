@@ -1,16 +1,21 @@
 //! Talking to the API: one worker task per stream, so a stream whose reports
 //! fail (or are rejected) never delays another's. A worker follows the
 //! stream's desired state: while live it reports at once and then every
-//! heartbeat, retrying failures with exponential backoff and jitter; when the
-//! stream is gone it deregisters and ends.
+//! heartbeat, retrying failures with exponential backoff and jitter (never
+//! more than a heartbeat apart, and at once when another worker sees the API
+//! come back); when the stream is gone it deregisters and ends.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use reqwest::StatusCode;
 use rtmp_live_types::StreamReport;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
+
+use crate::metrics::Metrics;
 
 /// What a stream should look like at the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +32,9 @@ pub struct Reporter {
     token: Option<String>,
     host: String,
     heartbeat: Duration,
+    metrics: Arc<Metrics>,
+    /// Signalled when a report lands after failures: the API is back.
+    api_back: Arc<Notify>,
 }
 
 #[derive(Debug)]
@@ -37,8 +45,37 @@ enum Failure {
     Rejected(StatusCode, String),
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Retry(e) => f.write_str(e),
+            Failure::Rejected(status, body) => write!(f, "{status}: {body}"),
+        }
+    }
+}
+
+/// Where a stream's reports stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// No report has landed yet.
+    New,
+    /// The last report was accepted.
+    Registered,
+    /// Reports fail (network, timeout, 5xx): retried with backoff.
+    Failing,
+    /// The API refuses the reports (4xx): retried every heartbeat.
+    Rejected,
+}
+
 impl Reporter {
-    pub fn new(api: &str, token: Option<String>, host: String, heartbeat: Duration) -> Reporter {
+    pub fn new(
+        api: &str,
+        token: Option<String>,
+        host: String,
+        heartbeat: Duration,
+        metrics: Arc<Metrics>,
+        api_back: Arc<Notify>,
+    ) -> Reporter {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(1))
             .timeout(Duration::from_secs(2))
@@ -50,6 +87,8 @@ impl Reporter {
             token,
             host,
             heartbeat,
+            metrics,
+            api_back,
         }
     }
 
@@ -60,7 +99,21 @@ impl Reporter {
         }
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(), Failure> {
+    /// Sends one report attempt of `op`, counted in the metrics.
+    async fn send(&self, op: &'static str, req: reqwest::RequestBuilder) -> Result<(), Failure> {
+        let start = Instant::now();
+        let result = self.attempt(req).await;
+        let label = match &result {
+            Ok(()) => "ok",
+            Err(Failure::Retry(_)) => "failed",
+            Err(Failure::Rejected(..)) => "rejected",
+        };
+        self.metrics
+            .report(op, label, start.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn attempt(&self, req: reqwest::RequestBuilder) -> Result<(), Failure> {
         let resp = self
             .auth(req)
             .send()
@@ -89,6 +142,7 @@ impl Reporter {
             host: self.host.clone(),
         };
         self.send(
+            "register",
             self.http
                 .post(format!("{}/streams", self.api))
                 .json(&report),
@@ -101,16 +155,21 @@ impl Reporter {
             .http
             .delete(format!("{}/streams/{name}", self.api))
             .query(&[("host", &self.host)]);
-        self.send(req).await
+        self.send("deregister", req).await
     }
 
-    fn backoff(&self) -> impl Iterator<Item = Duration> {
+    /// Delays between attempts: exponential with jitter, from 100 ms up to
+    /// one heartbeat (jitter included), so that a stream whose reports fail
+    /// while the API is down is registered within a heartbeat of its return.
+    fn backoff(&self) -> impl Iterator<Item = Duration> + Send + Sync + Unpin {
+        let cap = self.heartbeat;
         ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(100))
-            .with_max_delay(self.heartbeat)
+            .with_min_delay(Duration::from_millis(100).min(cap))
+            .with_max_delay(cap)
             .with_jitter()
             .without_max_times()
             .build()
+            .map(move |d| d.min(cap))
     }
 
     /// Starts the worker of stream `name`. `previous` is the worker of an
@@ -132,48 +191,77 @@ impl Reporter {
     }
 
     async fn work(&self, name: String, mut desired: watch::Receiver<Desired>) {
-        let mut registered = false;
-        let mut failing = false;
-        let mut rejected = false;
-        let mut backoff = self.backoff();
+        let mut standing = Standing::New;
         loop {
             let want = desired.borrow_and_update().clone();
             let Desired::Live { manifest } = want else {
-                self.finish(&name, registered).await;
+                self.finish(&name, standing).await;
                 return;
             };
-            let wait = match self.register(&name, &manifest).await {
-                Ok(()) => {
-                    if !registered || failing || rejected {
-                        tracing::info!(stream = %name, %manifest, host = %self.host, "registered");
+            let before = standing;
+            let failed = AtomicBool::new(false);
+            let api_back = self.api_back.clone();
+            // One report, retried with backoff until it lands or is rejected.
+            // A retry waits out its delay, or less when another worker saw the
+            // API come back.
+            let report = (|| self.register(&name, &manifest))
+                .retry(self.backoff())
+                .sleep(move |d| {
+                    let back = api_back.clone();
+                    async move {
+                        tokio::select! {
+                            _ = tokio::time::sleep(d) => {}
+                            _ = back.notified() => {}
+                        }
                     }
-                    registered = true;
-                    failing = false;
-                    rejected = false;
-                    backoff = self.backoff();
-                    self.heartbeat
-                }
-                Err(Failure::Retry(e)) => {
-                    if !failing {
-                        tracing::warn!(stream = %name, error = %e, "report failed; retrying with backoff");
+                })
+                .when(|f| matches!(f, Failure::Retry(_)))
+                .notify(|f, _| {
+                    if !failed.swap(true, Ordering::Relaxed) && before != Standing::Failing {
+                        tracing::warn!(stream = %name, error = %f, "report failed; retrying with backoff");
                     }
-                    failing = true;
-                    backoff.next().unwrap_or(self.heartbeat)
-                }
-                Err(Failure::Rejected(status, body)) => {
-                    if !rejected {
-                        tracing::warn!(stream = %name, %status, %body, "report rejected by the API; retrying every heartbeat");
-                    }
-                    rejected = true;
-                    self.heartbeat
-                }
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                });
+            let outcome = tokio::select! {
+                r = report => Some(r),
                 changed = desired.changed() => {
                     if changed.is_err() {
                         // The registry dropped the sender: shutting down.
-                        self.finish(&name, registered).await;
+                        self.finish(&name, standing).await;
+                        return;
+                    }
+                    None
+                }
+            };
+            if failed.load(Ordering::Relaxed) {
+                standing = Standing::Failing;
+            }
+            match outcome {
+                // The desired state changed mid-report: follow it at once.
+                None => continue,
+                Some(Ok(())) => {
+                    if standing != Standing::Registered {
+                        tracing::info!(stream = %name, %manifest, host = %self.host, "registered");
+                    }
+                    if standing == Standing::Failing {
+                        // The API is back: wake the other workers' retries.
+                        self.api_back.notify_waiters();
+                    }
+                    standing = Standing::Registered;
+                }
+                Some(Err(Failure::Rejected(status, body))) => {
+                    if standing != Standing::Rejected {
+                        tracing::warn!(stream = %name, %status, %body, "report rejected by the API; retrying every heartbeat");
+                    }
+                    standing = Standing::Rejected;
+                }
+                // Not reached: failures are retried without limit.
+                Some(Err(Failure::Retry(_))) => standing = Standing::Failing,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.heartbeat) => {}
+                changed = desired.changed() => {
+                    if changed.is_err() {
+                        self.finish(&name, standing).await;
                         return;
                     }
                 }
@@ -181,24 +269,21 @@ impl Reporter {
         }
     }
 
-    /// Deregisters (a few attempts; the API's TTL removes it anyway if all fail).
-    async fn finish(&self, name: &str, registered: bool) {
-        let mut backoff = self.backoff();
-        for attempt in 1..=3 {
-            match self.deregister(name).await {
-                Ok(()) => {
-                    if registered {
-                        tracing::info!(stream = %name, host = %self.host, "deregistered");
-                    }
-                    return;
+    /// Deregisters (three attempts; the API's TTL removes it anyway if all fail).
+    async fn finish(&self, name: &str, standing: Standing) {
+        let done = (|| self.deregister(name))
+            .retry(self.backoff().take(2))
+            .when(|f| matches!(f, Failure::Retry(_)))
+            .await;
+        match done {
+            Ok(()) => {
+                if standing != Standing::New {
+                    tracing::info!(stream = %name, host = %self.host, "deregistered");
                 }
-                Err(e) if attempt == 3 => {
-                    tracing::warn!(stream = %name, error = ?e, "deregistration failed; the API's TTL will expire it");
-                }
-                Err(Failure::Rejected(..)) => return,
-                Err(Failure::Retry(_)) => {
-                    tokio::time::sleep(backoff.next().unwrap_or(self.heartbeat)).await
-                }
+            }
+            Err(Failure::Rejected(..)) => {}
+            Err(e) => {
+                tracing::warn!(stream = %name, error = %e, "deregistration failed; the API's TTL will expire it");
             }
         }
     }

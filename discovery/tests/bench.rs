@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rtmp_live_testkit::{artifact, Api, Proc, Redis};
+use rtmp_live_testkit::{artifact, free_port, Api, Proc, Redis};
 
 fn write_playlist(dir: &Path, seq: u64) {
     fs::create_dir_all(dir).unwrap();
@@ -56,7 +56,8 @@ fn bench_many_streams() {
         .env("RUST_LOG", "warn")
         .env("HLS_PATH", hls.path())
         .env("DISCOVERY_API_URL", api.url())
-        .env("ADVERTISE_HOST", "127.0.0.1:8080");
+        .env("ADVERTISE_HOST", "127.0.0.1:8080")
+        .env("DISCOVERY_LISTEN", format!("127.0.0.1:{}", free_port()));
     let d = Proc::spawn("discovery", cmd);
     std::thread::sleep(Duration::from_millis(500));
     let c = reqwest::blocking::Client::new();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::blocking::Client;
-use rtmp_live_testkit::{artifact, Api, Proc, Redis};
+use rtmp_live_testkit::{artifact, free_port, Api, Proc, Redis};
 use serde_json::Value;
 
 const HOST: &str = "127.0.0.1:18080";
@@ -46,6 +46,9 @@ fn discovery(s: &Setup, root: &Path, extra: &[(&str, &str)]) -> Proc {
         .env("ADVERTISE_HOST", HOST)
         .env("DISCOVERY_HEARTBEAT_SECS", "0.5")
         .env("DISCOVERY_STALE_SECS", "1.5");
+    if !extra.iter().any(|(k, _)| *k == "DISCOVERY_LISTEN") {
+        cmd.env("DISCOVERY_LISTEN", format!("127.0.0.1:{}", free_port()));
+    }
     cmd.envs(extra.iter().copied());
     let p = Proc::spawn("discovery", cmd);
     wait_for(
@@ -439,4 +442,158 @@ fn missing_folder_is_waited_for_and_a_recreated_one_rewatched() {
         &d,
     );
     assert!(d.is_running());
+}
+
+#[test]
+fn streams_that_appear_during_an_outage_are_registered_within_a_heartbeat_of_its_end() {
+    let mut s = setup(&[]);
+    let heartbeat = Duration::from_secs(1);
+    let d = discovery(
+        &s,
+        s.hls.path(),
+        &[
+            ("DISCOVERY_HEARTBEAT_SECS", "1"),
+            ("DISCOVERY_STALE_SECS", "3"),
+        ],
+    );
+    wait_for(
+        Duration::from_secs(5),
+        || d.log().contains("watching HLS folder"),
+        "watch",
+        &d,
+    );
+    s.api.stop();
+    let names = ["one", "two", "three"];
+    let _pubs: Vec<Publisher> = names
+        .iter()
+        .map(|n| Publisher::start(s.hls.path().join(n)))
+        .collect();
+    wait_for(
+        Duration::from_secs(5),
+        || d.log().matches("report failed").count() >= 3,
+        "failed reports of all three streams",
+        &d,
+    );
+    // Long enough for every worker's backoff to reach its cap.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(d.log().matches("report failed").count(), 3, "{}", d.log());
+    s.api.restart();
+    let t = Instant::now();
+    wait_for(
+        heartbeat + Duration::from_secs(2),
+        || names.iter().all(|n| lookup(&s, n).is_some()),
+        "registration of all three",
+        &d,
+    );
+    let took = t.elapsed();
+    println!("API back -> 3 streams born during the outage registered after {took:?}");
+    assert!(
+        took < heartbeat + Duration::from_millis(500),
+        "within one heartbeat ({heartbeat:?}) plus slack: {took:?}"
+    );
+}
+
+/// `GET /metrics` of a discovery listening on `port`, as series -> value.
+fn metrics(port: u16) -> std::collections::HashMap<String, f64> {
+    let text = reqwest::blocking::get(format!("http://127.0.0.1:{port}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_follow_streams_reports_failures_and_rescans() {
+    let mut s = setup(&[]);
+    let port = free_port();
+    let d = discovery(
+        &s,
+        s.hls.path(),
+        &[("DISCOVERY_LISTEN", &format!("127.0.0.1:{port}"))],
+    );
+    let ok = r#"discovery_reports_total{op="register",result="ok"}"#;
+    let failed = r#"discovery_reports_total{op="register",result="failed"}"#;
+    let m = metrics(port);
+    assert_eq!(m["discovery_streams_watched"], 0.0, "{m:?}");
+    assert_eq!(m[ok], 0.0);
+    assert_eq!(m["discovery_report_failures_total"], 0.0);
+    let rescans = m["discovery_rescans_total"];
+    assert!(rescans >= 1.0, "the start-up scan: {m:?}");
+
+    let p = Publisher::start(s.hls.path().join("m"));
+    wait_for(
+        Duration::from_secs(3),
+        || lookup(&s, "m").is_some(),
+        "registration",
+        &d,
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let m = metrics(port);
+    assert_eq!(m["discovery_streams_watched"], 1.0);
+    assert!(m[ok] >= 2.0, "first report and heartbeats: {m:?}");
+    assert!(m["discovery_report_duration_seconds_count"] >= m[ok]);
+    assert!(m["discovery_rescans_total"] > rescans, "periodic rescans");
+
+    s.api.stop();
+    wait_for(
+        Duration::from_secs(3),
+        || metrics(port)[failed] >= 1.0,
+        "a failed report",
+        &d,
+    );
+    let m = metrics(port);
+    assert!(m["discovery_report_failures_total"] >= m[failed]);
+    s.api.restart();
+    drop(p);
+    // Stale after 1.5 s: deregistered, no longer watched.
+    wait_for(
+        Duration::from_secs(5),
+        || {
+            let m = metrics(port);
+            m["discovery_streams_watched"] == 0.0
+                && m[r#"discovery_reports_total{op="deregister",result="ok"}"#] >= 1.0
+        },
+        "stream retired",
+        &d,
+    );
+}
+
+#[test]
+fn a_taken_listen_address_stops_discovery_at_start() {
+    let hls = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(artifact("rtmp-live-discovery"))
+        .env_clear()
+        .env("HLS_PATH", hls.path())
+        .env("ADVERTISE_HOST", HOST)
+        .env("DISCOVERY_LISTEN", &addr)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "on_publish would fail: exit");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("DISCOVERY_LISTEN"), "{text}");
+}
+
+#[test]
+fn a_per_origin_token_registers_and_deregisters_its_host() {
+    let s = setup(&[("API_ORIGIN_TOKENS", &format!("origin-token-a={HOST}"))]);
+    let mut d = discovery(&s, s.hls.path(), &[("API_REPORT_TOKEN", "origin-token-a")]);
+    let _p = Publisher::start(s.hls.path().join("mine"));
+    wait_for(
+        Duration::from_secs(3),
+        || lookup(&s, "mine").is_some(),
+        "registration with the origin's token",
+        &d,
+    );
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(d.wait_exit(Duration::from_secs(5)), Some(Some(0)));
+    assert!(lookup(&s, "mine").is_none(), "deregistered (DELETE ?host=)");
+    assert!(!d.log().contains("rejected"), "{}", d.log());
 }

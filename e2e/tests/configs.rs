@@ -55,6 +55,10 @@ fn origin_templates_render_and_pass_nginx_t() {
             ("ORIGIN_HTTP_PORT", "8080".to_string()),
             ("RTMP_STAT_PORT", "8088".to_string()),
             ("API_URL", "http://127.0.0.1:9090".to_string()),
+            (
+                "AUTHORIZE_URL",
+                "http://127.0.0.1:9091/authorize".to_string(),
+            ),
             ("HLS_PATH", dir.join("hls").display().to_string()),
         ];
         render(packaging, &dir.join("packaging.conf"), &env);

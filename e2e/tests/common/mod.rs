@@ -43,7 +43,8 @@ impl Platform {
     pub fn start(origins: usize, abr: bool, env: &[(&str, &str)]) -> Platform {
         let state = tempfile::tempdir().expect("state dir");
         // Origin k listens on RTMP_PORT+k-1, ORIGIN_HTTP_PORT+10(k-1),
-        // RTMP_STAT_PORT+10(k-1): reserve those too.
+        // RTMP_STAT_PORT+10(k-1), its discovery on DISCOVERY_PORT+10(k-1):
+        // reserve those too.
         let per_origin: Vec<u16> = (0..origins as u16).collect();
         let per_origin10: Vec<u16> = (0..origins as u16).map(|k| 10 * k).collect();
         let (rtmp, origin_http, stat) = (
@@ -51,6 +52,7 @@ impl Platform {
             free_port_with(&per_origin10),
             free_port_with(&per_origin10),
         );
+        let discovery = free_port_with(&per_origin10);
         let (api, edge, redis) = (free_port(), free_port(), free_port());
         let mut cmd = Command::new("bash");
         cmd.arg(workspace_root().join("scripts/up.sh"))
@@ -61,6 +63,7 @@ impl Platform {
             .env("EDGE_PORT", edge.to_string())
             .env("REDIS_PORT", redis.to_string())
             .env("RTMP_STAT_PORT", stat.to_string())
+            .env("DISCOVERY_PORT", discovery.to_string())
             .env("ORIGINS", origins.to_string())
             .env("ABR", if abr { "1" } else { "0" })
             .env("PUBLIC_HOST", "127.0.0.1")

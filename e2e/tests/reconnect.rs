@@ -50,18 +50,33 @@ fn viewer_facing_answers(p: &Platform) {
     let (_, segs) = media_playlist(&r.text());
     let seg = p.edge_get(&format!("/golive/{}", segs[0].1));
     let missing = p.edge_get("/nosuch/index.m3u8");
-    for (what, r, status) in [("playlist", &r, 200), ("segment", &seg, 200), ("404", &missing, 404)] {
+    for (what, r, status) in [
+        ("playlist", &r, 200),
+        ("segment", &seg, 200),
+        ("404", &missing, 404),
+    ] {
         assert_eq!(r.status, status, "{what}");
-        let acao: Vec<_> = r.headers.get_all("access-control-allow-origin").iter().collect();
+        let acao: Vec<_> = r
+            .headers
+            .get_all("access-control-allow-origin")
+            .iter()
+            .collect();
         assert_eq!(acao.len(), 1, "{what}: {acao:?}");
         assert_eq!(acao[0], "*");
         for h in ["x-edge-origin", "x-edge-upstream"] {
             assert!(r.headers.get(h).is_none(), "{what} reveals {h}");
         }
         let text = format!("{:?}", r.headers);
-        assert!(!text.contains("127.0.0.1"), "{what} reveals an address: {text}");
+        assert!(
+            !text.contains("127.0.0.1"),
+            "{what} reveals an address: {text}"
+        );
     }
-    assert!(missing.text().starts_with("{\"error\""), "{}", missing.text());
+    assert!(
+        missing.text().starts_with("{\"error\""),
+        "{}",
+        missing.text()
+    );
     let pre = p
         .http
         .request(reqwest::Method::OPTIONS, p.edge_url("/golive/index.m3u8"))
@@ -72,9 +87,15 @@ fn viewer_facing_answers(p: &Platform) {
         .unwrap();
     assert_eq!(pre.status(), 204);
     assert_eq!(pre.headers()["access-control-allow-origin"], "*");
-    let allowed = pre.headers()["access-control-allow-headers"].to_str().unwrap();
+    let allowed = pre.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
     assert!(allowed.to_lowercase().contains("range"), "{allowed}");
-    for m in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::DELETE] {
+    for m in [
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
         let r = p
             .http
             .request(m.clone(), p.edge_url("/golive/index.m3u8"))

@@ -145,6 +145,8 @@ fn abr_ladder_through_the_edge() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    let before = renditions_match_origin(&p);
+
     // The publisher stops: no transcoder remains.
     publisher.stop();
     let t = Instant::now();
@@ -170,6 +172,43 @@ fn abr_ladder_through_the_edge() {
             (running && r.status == 200 && !segs.is_empty()).then_some(())
         },
     );
+    // Every segment of the new session, through the edge, is the origin's
+    // file of this session, never a cached one of the last session.
+    std::thread::sleep(Duration::from_secs(4));
+    let after = renditions_match_origin(&p);
+    assert!(
+        after.iter().all(|s| !before.contains(s)),
+        "{after:?} vs {before:?}"
+    );
+    println!(
+        "after reconnecting: {} segments byte-identical to the origin's",
+        after.len()
+    );
 
     p.stop_and_check_clean();
+}
+
+/// Fetches each rendition's listed segments through the edge and compares
+/// them with the origin's bytes; returns the segment paths checked.
+fn renditions_match_origin(p: &Platform) -> Vec<String> {
+    let mut checked = Vec::new();
+    for r in ["720p", "480p", "240p"] {
+        let (_, segs) = media_playlist(&p.edge_get(&format!("/golive/{r}/index.m3u8")).text());
+        for (_, uri) in segs {
+            let path = format!("/golive/{r}/{uri}");
+            let at_edge = p.edge_get(&path);
+            let at_origin = get(&p.http, &format!("http://{}{path}", p.origin_host(1)));
+            if at_origin.status != 200 {
+                continue;
+            }
+            assert_eq!(at_edge.status, 200, "{path}");
+            assert!(
+                at_edge.body == at_origin.body,
+                "{path}: edge and origin differ"
+            );
+            checked.push(path);
+        }
+    }
+    assert!(!checked.is_empty());
+    checked
 }

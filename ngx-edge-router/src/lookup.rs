@@ -12,10 +12,12 @@
 use edge_router_policy::{classify, is_json_content_type, ApiAnswer, Outcome, MAX_API_BODY};
 use ngx::core::Status;
 use ngx::ffi::{
-    ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_output_header_filter_pt,
-    ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
-    ngx_int_t, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_HTTP_SUBREQUEST_BACKGROUND,
-    NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_HTTP_SUBREQUEST_WAITED, NGX_LOG_WARN, NGX_OK,
+    ngx_chain_t, ngx_connection_tcp_nopush_e_NGX_TCP_NOPUSH_DISABLED,
+    ngx_connection_tcp_nopush_e_NGX_TCP_NOPUSH_UNSET, ngx_http_output_body_filter_pt,
+    ngx_http_output_header_filter_pt, ngx_http_post_subrequest_t, ngx_http_request_body_t,
+    ngx_http_request_t, ngx_http_subrequest, ngx_int_t, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE,
+    NGX_HTTP_SUBREQUEST_BACKGROUND, NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_HTTP_SUBREQUEST_WAITED,
+    NGX_LOG_WARN, NGX_OK,
 };
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::{ngx_log_debug_http, ngx_log_error};
@@ -230,6 +232,10 @@ pub unsafe fn install_filters() {
 /// request end, so the next request on it would wait for the API. The answer
 /// of a request that started a background refresh therefore says
 /// `Connection: close`: the viewer's next request comes on a new connection.
+/// Its bytes must not wait either: with `tcp_nopush`, nginx corks the socket
+/// and uncorks it only when the connection goes idle or closes, which a
+/// pending background subrequest delays (the kernel then flushes after
+/// 200 ms); so this answer is sent uncorked.
 unsafe extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx passes a live request.
     let req = unsafe { Request::from_ngx_http_request(r) };
@@ -239,6 +245,11 @@ unsafe extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
         });
         if close {
             req.as_mut().set_keepalive(0);
+            // SAFETY: the connection of a live request is live.
+            let c = unsafe { &mut *req.connection() };
+            if c.tcp_nopush() == ngx_connection_tcp_nopush_e_NGX_TCP_NOPUSH_UNSET {
+                c.set_tcp_nopush(ngx_connection_tcp_nopush_e_NGX_TCP_NOPUSH_DISABLED);
+            }
         }
     }
     // SAFETY: the next filter was set at configuration time.

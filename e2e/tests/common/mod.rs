@@ -35,6 +35,7 @@ pub struct Platform {
     pub origin_http: u16,
     pub api: u16,
     pub edge: u16,
+    pub redis: u16,
     pub origins: usize,
     pub http: reqwest::blocking::Client,
 }
@@ -84,6 +85,7 @@ impl Platform {
             origin_http,
             api,
             edge,
+            redis,
             origins,
             http,
         };

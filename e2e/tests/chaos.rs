@@ -257,9 +257,58 @@ fn chaos_suite() {
             (seg.status == 200 && !seg.body.is_empty()).then(|| t0.elapsed())
         },
     );
+    // Still in the outage, the edge restarts (a new nginx: empty route
+    // cache, nothing stale to serve): it finds the streams by probing the
+    // origins it is configured with.
+    let before_restart = player.finish();
+    assert!(
+        before_restart.errors.is_empty(),
+        "{:?}",
+        before_restart.errors
+    );
+    let edge_pid: i32 = std::fs::read_to_string(p.state_dir().join("edge.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    kill(Pid::from_raw(edge_pid), Signal::SIGTERM).unwrap();
+    wait_until(Duration::from_secs(10), "the edge to stop", || {
+        std::net::TcpStream::connect(("127.0.0.1", p.edge))
+            .is_err()
+            .then_some(())
+    });
+    let restarted = Instant::now();
+    let mut edge_cmd = std::process::Command::new("/usr/sbin/nginx");
+    edge_cmd
+        .arg("-p")
+        .arg(p.state_dir())
+        .arg("-c")
+        .arg(p.state_dir().join("edge.conf"))
+        .args(["-e", "stderr"]);
+    let mut new_edge = Proc::spawn("edge-restarted", edge_cmd);
+    let serving_again = wait_until(
+        Duration::from_secs(20),
+        "the restarted edge to serve",
+        || {
+            let r = p.edge_get("/golive/index.m3u8");
+            let (_, segs) = media_playlist(&r.text());
+            let seg = segs.last()?;
+            (p.edge_get(&format!("/golive/{}", seg.1)).status == 200).then(|| restarted.elapsed())
+        },
+    );
+    println!(
+        "[edge restarted during the outage] golive served again {serving_again:?} after the restart (route: {})",
+        p.edge_get("/golive/index.m3u8").header("x-edge-route")
+    );
+    assert!(serving_again < Duration::from_secs(5), "{serving_again:?}");
+    let player = Player::start(p.edge, "golive", "198.51.100.7");
+
     let rest = Duration::from_secs(outage).saturating_sub(t0.elapsed());
     std::thread::sleep(rest);
-    let seen = player.snapshot();
+    let mut seen = player.snapshot();
+    seen.requests += before_restart.requests;
+    seen.segments += before_restart.segments;
+    seen.first_seq = before_restart.first_seq;
     println!(
         "[api killed {outage} s] viewer of golive: {}; stream published {:?} into the outage playable at {:?}",
         seen.summary(),
@@ -417,5 +466,6 @@ fn chaos_suite() {
 
     api.stop();
     redis.stop();
+    new_edge.stop();
     p.stop_and_check_clean();
 }

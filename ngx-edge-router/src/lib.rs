@@ -9,6 +9,7 @@
 //! - [`coalesce`]: per-worker sharing of one lookup among waiting requests;
 //! - [`lookup`]: the API subrequest, its body capture and its result;
 //! - [`probe`]: asking the operator's origins when the API cannot answer;
+//! - [`subrequest`]: creating those in-memory subrequests;
 //! - [`upstream`]: `edge_router_upstream`, the sticky peer selector;
 //! - [`variables`]: `$edge_router_origin`, `$edge_router_cache`,
 //!   `$edge_router_session`;
@@ -24,6 +25,7 @@ mod ctx;
 mod ffi;
 mod lookup;
 mod probe;
+mod subrequest;
 mod upstream;
 mod variables;
 mod zone;

@@ -14,10 +14,8 @@ use ngx::core::Status;
 use ngx::ffi::{
     ngx_chain_t, ngx_connection_tcp_nopush_e_NGX_TCP_NOPUSH_DISABLED,
     ngx_connection_tcp_nopush_e_NGX_TCP_NOPUSH_UNSET, ngx_http_output_body_filter_pt,
-    ngx_http_output_header_filter_pt, ngx_http_post_subrequest_t, ngx_http_request_body_t,
-    ngx_http_request_t, ngx_http_subrequest, ngx_int_t, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE,
-    NGX_HTTP_SUBREQUEST_BACKGROUND, NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_HTTP_SUBREQUEST_WAITED,
-    NGX_LOG_WARN, NGX_OK,
+    ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_int_t, NGX_ERROR,
+    NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_WARN,
 };
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::{ngx_log_debug_http, ngx_log_error};
@@ -25,6 +23,7 @@ use ngx::{ngx_log_debug_http, ngx_log_error};
 use crate::coalesce;
 use crate::ctx::{self, Lookup, ReqCtx, State};
 use crate::ffi::{guard, now_ms};
+use crate::subrequest;
 use crate::zone::{StoreError, Zone};
 use crate::EdgeRouter;
 
@@ -34,65 +33,13 @@ pub fn start(r: &mut Request, name: &[u8], leader: Option<&mut ctx::Viewer>) -> 
     let Some(lcf) = EdgeRouter::location_conf(r.as_ref()) else {
         return Err(());
     };
-    let prefix = lcf.api.as_bytes();
-    let prefix = prefix.strip_suffix(b"/").unwrap_or(prefix);
-    let mut uri = Vec::with_capacity(prefix.len() + 1 + name.len());
-    uri.extend_from_slice(prefix);
-    uri.push(b'/');
-    uri.extend_from_slice(name);
-
-    let pool = r.pool();
-    let uri_p = pool.alloc(uri.len()).cast::<u8>();
-    let ps = pool.calloc_type::<ngx_http_post_subrequest_t>();
     let background = leader.is_none();
-    let leader_p = leader.map_or(core::ptr::null_mut(), |l| l as *mut ctx::Viewer);
-    let lk = pool.allocate(ReqCtx::Lookup(Lookup::new(name, leader_p)));
-    if uri_p.is_null() || ps.is_null() || lk.is_null() {
-        return Err(());
-    }
-    // SAFETY: `uri_p` has room for `uri.len()` bytes; `ps` is zeroed memory
-    // of the right type, both from the request pool.
-    let mut uri_str = unsafe {
-        core::ptr::copy_nonoverlapping(uri.as_ptr(), uri_p, uri.len());
-        (*ps).handler = Some(lookup_done);
-        (*ps).data = lk.cast();
-        ngx::ffi::ngx_str_t {
-            len: uri.len(),
-            data: uri_p,
-        }
-    };
-
-    let mut flags = NGX_HTTP_SUBREQUEST_IN_MEMORY | NGX_HTTP_SUBREQUEST_WAITED;
-    if background {
-        flags |= NGX_HTTP_SUBREQUEST_BACKGROUND;
-    }
-    let mut sr: *mut ngx_http_request_t = core::ptr::null_mut();
-    let raw: *mut ngx_http_request_t = (&mut *r).into();
-    // SAFETY: `raw` is the live main request; the URI and the post handler
-    // live in its pool.
-    let rc = unsafe {
-        ngx_http_subrequest(
-            raw,
-            &mut uri_str,
-            core::ptr::null_mut(),
-            &mut sr,
-            ps,
-            flags as _,
-        )
-    };
-    if rc != NGX_OK as ngx_int_t || sr.is_null() {
-        return Err(());
-    }
-    // SAFETY: nginx returned a live subrequest sharing the main request's
-    // pool.
-    let sr = unsafe { Request::from_ngx_http_request(sr) };
-    // A fake body keeps the subrequest from reading the client's body.
-    let body = pool.calloc_type::<ngx_http_request_body_t>();
-    if body.is_null() {
-        return Err(());
-    }
-    sr.as_mut().request_body = body;
-    ctx::set_raw(sr, lk);
+    let leader = leader.map_or(core::ptr::null_mut(), |l| l as *mut ctx::Viewer);
+    let mut path = Vec::with_capacity(1 + name.len());
+    path.push(b'/');
+    path.extend_from_slice(name);
+    let state = ReqCtx::Lookup(Lookup::new(name, leader));
+    subrequest::spawn(r, lcf.api.as_bytes(), &path, state, background)?;
     ngx_log_debug_http!(
         r,
         "edge_router: lookup of \"{}\" started ({})",
@@ -106,25 +53,8 @@ pub fn start(r: &mut Request, name: &[u8], leader: Option<&mut ctx::Viewer>) -> 
     Ok(())
 }
 
-/// `post_subrequest` handler of the API subrequest.
-unsafe extern "C" fn lookup_done(
-    sr: *mut ngx_http_request_t,
-    data: *mut core::ffi::c_void,
-    rc: ngx_int_t,
-) -> ngx_int_t {
-    guard(rc, || {
-        // SAFETY: nginx passes the live, finishing subrequest.
-        let sr = unsafe { Request::from_ngx_http_request(sr) };
-        // SAFETY: `data` is the `ReqCtx::Lookup` allocated in `start`, in the
-        // main request's pool, which outlives the subrequest.
-        if let Some(ReqCtx::Lookup(lk)) = unsafe { data.cast::<ReqCtx>().as_mut() } {
-            finished(sr, lk, rc);
-        }
-        rc
-    })
-}
-
-fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
+/// The API subrequest ended (see [`subrequest::post_handler`]).
+pub fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
     if lk.done {
         return;
     }

@@ -10,17 +10,14 @@
 //! `edge_router_lookups`; the leader's waiters share the result.
 
 use edge_router_policy::{Outcome, RouteOrigin};
-use ngx::ffi::{
-    ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
-    ngx_int_t, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_HTTP_SUBREQUEST_IN_MEMORY,
-    NGX_HTTP_SUBREQUEST_WAITED, NGX_LOG_WARN, NGX_OK,
-};
+use ngx::ffi::{ngx_int_t, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_WARN};
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::{ngx_log_debug_http, ngx_log_error};
 
 use crate::coalesce;
-use crate::ctx::{self, Peer, Probe, ReqCtx, State, Viewer};
-use crate::ffi::{guard, now_ms};
+use crate::ctx::{Peer, Probe, ReqCtx, State, Viewer};
+use crate::ffi::now_ms;
+use crate::subrequest;
 use crate::zone::Zone;
 use crate::EdgeRouter;
 
@@ -51,82 +48,21 @@ fn start_one(
     path: &[u8],
     addr: std::net::SocketAddr,
 ) -> Result<(), ()> {
-    let mut uri = Vec::with_capacity(prefix.len() + path.len());
-    uri.extend_from_slice(prefix);
-    uri.extend_from_slice(path);
-    let pool = r.pool();
-    let uri_p = pool.alloc(uri.len()).cast::<u8>();
-    let ps = pool.calloc_type::<ngx_http_post_subrequest_t>();
     let name = addr.to_string();
     coalesce::lookup_started();
-    let pr = pool.allocate(ReqCtx::Probe(Probe {
+    let state = ReqCtx::Probe(Probe {
         leader: v,
         origin: RouteOrigin::new(name.clone(), 0),
         peers: vec![Peer::new(addr, &name)],
         done: false,
-    }));
-    if uri_p.is_null() || ps.is_null() || pr.is_null() {
-        return Err(());
-    }
-    // SAFETY: `uri_p` has room for the URI; `ps` is zeroed memory of the
-    // right type; both from the request pool.
-    let mut uri_str = unsafe {
-        core::ptr::copy_nonoverlapping(uri.as_ptr(), uri_p, uri.len());
-        (*ps).handler = Some(probe_done);
-        (*ps).data = pr.cast();
-        ngx::ffi::ngx_str_t {
-            len: uri.len(),
-            data: uri_p,
-        }
-    };
-    let flags = NGX_HTTP_SUBREQUEST_IN_MEMORY | NGX_HTTP_SUBREQUEST_WAITED;
-    let mut sr: *mut ngx_http_request_t = core::ptr::null_mut();
-    let raw: *mut ngx_http_request_t = (&mut *r).into();
-    // SAFETY: `raw` is the live main request; URI and handler live in its
-    // pool.
-    let rc = unsafe {
-        ngx_http_subrequest(
-            raw,
-            &mut uri_str,
-            core::ptr::null_mut(),
-            &mut sr,
-            ps,
-            flags as _,
-        )
-    };
-    if rc != NGX_OK as ngx_int_t || sr.is_null() {
-        return Err(());
-    }
-    // SAFETY: a live subrequest sharing the main request's pool.
-    let sr = unsafe { Request::from_ngx_http_request(sr) };
-    let body = pool.calloc_type::<ngx_http_request_body_t>();
-    if body.is_null() {
-        return Err(());
-    }
-    sr.as_mut().request_body = body;
-    ctx::set_raw(sr, pr);
+    });
+    subrequest::spawn(r, prefix, path, state, false)?;
     ngx_log_debug_http!(r, "edge_router: probing {name}");
     Ok(())
 }
 
-unsafe extern "C" fn probe_done(
-    sr: *mut ngx_http_request_t,
-    data: *mut core::ffi::c_void,
-    rc: ngx_int_t,
-) -> ngx_int_t {
-    guard(rc, || {
-        // SAFETY: nginx passes the live, finishing subrequest.
-        let sr = unsafe { Request::from_ngx_http_request(sr) };
-        // SAFETY: `data` is the `ReqCtx::Probe` allocated in `start_one`, in
-        // the main request's pool.
-        if let Some(ReqCtx::Probe(p)) = unsafe { data.cast::<ReqCtx>().as_mut() } {
-            finished(sr, p, rc);
-        }
-        rc
-    })
-}
-
-fn finished(sr: &mut Request, p: &mut Probe, rc: ngx_int_t) {
+/// A probe ended (see [`subrequest::post_handler`]).
+pub fn finished(sr: &mut Request, p: &mut Probe, rc: ngx_int_t) {
     if p.done {
         return;
     }

@@ -49,6 +49,7 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .route("/authorize", get(authorize_get).post(authorize_post))
         .route("/streams", get(list_streams).post(report_stream))
         .route("/streams/{name}", get(get_stream).delete(delete_stream))
+        .route("/live", get(live_names))
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
@@ -212,6 +213,22 @@ struct StreamList {
     /// More streams follow: ask again with `cursor=next_cursor`.
     truncated: bool,
     next_cursor: Option<String>,
+}
+
+/// `GET /live`: the names of the live streams and nothing else (no origin
+/// addresses), for public listings such as the edge's player page.
+#[derive(Debug, Serialize)]
+struct LiveNames {
+    streams: Vec<String>,
+    truncated: bool,
+}
+
+async fn live_names(State(s): Shared) -> Result<Json<LiveNames>, ApiError> {
+    let (streams, next_cursor) = s.store.list(None, MAX_LIST).await?;
+    Ok(Json(LiveNames {
+        streams: streams.into_iter().map(|i| i.name).collect(),
+        truncated: next_cursor.is_some(),
+    }))
 }
 
 async fn list_streams(

@@ -1111,3 +1111,21 @@ fn metrics_count_requests_redis_and_live_streams() {
         2.0
     );
 }
+
+#[test]
+fn live_names_list_only_names() {
+    let redis = Redis::start();
+    let api = Api::start(&redis.url(), &[]);
+    let c = client();
+    ready(&c, &api);
+    for (name, host) in [("b", "10.0.0.7:8080"), ("a", "10.0.0.8:8080")] {
+        assert_eq!(report(&c, &api, &stream(name, host), None).status(), 204);
+    }
+    let r = c.get(format!("{}/live", api.url())).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["streams"], serde_json::json!(["a", "b"]));
+    assert_eq!(v["truncated"], false);
+    assert!(!text.contains("10.0.0."), "origin addresses leaked: {text}");
+}

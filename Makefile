@@ -12,7 +12,7 @@ export NGINX_BUILD_DIR := $(NGINX_TREE)/objs
 export NGINX_TREE_SRC NGINX_CONF_FLAGS
 MODULE := target/release/libngx_edge_router.so
 
-.PHONY: all deps build module check test chaos up stream bench compose-check clean
+.PHONY: all deps build module player browser-deps check test chaos up stream bench compose-check clean
 
 all: build
 
@@ -25,9 +25,29 @@ module:
 	scripts/nginx-tree.sh $(NGINX_TREE)
 	$(CARGO) build --release -p ngx-edge-router
 
-# Everything: API, discovery, the edge module.
-build: module
+# Everything: API, discovery, the edge module, the edge's player page.
+build: module player
 	$(CARGO) build --release --workspace --bins
+
+# The player page's hls.js, pinned in player/package-lock.json, installed
+# from the npm registry at build time and served by the edge as /hls.min.js
+# (never from a CDN). player/node_modules and player/hls.min.js are not
+# committed.
+player: player/hls.min.js
+
+player/hls.min.js: player/package.json player/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js and npm (scripts/deps.sh build does)" >&2; exit 1; }
+	npm ci --prefix player --no-audit --no-fund
+	cp player/node_modules/hls.js/dist/hls.min.js $@
+
+# playwright-core (pinned in e2e/browser/package-lock.json) for the browser
+# end-to-end test, which drives Debian's chromium.
+browser-deps: e2e/browser/node_modules/.package-lock.json
+
+e2e/browser/node_modules/.package-lock.json: e2e/browser/package.json e2e/browser/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js and npm (scripts/deps.sh build does)" >&2; exit 1; }
+	npm ci --prefix e2e/browser --no-audit --no-fund
+	@touch $@
 
 # Quality gate: formatting, and clippy with warnings as errors on every
 # crate and target (the workspace lints deny undocumented unsafe blocks).
@@ -38,7 +58,7 @@ check: module
 # All tests. Integration and end-to-end tests start their own processes on
 # free loopback ports and use the release binaries built above. The chaos
 # suite runs shortened here; `make chaos` runs it at full length.
-test: deps build
+test: deps build browser-deps
 	$(CARGO) test --release --workspace --no-fail-fast
 
 chaos: deps build

@@ -20,10 +20,12 @@ build_pkgs=(
   nginx-dev                 # nginx source + configure flags for the module build
   libclang-dev              # bindgen (ngx crate)
   pkg-config libssl-dev libpcre2-dev zlib1g-dev   # configuring the nginx tree
+  npm                       # the player page's hls.js (make player); skipped when npm is on PATH
 )
 test_pkgs=(
   wrk                       # benchmarks
   docker-compose            # validates docker-compose.yml without an engine (tests)
+  chromium                  # the browser end-to-end test (e2e/tests/browser.rs)
 )
 case ${1:-all} in
   run) pkgs=("${run_pkgs[@]}") ;;
@@ -34,6 +36,8 @@ esac
 
 missing=()
 for p in "${pkgs[@]}"; do
+  # Any npm will do (e.g. one that comes with a Node.js from elsewhere).
+  [[ $p == npm ]] && command -v npm >/dev/null && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 ((${#missing[@]} == 0)) && exit 0

@@ -18,6 +18,8 @@
 #   EDGE_ORIGINS     origins the edge may contact (default: exactly this run's)
 #   EDGE_DEBUG_HEADERS=0  1: X-Edge-Origin/X-Edge-Upstream in viewer answers
 #   EDGE_CORS_ORIGIN='*'  Access-Control-Allow-Origin of viewer answers
+#   PLAYER_DIR       the player page the edge serves at / (default: player/,
+#                    with hls.min.js from `make player`)
 #   STREAM_KEYS, API_REPORT_TOKEN, STREAM_TTL_SECS, DISCOVERY_HEARTBEAT_SECS,
 #   DISCOVERY_STALE_SECS, RUST_LOG: passed to the services.
 #
@@ -48,6 +50,7 @@ export EDGE_ROUTE_STALE=${EDGE_ROUTE_STALE:-15m}
 export EDGE_ROUTE_GRACE=${EDGE_ROUTE_GRACE:-8s}
 export EDGE_DEBUG_HEADERS=${EDGE_DEBUG_HEADERS:-0}
 export EDGE_CORS_ORIGIN=${EDGE_CORS_ORIGIN:-*}
+export PLAYER_DIR=${PLAYER_DIR:-$ROOT/player}
 export NGINX_USER=${NGINX_USER:-$(id -un)}
 export RTMP_MODULE=${RTMP_MODULE:-/usr/lib/nginx/modules/ngx_rtmp_module.so}
 export EDGE_MODULE=${EDGE_MODULE:-$BIN/libngx_edge_router.so}
@@ -61,6 +64,8 @@ for f in "$BIN/rtmp-live-api" "$BIN/rtmp-live-discovery" "$EDGE_MODULE"; do
   [[ -e $f ]] || die "$f not built: run 'make build' (or 'make up')"
 done
 [[ $ORIGINS =~ ^[1-9]$ ]] || die "ORIGINS must be 1..9"
+# The player page works without it only in browsers that play HLS natively.
+[[ -e $PLAYER_DIR/hls.min.js ]] || say "warning: $PLAYER_DIR/hls.min.js missing: run 'make player' for the player page"
 
 ports=("$REDIS_PORT" "$API_PORT" "$EDGE_PORT")
 for ((k = 0; k < ORIGINS; k++)); do
@@ -191,9 +196,11 @@ done
 if [[ -n $obs_key ]]; then
   say "  OBS stream key: $obs_key   (kept in $STATE_DIR/stream-key; publishes as golive)"
   say "  play: http://$host:$EDGE_PORT/golive/$manifest   (VLC, ffplay, hls.js)"
+  say "        http://$host:$EDGE_PORT/#golive   (the edge's player page)"
 else
   say "  OBS stream key: one of your STREAM_KEYS"
   say "  play: http://$host:$EDGE_PORT/<name>/$manifest   (VLC, ffplay, hls.js)"
+  say "        http://$host:$EDGE_PORT/   (the edge's player page)"
 fi
 say "  test stream: make stream     stop: Ctrl-C"
 

@@ -328,7 +328,13 @@ fn chaos_suite() {
         || (registered(&p, "golive") && registered(&p, "late")).then_some(()),
     );
     let took = back.elapsed();
-    println!("[api back] golive and late registered {took:?} after the API returned");
+    std::thread::sleep(Duration::from_secs(2));
+    let seen = player.snapshot();
+    println!(
+        "[api back] golive and late registered {took:?} after the API returned; viewer meanwhile: {}",
+        seen.summary()
+    );
+    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
     player.reset();
 
     // 2. The API freezes while 16 clients ask for unknown streams.

@@ -87,6 +87,10 @@ fn edge_template_renders_and_passes_nginx_t() {
         ("EDGE_ORIGINS", "10.0.0.0/8 127.0.0.1:8080".to_string()),
         ("EDGE_DEBUG_HEADERS", "0".to_string()),
         ("EDGE_CORS_ORIGIN", "*".to_string()),
+        (
+            "PLAYER_DIR",
+            workspace_root().join("player").display().to_string(),
+        ),
     ];
     render("edge.conf.template", &dir.join("edge.conf"), &env);
     nginx_t(dir, &dir.join("edge.conf"));

@@ -100,6 +100,20 @@ pub fn claim_refresh(route: &Route, now_ms: u64) -> Route {
     }
 }
 
+/// Where the grace window of a found route starts. Before any "not found":
+/// when it was last known good — confirmed by the API, or still served
+/// because the API failed (after an outage the registry may have expired
+/// every stream until the origins' next heartbeat). After the first "not
+/// found": that answer, so that a stream that really ended is dropped
+/// `grace` later.
+fn grace_anchor(r: &Route) -> u64 {
+    if r.missing_ms != 0 {
+        r.missing_ms
+    } else {
+        r.fetched_ms.max(r.failed_ms)
+    }
+}
+
 /// The entry to store once a lookup ended with `outcome`, given the entry
 /// cached now (`old`); `None`: leave the cache as it is.
 pub fn after_lookup(
@@ -113,8 +127,8 @@ pub fn after_lookup(
     match outcome {
         Outcome::Found(origins) => Some(Route::found(origins.clone(), now_ms)),
         Outcome::NotFound => match usable {
-            // Recently confirmed: one "not found" does not drop it.
-            Some(r) if now_ms.saturating_sub(r.fetched_ms) < t.grace_ms => Some(Route {
+            // Recently known good: "not found" does not drop it at once.
+            Some(r) if now_ms.saturating_sub(grace_anchor(r)) < t.grace_ms => Some(Route {
                 failed_ms: now_ms.max(1),
                 refresh_ms: 0,
                 missing_ms: if r.missing_ms == 0 {
@@ -232,8 +246,24 @@ mod tests {
             decide(Some(&back), 7_200, &T),
             Decision::Serve(CacheStatus::Hit)
         );
-        // Still "not found" past the grace window: gone.
-        let gone = after_lookup(Some(&kept), &Outcome::NotFound, 15_000, &T).unwrap();
+        // Still "not found" a grace window after the first one: gone.
+        let again = after_lookup(Some(&kept), &Outcome::NotFound, 20_000, &T).unwrap();
+        assert_eq!(again.kind, RouteKind::Found);
+        let gone = after_lookup(Some(&again), &Outcome::NotFound, 21_000, &T).unwrap();
+        assert_eq!(gone.kind, RouteKind::NotFound);
+    }
+
+    #[test]
+    fn after_an_outage_the_first_not_found_does_not_drop_a_route_still_in_use() {
+        // Confirmed long ago, served stale through an outage (the API failed
+        // until a second ago); the API is back but the registry expired.
+        let failed = Outcome::Failed(LookupError::Transport);
+        let stale = after_lookup(Some(&found(0)), &failed, 300_000, &T).unwrap();
+        let kept = after_lookup(Some(&stale), &Outcome::NotFound, 301_000, &T).unwrap();
+        assert_eq!(kept.kind, RouteKind::Found);
+        // A route nobody served for longer than the grace window is dropped.
+        let old = found(0);
+        let gone = after_lookup(Some(&old), &Outcome::NotFound, 100_000, &T).unwrap();
         assert_eq!(gone.kind, RouteKind::NotFound);
     }
 

@@ -1,0 +1,328 @@
+//! A real browser plays the platform's streams: Debian's chromium, driven
+//! by playwright-core (`e2e/browser/`, `make browser-deps`), runs hls.js
+//! (`player/hls.min.js`, `make player`)
+//!
+//! - on a page served from another origin than the edge (CORS), and
+//! - on the edge's own player page (`/`), which lists or accepts the stream.
+//!
+//! Nothing is skipped: a missing chromium, Node.js, playwright-core or
+//! hls.js fails the test with the command that provides it. Screenshots go
+//! to `target/browser/`. `BROWSER_SECONDS` (default 20) sets how long the
+//! cross-origin page watches; its latency samples are printed.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use rtmp_live_testkit::{free_port, workspace_root, Proc};
+use serde_json::{json, Value};
+
+/// The browser, the Node.js driver and the player's hls.js, or a failure
+/// naming what provides each.
+struct Tools {
+    chromium: PathBuf,
+    driver_dir: PathBuf,
+    hls_js: PathBuf,
+    artifacts: PathBuf,
+}
+
+fn tools() -> Tools {
+    let chromium = PathBuf::from(
+        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string()),
+    );
+    assert!(
+        chromium.exists(),
+        "{} not found: the browser test needs Debian's chromium \
+         (`apt-get install chromium`, or `scripts/deps.sh` as root; CHROMIUM=<path> for another)",
+        chromium.display()
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.map(|o| o.status.success()).unwrap_or(false),
+        "node not found: the browser test drives chromium from Node.js (install Node.js and npm)"
+    );
+    let driver_dir = workspace_root().join("e2e/browser");
+    assert!(
+        driver_dir.join("node_modules/playwright-core").exists(),
+        "playwright-core not installed: run `make browser-deps` (npm ci --prefix e2e/browser)"
+    );
+    let hls_js = workspace_root().join("player/hls.min.js");
+    assert!(
+        hls_js.exists(),
+        "{} not found: run `make player`",
+        hls_js.display()
+    );
+    let artifacts = workspace_root().join("target/browser");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    Tools {
+        chromium,
+        driver_dir,
+        hls_js,
+        artifacts,
+    }
+}
+
+/// A static HTTP server on its own port (so another origin than the edge)
+/// serving the test page at `/` and hls.js at `/hls.min.js`. It lives until
+/// the test process ends.
+fn serve_test_page(t: &Tools) -> u16 {
+    let page = std::fs::read(t.driver_dir.join("hls-page.html")).unwrap();
+    let hls = std::fs::read(&t.hls_js).unwrap();
+    let port = free_port();
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head);
+            let path = head.split_whitespace().nth(1).unwrap_or("/");
+            let path = path.split('?').next().unwrap_or("/");
+            let (status, ctype, body): (&str, &str, &[u8]) = match path {
+                "/" => ("200 OK", "text/html; charset=utf-8", &page),
+                "/hls.min.js" => ("200 OK", "application/javascript", &hls),
+                _ => ("404 Not Found", "text/plain", b"not found\n"),
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\
+                 Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(body);
+        }
+    });
+    port
+}
+
+/// Runs e2e/browser/play.mjs with `opts` (plus the browser and a fresh
+/// profile) and returns its JSON report.
+fn run_browser(t: &Tools, mut opts: Value) -> Value {
+    let profile = tempfile::tempdir().unwrap();
+    opts["chromium"] = json!(t.chromium.display().to_string());
+    opts["userDataDir"] = json!(profile.path().display().to_string());
+    let limit =
+        opts["seconds"].as_u64().unwrap_or(20) + opts["startTimeout"].as_u64().unwrap_or(30);
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&t.driver_dir)
+        .arg("play.mjs")
+        .arg(opts.to_string());
+    let mut node = Proc::spawn("browser", cmd);
+    let code = node.wait_exit(Duration::from_secs(limit + 90));
+    let log = node.log();
+    let report = log
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("{\"how\""))
+        .and_then(|l| serde_json::from_str::<Value>(l).ok());
+    match (code, report) {
+        (Some(Some(0)), Some(r)) => r,
+        (code, _) => panic!("browser run failed (exit {code:?}):\n{log}"),
+    }
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(0.0)
+}
+
+/// The page played: no fatal hls.js error, and currentTime advanced through
+/// the whole watch (by at least 80 % of it, never frozen for 5 samples).
+/// Returns the latency samples.
+fn assert_played(what: &str, r: &Value, seconds: f64) -> Vec<f64> {
+    let samples = r["samples"].as_array().expect("samples");
+    let summary = format!(
+        "{what}: fatal {}, errors {}, page errors {}, failed requests {}, samples {}",
+        r["fatal"],
+        r["errors"],
+        r["page_errors"],
+        r["failed_requests"],
+        samples.len()
+    );
+    println!("{summary}");
+    assert_eq!(r["fatal"], json!([]), "{summary}");
+    assert_eq!(r["page_errors"], json!([]), "{summary}");
+    let times: Vec<f64> = samples.iter().map(|s| f(&s["current_time"])).collect();
+    let advanced = times.last().unwrap() - times[0];
+    println!(
+        "{what}: started after {} ms, currentTime {:.1} -> {:.1} s over {} s watched, stalls {}",
+        r["started_after_ms"],
+        times[0],
+        times.last().unwrap(),
+        samples.len() - 1,
+        samples.last().unwrap()["stalls"]
+    );
+    assert!(samples.len() as f64 > seconds, "{summary}: too few samples");
+    assert!(
+        advanced >= 0.8 * seconds,
+        "{summary}: currentTime advanced {advanced:.1} s in {seconds} s: {times:?}"
+    );
+    for w in times.windows(5) {
+        assert!(w[4] > w[0], "{summary}: playback froze: {times:?}");
+    }
+    assert!(
+        samples.iter().all(|s| s["paused"] == json!(false)),
+        "{summary}: paused"
+    );
+    samples
+        .iter()
+        .filter_map(|s| s["latency"].as_f64())
+        .filter(|l| *l > 0.0)
+        .collect()
+}
+
+fn print_latency(what: &str, lat: &[f64]) {
+    let mut l = lat.to_vec();
+    l.sort_by(f64::total_cmp);
+    if l.is_empty() {
+        println!("{what}: no latency samples");
+        return;
+    }
+    let pick = |q: f64| l[((l.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{what}: hls.latency over {} samples: min {:.2} s, median {:.2} s, p90 {:.2} s, max {:.2} s",
+        l.len(),
+        l[0],
+        pick(0.5),
+        pick(0.9),
+        l[l.len() - 1]
+    );
+}
+
+/// One platform (one origin, no ABR: the ladder's transcoding would take
+/// the CPU the browser needs), one ffmpeg publisher, two browser runs.
+#[test]
+fn hls_js_plays_through_the_edge_in_chromium() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = tools();
+    let watch: u64 = std::env::var("BROWSER_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20)
+        .max(20);
+    let p = Platform::start(1, false, &[]);
+    let origin = p.origin_host(1);
+    let _publisher = publish(p.rtmp_port(1), &key("golive"), "640x360", 25, None);
+    wait_until(Duration::from_secs(30), "2 segments at the edge", || {
+        let r = p.edge_get("/golive/index.m3u8");
+        (r.status == 200 && media_playlist(&r.text()).1.len() >= 2).then_some(())
+    });
+
+    // The edge serves the page and its scripts; other paths stay JSON 404s.
+    let page = p.edge_get("/");
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.header("content-type").starts_with("text/html"));
+    assert!(page.text().contains("/player.js"));
+    let js = p.edge_get("/player.js");
+    assert_eq!(js.status, 200);
+    assert!(js
+        .header("content-type")
+        .starts_with("application/javascript"));
+    let hls = p.edge_get("/hls.min.js");
+    assert_eq!(hls.status, 200);
+    assert_eq!(hls.body, std::fs::read(&t.hls_js).unwrap());
+    let other = p.edge_get("/index.html");
+    assert_eq!(other.status, 404);
+    assert!(other.text().starts_with("{\"error\""), "{}", other.text());
+
+    // The names the page can list: offered by the edge or not, never with
+    // origin addresses.
+    let names = p.edge_get("/streams.json");
+    let listed = names.status == 200;
+    println!(
+        "/streams.json: {} {}",
+        names.status,
+        names.text().trim_end()
+    );
+    assert!(!names.text().contains(&origin), "{}", names.text());
+    if listed {
+        let v: Value = serde_json::from_slice(&names.body).unwrap();
+        assert!(
+            v["streams"].as_array().unwrap().contains(&json!("golive")),
+            "{v}"
+        );
+    }
+
+    // 1. hls.js on a page of another origin, straight from the edge.
+    let site = serve_test_page(&t);
+    let src = p.edge_url("/golive/index.m3u8");
+    let shot = t.artifacts.join("cross-origin.png");
+    let r = run_browser(
+        &t,
+        json!({
+            "url": format!("http://127.0.0.1:{site}/?src={src}"),
+            "mode": "hls",
+            "seconds": watch,
+            "screenshot": shot.display().to_string(),
+        }),
+    );
+    assert_eq!(r["mse_h264"], json!(true), "chromium without H.264 MSE");
+    let lat = assert_played("cross-origin page", &r, watch as f64);
+    print_latency("cross-origin page", &lat);
+    let reqs: Vec<&str> = r["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let edge_prefix = p.edge_url("/golive/");
+    assert!(
+        reqs.iter().filter(|u| u.starts_with(&edge_prefix)).count() > watch as usize / 2,
+        "segments and playlists came from the edge: {reqs:?}"
+    );
+    println!("screenshot: {}", shot.display());
+
+    // 2. The edge's player page: the stream is picked from the list (when
+    //    the edge offers one) or typed, and plays from /golive/index.m3u8
+    //    (no ABR master here). Everything it loads comes from the edge.
+    let shot = t.artifacts.join("edge-player.png");
+    let r = run_browser(
+        &t,
+        json!({
+            "url": p.edge_url("/"),
+            "mode": "edge-page",
+            "stream": "golive",
+            "seconds": 10,
+            "screenshot": shot.display().to_string(),
+        }),
+    );
+    println!(
+        "edge page: stream chosen by {} (list {})",
+        r["how"], r["list"]
+    );
+    assert_eq!(r["how"], json!(if listed { "list" } else { "typed" }));
+    let lat = assert_played("edge player page", &r, 10.0);
+    print_latency("edge player page", &lat);
+    let last = r["samples"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["url"], json!("/golive/index.m3u8"));
+    assert_eq!(last["levels"], json!(1));
+    let edge_root = p.edge_url("/");
+    for u in r["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+    {
+        assert!(
+            u.starts_with(&edge_root) || u.starts_with("blob:") || u.starts_with("data:"),
+            "the page loaded {u}"
+        );
+    }
+    let text = r["text"].as_str().unwrap_or("");
+    assert!(
+        !text.contains(&origin),
+        "origin address on the page: {text}"
+    );
+    assert!(text.contains("latency"), "{text}");
+    println!("edge page readout: {}", text.replace('\n', " | "));
+    println!("screenshot: {}", shot.display());
+}

@@ -290,10 +290,22 @@ fn chaos_suite() {
         Duration::from_secs(20),
         "the restarted edge to serve",
         || {
-            let r = p.edge_get("/golive/index.m3u8");
-            let (_, segs) = media_playlist(&r.text());
+            // Connections are refused until the new nginx listens.
+            let text = p
+                .http
+                .get(p.edge_url("/golive/index.m3u8"))
+                .send()
+                .ok()?
+                .text()
+                .ok()?;
+            let (_, segs) = media_playlist(&text);
             let seg = segs.last()?;
-            (p.edge_get(&format!("/golive/{}", seg.1)).status == 200).then(|| restarted.elapsed())
+            let r = p
+                .http
+                .get(p.edge_url(&format!("/golive/{}", seg.1)))
+                .send()
+                .ok()?;
+            (r.status() == 200).then(|| restarted.elapsed())
         },
     );
     println!(

@@ -74,7 +74,8 @@ async function loadList() {
 
 async function exists(url) {
   try {
-    const r = await fetch(url, { method: "HEAD", cache: "no-store" });
+    const r = await fetch(url, { cache: "no-store" });
+    await r.text();
     return r.ok;
   } catch (e) {
     return false;
@@ -113,7 +114,7 @@ async function play(name) {
     retries = 0;
     const sel = $("level");
     sel.replaceChildren(new Option("auto", "-1"));
-    hls.levels.forEach((l, i) => sel.append(new Option(describe(l), String(i))));
+    hls.levels.forEach((l, i) => sel.append(new Option(describe(l, i), String(i))));
     sel.value = "-1";
     video.play().catch(() => status("press play"));
   });
@@ -149,9 +150,13 @@ function stop() {
   video.load();
 }
 
-function describe(l) {
-  const kbps = Math.round((l.bitrate || 0) / 1000);
-  return (l.height ? l.height + "p " : "") + (kbps ? kbps + " kbit/s" : "");
+// "720p 2628 kbit/s": from the master playlist, else (one rendition, no
+// master) from the picture and the bytes loaded so far.
+function describe(l, i) {
+  const height = l.height || (i === undefined ? video.videoHeight : 0);
+  const kbps = Math.round((l.bitrate || l.realBitrate || 0) / 1000);
+  const text = (height ? height + "p " : "") + (kbps ? kbps + " kbit/s" : "");
+  return text.trim() || "rendition " + ((i || 0) + 1);
 }
 
 function bufferAhead() {

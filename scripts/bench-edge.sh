@@ -49,6 +49,7 @@ edge_conf() { # edge_conf <valid>
   upstream edge_origins { edge_router_upstream; keepalive 64; }
   server { listen 127.0.0.1:$eport;
     location ~ \"^/([^/]+)/[^?]+\$\" { edge_router \$1; edge_router_api /_api; edge_router_valid $1; edge_router_origins 127.0.0.1:$oport; proxy_pass http://edge_origins; }
+    location = /metrics { edge_router_metrics; }
     location ^~ /_api/ { internal; proxy_pass http://127.0.0.1:$aport/streams/; proxy_pass_request_headers off; } } }"; } >"$tmp/edge/nginx.conf"
 }
 edge_conf 5s

@@ -12,6 +12,7 @@
 //! Nothing here blocks: waiting requests return `NGX_AGAIN` and are resumed
 //! by a posted write event (see [`crate::coalesce`]).
 
+use edge_router_policy::metrics::Event;
 use edge_router_policy::{
     healthy_first, is_valid_stream_name, rank, socket_addr, CacheStatus, Decision, Outcome,
     RouteOrigin,
@@ -87,6 +88,14 @@ fn handle(r: &mut Request) -> ngx_int_t {
     );
     let origins = route.map(|r| r.origins).unwrap_or_default();
     match decision {
+        Decision::Serve(CacheStatus::Hit) => zone.count(Event::FreshHit),
+        Decision::Serve(CacheStatus::Stale) => zone.count(Event::StaleHit),
+        Decision::Serve(_) | Decision::ServeAndRefresh => zone.count(Event::Updating),
+        Decision::NotFound => zone.count(Event::NegativeHit),
+        // Counted below: a wait, a refusal or a miss.
+        Decision::Lookup => {}
+    }
+    match decision {
         Decision::Serve(st) => route_to(r, lcf, origins, st),
         Decision::ServeAndRefresh => {
             let name = v.name.clone();
@@ -107,11 +116,13 @@ fn handle(r: &mut Request) -> ngx_int_t {
         }
         Decision::Lookup => {
             if coalesce::join(&v.name, raw) {
+                zone.count(Event::CoalescedWait);
                 v.state = State::Waiting;
                 ngx_log_debug_http!(r, "edge_router: waiting for the lookup in flight");
                 return Status::NGX_AGAIN.0;
             }
             if coalesce::in_flight() >= lookup_limit(lcf) {
+                zone.count(Event::Refused);
                 ngx_log_error!(
                     NGX_LOG_WARN,
                     r.log(),
@@ -121,6 +132,7 @@ fn handle(r: &mut Request) -> ngx_int_t {
                 );
                 return status(NGX_HTTP_SERVICE_UNAVAILABLE);
             }
+            zone.count(Event::Miss);
             let name = v.name.clone();
             let vp: *mut Viewer = v;
             // SAFETY: `vp` is this request's context, in its pool; no other
@@ -193,6 +205,9 @@ fn finish(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
     match v.outcome.take() {
         Some(Outcome::Found(origins)) => {
             let st = if v.probe_done {
+                if let Some(z) = v.zone {
+                    z.count(Event::Probed);
+                }
                 CacheStatus::Probed
             } else {
                 CacheStatus::Miss
@@ -273,6 +288,9 @@ fn route_to(
             if lcf.allowed().allows(&addr) {
                 Some((addr, o))
             } else {
+                if let Some(z) = v.zone {
+                    z.count(Event::Refused);
+                }
                 ngx_log_error!(
                     NGX_LOG_WARN,
                     log,

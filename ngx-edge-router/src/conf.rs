@@ -2,7 +2,8 @@
 //! `edge_router_api`, `edge_router_valid`, `edge_router_negative`,
 //! `edge_router_stale`, `edge_router_grace`, `edge_router_viewer_key`,
 //! `edge_router_origins`, `edge_router_max_fails`, `edge_router_fail_timeout`,
-//! `edge_router_lookups` and `edge_router_upstream`.
+//! `edge_router_lookups`, `edge_router_probe`, `edge_router_metrics` and
+//! `edge_router_upstream`.
 
 use core::ffi::{c_char, c_void};
 use core::mem::offset_of;
@@ -457,7 +458,7 @@ const fn command(
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 15] = [
+pub static mut COMMANDS: [ngx_command_t; 16] = [
     command(
         ngx_string!("edge_router_zone"),
         NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2,
@@ -548,6 +549,13 @@ pub static mut COMMANDS: [ngx_command_t; 15] = [
         ngx_http_set_complex_value_slot,
         NGX_HTTP_LOC_CONF_OFFSET,
         offset_of!(LocConf, viewer_key),
+    ),
+    command(
+        ngx_string!("edge_router_metrics"),
+        NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+        crate::metrics::set_metrics,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        0,
     ),
     command(
         ngx_string!("edge_router_upstream"),

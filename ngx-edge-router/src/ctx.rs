@@ -106,6 +106,8 @@ pub struct Lookup {
     pub too_big: bool,
     /// The post-subrequest handler ran.
     pub done: bool,
+    /// When it started (nginx's clock, ms).
+    pub started_ms: u64,
 }
 
 impl Lookup {
@@ -117,6 +119,7 @@ impl Lookup {
             body: Vec::new(),
             too_big: false,
             done: false,
+            started_ms: crate::ffi::now_ms(),
         }
     }
 

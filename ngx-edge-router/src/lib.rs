@@ -11,6 +11,7 @@
 //! - [`probe`]: asking the operator's origins when the API cannot answer;
 //! - [`subrequest`]: creating those in-memory subrequests;
 //! - [`upstream`]: `edge_router_upstream`, the sticky peer selector;
+//! - [`metrics`]: `edge_router_metrics`, the zone's counters for Prometheus;
 //! - [`variables`]: `$edge_router_origin`, `$edge_router_cache`,
 //!   `$edge_router_session`;
 //! - [`ffi`]: the few shims the `ngx` crate does not provide.
@@ -24,6 +25,7 @@ mod conf;
 mod ctx;
 mod ffi;
 mod lookup;
+mod metrics;
 mod probe;
 mod subrequest;
 mod upstream;

@@ -9,6 +9,7 @@
 //! `proxy_cache_background_update`) refreshes an expired route while the
 //! viewer is already served from it.
 
+use edge_router_policy::metrics::Event;
 use edge_router_policy::{classify, is_json_content_type, ApiAnswer, Outcome, MAX_API_BODY};
 use ngx::core::Status;
 use ngx::ffi::{
@@ -105,6 +106,12 @@ pub fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
         too_big: lk.too_big,
     };
     let outcome = classify(&name, &answer);
+    if let Some(z) = zone {
+        z.observe_lookup(now.saturating_sub(lk.started_ms));
+        if matches!(outcome, Outcome::Failed(_)) {
+            z.count(Event::ApiError);
+        }
+    }
     ngx_log_debug_http!(sr, "edge_router: lookup of \"{name}\" ended: {outcome:?}");
     lk.body = Vec::new();
 

@@ -13,6 +13,9 @@ use core::alloc::Layout;
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use edge_router_policy::metrics::{self, Event, OriginCounters, Snapshot};
 use edge_router_policy::{
     after_lookup, claim_refresh, decide, evict, Decision, FailPolicy, Health, Outcome, Route,
     RouteKind, Timing,
@@ -63,10 +66,28 @@ struct Slot {
     route: NgxString<ShmAlloc>,
 }
 
+/// Counters updated without the lock (atomics in shared memory: every
+/// worker adds to the same ones).
+struct Counters {
+    events: [AtomicU64; 9],
+    latency: [AtomicU64; 10],
+    latency_sum_ms: AtomicU64,
+    evictions: AtomicU64,
+}
+
+/// One origin's attempts and failures (for the metrics).
+#[derive(Clone, Copy, Default)]
+struct OriginStats {
+    selections: u64,
+    failures: u64,
+}
+
 /// Everything in the zone, reached through the slab pool's `data` pointer.
 struct Shared {
     routes: RbTreeMap<Key, Slot, ShmAlloc>,
     health: RbTreeMap<Key, Health, ShmAlloc>,
+    origins: RbTreeMap<Key, OriginStats, ShmAlloc>,
+    counters: Counters,
 }
 
 /// Origins remembered at most; failures of more origins are not recorded.
@@ -87,13 +108,26 @@ pub unsafe extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, _data: *mut c_void
         let sp = unsafe { &mut *pool.as_ptr() };
         if sp.data.is_null() {
             let alloc = ShmAlloc(pool);
-            let (Ok(routes), Ok(health)) = (
+            let (Ok(routes), Ok(health), Ok(origins)) = (
+                RbTreeMap::try_new_in(alloc.clone()),
                 RbTreeMap::try_new_in(alloc.clone()),
                 RbTreeMap::try_new_in(alloc.clone()),
             ) else {
                 return Status::NGX_ERROR.into();
             };
-            let Ok(p) = ngx::allocator::allocate(Shared { routes, health }, &alloc) else {
+            let counters = Counters {
+                events: Default::default(),
+                latency: Default::default(),
+                latency_sum_ms: AtomicU64::new(0),
+                evictions: AtomicU64::new(0),
+            };
+            let shared = Shared {
+                routes,
+                health,
+                origins,
+                counters,
+            };
+            let Ok(p) = ngx::allocator::allocate(shared, &alloc) else {
                 return Status::NGX_ERROR.into();
             };
             sp.data = p.as_ptr().cast();
@@ -243,16 +277,30 @@ impl Zone {
             .collect()
     }
 
-    /// Records the result of one attempt at origin `addr`; returns whether
-    /// the origin just went down.
+    /// Records the result of one attempt at origin `addr` (metrics, and
+    /// the failure memory); returns whether the origin just went down.
     pub fn record_attempt(&self, addr: &[u8], failed: bool, now: u64, p: &FailPolicy) -> bool {
-        if p.max_fails == 0 {
-            return false;
-        }
         let mut l = self.lock();
         let pool = self.pool;
         let Some(s) = l.shared() else { return false };
         let key = NgxStr::from_bytes(addr);
+        if let Some(st) = s.origins.get_mut(key) {
+            st.selections += 1;
+            st.failures += u64::from(failed);
+        } else if s.origins.iter().count() < MAX_HEALTH_ENTRIES {
+            {
+                if let Ok(k) = NgxString::try_from_bytes_in(addr, ShmAlloc(pool)) {
+                    let st = OriginStats {
+                        selections: 1,
+                        failures: u64::from(failed),
+                    };
+                    let _ = s.origins.try_insert(k, st);
+                }
+            }
+        }
+        if p.max_fails == 0 {
+            return false;
+        }
         if let Some(h) = s.health.get_mut(key) {
             if failed {
                 return h.record_failure(now, p);
@@ -282,6 +330,66 @@ impl Zone {
             let _ = s.health.try_insert(k, h);
         }
         down
+    }
+
+    /// The counters, reachable without the lock.
+    fn counters(&self) -> Option<&Counters> {
+        // SAFETY: `data` points at the `Shared` made in `init_zone`, which
+        // lives as long as the zone; only its atomics are used here.
+        unsafe { (*self.pool.as_ptr()).data.cast::<Shared>().as_ref() }.map(|s| &s.counters)
+    }
+
+    /// Counts one request's route event.
+    pub fn count(&self, e: Event) {
+        if let Some(c) = self.counters() {
+            c.events[e.index()].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Records how long an API lookup took.
+    pub fn observe_lookup(&self, ms: u64) {
+        if let Some(c) = self.counters() {
+            c.latency[metrics::bucket(ms)].fetch_add(1, Ordering::Relaxed);
+            c.latency_sum_ms.fetch_add(ms, Ordering::Relaxed);
+        }
+    }
+
+    /// Everything the metrics handler reports.
+    pub fn snapshot(&self, now: u64) -> Snapshot {
+        let mut snap = Snapshot::default();
+        if let Some(c) = self.counters() {
+            for (i, v) in c.events.iter().enumerate() {
+                snap.events[i] = v.load(Ordering::Relaxed);
+            }
+            for (i, v) in c.latency.iter().enumerate() {
+                snap.latency[i] = v.load(Ordering::Relaxed);
+            }
+            snap.latency_sum_ms = c.latency_sum_ms.load(Ordering::Relaxed);
+            snap.evictions = c.evictions.load(Ordering::Relaxed);
+        }
+        let mut l = self.lock();
+        // SAFETY: the pool header is valid while the zone is mapped.
+        let sp = unsafe { &*self.pool.as_ptr() };
+        // SAFETY: a plain integer set once at startup.
+        let page = unsafe { ngx::ffi::ngx_pagesize } as u64;
+        snap.zone_bytes = (sp.end as u64).saturating_sub(sp.start as u64);
+        snap.zone_used_bytes = snap.zone_bytes.saturating_sub(sp.pfree as u64 * page);
+        let Some(s) = l.shared() else { return snap };
+        for (_, slot) in s.routes.iter() {
+            snap.routes += 1;
+            if Route::decode(slot.route.as_bytes()).is_some_and(|r| r.kind == RouteKind::NotFound) {
+                snap.negative_routes += 1;
+            }
+        }
+        for (k, st) in s.origins.iter() {
+            snap.origins.push(OriginCounters {
+                addr: String::from_utf8_lossy(k.as_bytes()).into_owned(),
+                selections: st.selections,
+                failures: st.failures,
+                down: s.health.get(k).is_some_and(|h| h.is_down(now)),
+            });
+        }
+        snap
     }
 }
 
@@ -343,7 +451,11 @@ fn evict_batch(s: &mut Shared, now: u64, t: &Timing, min: usize) {
         })
         .collect();
     let candidates: Vec<evict::Candidate> = entries.iter().map(|(_, c)| *c).collect();
-    for i in evict::victims(&candidates, min) {
+    let victims = evict::victims(&candidates, min);
+    s.counters
+        .evictions
+        .fetch_add(victims.len() as u64, Ordering::Relaxed);
+    for i in victims {
         let _ = s.routes.remove(NgxStr::from_bytes(&entries[i].0));
     }
 }

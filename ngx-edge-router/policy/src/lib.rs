@@ -10,6 +10,7 @@ pub mod classify;
 pub mod evict;
 pub mod freshness;
 pub mod health;
+pub mod metrics;
 pub mod rendezvous;
 pub mod route;
 

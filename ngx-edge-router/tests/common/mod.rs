@@ -156,6 +156,7 @@ http {{
             log_subrequest on;
             access_log {d}/probe.log;
         }}
+        location = /metrics {{ edge_router_metrics; }}
         location / {{ return 404; }}
     }}
 }}
@@ -190,6 +191,28 @@ impl Edge {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The module's metrics as (series, value) lines.
+    pub fn metrics(&self) -> Vec<(String, f64)> {
+        let text = reqwest::blocking::get(self.url("/metrics"))
+            .and_then(|r| r.text())
+            .unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// One metric's value (0 when absent).
+    pub fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .into_iter()
+            .find(|(k, _)| k == series)
+            .map_or(0.0, |(_, v)| v)
     }
 
     /// Origin probes so far.

@@ -8,7 +8,8 @@
 // itself; "edge-page": the edge's player page, where the stream is picked
 // from the list or typed), stream, seconds (to watch once playing),
 // startTimeout (seconds), screenshot (path), userDataDir (fresh folder),
-// chromium (executable).
+// chromium (executable), pick (edge-page: after `pickAfter` seconds of
+// playing, choose the rendition whose label starts with this, e.g. "240p").
 import { chromium } from "playwright-core";
 
 const opts = JSON.parse(process.argv[2] || "{}");
@@ -19,6 +20,8 @@ const {
   seconds = 20,
   startTimeout = 30,
   screenshot,
+  pick,
+  pickAfter = 5,
   userDataDir,
   chromium: executablePath = "/usr/bin/chromium",
 } = opts;
@@ -103,6 +106,7 @@ try {
     { timeout: startTimeout * 1000 },
   );
   out.started_after_ms = Date.now() - t0;
+  if (pick) out.options = await page.$$eval("#level option", (os) => os.map((o) => o.textContent));
 
   const sample = () =>
     page.evaluate(() => {
@@ -125,12 +129,24 @@ try {
         rate: v.playbackRate,
         level: level ? { height: level.height || 0, bitrate: level.bitrate || 0 } : null,
         levels: hls ? hls.levels.length : 0,
+        auto: hls ? hls.autoLevelEnabled : null,
         stalls: s.stalls,
         url: s.url,
       };
     });
-  const end = Date.now() + seconds * 1000;
+  const start = Date.now();
+  const end = start + seconds * 1000;
   while (Date.now() < end) {
+    if (pick && !out.picked && Date.now() - start >= pickAfter * 1000) {
+      const value = await page.$$eval(
+        "#level option",
+        (os, p) => (os.find((o) => o.textContent.startsWith(p)) || {}).value,
+        pick,
+      );
+      if (value === undefined) throw new Error("no rendition " + pick + " in the picker");
+      await page.selectOption("#level", value);
+      out.picked = { label: pick, at_sample: out.samples.length };
+    }
     out.samples.push(await sample());
     await sleep(1000);
   }

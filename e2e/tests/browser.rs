@@ -161,6 +161,13 @@ fn assert_played(what: &str, r: &Value, seconds: f64) -> Vec<f64> {
         samples.len() - 1,
         samples.last().unwrap()["stalls"]
     );
+    let stall_at: Vec<usize> = samples
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[1]["stalls"] != w[0]["stalls"])
+        .map(|(i, _)| i + 1)
+        .collect();
+    println!("{what}: stalls in the seconds {stall_at:?} of the watch");
     assert!(samples.len() as f64 > seconds, "{summary}: too few samples");
     assert!(
         advanced >= 0.8 * seconds,
@@ -324,5 +331,79 @@ fn hls_js_plays_through_the_edge_in_chromium() {
     );
     assert!(text.contains("latency"), "{text}");
     println!("edge page readout: {}", text.replace('\n', " | "));
+    println!("screenshot: {}", shot.display());
+}
+
+/// ABR on: the player page finds the master playlist, offers the ladder in
+/// its rendition picker (auto by default) and switches when a rendition is
+/// picked. The ladder's transcoding takes about a core, so this run
+/// watches 20 s and does not measure latency.
+#[test]
+fn player_page_plays_the_abr_master_and_switches_renditions() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = tools();
+    let p = Platform::start(1, true, &[]);
+    let _publisher = publish(p.rtmp_port(1), &key("golive"), "640x360", 25, None);
+    wait_until(
+        Duration::from_secs(60),
+        "the master and 2 segments of each rendition at the edge",
+        || {
+            let master = p.edge_get("/golive/master.m3u8");
+            let ready = master.status == 200
+                && ["720p", "480p", "240p"].iter().all(|r| {
+                    let pl = p.edge_get(&format!("/golive/{r}/index.m3u8"));
+                    pl.status == 200 && media_playlist(&pl.text()).1.len() >= 2
+                });
+            ready.then_some(())
+        },
+    );
+
+    let shot = t.artifacts.join("edge-player-abr.png");
+    let r = run_browser(
+        &t,
+        json!({
+            "url": p.edge_url("/"),
+            "mode": "edge-page",
+            "stream": "golive",
+            "seconds": 20,
+            "pick": "240p",
+            "pickAfter": 6,
+            "startTimeout": 40,
+            "screenshot": shot.display().to_string(),
+        }),
+    );
+    assert_played("edge player page, ABR", &r, 20.0);
+    println!("picker: {}; picked {}", r["options"], r["picked"]);
+    let samples = r["samples"].as_array().unwrap();
+    let last = samples.last().unwrap();
+    assert_eq!(last["url"], json!("/golive/master.m3u8"));
+    assert_eq!(last["levels"], json!(3));
+    let options: Vec<&str> = r["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(options.len(), 4, "{options:?}");
+    assert_eq!(options[0], "auto");
+    // hls.js orders the levels by bitrate.
+    for (o, h) in options[1..].iter().zip(["240p", "480p", "720p"]) {
+        assert!(o.starts_with(h), "{options:?}");
+    }
+    // Auto until the pick, then the picked rendition (after the buffer
+    // ahead of it has played out).
+    let at = r["picked"]["at_sample"].as_u64().unwrap() as usize;
+    assert!(samples[..at].iter().all(|s| s["auto"] == json!(true)));
+    let heights: Vec<u64> = samples
+        .iter()
+        .map(|s| s["level"]["height"].as_u64().unwrap_or(0))
+        .collect();
+    println!("rendition heights per second: {heights:?}");
+    assert!(
+        samples[samples.len() - 4..]
+            .iter()
+            .all(|s| s["auto"] == json!(false) && s["level"]["height"] == json!(240)),
+        "240p picked at sample {at}: {heights:?}"
+    );
     println!("screenshot: {}", shot.display());
 }

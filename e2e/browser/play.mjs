@@ -148,7 +148,8 @@ try {
       out.picked = { label: pick, at_sample: out.samples.length };
     }
     out.samples.push(await sample());
-    await sleep(1000);
+    // One sample a second, whatever a sample costs.
+    await sleep(Math.max(0, start + out.samples.length * 1000 - Date.now()));
   }
   out.samples.push(await sample());
   const final = await page.evaluate(() => ({

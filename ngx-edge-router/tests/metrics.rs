@@ -73,11 +73,25 @@ fn counters_follow_hits_misses_stale_routes_and_origin_failures() {
     let b_host = b.host();
     b.nginx.stop();
     for v in 0..30 {
-        assert_eq!(get(&c, &edge.url("/s1/index.m3u8"), &format!("w{v}")).status, 200);
+        assert_eq!(
+            get(&c, &edge.url("/s1/index.m3u8"), &format!("w{v}")).status,
+            200
+        );
     }
-    let failures = m(&format!("edge_router_origin_failures_total{{origin=\"{b_host}\"}}"));
+    let failures = m(&format!(
+        "edge_router_origin_failures_total{{origin=\"{b_host}\"}}"
+    ));
     println!("origin B stopped: {failures} failure(s) counted");
     assert!(failures >= 1.0);
-    assert_eq!(m(&format!("edge_router_origin_down{{origin=\"{b_host}\"}}")), 1.0);
-    assert_eq!(m(&format!("edge_router_origin_down{{origin=\"{}\"}}", a.host())), 0.0);
+    assert_eq!(
+        m(&format!("edge_router_origin_down{{origin=\"{b_host}\"}}")),
+        1.0
+    );
+    assert_eq!(
+        m(&format!(
+            "edge_router_origin_down{{origin=\"{}\"}}",
+            a.host()
+        )),
+        0.0
+    );
 }

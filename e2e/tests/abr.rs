@@ -173,16 +173,39 @@ fn abr_ladder_through_the_edge() {
         },
     );
     // Every segment of the new session, through the edge, is the origin's
-    // file of this session, never a cached one of the last session.
-    std::thread::sleep(Duration::from_secs(4));
-    let after = renditions_match_origin(&p);
-    assert!(
-        after.iter().all(|s| !before.contains(s)),
-        "{after:?} vs {before:?}"
+    // file of this session, never a cached one of the last session. The
+    // ladder names segments `<session>-<n>.ts`: wait until the new
+    // session's segments are listed.
+    let session = |path: &str| {
+        path.rsplit('/')
+            .next()
+            .and_then(|f| f.split_once('-'))
+            .map(|(s, _)| s.to_string())
+            .unwrap_or_default()
+    };
+    let old = session(&before[0]);
+    wait_until(
+        Duration::from_secs(30),
+        "the new session's segments",
+        || {
+            let (_, segs) = media_playlist(&p.edge_get("/golive/720p/index.m3u8").text());
+            segs.iter().any(|(_, u)| session(u) != old).then_some(())
+        },
     );
+    let after = renditions_match_origin(&p);
+    let new: Vec<&String> = after.iter().filter(|s| session(s) != old).collect();
+    assert!(
+        ["720p", "480p", "240p"]
+            .iter()
+            .all(|r| new.iter().any(|s| s.contains(&format!("/{r}/")))),
+        "{after:?}"
+    );
+    assert!(after
+        .iter()
+        .all(|s| !before.contains(s) || session(s) == old));
     println!(
-        "after reconnecting: {} segments byte-identical to the origin's",
-        after.len()
+        "after reconnecting: {} segments of the new session byte-identical to the origin's",
+        new.len()
     );
 
     p.stop_and_check_clean();

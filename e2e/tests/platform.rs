@@ -234,7 +234,11 @@ fn live_streaming_through_the_edge() {
     );
     assert_eq!(p.edge_get("/nosuch/index.m3u8").status, 404);
     assert_eq!(p.edge_get("/bad.name/index.m3u8").status, 400);
-    assert_eq!(p.edge_get("/").status, 404);
+    // `/` is the player page; other paths outside streams are JSON 404s.
+    assert_eq!(p.edge_get("/").status, 200);
+    let other = p.edge_get("/favicon.ico");
+    assert_eq!(other.status, 404);
+    assert!(other.text().starts_with("{\"error\""), "{}", other.text());
 
     // `make up` + SIGTERM leaves no process behind.
     p.stop_and_check_clean();

@@ -13,7 +13,7 @@ use core::alloc::Layout;
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use edge_router_policy::metrics::{self, Event, OriginCounters, Snapshot};
 use edge_router_policy::{
@@ -73,20 +73,83 @@ struct Counters {
     latency: [AtomicU64; 10],
     latency_sum_ms: AtomicU64,
     evictions: AtomicU64,
+    /// Entries in the failure memory: while 0 (the normal case) a request
+    /// needs no lock to learn that no origin is down.
+    health_entries: AtomicU64,
+    /// Per-origin attempts and failures, in a fixed open-addressed table
+    /// (claimed by a compare-and-swap of the address's hash).
+    origins: [OriginSlot; ORIGIN_SLOTS],
 }
 
+/// Origins whose attempts are counted; more are not.
+const ORIGIN_SLOTS: usize = 128;
+/// Longest origin address kept for the metrics (`[v6]:port` fits).
+const ADDR_MAX: usize = 64;
+
 /// One origin's attempts and failures (for the metrics).
-#[derive(Clone, Copy, Default)]
-struct OriginStats {
-    selections: u64,
-    failures: u64,
+struct OriginSlot {
+    /// The address's hash (never 0); 0: free.
+    key: AtomicU64,
+    /// The address's length + 1 once its bytes are written; 0 until then.
+    ready: AtomicU64,
+    addr: [AtomicU8; ADDR_MAX],
+    selections: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl OriginSlot {
+    fn free() -> OriginSlot {
+        OriginSlot {
+            key: AtomicU64::new(0),
+            ready: AtomicU64::new(0),
+            addr: core::array::from_fn(|_| AtomicU8::new(0)),
+            selections: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+}
+
+/// FNV-1a, never 0.
+fn addr_hash(addr: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in addr {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h | 1
+}
+
+impl Counters {
+    /// The slot of `addr`, claimed if new; `None` when the table is full.
+    fn origin(&self, addr: &[u8]) -> Option<&OriginSlot> {
+        let h = addr_hash(addr);
+        let start = (h as usize) % ORIGIN_SLOTS;
+        for i in 0..ORIGIN_SLOTS {
+            let slot = &self.origins[(start + i) % ORIGIN_SLOTS];
+            match slot
+                .key
+                .compare_exchange(0, h, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    let n = addr.len().min(ADDR_MAX);
+                    for (d, &b) in slot.addr.iter().zip(&addr[..n]) {
+                        d.store(b, Ordering::Relaxed);
+                    }
+                    slot.ready.store(n as u64 + 1, Ordering::Release);
+                    return Some(slot);
+                }
+                Err(k) if k == h => return Some(slot),
+                Err(_) => {}
+            }
+        }
+        None
+    }
 }
 
 /// Everything in the zone, reached through the slab pool's `data` pointer.
 struct Shared {
     routes: RbTreeMap<Key, Slot, ShmAlloc>,
     health: RbTreeMap<Key, Health, ShmAlloc>,
-    origins: RbTreeMap<Key, OriginStats, ShmAlloc>,
     counters: Counters,
 }
 
@@ -108,8 +171,7 @@ pub unsafe extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, _data: *mut c_void
         let sp = unsafe { &mut *pool.as_ptr() };
         if sp.data.is_null() {
             let alloc = ShmAlloc(pool);
-            let (Ok(routes), Ok(health), Ok(origins)) = (
-                RbTreeMap::try_new_in(alloc.clone()),
+            let (Ok(routes), Ok(health)) = (
                 RbTreeMap::try_new_in(alloc.clone()),
                 RbTreeMap::try_new_in(alloc.clone()),
             ) else {
@@ -120,11 +182,12 @@ pub unsafe extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, _data: *mut c_void
                 latency: Default::default(),
                 latency_sum_ms: AtomicU64::new(0),
                 evictions: AtomicU64::new(0),
+                health_entries: AtomicU64::new(0),
+                origins: core::array::from_fn(|_| OriginSlot::free()),
             };
             let shared = Shared {
                 routes,
                 health,
-                origins,
                 counters,
             };
             let Ok(p) = ngx::allocator::allocate(shared, &alloc) else {
@@ -263,6 +326,12 @@ impl Zone {
 
     /// Which of `addrs` are down (failed recently, see `edge_router_max_fails`).
     pub fn down(&self, addrs: &[&[u8]], now: u64) -> Vec<bool> {
+        if self
+            .counters()
+            .is_some_and(|c| c.health_entries.load(Ordering::Acquire) == 0)
+        {
+            return vec![false; addrs.len()];
+        }
         let mut l = self.lock();
         let Some(s) = l.shared() else {
             return vec![false; addrs.len()];
@@ -280,33 +349,30 @@ impl Zone {
     /// Records the result of one attempt at origin `addr` (metrics, and
     /// the failure memory); returns whether the origin just went down.
     pub fn record_attempt(&self, addr: &[u8], failed: bool, now: u64, p: &FailPolicy) -> bool {
+        let Some(c) = self.counters() else {
+            return false;
+        };
+        if let Some(slot) = c.origin(addr) {
+            slot.selections.fetch_add(1, Ordering::Relaxed);
+            slot.failures
+                .fetch_add(u64::from(failed), Ordering::Relaxed);
+        }
+        // A success with nothing remembered (the normal case) needs no lock.
+        if p.max_fails == 0 || (!failed && c.health_entries.load(Ordering::Acquire) == 0) {
+            return false;
+        }
         let mut l = self.lock();
         let pool = self.pool;
         let Some(s) = l.shared() else { return false };
         let key = NgxStr::from_bytes(addr);
-        if let Some(st) = s.origins.get_mut(key) {
-            st.selections += 1;
-            st.failures += u64::from(failed);
-        } else if s.origins.iter().count() < MAX_HEALTH_ENTRIES {
-            {
-                if let Ok(k) = NgxString::try_from_bytes_in(addr, ShmAlloc(pool)) {
-                    let st = OriginStats {
-                        selections: 1,
-                        failures: u64::from(failed),
-                    };
-                    let _ = s.origins.try_insert(k, st);
-                }
-            }
-        }
-        if p.max_fails == 0 {
-            return false;
-        }
         if let Some(h) = s.health.get_mut(key) {
             if failed {
                 return h.record_failure(now, p);
             }
             h.record_success();
-            let _ = s.health.remove(key);
+            if s.health.remove(key).is_some() {
+                s.counters.health_entries.fetch_sub(1, Ordering::AcqRel);
+            }
             return false;
         }
         if !failed {
@@ -323,11 +389,15 @@ impl Zone {
                 .map(|(k, _)| k.as_bytes().to_vec())
                 .collect();
             for k in up {
-                let _ = s.health.remove(NgxStr::from_bytes(&k));
+                if s.health.remove(NgxStr::from_bytes(&k)).is_some() {
+                    s.counters.health_entries.fetch_sub(1, Ordering::AcqRel);
+                }
             }
         }
         if let Ok(k) = NgxString::try_from_bytes_in(addr, ShmAlloc(pool)) {
-            let _ = s.health.try_insert(k, h);
+            if s.health.try_insert(k, h).is_ok() {
+                s.counters.health_entries.fetch_add(1, Ordering::AcqRel);
+            }
         }
         down
     }
@@ -381,14 +451,26 @@ impl Zone {
                 snap.negative_routes += 1;
             }
         }
-        for (k, st) in s.origins.iter() {
+        for slot in &s.counters.origins {
+            let n = slot.ready.load(Ordering::Acquire);
+            if n == 0 {
+                continue;
+            }
+            let addr: Vec<u8> = slot.addr[..(n - 1) as usize]
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect();
             snap.origins.push(OriginCounters {
-                addr: String::from_utf8_lossy(k.as_bytes()).into_owned(),
-                selections: st.selections,
-                failures: st.failures,
-                down: s.health.get(k).is_some_and(|h| h.is_down(now)),
+                down: s
+                    .health
+                    .get(NgxStr::from_bytes(&addr))
+                    .is_some_and(|h| h.is_down(now)),
+                addr: String::from_utf8_lossy(&addr).into_owned(),
+                selections: slot.selections.load(Ordering::Relaxed),
+                failures: slot.failures.load(Ordering::Relaxed),
             });
         }
+        snap.origins.sort_by(|a, b| a.addr.cmp(&b.addr));
         snap
     }
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
-use rtmp_live_testkit::{artifact, free_port, wait_port, workspace_root, Api, Nginx, Proc, Redis};
+use rtmp_live_testkit::{artifact, free_port, render_template, wait_port, Api, Nginx, Proc, Redis};
 
 fn start_discovery(api_url: &str, hls: &Path, port: u16, extra: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(artifact("rtmp-live-discovery"));
@@ -344,17 +344,6 @@ fn remembered_decisions_survive_a_restart_hashed_in_a_private_file() {
     assert_eq!(authorize(&c, port, "other"), (403, None));
 }
 
-/// Renders an nginx/ template the way scripts/up.sh does.
-fn render(template: &str, out: &Path, env: &[(&str, String)]) {
-    let st = Command::new(workspace_root().join("scripts/render-conf.sh"))
-        .arg(workspace_root().join("nginx").join(template))
-        .arg(out)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .status()
-        .unwrap();
-    assert!(st.success(), "render {template}");
-}
-
 /// ffmpeg publishing a test pattern to `url` for `secs` seconds.
 fn ffmpeg(url: &str, secs: u32) -> Proc {
     let mut cmd = Command::new("ffmpeg");
@@ -420,12 +409,12 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
             ),
             ("HLS_PATH", hls_path.display().to_string()),
         ];
-        render(
+        render_template(
             "origin-hls.conf.template",
             &dir.join("packaging.conf"),
             &env,
         );
-        render("origin.conf.template", &dir.join("rendered.conf"), &env);
+        render_template("origin.conf.template", &dir.join("rendered.conf"), &env);
         fs::read_to_string(dir.join("rendered.conf")).unwrap()
     });
     let url = |key: &str| format!("rtmp://127.0.0.1:{rtmp}/stream/{key}");

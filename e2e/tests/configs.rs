@@ -5,17 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use rtmp_live_testkit::{edge_module, workspace_root};
-
-fn render(template: &str, out: &Path, env: &[(&str, String)]) {
-    let st = Command::new(workspace_root().join("scripts/render-conf.sh"))
-        .arg(workspace_root().join("nginx").join(template))
-        .arg(out)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .status()
-        .unwrap();
-    assert!(st.success(), "render {template}");
-}
+use rtmp_live_testkit::{edge_module, render_template, workspace_root};
 
 fn nginx_t(dir: &Path, conf: &Path) {
     let out = Command::new("/usr/sbin/nginx")
@@ -61,8 +51,8 @@ fn origin_templates_render_and_pass_nginx_t() {
             ),
             ("HLS_PATH", dir.join("hls").display().to_string()),
         ];
-        render(packaging, &dir.join("packaging.conf"), &env);
-        render("origin.conf.template", &dir.join("nginx.conf"), &env);
+        render_template(packaging, &dir.join("packaging.conf"), &env);
+        render_template("origin.conf.template", &dir.join("nginx.conf"), &env);
         nginx_t(dir, &dir.join("nginx.conf"));
     }
 }
@@ -92,7 +82,7 @@ fn edge_template_renders_and_passes_nginx_t() {
             workspace_root().join("player").display().to_string(),
         ),
     ];
-    render("edge.conf.template", &dir.join("edge.conf"), &env);
+    render_template("edge.conf.template", &dir.join("edge.conf"), &env);
     nginx_t(dir, &dir.join("edge.conf"));
 }
 

@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod nginx;
-pub use nginx::{edge_module, http_common, main_block, nginx_bin, nginx_test_config, Nginx};
+pub use nginx::{
+    edge_module, http_common, main_block, nginx_bin, nginx_test_config, render_template, Nginx,
+};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;

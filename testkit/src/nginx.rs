@@ -192,3 +192,15 @@ pub fn nginx_test_config(make_conf: impl FnOnce(&Path) -> String) -> (bool, Stri
         String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     (out.status.success(), text)
 }
+
+/// Renders one of the platform's `nginx/` templates the way `scripts/up.sh`
+/// does (`scripts/render-conf.sh`, variables from `env`) into `out`.
+pub fn render_template(template: &str, out: &Path, env: &[(&str, String)]) {
+    let st = std::process::Command::new(crate::workspace_root().join("scripts/render-conf.sh"))
+        .arg(crate::workspace_root().join("nginx").join(template))
+        .arg(out)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .status()
+        .expect("scripts/render-conf.sh");
+    assert!(st.success(), "render {template}");
+}

@@ -26,6 +26,7 @@ test_pkgs=(
   wrk                       # benchmarks
   docker-compose            # validates docker-compose.yml without an engine (tests)
   chromium                  # the browser end-to-end test (e2e/tests/browser.rs)
+  dnsmasq-base              # a real DNS server for the edge's origins-by-name tests
 )
 case ${1:-all} in
   run) pkgs=("${run_pkgs[@]}") ;;

@@ -9,6 +9,15 @@ if [[ -n ${API_URL:-} && -z ${API_HOST:-} ]]; then
   API_HOST=${API_URL#*://}
   export API_HOST=${API_HOST%%/*}
 fi
+# Derived: the edge's DNS resolver (origins named by host name, e.g. in
+# containers) from this host's resolv.conf, and how long nginx may keep an
+# answer at most.
+if [[ -z ${EDGE_RESOLVER:-} ]]; then
+  ns=$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf 2>/dev/null || true)
+  [[ $ns == *:* ]] && ns="[$ns]"
+  export EDGE_RESOLVER=${ns:-127.0.0.1}
+fi
+export EDGE_RESOLVER_VALID=${EDGE_RESOLVER_VALID:-10s}
 vars=$(grep -o '\${[A-Z_][A-Z0-9_]*}' "$tmpl" | sort -u || true)
 for v in $vars; do
   name=${v:2:-1}

@@ -14,8 +14,7 @@
 
 use edge_router_policy::metrics::Event;
 use edge_router_policy::{
-    healthy_first, is_valid_stream_name, rank, socket_addr, CacheStatus, Decision, Outcome,
-    RouteOrigin,
+    healthy_first, is_valid_stream_name, rank, CacheStatus, Decision, Outcome, RouteOrigin, Target,
 };
 use ngx::core::Status;
 use ngx::ffi::{
@@ -32,6 +31,7 @@ use crate::ctx::{self, Peer, ReqCtx, State, Viewer};
 use crate::ffi::{guard, now_ms};
 use crate::lookup;
 use crate::probe;
+use crate::resolve;
 use crate::zone::Zone;
 use crate::EdgeRouter;
 
@@ -67,8 +67,16 @@ fn handle(r: &mut Request) -> ngx_int_t {
     };
     match v.state {
         State::Routed => return NGX_DECLINED as ngx_int_t,
-        State::Leading | State::Waiting | State::Probing => return Status::NGX_AGAIN.0,
+        State::Leading | State::Waiting | State::Probing | State::Naming => {
+            return Status::NGX_AGAIN.0
+        }
         State::Resolved => return finish(r, lcf),
+        State::Named => {
+            return match v.pending_route.take() {
+                Some((origins, st)) => route_to(r, lcf, origins, st),
+                None => status(NGX_HTTP_INTERNAL_SERVER_ERROR),
+            }
+        }
         State::New => {}
     }
     let Some(zone) = v.zone else {
@@ -189,6 +197,9 @@ fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<(), ngx_int_t> {
         probes_pending: 0,
         probed: Vec::new(),
         probe_done: false,
+        resolving: Vec::new(),
+        names_pending: 0,
+        pending_route: None,
     };
     match ctx::set(r, ReqCtx::Viewer(v)) {
         Some(_) => Ok(()),
@@ -281,29 +292,51 @@ fn route_to(
     let Some(v) = ctx::viewer(r) else {
         return status(NGX_HTTP_INTERNAL_SERVER_ERROR);
     };
-    let allowed: Vec<(std::net::SocketAddr, RouteOrigin)> = origins
-        .into_iter()
-        .filter_map(|o| {
-            let addr = socket_addr(&o.addr)?;
-            if lcf.allowed().allows(&addr) {
-                Some((addr, o))
-            } else {
-                if let Some(z) = v.zone {
-                    z.count(Event::Refused);
+    let allowed = match allowed_targets(v, lcf, log, &origins) {
+        Targets::Ready(t) => t,
+        Targets::Resolve => {
+            v.pending_route = Some((origins, st));
+            let vp: *mut Viewer = v;
+            return match resolve::start(r, vp) {
+                // Answered from nginx's cache (or failed at once): go on.
+                Ok(0) => {
+                    // SAFETY: `vp` is this request's context, in its pool.
+                    let v = unsafe { &mut *vp };
+                    match v.pending_route.take() {
+                        Some((origins, st)) => route_to(r, lcf, origins, st),
+                        None => status(NGX_HTTP_INTERNAL_SERVER_ERROR),
+                    }
                 }
-                ngx_log_error!(
-                    NGX_LOG_WARN,
-                    log,
-                    "edge_router: origin {} of stream \"{}\" is not allowed by \"edge_router_origins\"; not contacted",
-                    o.addr,
-                    String::from_utf8_lossy(&v.name)
-                );
-                None
-            }
-        })
-        .collect();
+                Ok(_) => {
+                    // The resolver's handler wakes the request in this state
+                    // only: answers that came during `start` need no wake-up.
+                    // SAFETY: as above.
+                    unsafe { (*vp).state = State::Naming };
+                    ngx_log_debug_http!(r, "edge_router: resolving origin names");
+                    Status::NGX_AGAIN.0
+                }
+                Err(e) => {
+                    // SAFETY: as above.
+                    let v = unsafe { &*vp };
+                    ngx_log_error!(
+                        NGX_LOG_ERR,
+                        r.log(),
+                        "edge_router: the route of \"{}\" names hosts, but they cannot be resolved: {}",
+                        String::from_utf8_lossy(&v.name),
+                        match e {
+                            resolve::StartError::NoResolver => "no \"resolver\" is defined",
+                            resolve::StartError::NoMemory => "out of memory",
+                        }
+                    );
+                    status(NGX_HTTP_BAD_GATEWAY)
+                }
+            };
+        }
+    };
     let names: Vec<&str> = allowed.iter().map(|(_, o)| o.addr.as_str()).collect();
-    let ranked: Vec<usize> = rank(&v.name, &viewer_key, &names);
+    // One rank per origin, not per address: a name's addresses stay
+    // together, in the resolver's order.
+    let ranked: Vec<usize> = rank_grouped(&v.name, &viewer_key, &names);
     let down = match v.zone {
         Some(z) => {
             let keys: Vec<&[u8]> = ranked.iter().map(|&i| names[i].as_bytes()).collect();
@@ -336,4 +369,104 @@ fn route_to(
         st.as_str()
     );
     NGX_DECLINED as ngx_int_t
+}
+
+/// The route's origins as addresses, or the need to resolve names first.
+enum Targets {
+    Ready(Vec<(std::net::SocketAddr, RouteOrigin)>),
+    Resolve,
+}
+
+/// Applies `edge_router_origins` to the route's origins: literal addresses
+/// directly, host names by name and then by every address they resolve to
+/// (a name needs resolving once per request; nginx caches the answers).
+fn allowed_targets(
+    v: &mut Viewer,
+    lcf: &LocConf,
+    log: *mut ngx::ffi::ngx_log_t,
+    origins: &[RouteOrigin],
+) -> Targets {
+    let list = lcf.allowed();
+    let mut out = Vec::with_capacity(origins.len());
+    let mut unresolved = false;
+    let stream = String::from_utf8_lossy(&v.name).into_owned();
+    let refuse = |v: &Viewer, what: &str| {
+        if let Some(z) = v.zone {
+            z.count(Event::Refused);
+        }
+        ngx_log_error!(
+            NGX_LOG_WARN,
+            log,
+            "edge_router: origin {what} of stream \"{stream}\" is not allowed by \"edge_router_origins\"; not contacted"
+        );
+    };
+    for o in origins {
+        match Target::parse(&o.addr) {
+            Some(Target::Addr(a)) if list.allows(&a) => out.push((a, o.clone())),
+            Some(Target::Name { host, port }) if list.allows_name(&host, port) => {
+                match v
+                    .resolving
+                    .iter()
+                    .find(|r| r.host == host && r.port == port)
+                {
+                    None => {
+                        v.resolving.push(resolve::Resolution::new(host, port));
+                        unresolved = true;
+                    }
+                    Some(r) => match &r.result {
+                        None => unresolved = true,
+                        Some(Err(why)) => {
+                            ngx_log_error!(
+                                NGX_LOG_ERR,
+                                log,
+                                "edge_router: origin {} of stream \"{stream}\" could not be resolved: {why}",
+                                o.addr
+                            );
+                        }
+                        Some(Ok(addrs)) => {
+                            for a in addrs.clone() {
+                                if list.allows_resolved(&a) {
+                                    out.push((a, o.clone()));
+                                } else {
+                                    refuse(v, &format!("{} (resolved to {a})", o.addr));
+                                }
+                            }
+                        }
+                    },
+                }
+            }
+            _ => refuse(v, &o.addr),
+        }
+    }
+    if unresolved {
+        Targets::Resolve
+    } else {
+        Targets::Ready(out)
+    }
+}
+
+/// Ranks the distinct origin names of `names` (which may repeat, one entry
+/// per resolved address) for this viewer; returns indexes into `names`,
+/// each origin's addresses together and in their order.
+fn rank_grouped(stream: &[u8], viewer_key: &[u8], names: &[&str]) -> Vec<usize> {
+    let mut distinct: Vec<&str> = Vec::with_capacity(names.len());
+    for n in names {
+        if !distinct.contains(n) {
+            distinct.push(n);
+        }
+    }
+    if distinct.len() == names.len() {
+        return rank(stream, viewer_key, names);
+    }
+    rank(stream, viewer_key, &distinct)
+        .into_iter()
+        .flat_map(|d| {
+            let want = distinct[d];
+            names
+                .iter()
+                .enumerate()
+                .filter(move |(_, n)| **n == want)
+                .map(|(i, _)| i)
+        })
+        .collect()
 }

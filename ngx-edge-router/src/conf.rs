@@ -369,7 +369,7 @@ unsafe extern "C" fn set_prefix(
     })
 }
 
-/// `edge_router_origins address|CIDR ...;`
+/// `edge_router_origins address|CIDR|name ...;`
 unsafe extern "C" fn set_origins(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,

@@ -25,6 +25,10 @@ pub enum State {
     Probing,
     /// A lookup finished; `outcome` holds its result.
     Resolved,
+    /// The route names hosts: nginx's resolver is asked for their addresses.
+    Naming,
+    /// The names are resolved (or failed); `pending_route` is routed now.
+    Named,
     /// Origins chosen; the request goes on to the content phase.
     Routed,
 }
@@ -77,6 +81,11 @@ pub struct Viewer {
     pub probed: Vec<edge_router_policy::RouteOrigin>,
     /// Probing is over (it runs at most once per request).
     pub probe_done: bool,
+    /// The host names of the route and their addresses (see [`crate::resolve`]).
+    pub resolving: Vec<crate::resolve::Resolution>,
+    pub names_pending: usize,
+    /// The route waiting for its names, and how it was found.
+    pub pending_route: Option<(Vec<edge_router_policy::RouteOrigin>, CacheStatus)>,
 }
 
 impl Viewer {
@@ -87,6 +96,9 @@ impl Viewer {
 
 impl Drop for Viewer {
     fn drop(&mut self) {
+        for r in &mut self.resolving {
+            r.cancel();
+        }
         match self.state {
             State::Waiting => coalesce::leave(&self.name, self.r),
             // The request went away with its lookup unfinished: let the

@@ -9,6 +9,7 @@
 //! - [`coalesce`]: per-worker sharing of one lookup among waiting requests;
 //! - [`lookup`]: the API subrequest, its body capture and its result;
 //! - [`probe`]: asking the operator's origins when the API cannot answer;
+//! - [`resolve`]: origin host names to addresses with nginx's resolver;
 //! - [`subrequest`]: creating those in-memory subrequests;
 //! - [`upstream`]: `edge_router_upstream`, the sticky peer selector;
 //! - [`metrics`]: `edge_router_metrics`, the zone's counters for Prometheus;
@@ -27,6 +28,7 @@ mod ffi;
 mod lookup;
 mod metrics;
 mod probe;
+mod resolve;
 mod subrequest;
 mod upstream;
 mod variables;

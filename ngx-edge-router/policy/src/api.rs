@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use rtmp_live_types::{is_valid_host, StreamInfo};
 
 use crate::route::RouteOrigin;
+use crate::target::Target;
 
 /// At most this many origins per stream are kept.
 pub const MAX_ORIGINS: usize = 16;
@@ -17,7 +18,7 @@ pub enum ApiError {
     Malformed(String),
     /// The answer names another stream.
     WrongStream,
-    /// No usable origin (all invalid, or hostnames the edge cannot resolve).
+    /// No usable origin (all invalid).
     NoOrigins,
 }
 
@@ -26,13 +27,15 @@ impl std::fmt::Display for ApiError {
         match self {
             ApiError::Malformed(e) => write!(f, "malformed API response: {e}"),
             ApiError::WrongStream => f.write_str("API response names another stream"),
-            ApiError::NoOrigins => f.write_str("API response has no usable origin (IP[:port])"),
+            ApiError::NoOrigins => {
+                f.write_str("API response has no usable origin (IP[:port] or name[:port])")
+            }
         }
     }
 }
 
-/// Parses a 200 answer for stream `name` into normalized `ip:port` origins
-/// (port 80 when absent) with their registration times, in the API's order,
+/// Parses a 200 answer for stream `name` into normalized `ip:port` or
+/// `name:port` origins (port 80 when absent, see [`Target`]) with their registration times, in the API's order,
 /// without duplicates.
 pub fn parse_api_body(name: &str, body: &[u8]) -> Result<Vec<RouteOrigin>, ApiError> {
     let info: StreamInfo =
@@ -47,8 +50,8 @@ pub fn parse_api_body(name: &str, body: &[u8]) -> Result<Vec<RouteOrigin>, ApiEr
         .chain(std::iter::once((info.host.as_str(), 0)));
     let mut out: Vec<RouteOrigin> = Vec::new();
     for (host, since) in hosts {
-        if let Some(addr) = socket_addr(host) {
-            let s = addr.to_string();
+        if let Some(target) = Target::parse(host) {
+            let s = target.to_text();
             if !out.iter().any(|o| o.addr == s) && out.len() < MAX_ORIGINS {
                 out.push(RouteOrigin::new(s, since));
             }
@@ -60,8 +63,8 @@ pub fn parse_api_body(name: &str, body: &[u8]) -> Result<Vec<RouteOrigin>, ApiEr
     Ok(out)
 }
 
-/// `ip[:port]` or `[ipv6][:port]` → socket address; hostnames are refused
-/// (the module never resolves names inside a worker).
+/// `ip[:port]` or `[ipv6][:port]` → socket address; `None` for anything
+/// else, host names included (see [`Target`]).
 pub fn socket_addr(host: &str) -> Option<SocketAddr> {
     if !is_valid_host(host) {
         return None;
@@ -112,6 +115,16 @@ mod tests {
     }
 
     #[test]
+    fn names_are_kept_normalized() {
+        let body = br#"{"name":"a","manifest":"index.m3u8","host":"Origin-1:8080",
+            "origins":[{"host":"origin-1:8080","manifest":"index.m3u8"},{"host":"b.live","manifest":"index.m3u8"}]}"#;
+        assert_eq!(
+            addrs(parse_api_body("a", body)),
+            vec!["origin-1:8080", "b.live:80"]
+        );
+    }
+
+    #[test]
     fn ipv6() {
         let body = br#"{"name":"a","manifest":"index.m3u8","host":"[::1]:9000"}"#;
         assert_eq!(addrs(parse_api_body("a", body)), vec!["[::1]:9000"]);
@@ -138,7 +151,7 @@ mod tests {
     #[test]
     fn forged_or_unusable_hosts_are_dropped() {
         let body = br#"{"name":"a","manifest":"m.m3u8","host":"http://evil/","origins":[
-            {"host":"evil.example:80","manifest":"m.m3u8"},{"host":"1.2.3.4:0","manifest":"m.m3u8"},
+            {"host":"evil.example:0","manifest":"m.m3u8"},{"host":"1.2.3.4:0","manifest":"m.m3u8"},
             {"host":"u@1.2.3.4","manifest":"m.m3u8"}]}"#;
         assert_eq!(parse_api_body("a", body), Err(ApiError::NoOrigins));
     }

@@ -13,6 +13,7 @@ pub mod health;
 pub mod metrics;
 pub mod rendezvous;
 pub mod route;
+pub mod target;
 
 pub use allow::{AllowList, Allowed};
 pub use api::{parse_api_body, socket_addr, ApiError, MAX_ORIGINS};
@@ -21,6 +22,7 @@ pub use freshness::{after_lookup, claim_refresh, decide, CacheStatus, Decision, 
 pub use health::{healthy_first, FailPolicy, Health};
 pub use rendezvous::rank;
 pub use route::{Route, RouteKind, RouteOrigin};
+pub use target::Target;
 
 /// Whether `name` may be looked up at all (`[A-Za-z0-9_-]{1,64}`).
 pub fn is_valid_stream_name(name: &[u8]) -> bool {

@@ -64,32 +64,48 @@ curl -sf -X POST "http://127.0.0.1:$aport/streams" -H 'content-type: application
 curl -s -o /dev/null "http://127.0.0.1:$eport/golive/index.m3u8" # warm the route
 
 accepted() { curl -s "http://127.0.0.1:$oport/status" | awk 'NR == 3 {print $1}'; }
-run() { # run <url> -> "req/s p99 origin-connections-opened"
-  local out a0
-  a0=$(accepted)
-  out=$(wrk -t2 -c64 -d"${secs}s" --latency "$1")
-  if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers from $1" >&2; exit 1; fi
-  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1 == "99%" {print $2}' <<<"$out") $(($(accepted) - a0 - 1))"
+# CPU time (clock ticks) used so far by the workers of the nginx in <dir>.
+worker_ticks() {
+  local t=0 w
+  for w in $(pgrep -P "$(cat "$tmp/$1/nginx.pid")"); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$w/stat")))
+  done
+  echo "$t"
+}
+hz=$(getconf CLK_TCK)
+run() { # run <dir> <url> -> "req/s p99 origin-connections-opened worker-cpu-us-per-request"
+  local out a0 t0 n
+  a0=$(accepted) t0=$(worker_ticks "$1")
+  out=$(wrk -t2 -c64 -d"${secs}s" --latency "$2")
+  if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers from $2" >&2; exit 1; fi
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1 == "99%" {print $2}' <<<"$out") $(($(accepted) - a0 - 1))" \
+    "$(awk -v t="$(($(worker_ticks "$1") - t0))" -v n="$n" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
 }
 if [[ -n ${HOLD:-} ]]; then echo "edge $eport fixed $fport origin $oport"; sleep "$HOLD"; exit 0; fi
 echo "cores: $(nproc), nginx workers: $workers, wrk -t2 -c64 -d${secs}s on the same machine"
 echo "each pair runs ${rounds:=3} times, alternating which goes first; the ratio is the median of the rounds"
-printf '%-10s %-34s %12s %10s %12s\n' object setup req/s p99 origin-conns
+echo "cpu/req: CPU time of the proxying nginx's workers per request (µs); its ratio reference/edge is"
+echo "less sensitive to the machine's other load than the throughput ratio"
+printf '%-10s %-34s %12s %10s %12s %8s\n' object setup req/s p99 origin-conns cpu/req
 for obj in index.m3u8 1.ts; do
-  ratios=()
+  ratios=() cratios=()
   for ((r = 0; r < rounds; r++)); do
     if ((r % 2 == 0)); then
-      read -r f_rps f_p99 f_c < <(run "http://127.0.0.1:$fport/golive/$obj")
-      read -r e_rps e_p99 e_c < <(run "http://127.0.0.1:$eport/golive/$obj")
+      read -r f_rps f_p99 f_c f_cpu < <(run fixed "http://127.0.0.1:$fport/golive/$obj")
+      read -r e_rps e_p99 e_c e_cpu < <(run edge "http://127.0.0.1:$eport/golive/$obj")
     else
-      read -r e_rps e_p99 e_c < <(run "http://127.0.0.1:$eport/golive/$obj")
-      read -r f_rps f_p99 f_c < <(run "http://127.0.0.1:$fport/golive/$obj")
+      read -r e_rps e_p99 e_c e_cpu < <(run edge "http://127.0.0.1:$eport/golive/$obj")
+      read -r f_rps f_p99 f_c f_cpu < <(run fixed "http://127.0.0.1:$fport/golive/$obj")
     fi
-    printf '%-10s %-34s %12s %10s %12s\n' "$obj" "fixed upstream + keepalive (ref)" "$f_rps" "$f_p99" "$f_c"
-    printf '%-10s %-34s %12s %10s %12s\n' "$obj" "edge_router, warm route" "$e_rps" "$e_p99" "$e_c"
+    printf '%-10s %-34s %12s %10s %12s %8s\n' "$obj" "fixed upstream + keepalive (ref)" "$f_rps" "$f_p99" "$f_c" "$f_cpu"
+    printf '%-10s %-34s %12s %10s %12s %8s\n' "$obj" "edge_router, warm route" "$e_rps" "$e_p99" "$e_c" "$e_cpu"
     ratios+=("$(awk -v a="$e_rps" -v b="$f_rps" 'BEGIN { printf "%.3f", a / b }')")
+    cratios+=("$(awk -v a="$f_cpu" -v b="$e_cpu" 'BEGIN { printf "%.3f", a / b }')")
   done
-  echo "ratio edge/reference ($obj): rounds ${ratios[*]} -> median $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
+  median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+  echo "ratio edge/reference ($obj): rounds ${ratios[*]} -> median $(median "${ratios[@]}")"
+  echo "cpu per request reference/edge ($obj): rounds ${cratios[*]} -> median $(median "${cratios[@]}")"
 done
 
 # Route-cache miss: the first request for each of 200 streams asks the API.

@@ -12,7 +12,7 @@ export NGINX_BUILD_DIR := $(NGINX_TREE)/objs
 export NGINX_TREE_SRC NGINX_CONF_FLAGS
 MODULE := target/release/libngx_edge_router.so
 
-.PHONY: all deps build module player browser-deps check test chaos up stream bench compose-check clean
+.PHONY: all deps build module player browser-deps check test chaos up stream bench compose-check compose-test clean
 
 all: build
 
@@ -76,6 +76,12 @@ bench: build
 # docker-compose.yml parses (no Docker engine needed).
 compose-check:
 	API_REPORT_TOKEN=check STREAM_KEYS=check-key-0123456789=golive docker-compose -f docker-compose.yml config -q
+
+# docker-compose.yml run for real with podman (as root): images built (local
+# stand-ins for base images no registry serves), the stack used as a viewer
+# and a publisher would, an API outage, `--scale origin=2`, `down -v`.
+compose-test:
+	scripts/compose-test.sh
 
 clean:
 	$(CARGO) clean

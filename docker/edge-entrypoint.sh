@@ -5,7 +5,7 @@ set -eu
 # Workers run as www-data, not root.
 export EDGE_MODULE=/usr/lib/nginx/modules/libngx_edge_router.so NGINX_USER=www-data
 export STATE_DIR=/var/lib/rtmp-live/edge
-# The player page (index.html, player.js, hls.min.js; see edge.Dockerfile).
+# The player page (index.html, player.js, hls.min.js; see docker/Dockerfile).
 export PLAYER_DIR=${PLAYER_DIR:-/usr/share/rtmp-live/player}
 export EDGE_DEBUG_HEADERS=${EDGE_DEBUG_HEADERS:-0} EDGE_CORS_ORIGIN=${EDGE_CORS_ORIGIN:-*} EDGE_ROUTE_GRACE=${EDGE_ROUTE_GRACE:-8s}
 mkdir -p "$STATE_DIR/tmp" "$STATE_DIR/edge-cache"

@@ -1,19 +1,50 @@
-#!/bin/sh
-# Renders the origin config from the shared templates, then runs nginx in
-# the foreground.
+#!/bin/bash
+# The origin container: nginx + nginx-rtmp (master as root, workers and the
+# ffmpeg ladder they start as www-data) and, beside it, this origin's
+# discovery (as www-data too: nginx-rtmp creates each stream's folder with
+# mode 0744, readable by its owner only). Discovery advertises this
+# container's own host name, which the compose network's DNS resolves, so
+# `--scale origin=N` gives N origins with nothing to configure. It also
+# answers nginx-rtmp's on_publish (its /authorize asks the API and, while the
+# API does not answer, still allows keys the API allowed recently).
+#
+# A small supervisor: when either process ends, the other is stopped and the
+# container exits non-zero (the compose restart policy starts it again);
+# SIGTERM/SIGINT stop both.
 set -eu
-# Workers (and the ffmpeg ladder they start) run as www-data, not root.
 export RTMP_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so NGINX_USER=www-data
 export ORIGIN_DIR=/var/lib/rtmp-live/origin ORIGIN_PACKAGING=/var/lib/rtmp-live/origin/packaging.conf
 export ABR_LADDER_SCRIPT=/usr/local/bin/abr-ladder.sh
-# on_publish: the API itself unless AUTHORIZE_URL says otherwise (discovery
-# runs in its own container here; scripts/up.sh points each origin at its
-# discovery's /authorize, which keeps known keys working through API outages).
-export AUTHORIZE_URL="${AUTHORIZE_URL:-$API_URL/authorize}"
-mkdir -p "$HLS_PATH" "$ORIGIN_DIR/tmp"
-chown www-data:www-data "$HLS_PATH" "$ORIGIN_DIR/tmp"
+export AUTHORIZE_URL="${AUTHORIZE_URL:-http://$DISCOVERY_LISTEN/authorize}"
+export DISCOVERY_API_URL="${DISCOVERY_API_URL:-$API_URL}"
+export ADVERTISE_HOST="${ADVERTISE_HOST:-$(hostname):$ORIGIN_HTTP_PORT}"
+export DISCOVERY_STATE_DIR="${DISCOVERY_STATE_DIR:-/var/lib/rtmp-live/discovery}"
+
+mkdir -p "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR"
+chown www-data:www-data "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR"
+# A restarted container starts with an empty HLS folder: discovery must not
+# report the last run's streams.
+find "$HLS_PATH" -mindepth 1 -delete
 packaging=origin-hls.conf.template
 [ "${ABR:-0}" = 1 ] && packaging=origin-abr.conf.template
 render-conf.sh "/etc/rtmp-live/$packaging" "$ORIGIN_PACKAGING"
 render-conf.sh /etc/rtmp-live/origin.conf.template "$ORIGIN_DIR/nginx.conf"
-exec nginx -p "$ORIGIN_DIR" -c "$ORIGIN_DIR/nginx.conf" -e stderr
+nginx -t -q -p "$ORIGIN_DIR" -c "$ORIGIN_DIR/nginx.conf" -e stderr
+
+echo "origin: advertising $ADVERTISE_HOST" >&2
+setpriv --reuid=www-data --regid=www-data --init-groups rtmp-live-discovery &
+discovery=$!
+nginx -p "$ORIGIN_DIR" -c "$ORIGIN_DIR/nginx.conf" -e stderr &
+nginx=$!
+
+stop() {
+  trap '' TERM INT
+  kill -TERM "$nginx" "$discovery" 2>/dev/null || true
+  wait
+}
+trap 'stop; exit 0' TERM INT
+status=0
+wait -n || status=$?
+echo "origin: a process exited (status $status): stopping the container" >&2
+stop
+exit 1

@@ -4,10 +4,11 @@
 # otherwise it names what is missing and fails.
 set -euo pipefail
 
-# Usage: deps.sh [run|build|all]. `run` (scripts/up.sh) checks what the
-# running platform needs; `build` (make build, make up) adds the module's
+# Usage: deps.sh [run|build|all|compose]. `run` (scripts/up.sh) checks what
+# the running platform needs; `build` (make build, make up) adds the module's
 # build requirements; `all` (default: make test, CI) adds the test and
-# benchmark tools.
+# benchmark tools; `compose` (make compose-test) adds podman and what makes
+# local base images.
 run_pkgs=(
   nginx libnginx-mod-rtmp   # origin (nginx-rtmp) and edge (stock nginx)
   redis-server              # the API's store
@@ -28,11 +29,18 @@ test_pkgs=(
   chromium                  # the browser end-to-end test (e2e/tests/browser.rs)
   dnsmasq-base              # a real DNS server for the edge's origins-by-name tests
 )
+compose_pkgs=(
+  podman runc               # the container engine (runc: crun refuses hybrid cgroups)
+  debootstrap               # local base images where no registry answers
+  python3-venv              # podman-compose, pinned, from PyPI
+  chromium                  # hls.js in a real browser against the stack
+)
 case ${1:-all} in
   run) pkgs=("${run_pkgs[@]}") ;;
   build) pkgs=("${run_pkgs[@]}" "${build_pkgs[@]}") ;;
   all) pkgs=("${run_pkgs[@]}" "${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "usage: deps.sh [run|build|all]" >&2; exit 2 ;;
+  compose) pkgs=("${run_pkgs[@]}" "${build_pkgs[@]}" "${compose_pkgs[@]}") ;;
+  *) echo "usage: deps.sh [run|build|all|compose]" >&2; exit 2 ;;
 esac
 
 missing=()

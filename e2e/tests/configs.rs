@@ -151,7 +151,7 @@ fn compose_file_parses_without_an_engine() {
         }
     }
     services.sort();
-    assert_eq!(services, ["api", "discovery", "edge", "origin", "redis"]);
+    assert_eq!(services, ["api", "edge", "origin", "redis"]);
     // Only RTMP ingest and the edge are published; the API, Redis and the
     // origin's HTTP stay on the compose network.
     published.sort();

@@ -226,7 +226,7 @@ kill "${pids[0]}" 2>/dev/null || true
 assert_gone
 
 # --- two origins, one rendition each ---------------------------------------
-rtmp=$(free_port) edge=$(free_port)
+edge=$(free_port)
 export RTMP_PUBLISH=127.0.0.1::1935 EDGE_PUBLISH=127.0.0.1:$edge:8081 ABR=0
 say "up --scale origin=2 (ABR=0), edge on 127.0.0.1:$edge"
 compose up -d --scale origin=2 >"$logs/up2.log" 2>&1 || { tail -n 30 "$logs/up2.log" >&2; fail "compose up --scale origin=2"; }
@@ -262,4 +262,5 @@ say "API: golive on $a1, second on $a2 (origin containers: $h1, $h2)"
 podman rm -f -t 5 "$o2" >/dev/null
 compose down -v -t 5 >"$logs/down2.log" 2>&1 || fail "compose down"
 assert_gone
+rm -rf "$logs"
 say "passed in $((SECONDS - start)) s"

@@ -173,6 +173,7 @@ for ((k = 1; k <= ORIGINS; k++)); do
   HLS_PATH="$dir/hls" DISCOVERY_API_URL="$API_URL" API_REPORT_TOKEN="$API_REPORT_TOKEN" \
     ADVERTISE_HOST="127.0.0.1:$((ORIGIN_HTTP_PORT + 10 * (k - 1)))" \
     DISCOVERY_LISTEN="127.0.0.1:$((DISCOVERY_PORT + 10 * (k - 1)))" DISCOVERY_STATE_DIR="$dir/discovery" \
+    DISCOVERY_RTMP_STAT_URL="http://127.0.0.1:$((RTMP_STAT_PORT + 10 * (k - 1)))/" \
     start "discovery$k" "$BIN/rtmp-live-discovery"
 done
 

@@ -58,7 +58,10 @@ fn documented() -> BTreeMap<String, Vec<String>> {
             }
         }
     }
-    assert!(out.contains_key("edge_router"), "README directives: {out:?}");
+    assert!(
+        out.contains_key("edge_router"),
+        "README directives: {out:?}"
+    );
     out
 }
 
@@ -86,7 +89,11 @@ fn router_upstreams(conf: &[Directive]) -> Vec<String> {
     walk(conf)
         .into_iter()
         .filter(|(_, d)| d.name == "upstream")
-        .filter(|(_, d)| d.children().iter().any(|c| c.name == "edge_router_upstream"))
+        .filter(|(_, d)| {
+            d.children()
+                .iter()
+                .any(|c| c.name == "edge_router_upstream")
+        })
         .filter_map(|(_, d)| d.args.first().cloned())
         .collect()
 }
@@ -96,7 +103,9 @@ fn router_upstreams(conf: &[Directive]) -> Vec<String> {
 /// config), followed by the path.
 fn meaning(d: &Directive, upstreams: &[String]) -> String {
     if d.name != "proxy_pass" {
-        return format!("{} {}", d.name, d.args.join(" ")).trim().to_string();
+        return format!("{} {}", d.name, d.args.join(" "))
+            .trim()
+            .to_string();
     }
     let url = d.args.first().map(String::as_str).unwrap_or("");
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -224,7 +233,10 @@ fn the_tests_edge_config_means_what_the_template_means() {
     for probe in [false, true] {
         let mut o = EdgeOpts::new("127.0.0.1:9");
         o.probe = probe;
-        check_full(&format!("tests (probe {probe})"), &edge_conf(dir.path(), 1, &o));
+        check_full(
+            &format!("tests (probe {probe})"),
+            &edge_conf(dir.path(), 1, &o),
+        );
     }
 }
 
@@ -234,8 +246,15 @@ fn the_benchmarks_edge_config_means_what_the_template_means() {
         .env("PRINT_EDGE_CONF", "1")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    check_full("scripts/bench-edge.sh", &String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_full(
+        "scripts/bench-edge.sh",
+        &String::from_utf8_lossy(&out.stdout),
+    );
 }
 
 #[test]

@@ -4,7 +4,9 @@
 use crate::topology::{origin_dir, Config, Process, Topology};
 
 fn pairs(list: &[(&str, String)]) -> Vec<(String, String)> {
-    list.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 fn process(name: &str, program: impl Into<std::path::PathBuf>) -> Process {
@@ -132,7 +134,10 @@ pub fn discovery(t: &Topology, k: usize) -> Process {
     let s = &t.settings;
     let dir = origin_dir(&s.state_dir, k);
     let o = s.ports.origin(k);
-    let mut p = process(&format!("discovery{k}"), s.bin_dir.join("rtmp-live-discovery"));
+    let mut p = process(
+        &format!("discovery{k}"),
+        s.bin_dir.join("rtmp-live-discovery"),
+    );
     p.env = pairs(&[
         ("HLS_PATH", dir.join("hls").display().to_string()),
         ("DISCOVERY_API_URL", t.api_url()),

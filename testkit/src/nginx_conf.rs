@@ -194,7 +194,12 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["/http", "http/listen", "http/location", "http/location/return"]
+            [
+                "/http",
+                "http/listen",
+                "http/location",
+                "http/location/return"
+            ]
         );
     }
 

@@ -10,25 +10,37 @@ pub const ORIGIN_STRIDE: u16 = 10;
 #[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
 pub struct Ports {
     /// Redis (loopback only).
-    #[arg(long, env = "REDIS_PORT", default_value_t = 6379)]
+    #[arg(long = "redis-port", env = "REDIS_PORT", default_value_t = 6379)]
     pub redis: u16,
     /// The API.
-    #[arg(long, env = "API_PORT", default_value_t = 9090)]
+    #[arg(long = "api-port", env = "API_PORT", default_value_t = 9090)]
     pub api: u16,
     /// The edge (viewers).
-    #[arg(long, env = "EDGE_PORT", default_value_t = 8081)]
+    #[arg(long = "edge-port", env = "EDGE_PORT", default_value_t = 8081)]
     pub edge: u16,
     /// RTMP ingest of origin 1 (origin k: +k-1).
-    #[arg(long, env = "RTMP_PORT", default_value_t = 1935)]
+    #[arg(long = "rtmp-port", env = "RTMP_PORT", default_value_t = 1935)]
     pub rtmp: u16,
     /// HLS over HTTP of origin 1 (origin k: +10*(k-1)).
-    #[arg(long, env = "ORIGIN_HTTP_PORT", default_value_t = 8080)]
+    #[arg(
+        long = "origin-http-port",
+        env = "ORIGIN_HTTP_PORT",
+        default_value_t = 8080
+    )]
     pub origin_http: u16,
     /// nginx-rtmp statistics of origin 1, loopback (origin k: +10*(k-1)).
-    #[arg(long, env = "RTMP_STAT_PORT", default_value_t = 8088)]
+    #[arg(
+        long = "rtmp-stat-port",
+        env = "RTMP_STAT_PORT",
+        default_value_t = 8088
+    )]
     pub rtmp_stat: u16,
     /// Discovery of origin 1, loopback (origin k: +10*(k-1)).
-    #[arg(long, env = "DISCOVERY_PORT", default_value_t = 9091)]
+    #[arg(
+        long = "discovery-port",
+        env = "DISCOVERY_PORT",
+        default_value_t = 9091
+    )]
     pub discovery: u16,
 }
 

@@ -64,8 +64,9 @@ test: deps build browser-deps
 chaos: deps build
 	CHAOS_FULL=1 $(CARGO) test --release -p rtmp-live-e2e --test chaos -- --nocapture
 
+# The platform's topology (platform/): processes, ports, configs.
 up: build
-	scripts/up.sh
+	target/release/rtmp-live-up
 
 stream:
 	scripts/stream.sh

@@ -4,7 +4,7 @@
 # otherwise it names what is missing and fails.
 set -euo pipefail
 
-# Usage: deps.sh [run|build|all]. `run` (scripts/up.sh) checks what the
+# Usage: deps.sh [run|build|all]. `run` (make up) checks what the
 # running platform needs; `build` (make build, make up) adds the module's
 # build requirements; `all` (default: make test, CI) adds the test and
 # benchmark tools.

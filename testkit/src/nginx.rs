@@ -193,8 +193,9 @@ pub fn nginx_test_config(make_conf: impl FnOnce(&Path) -> String) -> (bool, Stri
     (out.status.success(), text)
 }
 
-/// Renders one of the platform's `nginx/` templates the way `scripts/up.sh`
-/// does (`scripts/render-conf.sh`, variables from `env`) into `out`.
+/// Renders one of the platform's `nginx/` templates the way the containers
+/// do (`scripts/render-conf.sh`, variables from `env`) into `out`; `make up`
+/// renders the same bytes (platform/tests/configs.rs).
 pub fn render_template(template: &str, out: &Path, env: &[(&str, String)]) {
     let st = std::process::Command::new(crate::workspace_root().join("scripts/render-conf.sh"))
         .arg(crate::workspace_root().join("nginx").join(template))

@@ -11,8 +11,12 @@ export NGINX_SOURCE_DIR := $(NGINX_TREE)
 export NGINX_BUILD_DIR := $(NGINX_TREE)/objs
 export NGINX_TREE_SRC NGINX_CONF_FLAGS
 MODULE := target/release/libngx_edge_router.so
+# A current nginx (nginx.org's source from the nginx-src crate, pinned in
+# ngx-edge-router/nginx-current/) and the edge module built against it, in
+# their own folder and cargo target dir (scripts/nginx-current.sh).
+NGINX_CURRENT := $(CURDIR)/target/nginx-current
 
-.PHONY: all deps build module player browser-deps check test chaos up stream bench compose-check compose-test clean
+.PHONY: all deps build module nginx-current test-nginx-current player browser-deps check test chaos up stream bench compose-check compose-test clean
 
 all: build
 
@@ -24,6 +28,11 @@ module:
 	@scripts/deps.sh build
 	scripts/nginx-tree.sh $(NGINX_TREE)
 	$(CARGO) build --release -p ngx-edge-router
+
+# A current nginx binary and the module built for it (besides Debian's).
+nginx-current:
+	@scripts/deps.sh build
+	CARGO=$(CARGO) scripts/nginx-current.sh $(NGINX_CURRENT)
 
 # Everything: API, discovery, the edge module, the edge's player page.
 build: module player
@@ -61,11 +70,20 @@ check: module
 test: deps build browser-deps
 	$(CARGO) test --release --workspace --no-fail-fast
 
+# The edge module's test suites again, against the current nginx and the
+# module built for it (the tests themselves and the API are the ones
+# `make build` builds).
+test-nginx-current: deps build nginx-current
+	EDGE_NGINX=$(NGINX_CURRENT)/tree/objs/nginx \
+	EDGE_MODULE=$(NGINX_CURRENT)/cargo/release/libngx_edge_router.so \
+	$(CARGO) test --release -p ngx-edge-router --no-fail-fast
+
 chaos: deps build
 	CHAOS_FULL=1 $(CARGO) test --release -p rtmp-live-e2e --test chaos -- --nocapture
 
+# The platform's topology (platform/): processes, ports, configs.
 up: build
-	scripts/up.sh
+	target/release/rtmp-live-up
 
 stream:
 	scripts/stream.sh

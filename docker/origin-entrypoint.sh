@@ -18,6 +18,9 @@ export ABR_LADDER_SCRIPT=/usr/local/bin/abr-ladder.sh
 export AUTHORIZE_URL="${AUTHORIZE_URL:-http://$DISCOVERY_LISTEN/authorize}"
 export DISCOVERY_API_URL="${DISCOVERY_API_URL:-$API_URL}"
 export ADVERTISE_HOST="${ADVERTISE_HOST:-$(hostname):$ORIGIN_HTTP_PORT}"
+# Per-stream ingest facts in discovery's /metrics, from this origin's
+# nginx-rtmp statistics (loopback only, in this container).
+export DISCOVERY_RTMP_STAT_URL="${DISCOVERY_RTMP_STAT_URL:-http://127.0.0.1:$RTMP_STAT_PORT/}"
 export DISCOVERY_STATE_DIR="${DISCOVERY_STATE_DIR:-/var/lib/rtmp-live/discovery}"
 
 mkdir -p "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR"

@@ -22,10 +22,6 @@ cleanup() {
 trap cleanup EXIT
 [[ -n ${HOLD:-} ]] && trap 'cleanup' INT
 
-redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" >/dev/null &
-API_INSECURE_NO_AUTH=1 API_LISTEN=127.0.0.1:$aport REDIS_URL=redis://127.0.0.1:$rport RUST_LOG=warn STREAM_TTL_SECS=3600 \
-  "$ROOT/target/release/rtmp-live-api" >"$tmp/api.log" 2>&1 &
-
 main() { # main <dir> <workers> <load module?>
   echo "daemon on; master_process on; worker_processes $2; pid $1/nginx.pid; error_log $1/error.log warn;"
   [[ $3 == 1 ]] && echo "load_module $ROOT/target/release/libngx_edge_router.so;"
@@ -35,6 +31,24 @@ common() {
   echo "access_log off; client_body_temp_path $1/cb; proxy_temp_path $1/p; fastcgi_temp_path $1/f; uwsgi_temp_path $1/u; scgi_temp_path $1/s;"
   echo "proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffers 16 64k;"
 }
+# The edge: the module's minimal setup, without the template's proxy cache,
+# CORS and error pages (the reference has none either). Its directives are
+# checked against nginx/edge.conf.template by ngx-edge-router/tests/
+# template_parity.rs (PRINT_EDGE_CONF=1 prints it and exits).
+edge_conf() { # edge_conf <valid>
+  main "$tmp/edge" "$workers" 1; echo "http { $(common "$tmp/edge")
+  edge_router_zone routes 10m;
+  upstream edge_origins { edge_router_upstream; keepalive 64; }
+  server { listen 127.0.0.1:$eport;
+    location ~ \"^/([^/]+)/[^?]+\$\" { edge_router \$1; edge_router_api /_api; edge_router_valid $1; edge_router_origins 127.0.0.1:$oport; proxy_pass http://edge_origins; }
+    location = /metrics { edge_router_metrics; }
+    location ^~ /_api/ { internal; proxy_pass http://127.0.0.1:$aport/streams/; proxy_pass_request_headers off; proxy_pass_request_body off; } } }"
+}
+if [[ -n ${PRINT_EDGE_CONF:-} ]]; then edge_conf 5s; exit 0; fi
+
+redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" >/dev/null &
+API_INSECURE_NO_AUTH=1 API_LISTEN=127.0.0.1:$aport REDIS_URL=redis://127.0.0.1:$rport RUST_LOG=warn STREAM_TTL_SECS=3600 \
+  "$ROOT/target/release/rtmp-live-api" >"$tmp/api.log" 2>&1 &
 
 mkdir -p "$tmp/origin/html/golive" "$tmp/edge" "$tmp/fixed"
 for i in $(seq 0 5); do echo -e "#EXTINF:2.000,\n$i.ts"; done | { echo -e "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0"; cat; } >"$tmp/origin/html/golive/index.m3u8"
@@ -43,16 +57,7 @@ head -c 500000 /dev/urandom >"$tmp/origin/html/golive/1.ts"
 { main "$tmp/fixed" "$workers" 0; echo "http { $(common "$tmp/fixed")
   upstream fixed { server 127.0.0.1:$oport; keepalive 64; }
   server { listen 127.0.0.1:$fport; location ~ \"^/([^/]+)/[^?]+\$\" { proxy_pass http://fixed; } } }"; } >"$tmp/fixed/nginx.conf"
-edge_conf() { # edge_conf <valid>
-  { main "$tmp/edge" "$workers" 1; echo "http { $(common "$tmp/edge")
-  edge_router_zone routes 10m;
-  upstream edge_origins { edge_router_upstream; keepalive 64; }
-  server { listen 127.0.0.1:$eport;
-    location ~ \"^/([^/]+)/[^?]+\$\" { edge_router \$1; edge_router_api /_api; edge_router_valid $1; edge_router_origins 127.0.0.1:$oport; proxy_pass http://edge_origins; }
-    location = /metrics { edge_router_metrics; }
-    location ^~ /_api/ { internal; proxy_pass http://127.0.0.1:$aport/streams/; proxy_pass_request_headers off; } } }"; } >"$tmp/edge/nginx.conf"
-}
-edge_conf 5s
+edge_conf 5s >"$tmp/edge/nginx.conf"
 for d in origin fixed edge; do $NGINX -p "$tmp/$d" -c "$tmp/$d/nginx.conf" -e "$tmp/$d/error.log"; done
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$aport/readyz" >/dev/null && break; sleep 0.1; done
 for i in $(seq 0 199); do

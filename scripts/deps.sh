@@ -4,8 +4,8 @@
 # otherwise it names what is missing and fails.
 set -euo pipefail
 
-# Usage: deps.sh [run|build|all|compose]. `run` (scripts/up.sh) checks what
-# the running platform needs; `build` (make build, make up) adds the module's
+# Usage: deps.sh [run|build|all|compose]. `run` (make up) checks what the
+# running platform needs; `build` (make build, make up) adds the module's
 # build requirements; `all` (default: make test, CI) adds the test and
 # benchmark tools; `compose` (make compose-test) adds podman and what makes
 # local base images.

@@ -33,5 +33,9 @@ mkdir -p "$out"
 cp -a "$src/." "$out/"
 cd "$out"
 echo "nginx-tree: configuring $(grep -m1 NGINX_VERSION src/core/nginx.h | awk '{print $3}') in $out" >&2
-./configure "${flags[@]}" >configure.log 2>&1 || { tail -30 configure.log >&2; exit 1; }
+# Release tarballs have ./configure; repository snapshots (nginx-src) only
+# auto/configure, which is the same script.
+configure=./configure
+[[ -f $configure ]] || configure=auto/configure
+"$configure" "${flags[@]}" >configure.log 2>&1 || { tail -30 configure.log >&2; exit 1; }
 echo "$want" >"$stamp"

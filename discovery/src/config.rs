@@ -50,6 +50,10 @@ pub struct Config {
     /// seconds is still allowed.
     #[arg(long, env = "DISCOVERY_AUTH_CACHE_SECS", default_value_t = 86_400)]
     pub auth_cache_secs: u64,
+    /// nginx-rtmp's statistics page (`rtmp_stat all`), read on each
+    /// `/metrics` scrape for per-stream ingest facts; unset: not reported.
+    #[arg(long, env = "DISCOVERY_RTMP_STAT_URL")]
+    pub rtmp_stat_url: Option<String>,
     /// Folder in which remembered authorizations (salted key hashes) survive
     /// a restart; unset: kept in memory only.
     #[arg(long, env = "DISCOVERY_STATE_DIR")]

@@ -3,6 +3,7 @@
 
 mod auth;
 mod config;
+mod ingest;
 mod metrics;
 mod registry;
 mod report;
@@ -66,7 +67,11 @@ async fn main() -> std::process::ExitCode {
         metrics.clone(),
         api_back.clone(),
     ));
-    let app = server::router(authorizer, metrics.clone());
+    let stat = config.rtmp_stat_url.clone().map(|url| server::RtmpStat {
+        client: reqwest::Client::new(),
+        url,
+    });
+    let app = server::router(authorizer, metrics.clone(), stat);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "local HTTP listener failed");

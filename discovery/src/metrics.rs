@@ -7,6 +7,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::ingest::IngestFacts;
+
+/// The labels of a per-stream ingest series.
+type StreamLabels = [(&'static str, String); 2];
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
 /// Two label pairs, e.g. `[("op", "register"), ("result", "ok")]`.
 pub type Labels = [(&'static str, &'static str); 2];
 
@@ -50,7 +56,57 @@ pub struct Metrics {
     authorize: Family<Labels, Counter>,
     /// Allow decisions remembered for API outages.
     pub auth_remembered: Gauge,
+    /// Per-stream ingest facts from nginx-rtmp's statistics, by name.
+    ingest: Vec<(&'static str, Family<StreamLabels, FloatGauge>)>,
+    /// Scrapes of nginx-rtmp's statistics that failed.
+    pub rtmp_stat_errors: Counter,
 }
+
+/// One ingest series: name, help, and the fact it reports.
+type IngestSeries = (&'static str, &'static str, fn(&IngestFacts) -> f64);
+
+const INGEST: [IngestSeries; 8] = [
+    (
+        "stream_ingest_bits_per_second",
+        "Incoming bitrate of a published stream (nginx-rtmp bw_in)",
+        |f| f.bw_in,
+    ),
+    (
+        "stream_ingest_video_bits_per_second",
+        "Incoming video bitrate of a published stream",
+        |f| f.bw_video,
+    ),
+    (
+        "stream_ingest_audio_bits_per_second",
+        "Incoming audio bitrate of a published stream",
+        |f| f.bw_audio,
+    ),
+    (
+        "stream_video_frames_per_second",
+        "Frame rate the publisher announced",
+        |f| f.fps,
+    ),
+    (
+        "stream_video_width_pixels",
+        "Width of the published video",
+        |f| f.width,
+    ),
+    (
+        "stream_video_height_pixels",
+        "Height of the published video",
+        |f| f.height,
+    ),
+    (
+        "stream_published_seconds",
+        "How long the stream has been published",
+        |f| f.uptime_secs,
+    ),
+    (
+        "stream_rtmp_clients",
+        "RTMP clients of the stream, the publisher included",
+        |f| f.clients,
+    ),
+];
 
 impl Metrics {
     pub fn new() -> Metrics {
@@ -107,8 +163,24 @@ impl Metrics {
         ] {
             let _ = authorize.get_or_create(&[("source", source.as_str()), ("decision", decision)]);
         }
+        let ingest = INGEST
+            .iter()
+            .map(|(name, help, _)| {
+                let family = Family::<StreamLabels, FloatGauge>::default();
+                registry.register(*name, *help, family.clone());
+                (*name, family)
+            })
+            .collect();
+        let rtmp_stat_errors = Counter::default();
+        registry.register(
+            "rtmp_stat_errors",
+            "Reads of nginx-rtmp's statistics page that failed",
+            rtmp_stat_errors.clone(),
+        );
         Metrics {
             registry,
+            ingest,
+            rtmp_stat_errors,
             streams,
             reports,
             report_seconds,
@@ -136,6 +208,19 @@ impl Metrics {
         self.authorize
             .get_or_create(&[("source", source.as_str()), ("decision", decision)])
             .inc();
+    }
+
+    /// Replaces the per-stream ingest series with `facts` (streams that
+    /// ended disappear); only streams with a publisher are reported.
+    pub fn set_ingest(&self, facts: &[IngestFacts]) {
+        for ((_, family), (_, _, value)) in self.ingest.iter().zip(INGEST.iter()) {
+            family.clear();
+            for f in facts.iter().filter(|f| f.publishing) {
+                family
+                    .get_or_create(&[("app", f.app.clone()), ("stream", f.stream.clone())])
+                    .set(value(f));
+            }
+        }
     }
 
     /// The text exposition of every metric.

@@ -344,6 +344,20 @@ fn remembered_decisions_survive_a_restart_hashed_in_a_private_file() {
     assert_eq!(authorize(&c, port, "other"), (403, None));
 }
 
+/// The value of `series` for stream `stream` at discovery's `/metrics`.
+fn stream_metric(c: &Client, port: u16, series: &str, stream: &str) -> Option<f64> {
+    let text = c
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .ok()?
+        .text()
+        .ok()?;
+    let label = format!("stream=\"{stream}\"");
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{series}{{")) && l.contains(&label))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
 /// ffmpeg publishing a test pattern to `url` for `secs` seconds.
 fn ffmpeg(url: &str, secs: u32) -> Proc {
     let mut cmd = Command::new("ffmpeg");
@@ -378,6 +392,8 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
     );
     let hls = tempfile::tempdir().unwrap();
     let dport = free_port();
+    let (rtmp, http, stat) = (free_port(), free_port(), free_port());
+    let stat_url = format!("http://127.0.0.1:{stat}/");
     let d = start_discovery(
         &api.url(),
         hls.path(),
@@ -385,9 +401,9 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
         &[
             ("DISCOVERY_HEARTBEAT_SECS", "0.5"),
             ("DISCOVERY_STALE_SECS", "6"),
+            ("DISCOVERY_RTMP_STAT_URL", &stat_url),
         ],
     );
-    let (rtmp, http, stat) = (free_port(), free_port(), free_port());
     let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
     let hls_path = hls.path().to_path_buf();
     let origin = Nginx::start("origin", &[rtmp, http], |dir| {
@@ -448,6 +464,16 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
     wait(Duration::from_secs(5), "registration", &mut || {
         registered(&c, &api)
     });
+    // Its ingest facts, read from nginx-rtmp's statistics at the scrape:
+    // what ffmpeg publishes (320x240 at 25 fps).
+    let fact = |series: &str| stream_metric(&c, dport, series, "show");
+    wait(Duration::from_secs(10), "ingest bitrate", &mut || {
+        fact("discovery_stream_ingest_bits_per_second").is_some_and(|b| b > 10_000.0)
+    });
+    assert_eq!(fact("discovery_stream_video_frames_per_second"), Some(25.0));
+    assert_eq!(fact("discovery_stream_video_width_pixels"), Some(320.0));
+    assert_eq!(fact("discovery_stream_video_height_pixels"), Some(240.0));
+    assert!(fact("discovery_stream_published_seconds").is_some_and(|s| s > 0.0));
     first.stop();
     // Its registration ends (ENDLIST or staleness), so the one checked after
     // the outage is new.

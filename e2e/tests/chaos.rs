@@ -213,7 +213,7 @@ fn chaos_suite() {
         || (registered(&p, "golive") && registered(&p, "late")).then_some(()),
     );
     late.stop();
-    let player = Player::start(p.edge, "golive", "198.51.100.7");
+    let player = Player::start(p.ports.edge, "golive", "198.51.100.7");
     std::thread::sleep(Duration::from_secs(6));
     assert!(
         player.snapshot().errors.is_empty(),
@@ -273,7 +273,7 @@ fn chaos_suite() {
         .unwrap();
     kill(Pid::from_raw(edge_pid), Signal::SIGTERM).unwrap();
     wait_until(Duration::from_secs(10), "the edge to stop", || {
-        std::net::TcpStream::connect(("127.0.0.1", p.edge))
+        std::net::TcpStream::connect(("127.0.0.1", p.ports.edge))
             .is_err()
             .then_some(())
     });
@@ -313,7 +313,7 @@ fn chaos_suite() {
         p.edge_get("/golive/index.m3u8").header("x-edge-route")
     );
     assert!(serving_again < Duration::from_secs(5), "{serving_again:?}");
-    let player = Player::start(p.edge, "golive", "198.51.100.7");
+    let player = Player::start(p.ports.edge, "golive", "198.51.100.7");
 
     let rest = Duration::from_secs(outage).saturating_sub(t0.elapsed());
     std::thread::sleep(rest);
@@ -352,7 +352,7 @@ fn chaos_suite() {
     // 2. The API freezes while 16 clients ask for unknown streams.
     let api_pid = api.pid().unwrap() as i32;
     kill(Pid::from_raw(api_pid), Signal::SIGSTOP).unwrap();
-    let edge = p.edge;
+    let edge = p.ports.edge;
     let unknown: Vec<_> = (0..16)
         .map(|i| {
             std::thread::spawn(move || {
@@ -421,7 +421,7 @@ fn chaos_suite() {
     // 3. Redis loses everything (FLUSHALL), then is killed and restarted.
     let redis_cli = |args: &[&str]| {
         let out = std::process::Command::new("redis-cli")
-            .args(["-p", &p.redis.to_string()])
+            .args(["-p", &p.ports.redis.to_string()])
             .args(args)
             .output()
             .unwrap();
@@ -441,7 +441,7 @@ fn chaos_suite() {
     kill(Pid::from_raw(redis_pid), Signal::SIGKILL).unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let mut cmd = std::process::Command::new("redis-server");
-    cmd.args(["--port", &p.redis.to_string(), "--bind", "127.0.0.1"])
+    cmd.args(["--port", &p.ports.redis.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"]);
     let mut redis = Proc::spawn("redis-server", cmd);
     let back = Instant::now();
@@ -468,7 +468,7 @@ fn chaos_suite() {
         .trim()
         .parse()
         .unwrap();
-    let player = Player::start(p.edge, "golive", "203.0.113.9");
+    let player = Player::start(p.ports.edge, "golive", "203.0.113.9");
     std::thread::sleep(Duration::from_secs(4));
     // The master and its workers, as when the machine dies.
     let children = std::fs::read_to_string(format!("/proc/{o1_pid}/task/{o1_pid}/children"))

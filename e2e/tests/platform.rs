@@ -243,7 +243,7 @@ fn live_streaming_through_the_edge() {
     // `make up` + SIGTERM leaves no process behind.
     p.stop_and_check_clean();
     assert!(
-        std::net::TcpStream::connect(("127.0.0.1", p.edge)).is_err(),
+        std::net::TcpStream::connect(("127.0.0.1", p.ports.edge)).is_err(),
         "edge still listening"
     );
 }

@@ -389,7 +389,6 @@ fn allowed_targets(
     let list = lcf.allowed();
     let mut out = Vec::with_capacity(origins.len());
     let mut unresolved = false;
-    let stream = String::from_utf8_lossy(&v.name).into_owned();
     let refuse = |v: &Viewer, what: &str| {
         if let Some(z) = v.zone {
             z.count(Event::Refused);
@@ -397,7 +396,8 @@ fn allowed_targets(
         ngx_log_error!(
             NGX_LOG_WARN,
             log,
-            "edge_router: origin {what} of stream \"{stream}\" is not allowed by \"edge_router_origins\"; not contacted"
+            "edge_router: origin {what} of stream \"{}\" is not allowed by \"edge_router_origins\"; not contacted",
+            String::from_utf8_lossy(&v.name)
         );
     };
     for o in origins {
@@ -419,8 +419,9 @@ fn allowed_targets(
                             ngx_log_error!(
                                 NGX_LOG_ERR,
                                 log,
-                                "edge_router: origin {} of stream \"{stream}\" could not be resolved: {why}",
-                                o.addr
+                                "edge_router: origin {} of stream \"{}\" could not be resolved: {why}",
+                                o.addr,
+                                String::from_utf8_lossy(&v.name)
                             );
                         }
                         Some(Ok(addrs)) => {
@@ -449,14 +450,14 @@ fn allowed_targets(
 /// per resolved address) for this viewer; returns indexes into `names`,
 /// each origin's addresses together and in their order.
 fn rank_grouped(stream: &[u8], viewer_key: &[u8], names: &[&str]) -> Vec<usize> {
+    if !(1..names.len()).any(|i| names[..i].contains(&names[i])) {
+        return rank(stream, viewer_key, names);
+    }
     let mut distinct: Vec<&str> = Vec::with_capacity(names.len());
     for n in names {
         if !distinct.contains(n) {
             distinct.push(n);
         }
-    }
-    if distinct.len() == names.len() {
-        return rank(stream, viewer_key, names);
     }
     rank(stream, viewer_key, &distinct)
         .into_iter()

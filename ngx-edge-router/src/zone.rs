@@ -126,6 +126,14 @@ impl Counters {
         let start = (h as usize) % ORIGIN_SLOTS;
         for i in 0..ORIGIN_SLOTS {
             let slot = &self.origins[(start + i) % ORIGIN_SLOTS];
+            // The common case, a known origin, needs no locked instruction.
+            let k = slot.key.load(Ordering::Acquire);
+            if k == h {
+                return Some(slot);
+            }
+            if k != 0 {
+                continue;
+            }
             match slot
                 .key
                 .compare_exchange(0, h, Ordering::AcqRel, Ordering::Acquire)

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod nginx;
+pub mod nginx_conf;
 pub use nginx::{
     edge_module, http_common, main_block, nginx_bin, nginx_test_config, render_template, Nginx,
 };

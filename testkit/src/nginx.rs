@@ -1,5 +1,9 @@
 //! A private nginx (Debian's binary) with its own prefix, logs and temp
 //! folders, optionally loading the edge module.
+//!
+//! `EDGE_NGINX` and `EDGE_MODULE` select another nginx binary and a module
+//! built for it (`make test-nginx-current` runs the edge module's tests
+//! against a current nginx this way).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,16 +12,20 @@ use std::time::Duration;
 
 use crate::{artifact, wait_port, Proc};
 
-/// Debian's nginx binary (override with `NGINX_BIN`).
+/// The nginx binary: `EDGE_NGINX` when set, else Debian's.
 pub fn nginx_bin() -> PathBuf {
-    std::env::var_os("NGINX_BIN")
+    std::env::var_os("EDGE_NGINX")
         .map(PathBuf::from)
         .unwrap_or_else(|| "/usr/sbin/nginx".into())
 }
 
-/// The edge module built by `make module`.
+/// The edge module: `EDGE_MODULE` when set (built for `EDGE_NGINX`), else
+/// the one `make module` builds.
 pub fn edge_module() -> PathBuf {
-    artifact("libngx_edge_router.so")
+    match std::env::var_os("EDGE_MODULE") {
+        Some(p) => PathBuf::from(p),
+        None => artifact("libngx_edge_router.so"),
+    }
 }
 
 /// A running nginx; stopped (and its folder removed) on drop.
@@ -193,8 +201,9 @@ pub fn nginx_test_config(make_conf: impl FnOnce(&Path) -> String) -> (bool, Stri
     (out.status.success(), text)
 }
 
-/// Renders one of the platform's `nginx/` templates the way `scripts/up.sh`
-/// does (`scripts/render-conf.sh`, variables from `env`) into `out`.
+/// Renders one of the platform's `nginx/` templates the way the containers
+/// do (`scripts/render-conf.sh`, variables from `env`) into `out`; `make up`
+/// renders the same bytes (platform/tests/configs.rs).
 pub fn render_template(template: &str, out: &Path, env: &[(&str, String)]) {
     let st = std::process::Command::new(crate::workspace_root().join("scripts/render-conf.sh"))
         .arg(crate::workspace_root().join("nginx").join(template))

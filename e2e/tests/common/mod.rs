@@ -1,4 +1,5 @@
-//! The platform as `make up` runs it (scripts/up.sh), on free ports, plus
+//! The platform as `make up` runs it (`rtmp-live-up`, the topology of
+//! `platform/`), on free ports, plus
 //! ffmpeg publishers, an HTTP client and ffprobe.
 
 #![allow(dead_code)]
@@ -7,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rtmp_live_testkit::{free_port, free_port_with, wait_port, workspace_root, Proc};
+use rtmp_live_platform::topology::origin_dir;
+use rtmp_live_platform::Ports;
+use rtmp_live_testkit::{artifact, free_port_with, wait_port, Proc};
 use serde_json::Value;
 
 /// The registry token the platform tests run with.
@@ -31,40 +34,21 @@ pub fn stream_keys(names: &[&str]) -> String {
 pub struct Platform {
     pub up: Proc,
     pub state: tempfile::TempDir,
-    pub rtmp: u16,
-    pub origin_http: u16,
-    pub api: u16,
-    pub edge: u16,
-    pub redis: u16,
+    /// Every port of the run: the same description `make up` uses.
+    pub ports: Ports,
     pub origins: usize,
     pub http: reqwest::blocking::Client,
 }
 
 impl Platform {
+    /// `rtmp-live-up` (what `make up` runs) with `origins` origins on free
+    /// ports; `env` adds or overrides variables.
     pub fn start(origins: usize, abr: bool, env: &[(&str, &str)]) -> Platform {
         let state = tempfile::tempdir().expect("state dir");
-        // Origin k listens on RTMP_PORT+k-1, ORIGIN_HTTP_PORT+10(k-1),
-        // RTMP_STAT_PORT+10(k-1), its discovery on DISCOVERY_PORT+10(k-1):
-        // reserve those too.
-        let per_origin: Vec<u16> = (0..origins as u16).collect();
-        let per_origin10: Vec<u16> = (0..origins as u16).map(|k| 10 * k).collect();
-        let (rtmp, origin_http, stat) = (
-            free_port_with(&per_origin),
-            free_port_with(&per_origin10),
-            free_port_with(&per_origin10),
-        );
-        let discovery = free_port_with(&per_origin10);
-        let (api, edge, redis) = (free_port(), free_port(), free_port());
-        let mut cmd = Command::new("bash");
-        cmd.arg(workspace_root().join("scripts/up.sh"))
+        let ports = Ports::pick(origins, free_port_with);
+        let mut cmd = Command::new(artifact("rtmp-live-up"));
+        cmd.envs(ports.env())
             .env("STATE_DIR", state.path())
-            .env("RTMP_PORT", rtmp.to_string())
-            .env("ORIGIN_HTTP_PORT", origin_http.to_string())
-            .env("API_PORT", api.to_string())
-            .env("EDGE_PORT", edge.to_string())
-            .env("REDIS_PORT", redis.to_string())
-            .env("RTMP_STAT_PORT", stat.to_string())
-            .env("DISCOVERY_PORT", discovery.to_string())
             .env("ORIGINS", origins.to_string())
             .env("ABR", if abr { "1" } else { "0" })
             .env("PUBLIC_HOST", "127.0.0.1")
@@ -81,15 +65,11 @@ impl Platform {
         let p = Platform {
             up,
             state,
-            rtmp,
-            origin_http,
-            api,
-            edge,
-            redis,
+            ports,
             origins,
             http,
         };
-        for port in [api, edge] {
+        for port in [p.ports.api, p.ports.edge] {
             assert!(
                 wait_port(port, Duration::from_secs(60)),
                 "platform did not start:\n{}",
@@ -115,23 +95,23 @@ impl Platform {
     }
 
     pub fn rtmp_port(&self, origin: usize) -> u16 {
-        self.rtmp + origin as u16 - 1
+        self.ports.origin(origin).rtmp
     }
 
     pub fn origin_host(&self, origin: usize) -> String {
-        format!("127.0.0.1:{}", self.origin_http + 10 * (origin as u16 - 1))
+        self.ports.origin_host(origin)
     }
 
     pub fn origin_dir(&self, origin: usize) -> PathBuf {
-        self.state.path().join(format!("origin{origin}"))
+        origin_dir(self.state.path(), origin)
     }
 
     pub fn api_url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.api)
+        format!("http://127.0.0.1:{}{path}", self.ports.api)
     }
 
     pub fn edge_url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.edge)
+        format!("http://127.0.0.1:{}{path}", self.ports.edge)
     }
 
     pub fn edge_get(&self, path: &str) -> Resp {
@@ -147,7 +127,7 @@ impl Platform {
         (r.status() == 200).then(|| r.json().ok()).flatten()
     }
 
-    /// Sends SIGTERM to `up.sh` (what Ctrl-C does) and checks that it exits
+    /// Sends SIGTERM to `rtmp-live-up` (what Ctrl-C does) and checks that it exits
     /// cleanly and leaves no process behind.
     pub fn stop_and_check_clean(&mut self) {
         self.up.signal(nix::sys::signal::Signal::SIGTERM);
@@ -161,7 +141,7 @@ impl Platform {
         assert_eq!(self.leftovers(), Vec::<String>::new());
     }
 
-    /// Processes (other than up.sh itself) whose command line mentions the
+    /// Processes (other than `rtmp-live-up` itself) whose command line mentions the
     /// state folder: what would be left behind.
     pub fn leftovers(&self) -> Vec<String> {
         leftovers(self.state.path())

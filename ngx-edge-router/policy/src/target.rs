@@ -27,6 +27,10 @@ impl Target {
     /// labels of 1 to 63 characters not starting or ending with `-`, and
     /// not all digits (so that a mistyped address is not sent to DNS).
     pub fn parse(s: &str) -> Option<Target> {
+        // Routes hold normalized `ip:port` text: the common case, quickly.
+        if let Ok(a) = s.parse::<SocketAddr>() {
+            return (a.port() != 0).then_some(Target::Addr(a));
+        }
         if let Some(a) = socket_addr(s) {
             return Some(Target::Addr(a));
         }

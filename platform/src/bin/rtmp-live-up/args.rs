@@ -1,0 +1,157 @@
+//! Flags of `rtmp-live-up`, each with the environment variable `make up`
+//! documents as fallback, and their defaults.
+
+use std::path::{Path, PathBuf};
+
+use clap::builder::BoolishValueParser;
+use clap::Parser;
+use rtmp_live_platform::topology::EdgeSettings;
+use rtmp_live_platform::Ports;
+
+/// Runs the whole platform in the foreground: Redis, the API, one or more
+/// origins (nginx-rtmp) each with its discovery, and the edge (nginx + the
+/// edge-router module). Every output line is prefixed with its component;
+/// Ctrl-C / SIGTERM stops everything it started.
+#[derive(Parser, Debug)]
+#[command(name = "rtmp-live-up")]
+pub struct Args {
+    #[command(flatten)]
+    pub ports: Ports,
+    /// Origins to run (1..9), each with its discovery.
+    #[arg(long, env = "ORIGINS", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub origins: u8,
+    /// Transcode every stream into the ABR ladder (`ABR=1`).
+    #[arg(long, env = "ABR", value_parser = BoolishValueParser::new(),
+          default_value = "0", num_args = 0..=1, default_missing_value = "1")]
+    pub abr: bool,
+    /// Runtime files [default: ${XDG_STATE_HOME:-~/.local/state}/rtmp-live].
+    #[arg(long, env = "STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Host name printed in the OBS/player URLs [default: first IPv4].
+    #[arg(long, env = "PUBLIC_HOST")]
+    pub public_host: Option<String>,
+    /// The repository (nginx/ templates, scripts/) [default: the one this
+    /// binary was built in, else the current folder].
+    #[arg(long, env = "RTMP_LIVE_ROOT")]
+    pub root: Option<PathBuf>,
+    /// The built binaries [default: this binary's folder].
+    #[arg(long, env = "BIN_DIR")]
+    pub bin_dir: Option<PathBuf>,
+    #[arg(long, env = "NGINX", default_value = "/usr/sbin/nginx")]
+    pub nginx: PathBuf,
+    /// User of the nginx workers [default: the current user].
+    #[arg(long, env = "NGINX_USER")]
+    pub nginx_user: Option<String>,
+    #[arg(
+        long,
+        env = "RTMP_MODULE",
+        default_value = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+    )]
+    pub rtmp_module: PathBuf,
+    /// [default: BIN_DIR/libngx_edge_router.so]
+    #[arg(long, env = "EDGE_MODULE")]
+    pub edge_module: Option<PathBuf>,
+    /// The player page the edge serves at / [default: ROOT/player].
+    #[arg(long, env = "PLAYER_DIR")]
+    pub player_dir: Option<PathBuf>,
+    #[arg(long, env = "EDGE_WORKERS", default_value = "2")]
+    pub edge_workers: String,
+    #[arg(long, env = "EDGE_VIEWER_KEY", default_value = "$remote_addr")]
+    pub edge_viewer_key: String,
+    #[arg(long, env = "EDGE_ROUTE_VALID", default_value = "5s")]
+    pub edge_route_valid: String,
+    #[arg(long, env = "EDGE_ROUTE_NEGATIVE", default_value = "1s")]
+    pub edge_route_negative: String,
+    #[arg(long, env = "EDGE_ROUTE_STALE", default_value = "15m")]
+    pub edge_route_stale: String,
+    #[arg(long, env = "EDGE_ROUTE_GRACE", default_value = "8s")]
+    pub edge_route_grace: String,
+    /// Origins the edge may contact [default: exactly this run's].
+    #[arg(long, env = "EDGE_ORIGINS")]
+    pub edge_origins: Option<String>,
+    /// 1: X-Edge-Origin/X-Edge-Upstream in viewer answers.
+    #[arg(long, env = "EDGE_DEBUG_HEADERS", default_value = "0")]
+    pub edge_debug_headers: String,
+    #[arg(long, env = "EDGE_CORS_ORIGIN", default_value = "*")]
+    pub edge_cors_origin: String,
+    /// DNS server for origins named by host name [default: the first
+    /// nameserver of /etc/resolv.conf].
+    #[arg(long, env = "EDGE_RESOLVER")]
+    pub edge_resolver: Option<String>,
+    /// The longest the edge keeps a DNS answer.
+    #[arg(long, env = "EDGE_RESOLVER_VALID", default_value = "10s")]
+    pub edge_resolver_valid: String,
+    /// Registry token [default: generated once into STATE_DIR/api-report-token].
+    #[arg(long, env = "API_REPORT_TOKEN", hide_env_values = true)]
+    pub api_report_token: Option<String>,
+    /// `key[=name],...` [default: a key generated once into
+    /// STATE_DIR/stream-key, publishing as `golive`].
+    #[arg(long, env = "STREAM_KEYS", hide_env_values = true)]
+    pub stream_keys: Option<String>,
+}
+
+impl Args {
+    pub fn edge(&self) -> EdgeSettings {
+        EdgeSettings {
+            workers: self.edge_workers.clone(),
+            viewer_key: self.edge_viewer_key.clone(),
+            route_valid: self.edge_route_valid.clone(),
+            route_negative: self.edge_route_negative.clone(),
+            route_stale: self.edge_route_stale.clone(),
+            route_grace: self.edge_route_grace.clone(),
+            origins: non_empty(&self.edge_origins),
+            debug_headers: self.edge_debug_headers.clone(),
+            cors_origin: self.edge_cors_origin.clone(),
+            resolver: non_empty(&self.edge_resolver),
+            resolver_valid: self.edge_resolver_valid.clone(),
+        }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(d) = self.state_dir.clone().filter(|d| !d.as_os_str().is_empty()) {
+            return d;
+        }
+        let base = std::env::var_os("XDG_STATE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/state")
+            });
+        base.join("rtmp-live")
+    }
+
+    /// The repository: given, else the one holding this binary's
+    /// `target/<profile>/`, else the current folder.
+    pub fn root(&self) -> PathBuf {
+        if let Some(r) = &self.root {
+            return r.clone();
+        }
+        let exe = std::env::current_exe().ok();
+        let from_exe = exe
+            .as_deref()
+            .and_then(|e| e.ancestors().nth(3))
+            .filter(|r| is_root(r));
+        from_exe
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| std::env::current_dir().unwrap_or_default())
+    }
+
+    pub fn bin_dir(&self) -> PathBuf {
+        self.bin_dir.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(Path::to_path_buf))
+                .unwrap_or_default()
+        })
+    }
+}
+
+fn is_root(dir: &Path) -> bool {
+    dir.join("nginx/edge.conf.template").is_file()
+}
+
+/// `Some` of a set, non-empty value.
+pub fn non_empty(v: &Option<String>) -> Option<String> {
+    v.clone().filter(|s| !s.is_empty())
+}

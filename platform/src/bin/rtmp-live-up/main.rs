@@ -1,0 +1,141 @@
+//! `rtmp-live-up` (`make up`): the platform's [`Topology`] in the
+//! foreground. Every output line is prefixed with its component; Ctrl-C /
+//! SIGTERM stops everything it started.
+
+mod args;
+mod banner;
+mod credentials;
+mod supervise;
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use clap::Parser;
+use rtmp_live_platform::topology::Credentials;
+use rtmp_live_platform::{Settings, Topology};
+
+use args::{non_empty, Args};
+use supervise::{say, signals, Supervisor};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // Before any thread or child: signals are taken by one thread.
+    let signals = signals();
+    let (topology, obs_key) = match prepare(&args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("[up] error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let s = &topology.settings;
+    let common_env = vec![("STATE_DIR".to_string(), s.state_dir.display().to_string())];
+    let mut sup = Supervisor::new(&s.state_dir, common_env);
+    for p in topology.processes() {
+        if let Err(e) = sup.start(&p) {
+            eprintln!("[up] error: {e}");
+            sup.stop();
+            return ExitCode::FAILURE;
+        }
+    }
+    banner::print(&topology, args.public_host.as_deref(), obs_key.as_deref());
+    sup.watch(&signals);
+    sup.stop();
+    ExitCode::SUCCESS
+}
+
+/// Checks what a run needs and resolves the settings; also returns the
+/// generated OBS key, if one is used.
+fn prepare(a: &Args) -> Result<(Topology, Option<String>), String> {
+    let root = a.root();
+    let bin_dir = a.bin_dir();
+    let st = Command::new(root.join("scripts/deps.sh"))
+        .arg("run")
+        .status()
+        .map_err(|e| format!("scripts/deps.sh: {e}"))?;
+    if !st.success() {
+        return Err("missing packages (see above)".into());
+    }
+    let edge_module = a
+        .edge_module
+        .clone()
+        .unwrap_or_else(|| bin_dir.join("libngx_edge_router.so"));
+    for f in [
+        bin_dir.join("rtmp-live-api"),
+        bin_dir.join("rtmp-live-discovery"),
+        edge_module.clone(),
+    ] {
+        if !f.exists() {
+            return Err(format!(
+                "{} not built: run 'make build' (or 'make up')",
+                f.display()
+            ));
+        }
+    }
+    let player_dir = a.player_dir.clone().unwrap_or_else(|| root.join("player"));
+    if !player_dir.join("hls.min.js").exists() {
+        say(&format!(
+            "warning: {}/hls.min.js missing: run 'make player' for the player page",
+            player_dir.display()
+        ));
+    }
+    let origins = usize::from(a.origins);
+    for (var, port) in a.ports.all(origins) {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok() {
+            return Err(format!(
+                "port {port} is already in use (set {var} to move it)"
+            ));
+        }
+    }
+    let state_dir = a.state_dir();
+    std::fs::create_dir_all(&state_dir).map_err(|e| format!("{}: {e}", state_dir.display()))?;
+    let state_dir = state_dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", state_dir.display()))?;
+    let secret = |name: &str| {
+        credentials::kept_secret(&state_dir.join(name)).map_err(|e| format!("{name}: {e}"))
+    };
+    let report_token = match non_empty(&a.api_report_token) {
+        Some(t) => t,
+        None => secret("api-report-token")?,
+    };
+    let (stream_keys, obs_key) = match non_empty(&a.stream_keys) {
+        Some(k) => (k, None),
+        None => {
+            let key = secret("stream-key")?;
+            (format!("{key}=golive"), Some(key))
+        }
+    };
+    let settings = Settings {
+        ports: a.ports.clone(),
+        origins,
+        abr: a.abr,
+        nginx: a.nginx.clone(),
+        nginx_user: a.nginx_user.clone().unwrap_or_else(current_user),
+        rtmp_module: a.rtmp_module.clone(),
+        edge_module,
+        player_dir,
+        edge: a.edge(),
+        credentials: Credentials {
+            report_token,
+            stream_keys,
+        },
+        root,
+        bin_dir,
+        state_dir,
+    };
+    Ok((Topology::new(settings), obs_key))
+}
+
+/// The user this runs as (`id -un`).
+fn current_user() -> String {
+    Command::new("id")
+        .arg("-un")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "nobody".into())
+}

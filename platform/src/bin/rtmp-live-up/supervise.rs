@@ -1,0 +1,208 @@
+//! Starting the topology's processes with prefixed output, watching them,
+//! and stopping all of them (SIGTERM, then SIGKILL) in reverse order.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::unistd::Pid;
+use rtmp_live_platform::{render, Process};
+
+/// Prints `[up] ...` like every line of the platform's output.
+pub fn say(msg: &str) {
+    println!("[up] {msg}");
+}
+
+/// Blocks SIGINT and SIGTERM in this process (children get a clean mask)
+/// and reports each one on the returned channel.
+pub fn signals() -> mpsc::Receiver<Signal> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.thread_block().expect("block signals");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || loop {
+        match set.wait() {
+            Ok(sig) => {
+                if tx.send(sig).is_err() {
+                    return;
+                }
+            }
+            Err(_) => continue,
+        }
+    });
+    rx
+}
+
+/// A started component.
+struct Running {
+    name: String,
+    child: Child,
+    exited: bool,
+}
+
+/// The processes started so far.
+pub struct Supervisor {
+    running: Vec<Running>,
+    /// Anything whose command line mentions this folder is ours (ffmpeg
+    /// transcoders nginx-rtmp started, should any outlive their nginx).
+    state_dir: PathBuf,
+    common_env: Vec<(String, String)>,
+}
+
+impl Supervisor {
+    pub fn new(state_dir: &Path, common_env: Vec<(String, String)>) -> Supervisor {
+        Supervisor {
+            running: Vec::new(),
+            state_dir: state_dir.to_path_buf(),
+            common_env,
+        }
+    }
+
+    /// Prepares `p` (folders, configs, config check) and starts it.
+    pub fn start(&mut self, p: &Process) -> Result<(), String> {
+        for d in &p.fresh_dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        for d in p.fresh_dirs.iter().chain(&p.dirs) {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        for c in &p.configs {
+            let text = std::fs::read_to_string(&c.template)
+                .map_err(|e| format!("{}: {e}", c.template.display()))?;
+            let out = render(&text, &c.vars)
+                .map_err(|e| format!("{} ({}): {e}", p.name, c.template.display()))?;
+            std::fs::write(&c.out, out).map_err(|e| format!("{}: {e}", c.out.display()))?;
+        }
+        if let Some(check) = &p.check {
+            let st = Command::new(&p.program)
+                .args(check)
+                .envs(self.common_env.iter().cloned())
+                .stdin(Stdio::null())
+                .status()
+                .map_err(|e| format!("{}: {e}", p.program.display()))?;
+            if !st.success() {
+                return Err(format!("{} config invalid", p.name));
+            }
+        }
+        let mut child = Command::new(&p.program)
+            .args(&p.args)
+            .envs(self.common_env.iter().cloned())
+            .envs(p.env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("start {} ({}): {e}", p.name, p.program.display()))?;
+        if let Some(out) = child.stdout.take() {
+            prefix_lines(&p.name, out);
+        }
+        if let Some(err) = child.stderr.take() {
+            prefix_lines(&p.name, err);
+        }
+        self.running.push(Running {
+            name: p.name.clone(),
+            child,
+            exited: false,
+        });
+        Ok(())
+    }
+
+    /// Runs until a signal arrives or every component has exited, reporting
+    /// each one that exits.
+    pub fn watch(&mut self, signals: &mpsc::Receiver<Signal>) {
+        loop {
+            for r in self.running.iter_mut().filter(|r| !r.exited) {
+                if let Ok(Some(status)) = r.child.try_wait() {
+                    r.exited = true;
+                    let code = status
+                        .code()
+                        .map_or_else(|| format!("{status}"), |c| c.to_string());
+                    say(&format!("{} exited (status {code})", r.name));
+                }
+            }
+            if self.running.iter().all(|r| r.exited) {
+                return;
+            }
+            if signals.recv_timeout(Duration::from_millis(500)).is_ok() {
+                return;
+            }
+        }
+    }
+
+    /// SIGTERM to every component (last started first), up to 5 s for them
+    /// to exit, SIGKILL for the rest; then the same for leftovers that
+    /// mention the state folder.
+    pub fn stop(&mut self) {
+        say("stopping...");
+        for r in self.running.iter_mut().rev() {
+            if matches!(r.child.try_wait(), Ok(None)) {
+                let _ = kill(Pid::from_raw(r.child.id() as i32), Signal::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline
+            && self
+                .running
+                .iter_mut()
+                .any(|r| matches!(r.child.try_wait(), Ok(None)))
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for r in &mut self.running {
+            if matches!(r.child.try_wait(), Ok(None)) {
+                let _ = r.child.kill();
+            }
+            let _ = r.child.wait();
+        }
+        let needle = format!("{}/", self.state_dir.display());
+        for sig in [Signal::SIGTERM, Signal::SIGKILL] {
+            for pid in processes_mentioning(&needle) {
+                let _ = kill(pid, sig);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        say("stopped");
+    }
+}
+
+/// Copies `stream` line by line to stdout as `[name] line`.
+fn prefix_lines(name: &str, stream: impl Read + Send + 'static) {
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            let text = String::from_utf8_lossy(&line);
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "[{name}] {}", text.trim_end_matches(['\n', '\r']));
+            let _ = out.flush();
+            line.clear();
+        }
+    });
+}
+
+/// Other processes whose command line contains `needle`.
+fn processes_mentioning(needle: &str) -> Vec<Pid> {
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(needle)
+                })
+                .unwrap_or(false)
+        })
+        .map(|pid| Pid::from_raw(pid as i32))
+        .collect()
+}

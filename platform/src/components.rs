@@ -1,0 +1,174 @@
+//! One function per component: its command line, environment, configs and
+//! folders. [`crate::Topology::processes`] lists them in start order.
+
+use crate::topology::{origin_dir, Config, Process, Topology};
+
+fn pairs(list: &[(&str, String)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+fn process(name: &str, program: impl Into<std::path::PathBuf>) -> Process {
+    Process {
+        name: name.into(),
+        program: program.into(),
+        args: Vec::new(),
+        env: Vec::new(),
+        configs: Vec::new(),
+        check: None,
+        fresh_dirs: Vec::new(),
+        dirs: Vec::new(),
+    }
+}
+
+/// `nginx -t` of the config at `conf` with prefix `prefix`.
+fn nginx_check(prefix: &std::path::Path, conf: &std::path::Path) -> Vec<String> {
+    let mut a = vec!["-t".to_string(), "-q".into()];
+    a.extend(nginx_args(prefix, conf));
+    a
+}
+
+fn nginx_args(prefix: &std::path::Path, conf: &std::path::Path) -> Vec<String> {
+    vec![
+        "-p".into(),
+        prefix.display().to_string(),
+        "-c".into(),
+        conf.display().to_string(),
+        "-e".into(),
+        "stderr".into(),
+    ]
+}
+
+/// Redis: private, loopback, no persistence.
+pub fn redis(t: &Topology) -> Process {
+    let s = &t.settings;
+    let dir = s.state_dir.join("redis");
+    let mut p = process("redis", "redis-server");
+    p.args = [
+        "--port",
+        &s.ports.redis.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        &dir.display().to_string(),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
+    ]
+    .map(String::from)
+    .to_vec();
+    p.dirs = vec![dir];
+    p
+}
+
+/// The API. Allowed publishes are renamed to their public name (`{name}`);
+/// each origin relays them into its own packaging application.
+pub fn api(t: &Topology) -> Process {
+    let s = &t.settings;
+    let mut p = process("api", s.bin_dir.join("rtmp-live-api"));
+    p.env = pairs(&[
+        ("API_LISTEN", format!("0.0.0.0:{}", s.ports.api)),
+        ("REDIS_URL", format!("redis://127.0.0.1:{}", s.ports.redis)),
+        ("PUBLISH_REDIRECT", "{name}".into()),
+        ("API_REPORT_TOKEN", s.credentials.report_token.clone()),
+        ("STREAM_KEYS", s.credentials.stream_keys.clone()),
+    ]);
+    p
+}
+
+/// Origin `k`: nginx-rtmp, packaging into `origin<k>/hls`; its `on_publish`
+/// goes to its own discovery.
+pub fn origin(t: &Topology, k: usize) -> Process {
+    let s = &t.settings;
+    let dir = origin_dir(&s.state_dir, k);
+    let o = s.ports.origin(k);
+    let d = |p: &std::path::Path| p.display().to_string();
+    let mut vars = t.vars();
+    vars.extend(pairs(&[
+        ("ORIGIN_DIR", d(&dir)),
+        ("HLS_PATH", d(&dir.join("hls"))),
+        ("ORIGIN_PACKAGING", d(&dir.join("packaging.conf"))),
+        ("RTMP_PORT", o.rtmp.to_string()),
+        ("ORIGIN_HTTP_PORT", o.http.to_string()),
+        ("RTMP_STAT_PORT", o.stat.to_string()),
+        (
+            "AUTHORIZE_URL",
+            format!("http://127.0.0.1:{}/authorize", o.discovery),
+        ),
+    ]));
+    let packaging = if s.abr {
+        "origin-abr.conf.template"
+    } else {
+        "origin-hls.conf.template"
+    };
+    let conf = dir.join("nginx.conf");
+    let mut p = process(&format!("origin{k}"), &s.nginx);
+    p.configs = vec![
+        Config {
+            template: t.template(packaging),
+            out: dir.join("packaging.conf"),
+            vars: vars.clone(),
+        },
+        Config {
+            template: t.template("origin.conf.template"),
+            out: conf.clone(),
+            vars,
+        },
+    ];
+    p.check = Some(nginx_check(&dir, &conf));
+    p.args = nginx_args(&dir, &conf);
+    p.fresh_dirs = vec![dir.join("hls")];
+    p.dirs = vec![dir.join("tmp")];
+    p
+}
+
+/// Origin `k`'s discovery: watches its HLS folder, answers its
+/// `on_publish` on loopback, advertises its HTTP port.
+pub fn discovery(t: &Topology, k: usize) -> Process {
+    let s = &t.settings;
+    let dir = origin_dir(&s.state_dir, k);
+    let o = s.ports.origin(k);
+    let mut p = process(
+        &format!("discovery{k}"),
+        s.bin_dir.join("rtmp-live-discovery"),
+    );
+    p.env = pairs(&[
+        ("HLS_PATH", dir.join("hls").display().to_string()),
+        ("DISCOVERY_API_URL", t.api_url()),
+        ("API_REPORT_TOKEN", s.credentials.report_token.clone()),
+        ("ADVERTISE_HOST", s.ports.origin_host(k)),
+        ("DISCOVERY_LISTEN", format!("127.0.0.1:{}", o.discovery)),
+        (
+            "DISCOVERY_RTMP_STAT_URL",
+            format!("http://127.0.0.1:{}/", o.stat),
+        ),
+        (
+            "DISCOVERY_STATE_DIR",
+            dir.join("discovery").display().to_string(),
+        ),
+    ]);
+    p
+}
+
+/// The edge: nginx with the edge-router module, contacting exactly the
+/// origins of [`Topology::edge_origins`].
+pub fn edge(t: &Topology) -> Process {
+    let s = &t.settings;
+    let conf = s.state_dir.join("edge.conf");
+    let mut p = process("edge", &s.nginx);
+    p.configs = vec![Config {
+        template: t.template("edge.conf.template"),
+        out: conf.clone(),
+        vars: t.vars(),
+    }];
+    p.check = Some(nginx_check(&s.state_dir, &conf));
+    p.args = nginx_args(&s.state_dir, &conf);
+    p.fresh_dirs = vec![s.state_dir.join("edge-cache"), s.state_dir.join("tmp")];
+    p
+}

@@ -1,0 +1,228 @@
+//! The whole platform as data: settings in, processes (with their
+//! environment and rendered configs) out. Nothing here starts anything.
+
+use std::path::{Path, PathBuf};
+
+use crate::components;
+use crate::ports::Ports;
+
+/// Everything a run is made of, resolved (no defaults left to apply).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub ports: Ports,
+    /// Origins, each with its discovery (1..=9).
+    pub origins: usize,
+    /// Transcode every stream into the ABR ladder.
+    pub abr: bool,
+    /// The repository: `nginx/` templates, `scripts/`.
+    pub root: PathBuf,
+    /// The built binaries and the edge module.
+    pub bin_dir: PathBuf,
+    /// Runtime files: configs, HLS, logs, caches, credentials.
+    pub state_dir: PathBuf,
+    pub nginx: PathBuf,
+    pub nginx_user: String,
+    pub rtmp_module: PathBuf,
+    pub edge_module: PathBuf,
+    pub player_dir: PathBuf,
+    pub edge: EdgeSettings,
+    pub credentials: Credentials,
+}
+
+/// The edge's template variables (`EDGE_*`), as `make up` documents them.
+#[derive(Clone, Debug)]
+pub struct EdgeSettings {
+    pub workers: String,
+    pub viewer_key: String,
+    pub route_valid: String,
+    pub route_negative: String,
+    pub route_stale: String,
+    pub route_grace: String,
+    /// The origins the edge may contact; `None`: exactly this run's.
+    pub origins: Option<String>,
+    pub debug_headers: String,
+    pub cors_origin: String,
+    /// DNS server for origins named by host name; `None`: the first
+    /// `nameserver` of /etc/resolv.conf (as `scripts/render-conf.sh`).
+    pub resolver: Option<String>,
+    /// The longest the edge keeps a DNS answer.
+    pub resolver_valid: String,
+}
+
+impl Default for EdgeSettings {
+    fn default() -> Self {
+        EdgeSettings {
+            workers: "2".into(),
+            viewer_key: "$remote_addr".into(),
+            route_valid: "5s".into(),
+            route_negative: "1s".into(),
+            route_stale: "15m".into(),
+            route_grace: "8s".into(),
+            origins: None,
+            debug_headers: "0".into(),
+            cors_origin: "*".into(),
+            resolver: None,
+            resolver_valid: "10s".into(),
+        }
+    }
+}
+
+/// The registry token and the stream keys the API and discoveries share.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub report_token: String,
+    pub stream_keys: String,
+}
+
+/// A config file rendered from one of `nginx/*.template` before its
+/// process starts.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub template: PathBuf,
+    pub out: PathBuf,
+    pub vars: Vec<(String, String)>,
+}
+
+/// One process of the platform.
+#[derive(Clone, Debug)]
+pub struct Process {
+    /// Its prefix in the output (`[name]`).
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Added to the inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Rendered, in order, before the start.
+    pub configs: Vec<Config>,
+    /// Arguments of a configuration check of `program` run before the start
+    /// (`nginx -t`); the start is refused when it fails.
+    pub check: Option<Vec<String>>,
+    /// Emptied (removed and created again) before the start.
+    pub fresh_dirs: Vec<PathBuf>,
+    /// Created before the start when missing.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// The platform a [`Settings`] describes.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    pub settings: Settings,
+}
+
+/// Origin `k`'s folder (nginx prefix, HLS, discovery state) in `state_dir`.
+pub fn origin_dir(state_dir: &Path, k: usize) -> PathBuf {
+    state_dir.join(format!("origin{k}"))
+}
+
+impl Topology {
+    pub fn new(settings: Settings) -> Topology {
+        Topology { settings }
+    }
+
+    /// Every process, in start order (stopped in reverse).
+    pub fn processes(&self) -> Vec<Process> {
+        let mut out = vec![components::redis(self), components::api(self)];
+        for k in 1..=self.settings.origins {
+            out.push(components::origin(self, k));
+            out.push(components::discovery(self, k));
+        }
+        out.push(components::edge(self));
+        out
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.settings.ports.api)
+    }
+
+    /// The origins the edge may contact.
+    pub fn edge_origins(&self) -> String {
+        let s = &self.settings;
+        s.edge.origins.clone().unwrap_or_else(|| {
+            (1..=s.origins)
+                .map(|k| s.ports.origin_host(k))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
+
+    /// The playlist viewers open: the ABR master or the single rendition.
+    pub fn manifest(&self) -> &'static str {
+        if self.settings.abr {
+            "master.m3u8"
+        } else {
+            "index.m3u8"
+        }
+    }
+
+    /// A template of `nginx/`.
+    pub fn template(&self, name: &str) -> PathBuf {
+        self.settings.root.join("nginx").join(name)
+    }
+
+    /// The variables every template of this run may use (a process's
+    /// config adds its own after these; the last one given wins).
+    pub fn vars(&self) -> Vec<(String, String)> {
+        let s = &self.settings;
+        let e = &s.edge;
+        let d = |p: &Path| p.display().to_string();
+        let mut v: Vec<(String, String)> = s
+            .ports
+            .env()
+            .into_iter()
+            .map(|(k, p)| (k.to_string(), p))
+            .collect();
+        v.extend(
+            [
+                ("STATE_DIR", d(&s.state_dir)),
+                ("NGINX_USER", s.nginx_user.clone()),
+                ("RTMP_MODULE", d(&s.rtmp_module)),
+                ("EDGE_MODULE", d(&s.edge_module)),
+                ("PLAYER_DIR", d(&s.player_dir)),
+                (
+                    "ABR_LADDER_SCRIPT",
+                    d(&s.root.join("scripts/abr-ladder.sh")),
+                ),
+                ("API_URL", self.api_url()),
+                ("API_HOST", format!("127.0.0.1:{}", s.ports.api)),
+                ("EDGE_WORKERS", e.workers.clone()),
+                ("EDGE_VIEWER_KEY", e.viewer_key.clone()),
+                ("EDGE_ROUTE_VALID", e.route_valid.clone()),
+                ("EDGE_ROUTE_NEGATIVE", e.route_negative.clone()),
+                ("EDGE_ROUTE_STALE", e.route_stale.clone()),
+                ("EDGE_ROUTE_GRACE", e.route_grace.clone()),
+                ("EDGE_ORIGINS", self.edge_origins()),
+                ("EDGE_DEBUG_HEADERS", e.debug_headers.clone()),
+                ("EDGE_CORS_ORIGIN", e.cors_origin.clone()),
+                (
+                    "EDGE_RESOLVER",
+                    e.resolver.clone().unwrap_or_else(system_resolver),
+                ),
+                ("EDGE_RESOLVER_VALID", e.resolver_valid.clone()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        v
+    }
+}
+
+/// The first `nameserver` of /etc/resolv.conf (IPv6 in brackets, as
+/// nginx's `resolver` wants it), or 127.0.0.1.
+pub fn system_resolver() -> String {
+    let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    conf.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("nameserver")).then(|| w.next()).flatten()
+        })
+        .next()
+        .map_or_else(
+            || "127.0.0.1".to_string(),
+            |ns| {
+                if ns.contains(':') {
+                    format!("[{ns}]")
+                } else {
+                    ns.to_string()
+                }
+            },
+        )
+}

@@ -157,7 +157,7 @@ fn live_edge(pl: &str) -> Option<f64> {
     let pdt = pl
         .lines()
         .filter_map(|l| l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:"))
-        .last()?;
+        .next_back()?;
     let parts: Vec<LlPart> = parts_of(pl).into_iter().filter(|p| p.uri == uri).collect();
     if parts.is_empty() {
         return None;

@@ -12,6 +12,11 @@ use axum::Router;
 use crate::blocking::{self, Decision};
 use crate::registry::Registry;
 
+/// Longest hold of a blocking reload: 3 target durations (the spec), but
+/// never more than this, so that proxies in front (the edge waits 8 s for a
+/// playlist before it counts the origin as failed) see the 503 first.
+pub const MAX_HOLD: Duration = Duration::from_secs(6);
+
 pub fn router(reg: Arc<Registry>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -19,14 +24,22 @@ pub fn router(reg: Arc<Registry>) -> Router {
         .with_state(reg)
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response {
+/// An error: a short JSON body (the messages are fixed ASCII text).
+fn text(status: StatusCode, msg: &'static str) -> Response {
     (
         status,
-        [(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        )],
-        body,
+        [
+            (
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            ),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        format!("{{\"error\":\"{}\"}}\n", msg.trim_end()),
     )
         .into_response()
 }
@@ -65,11 +78,12 @@ async fn playlist(
                     return text(StatusCode::NOT_FOUND, "no playlist yet\n");
                 };
                 // a blocking response is for a unique URL: cacheable for
-                // longer; a plain reload must stay fresh
+                // longer; a plain reload for a second, as the playlist file
+                // always was (edges and players reuse it for that long)
                 let cache = if req.msn.is_some() {
                     format!("public, max-age={}", 6 * td)
                 } else {
-                    "no-cache".to_string()
+                    "public, max-age=1".to_string()
                 };
                 return (
                     StatusCode::OK,
@@ -94,8 +108,9 @@ async fn playlist(
             Decision::BadRequest(why) => return text(StatusCode::BAD_REQUEST, why),
             Decision::Wait => {}
         }
-        let deadline = *deadline
-            .get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(3 * td));
+        let deadline = *deadline.get_or_insert_with(|| {
+            tokio::time::Instant::now() + Duration::from_secs(3 * td).min(MAX_HOLD)
+        });
         match tokio::time::timeout_at(deadline, rx.changed()).await {
             Ok(Ok(())) => {
                 if !reg.get(&name).is_some_and(|s| Arc::ptr_eq(&s, &stream)) {

@@ -6,10 +6,11 @@
 #
 # Environment (all optional):
 #   RTMP_PORT=1935 ORIGIN_HTTP_PORT=8080 API_PORT=9090 EDGE_PORT=8081
-#   REDIS_PORT=6379 RTMP_STAT_PORT=8088 DISCOVERY_PORT=9091
+#   REDIS_PORT=6379 RTMP_STAT_PORT=8088 DISCOVERY_PORT=9091 LLHLS_PORT=9092
 #   ORIGINS=1        origins to run; origin k (1-based) listens on
 #                    RTMP_PORT+k-1, ORIGIN_HTTP_PORT+10*(k-1), RTMP_STAT_PORT+10*(k-1),
-#                    and its discovery (on_publish, /metrics) on 127.0.0.1:DISCOVERY_PORT+10*(k-1)
+#                    and its discovery (on_publish, /metrics) on 127.0.0.1:DISCOVERY_PORT+10*(k-1),
+#                    its LL-HLS playlist component on 127.0.0.1:LLHLS_PORT+10*(k-1)
 #   ABR=0            1: transcode every stream into the ABR ladder
 #   STATE_DIR        runtime files (default ${XDG_STATE_HOME:-~/.local/state}/rtmp-live)
 #   PUBLIC_HOST      host name printed in the OBS/player URLs (default: first IPv4)
@@ -39,6 +40,7 @@ EDGE_PORT=${EDGE_PORT:-8081}
 REDIS_PORT=${REDIS_PORT:-6379}
 RTMP_STAT_PORT=${RTMP_STAT_PORT:-8088}
 DISCOVERY_PORT=${DISCOVERY_PORT:-9091}
+LLHLS_PORT=${LLHLS_PORT:-9092}
 ORIGINS=${ORIGINS:-1}
 ABR=${ABR:-0}
 STATE_DIR=${STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/rtmp-live}
@@ -60,7 +62,7 @@ say() { echo "[up] $*"; }
 die() { echo "[up] error: $*" >&2; exit 1; }
 
 "$ROOT/scripts/deps.sh" run || die "missing packages (see above)"
-for f in "$BIN/rtmp-live-api" "$BIN/rtmp-live-discovery" "$EDGE_MODULE"; do
+for f in "$BIN/rtmp-live-api" "$BIN/rtmp-live-discovery" "$BIN/rtmp-live-llhls" "$EDGE_MODULE"; do
   [[ -e $f ]] || die "$f not built: run 'make build' (or 'make up')"
 done
 [[ $ORIGINS =~ ^[1-9]$ ]] || die "ORIGINS must be 1..9"
@@ -70,7 +72,7 @@ done
 ports=("$REDIS_PORT" "$API_PORT" "$EDGE_PORT")
 for ((k = 0; k < ORIGINS; k++)); do
   ports+=($((RTMP_PORT + k)) $((ORIGIN_HTTP_PORT + 10 * k)) $((RTMP_STAT_PORT + 10 * k)))
-  ports+=($((DISCOVERY_PORT + 10 * k)))
+  ports+=($((DISCOVERY_PORT + 10 * k)) $((LLHLS_PORT + 10 * k)))
 done
 for p in "${ports[@]}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
@@ -163,7 +165,7 @@ for ((k = 1; k <= ORIGINS; k++)); do
   (
     export ORIGIN_DIR=$dir HLS_PATH=$dir/hls ORIGIN_PACKAGING=$dir/packaging.conf
     export RTMP_PORT=$((RTMP_PORT + k - 1)) ORIGIN_HTTP_PORT=$((ORIGIN_HTTP_PORT + 10 * (k - 1)))
-    export RTMP_STAT_PORT=$((RTMP_STAT_PORT + 10 * (k - 1)))
+    export RTMP_STAT_PORT=$((RTMP_STAT_PORT + 10 * (k - 1))) LLHLS_PORT=$((LLHLS_PORT + 10 * (k - 1)))
     export AUTHORIZE_URL="http://127.0.0.1:$((DISCOVERY_PORT + 10 * (k - 1)))/authorize"
     "$ROOT/scripts/render-conf.sh" "$ROOT/nginx/$packaging" "$dir/packaging.conf"
     "$ROOT/scripts/render-conf.sh" "$ROOT/nginx/origin.conf.template" "$dir/nginx.conf"
@@ -174,6 +176,9 @@ for ((k = 1; k <= ORIGINS; k++)); do
     ADVERTISE_HOST="127.0.0.1:$((ORIGIN_HTTP_PORT + 10 * (k - 1)))" \
     DISCOVERY_LISTEN="127.0.0.1:$((DISCOVERY_PORT + 10 * (k - 1)))" DISCOVERY_STATE_DIR="$dir/discovery" \
     start "discovery$k" "$BIN/rtmp-live-discovery"
+  # LL-HLS playlists for this origin (nginx falls back to the files without it).
+  HLS_PATH="$dir/hls" LLHLS_LISTEN="127.0.0.1:$((LLHLS_PORT + 10 * (k - 1)))" \
+    start "llhls$k" "$BIN/rtmp-live-llhls"
 done
 
 # The edge contacts exactly these origins, whatever the registry says.

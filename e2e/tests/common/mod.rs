@@ -36,6 +36,8 @@ pub struct Platform {
     pub api: u16,
     pub edge: u16,
     pub redis: u16,
+    /// The LL-HLS component of origin 1 (origin k: + 10 (k - 1)).
+    pub llhls: u16,
     pub origins: usize,
     pub http: reqwest::blocking::Client,
 }
@@ -54,6 +56,7 @@ impl Platform {
             free_port_with(&per_origin10),
         );
         let discovery = free_port_with(&per_origin10);
+        let llhls = free_port_with(&per_origin10);
         let (api, edge, redis) = (free_port(), free_port(), free_port());
         let mut cmd = Command::new("bash");
         cmd.arg(workspace_root().join("scripts/up.sh"))
@@ -65,6 +68,7 @@ impl Platform {
             .env("REDIS_PORT", redis.to_string())
             .env("RTMP_STAT_PORT", stat.to_string())
             .env("DISCOVERY_PORT", discovery.to_string())
+            .env("LLHLS_PORT", llhls.to_string())
             .env("ORIGINS", origins.to_string())
             .env("ABR", if abr { "1" } else { "0" })
             .env("PUBLIC_HOST", "127.0.0.1")
@@ -86,6 +90,7 @@ impl Platform {
             api,
             edge,
             redis,
+            llhls,
             origins,
             http,
         };

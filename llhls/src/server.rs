@@ -17,6 +17,13 @@ use crate::registry::Registry;
 /// playlist before it counts the origin as failed) see the 503 first.
 pub const MAX_HOLD: Duration = Duration::from_secs(6);
 
+/// How long an answer may wait for the next fragment's file to appear, so
+/// that the playlist carries its preload hint: nginx-rtmp opens the next
+/// fragment a fraction of a millisecond after it lists the previous one.
+/// Without the hint, a playlist whose parts all belong to complete segments
+/// made hls.js 1.7 misplace its live edge by seconds.
+pub const HINT_WAIT: Duration = Duration::from_millis(100);
+
 pub fn router(reg: Arc<Registry>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -58,8 +65,9 @@ async fn playlist(
     };
     let mut rx = stream.changed.subscribe();
     let mut deadline = None;
+    let mut hint_deadline = None;
     loop {
-        let (decision, body, td) = {
+        let (decision, body, td, next_known) = {
             let st = stream.state.lock().expect("stream lock");
             let Some(view) = st.view() else {
                 return text(StatusCode::NOT_FOUND, "no playlist yet\n");
@@ -70,8 +78,17 @@ async fn playlist(
             } else {
                 None
             };
-            (d, body, st.target_duration())
+            (d, body, st.target_duration(), st.next_known())
         };
+        if decision == Decision::Ready && !next_known {
+            let until =
+                *hint_deadline.get_or_insert_with(|| tokio::time::Instant::now() + HINT_WAIT);
+            if tokio::time::Instant::now() < until {
+                let _ = tokio::time::timeout_at(until, rx.changed()).await;
+                continue;
+            }
+            // no next fragment after all (the publisher left): answer as is
+        }
         match decision {
             Decision::Ready => {
                 let Some(body) = body else {

@@ -258,7 +258,7 @@ impl StreamState {
         };
         let opened = t.file.is_none();
         let parts_before = t.scanner.parts().len();
-        let grew = self.read_tail(&mut t);
+        self.read_tail(&mut t);
         if opened && t.file.is_some() {
             // first sight of the file: it was created about now (less what
             // was already written if this process started late)
@@ -285,8 +285,8 @@ impl StreamState {
                 });
             }
         }
-        let changed =
-            t.scanner.parts().len() != parts_before || (opened && t.file.is_some() && grew);
+        // a new part, or the fragment's file found (its preload hint)
+        let changed = t.scanner.parts().len() != parts_before || (opened && t.file.is_some());
         self.tail = Some(t);
         changed
     }
@@ -295,9 +295,24 @@ impl StreamState {
     /// the fragment in progress (its own file, or any while it is unknown).
     pub fn tail_wants(&self, nums: &[u64]) -> bool {
         match &self.tail {
-            Some(Tail { name: Some((n, _)), .. }) => nums.contains(n),
+            Some(Tail {
+                name: Some((n, _)), ..
+            }) => nums.contains(n),
             Some(_) => true,
             None => false,
+        }
+    }
+
+    /// False while the fragment after the last listed one is expected but
+    /// its file name is not known yet (nginx-rtmp creates it right after it
+    /// lists the previous one; with system naming the name cannot be
+    /// predicted), i.e. while the playlist would have no preload hint.
+    pub fn next_known(&self) -> bool {
+        match &self.tail {
+            Some(t) => {
+                t.name.is_some() || t.after.is_some_and(|a| a + 1 == t.msn) || t.after.is_none()
+            }
+            None => true,
         }
     }
 
@@ -494,7 +509,11 @@ mod tests {
         // an older leftover is not taken for the fragment in progress
         std::fs::write(d.path().join("1699999990000.ts"), &f0).unwrap();
         let (f1, vo) = fragment(60, 90_000 + 60 * 3000, |i| i == 0);
-        std::fs::write(d.path().join("1700000002000.ts"), &f1[..vo[20] as usize + 100]).unwrap();
+        std::fs::write(
+            d.path().join("1700000002000.ts"),
+            &f1[..vo[20] as usize + 100],
+        )
+        .unwrap();
         assert!(st.tail_wants(&[1700000002000]));
         assert!(st.pump());
         assert!(!st.tail_wants(&[1699999990000]));
@@ -506,7 +525,10 @@ mod tests {
             )),
             "{out}"
         );
-        assert!(out.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1700000002000.ts\""), "{out}");
+        assert!(
+            out.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1700000002000.ts\""),
+            "{out}"
+        );
         assert_eq!(st.view().unwrap().current_msn, 1);
     }
 

@@ -155,6 +155,7 @@ try {
   const final = await page.evaluate(() => ({
     fatal: window.rtmpLive.fatal,
     errors: window.rtmpLive.errors,
+    loaded: window.rtmpLive.loaded || null,
     text: document.body.innerText,
   }));
   Object.assign(out, final);

@@ -132,6 +132,7 @@ try {
         auto: hls ? hls.autoLevelEnabled : null,
         stalls: s.stalls,
         url: s.url,
+        ll: s.ll === undefined ? null : s.ll,
       };
     });
   const start = Date.now();

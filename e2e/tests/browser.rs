@@ -319,6 +319,8 @@ fn hls_js_plays_through_the_edge_in_chromium() {
     let last = r["samples"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["url"], json!("/golive/index.m3u8"));
     assert_eq!(last["levels"], json!(1));
+    // the origin's LL component offers parts: the page plays LL-HLS
+    assert_eq!(last["ll"], json!(true), "player page did not pick LL-HLS");
     let edge_root = p.edge_url("/");
     for u in r["requests"]
         .as_array()

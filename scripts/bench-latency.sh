@@ -12,6 +12,7 @@
 #   2. LL-HLS, the player page's LL settings (player/player.js HLS_CONFIG_LL)
 #   2b. LL-HLS with the plain playlists' settings (HLS_CONFIG: liveSyncDuration
 #      2.5 overrides PART-HOLD-BACK), for comparison
+#   2c. as 1, while BENCH_VIEWERS simulated LL viewers watch the same stream
 #   3. BENCH_VIEWERS (50) simulated LL viewers (e2e/browser/ll-clients.mjs):
 #      requests per viewer at the edge, at the origin per part
 #   4. plain playlist (the LL component stopped: the origin serves the
@@ -77,6 +78,12 @@ echo "cores: $(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg); $secs s measured 
 measure "LL-HLS, hls.js defaults" defaults
 measure "LL-HLS, player page (LL settings)" player-ll
 measure "LL-HLS, plain playlists' settings" player
+# The same as 1, with BENCH_VIEWERS simulated LL viewers waiting for the same
+# parts at the same edge (the browser shares their collapsed requests).
+node ll-clients.mjs "{\"src\":\"$src\",\"viewers\":$viewers,\"seconds\":$((secs + warmup + 15))}" >/dev/null &
+crowd=$!
+measure "LL-HLS, hls.js defaults, $viewers more LL viewers" defaults
+wait "$crowd"
 
 alog=$state/origin1/access.log
 elog=$state/edge-access.log

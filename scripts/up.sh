@@ -83,7 +83,7 @@ done
 mkdir -p "$STATE_DIR"
 STATE_DIR=$(cd "$STATE_DIR" && pwd)
 export STATE_DIR
-rm -rf "$STATE_DIR/edge-cache" "$STATE_DIR/tmp"
+rm -rf "$STATE_DIR/edge-cache" "$STATE_DIR/edge-playlist-cache" "$STATE_DIR/tmp"
 mkdir -p "$STATE_DIR/tmp" "$STATE_DIR/redis"
 
 # kept_secret FILE: the secret stored in FILE, generated on first use.

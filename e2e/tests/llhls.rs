@@ -232,7 +232,11 @@ fn ll_hls_through_origin_component_and_edge() {
     assert_eq!(again.header("x-cache-status"), "HIT", "{range0}");
     // ranges of the fragment in progress that reach past its current end
     // (open, or closed beyond it) are cut short: never cached
-    let ll = parse_ll(&p.edge_get(path).text());
+    let ll = wait_until(
+        Duration::from_secs(5),
+        "a part of the next fragment",
+        || Some(parse_ll(&p.edge_get(path).text())).filter(|ll| !ll.current.is_empty()),
+    );
     let growing = format!("/golive/{}", ll.current[0].uri);
     for range in ["bytes=0-", "bytes=0-999999999"] {
         for _ in 0..2 {

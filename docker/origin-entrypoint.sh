@@ -10,6 +10,9 @@ export ABR_LADDER_SCRIPT=/usr/local/bin/abr-ladder.sh
 # runs in its own container here; scripts/up.sh points each origin at its
 # discovery's /authorize, which keeps known keys working through API outages).
 export AUTHORIZE_URL="${AUTHORIZE_URL:-$API_URL/authorize}"
+# The LL-HLS playlist component (rtmp-live-llhls) is not part of this image
+# yet: without it nginx serves the playlist files, as before.
+export LLHLS_PORT="${LLHLS_PORT:-9092}"
 mkdir -p "$HLS_PATH" "$ORIGIN_DIR/tmp"
 chown www-data:www-data "$HLS_PATH" "$ORIGIN_DIR/tmp"
 packaging=origin-hls.conf.template

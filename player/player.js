@@ -5,15 +5,25 @@
 //   offers it; a name can always be typed (default `golive`), or given as
 //   the page's #hash.
 // - Plays /<name>/master.m3u8 (ABR) when it exists, else /<name>/index.m3u8.
-// - Low-latency settings; LL-HLS is used when a playlist offers it.
+// - LL-HLS when the playlist offers it (parts, blocking reloads: the
+//   origin's LL component): hls.js's own low-latency mode, which follows the
+//   playlist's PART-HOLD-BACK. Otherwise settings tuned for plain 2 s
+//   segments.
 // - State for tests and debugging: window.rtmpLive.
 "use strict";
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+// Plain playlists: hold 2.5 s behind the live edge, catch up at up to 1.1x.
 const HLS_CONFIG = {
   lowLatencyMode: true,
   liveSyncDuration: 2.5,
   liveMaxLatencyDuration: 8,
+  maxLiveSyncPlaybackRate: 1.1,
+  backBufferLength: 30,
+};
+// LL-HLS: no liveSyncDuration, which would override PART-HOLD-BACK.
+const HLS_CONFIG_LL = {
+  lowLatencyMode: true,
   maxLiveSyncPlaybackRate: 1.1,
   backBufferLength: 30,
 };
@@ -107,7 +117,10 @@ async function play(name) {
     video.play().catch(() => status("press play"));
     return;
   }
-  const hls = new Hls(HLS_CONFIG);
+  const ll = await offersParts(url);
+  if (seq !== state.seq) return;
+  state.ll = ll;
+  const hls = new Hls(ll ? HLS_CONFIG_LL : HLS_CONFIG);
   state.hls = hls;
   let retries = 0;
   hls.on(Hls.Events.MANIFEST_PARSED, () => {
@@ -140,6 +153,26 @@ async function play(name) {
   });
   hls.loadSource(url);
   hls.attachMedia(video);
+}
+
+// Whether the media playlist at `url` (the first rendition's, for a
+// master) offers LL-HLS parts.
+async function offersParts(url) {
+  try {
+    let r = await fetch(url, { cache: "no-store" });
+    if (!r.ok) return false;
+    let text = await r.text();
+    if (text.includes("#EXT-X-STREAM-INF")) {
+      const variant = text.split("\n").find((l) => l.trim() && !l.startsWith("#"));
+      if (!variant) return false;
+      r = await fetch(new URL(variant.trim(), new URL(url, location.href)), { cache: "no-store" });
+      if (!r.ok) return false;
+      text = await r.text();
+    }
+    return text.includes("#EXT-X-PART-INF");
+  } catch (e) {
+    return false;
+  }
 }
 
 function stop() {

@@ -132,6 +132,7 @@ try {
         auto: hls ? hls.autoLevelEnabled : null,
         stalls: s.stalls,
         url: s.url,
+        ll: s.ll === undefined ? null : s.ll,
       };
     });
   const start = Date.now();
@@ -155,6 +156,7 @@ try {
   const final = await page.evaluate(() => ({
     fatal: window.rtmpLive.fatal,
     errors: window.rtmpLive.errors,
+    loaded: window.rtmpLive.loaded || null,
     text: document.body.innerText,
   }));
   Object.assign(out, final);

@@ -319,6 +319,8 @@ fn hls_js_plays_through_the_edge_in_chromium() {
     let last = r["samples"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["url"], json!("/golive/index.m3u8"));
     assert_eq!(last["levels"], json!(1));
+    // the origin's LL component offers parts: the page plays LL-HLS
+    assert_eq!(last["ll"], json!(true), "player page did not pick LL-HLS");
     let edge_root = p.edge_url("/");
     for u in r["requests"]
         .as_array()
@@ -338,6 +340,30 @@ fn hls_js_plays_through_the_edge_in_chromium() {
     );
     assert!(text.contains("latency"), "{text}");
     println!("edge page readout: {}", text.replace('\n', " | "));
+    println!("screenshot: {}", shot.display());
+
+    // 3. hls.js with its defaults (lowLatencyMode is on by default) on the
+    //    same URL: it finds the LL-HLS tags (the origin's LL component) and
+    //    plays from byte-range parts through the edge.
+    let shot = t.artifacts.join("ll-hls-defaults.png");
+    let r = run_browser(
+        &t,
+        json!({
+            "url": format!("http://127.0.0.1:{site}/?config=defaults&src={src}"),
+            "mode": "hls",
+            "seconds": watch,
+            "screenshot": shot.display().to_string(),
+        }),
+    );
+    let lat = assert_played("hls.js defaults, LL-HLS", &r, watch as f64);
+    print_latency("hls.js defaults, LL-HLS", &lat);
+    println!("hls.js defaults, LL-HLS: loaded {}", r["loaded"]);
+    // 0.5 s parts: about two a second once playing; at least one a second.
+    assert!(
+        r["loaded"]["parts"].as_u64().unwrap_or(0) >= watch,
+        "hls.js loaded too few parts: {}",
+        r["loaded"]
+    );
     println!("screenshot: {}", shot.display());
 }
 

@@ -20,16 +20,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _watcher = watch(reg.clone(), Duration::from_millis(cfg.rescan_ms.max(50)))?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, hls = %cfg.hls_path.display(), "serving LL-HLS playlists");
-    axum::serve(listener, server::router(reg))
-        .with_graceful_shutdown(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        })
-        .await?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let _ = stop_tx.send(true);
+    });
+    let mut stopping = stop_rx.clone();
+    let server = axum::serve(listener, server::router(reg)).with_graceful_shutdown(async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    });
+    // Blocking reloads are held for up to 6 s: give them 1 s after the
+    // signal, then leave (players retry; the origin serves the files).
+    tokio::select! {
+        r = server => r?,
+        _ = async {
+            let _ = stop_rx.wait_for(|s| *s).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        } => tracing::info!("stopping with blocked playlist requests still held"),
+    }
     Ok(())
 }

@@ -141,7 +141,9 @@ pub struct SegmentLl<'a> {
 #[derive(Debug, Clone)]
 pub struct Current<'a> {
     pub msn: u64,
-    pub uri: String,
+    /// The fragment's file name; `None` until nginx-rtmp has created it (its
+    /// name is not known in advance with `hls_fragment_naming system`).
+    pub uri: Option<String>,
     pub parts: &'a [Part],
     pub next_part_start: u64,
     pub pdt: Option<SystemTime>,
@@ -238,14 +240,16 @@ pub fn render<'a>(
         if let (Some(t), false) = (c.pdt, c.parts.is_empty()) {
             let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", format_pdt(t));
         }
-        for p in c.parts {
-            part_line(&mut out, &c.uri, p);
+        if let Some(uri) = &c.uri {
+            for p in c.parts {
+                part_line(&mut out, uri, p);
+            }
+            let _ = writeln!(
+                out,
+                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\",BYTERANGE-START={}",
+                uri, c.next_part_start
+            );
         }
-        let _ = writeln!(
-            out,
-            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\",BYTERANGE-START={}",
-            c.uri, c.next_part_start
-        );
     }
     out
 }
@@ -304,7 +308,7 @@ mod tests {
         let t0 = UNIX_EPOCH + Duration::from_millis(1_795_688_771_478);
         let cur = Current {
             msn: 8,
-            uri: "8.ts".into(),
+            uri: Some("8.ts".into()),
             parts: &p8,
             next_part_start: 900,
             pdt: Some(t0 + Duration::from_millis(2000)),
@@ -361,7 +365,7 @@ mod tests {
         };
         let cur = Current {
             msn: 4,
-            uri: "4.ts".into(),
+            uri: Some("4.ts".into()),
             parts: &p,
             next_part_start: 10,
             pdt: None,

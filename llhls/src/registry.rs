@@ -137,7 +137,7 @@ impl Registry {
             }
             if let Some(s) = self.get(name) {
                 let mut st = s.state.lock().expect("stream lock");
-                if st.tail_msn().is_some_and(|n| msns.contains(&n)) && st.pump() {
+                if st.tail_wants(msns) && st.pump() {
                     drop(st);
                     s.bump();
                 }

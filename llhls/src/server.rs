@@ -12,6 +12,18 @@ use axum::Router;
 use crate::blocking::{self, Decision};
 use crate::registry::Registry;
 
+/// Longest hold of a blocking reload: 3 target durations (the spec), but
+/// never more than this, so that proxies in front (the edge waits 8 s for a
+/// playlist before it counts the origin as failed) see the 503 first.
+pub const MAX_HOLD: Duration = Duration::from_secs(6);
+
+/// How long an answer may wait for the next fragment's file to appear, so
+/// that the playlist carries its preload hint: nginx-rtmp opens the next
+/// fragment a fraction of a millisecond after it lists the previous one.
+/// Without the hint, a playlist whose parts all belong to complete segments
+/// made hls.js 1.7 misplace its live edge by seconds.
+pub const HINT_WAIT: Duration = Duration::from_millis(100);
+
 pub fn router(reg: Arc<Registry>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -19,14 +31,22 @@ pub fn router(reg: Arc<Registry>) -> Router {
         .with_state(reg)
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response {
+/// An error: a short JSON body (the messages are fixed ASCII text).
+fn text(status: StatusCode, msg: &'static str) -> Response {
     (
         status,
-        [(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        )],
-        body,
+        [
+            (
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            ),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        format!("{{\"error\":\"{}\"}}\n", msg.trim_end()),
     )
         .into_response()
 }
@@ -45,8 +65,9 @@ async fn playlist(
     };
     let mut rx = stream.changed.subscribe();
     let mut deadline = None;
+    let mut hint_deadline = None;
     loop {
-        let (decision, body, td) = {
+        let (decision, body, td, next_known) = {
             let st = stream.state.lock().expect("stream lock");
             let Some(view) = st.view() else {
                 return text(StatusCode::NOT_FOUND, "no playlist yet\n");
@@ -57,19 +78,29 @@ async fn playlist(
             } else {
                 None
             };
-            (d, body, st.target_duration())
+            (d, body, st.target_duration(), st.next_known())
         };
+        if decision == Decision::Ready && !next_known {
+            let until =
+                *hint_deadline.get_or_insert_with(|| tokio::time::Instant::now() + HINT_WAIT);
+            if tokio::time::Instant::now() < until {
+                let _ = tokio::time::timeout_at(until, rx.changed()).await;
+                continue;
+            }
+            // no next fragment after all (the publisher left): answer as is
+        }
         match decision {
             Decision::Ready => {
                 let Some(body) = body else {
                     return text(StatusCode::NOT_FOUND, "no playlist yet\n");
                 };
                 // a blocking response is for a unique URL: cacheable for
-                // longer; a plain reload must stay fresh
+                // longer; a plain reload for a second, as the playlist file
+                // always was (edges and players reuse it for that long)
                 let cache = if req.msn.is_some() {
                     format!("public, max-age={}", 6 * td)
                 } else {
-                    "no-cache".to_string()
+                    "public, max-age=1".to_string()
                 };
                 return (
                     StatusCode::OK,
@@ -94,8 +125,9 @@ async fn playlist(
             Decision::BadRequest(why) => return text(StatusCode::BAD_REQUEST, why),
             Decision::Wait => {}
         }
-        let deadline = *deadline
-            .get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(3 * td));
+        let deadline = *deadline.get_or_insert_with(|| {
+            tokio::time::Instant::now() + Duration::from_secs(3 * td).min(MAX_HOLD)
+        });
         match tokio::time::timeout_at(deadline, rx.changed()).await {
             Ok(Ok(())) => {
                 if !reg.get(&name).is_some_and(|s| Arc::ptr_eq(&s, &stream)) {

@@ -40,6 +40,12 @@ struct Done {
 #[derive(Debug)]
 struct Tail {
     msn: u64,
+    /// The fragment's file name (`<n>.ts`) once found: `n` is the MSN with
+    /// nginx-rtmp's sequential naming, a millisecond timestamp with
+    /// `hls_fragment_naming system`.
+    name: Option<(u64, String)>,
+    /// Number in the name of the last listed fragment (the tail's is larger).
+    after: Option<u64>,
     file: Option<File>,
     scanner: FragmentScanner,
     discontinuity: Option<bool>,
@@ -152,10 +158,13 @@ impl StreamState {
         }
         self.pdt.retain(|msn, _| *msn >= up.media_sequence);
         let next_msn = up.next_msn();
+        let after = up.segments.last().and_then(|s| fragment_number(&s.uri));
         self.upstream = Some(up);
         if self.tail.is_none() && !self.upstream.as_ref().is_some_and(|u| u.endlist) {
             self.tail = Some(Tail {
                 msn: next_msn,
+                name: None,
+                after,
                 file: None,
                 scanner: FragmentScanner::new(self.settings.part_target),
                 discontinuity: None,
@@ -183,9 +192,39 @@ impl StreamState {
         }
     }
 
+    /// The file of the fragment in progress: `<msn>.ts` (sequential
+    /// naming), else the lowest-numbered `.ts` above the last listed one
+    /// (system naming: names are the creation time in ms).
+    fn find_tail(&self, t: &Tail) -> Option<(u64, String)> {
+        let seq = format!("{}.ts", t.msn);
+        let seq_possible = match t.after {
+            Some(a) => a < t.msn,
+            None => true,
+        };
+        if seq_possible && self.dir.join(&seq).is_file() {
+            return Some((t.msn, seq));
+        }
+        let after = t.after?;
+        std::fs::read_dir(&self.dir)
+            .ok()?
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let n = fragment_number(&name)?;
+                (n > after).then_some((n, name))
+            })
+            .min()
+    }
+
     fn read_tail(&mut self, t: &mut Tail) -> bool {
         if t.file.is_none() {
-            match File::open(self.dir.join(format!("{}.ts", t.msn))) {
+            if t.name.is_none() {
+                t.name = self.find_tail(t);
+            }
+            let Some((_, name)) = &t.name else {
+                return false;
+            };
+            match File::open(self.dir.join(name)) {
                 Ok(f) => t.file = Some(f),
                 Err(_) => return false,
             }
@@ -219,7 +258,7 @@ impl StreamState {
         };
         let opened = t.file.is_none();
         let parts_before = t.scanner.parts().len();
-        let grew = self.read_tail(&mut t);
+        self.read_tail(&mut t);
         if opened && t.file.is_some() {
             // first sight of the file: it was created about now (less what
             // was already written if this process started late)
@@ -246,15 +285,35 @@ impl StreamState {
                 });
             }
         }
-        let changed =
-            t.scanner.parts().len() != parts_before || (opened && t.file.is_some() && grew);
+        // a new part, or the fragment's file found (its preload hint)
+        let changed = t.scanner.parts().len() != parts_before || (opened && t.file.is_some());
         self.tail = Some(t);
         changed
     }
 
-    /// The MSN of the fragment being tailed, if its file is open.
-    pub fn tail_msn(&self) -> Option<u64> {
-        self.tail.as_ref().map(|t| t.msn)
+    /// Whether a write to one of the fragments numbered `nums` may concern
+    /// the fragment in progress (its own file, or any while it is unknown).
+    pub fn tail_wants(&self, nums: &[u64]) -> bool {
+        match &self.tail {
+            Some(Tail {
+                name: Some((n, _)), ..
+            }) => nums.contains(n),
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    /// False while the fragment after the last listed one is expected but
+    /// its file name is not known yet (nginx-rtmp creates it right after it
+    /// lists the previous one; with system naming the name cannot be
+    /// predicted), i.e. while the playlist would have no preload hint.
+    pub fn next_known(&self) -> bool {
+        match &self.tail {
+            Some(t) => {
+                t.name.is_some() || t.after.is_some_and(|a| a + 1 == t.msn) || t.after.is_none()
+            }
+            None => true,
+        }
     }
 
     pub fn view(&self) -> Option<View> {
@@ -279,7 +338,12 @@ impl StreamState {
         };
         let current = self.tail.as_ref().map(|t| Current {
             msn: t.msn,
-            uri: format!("{}.ts", t.msn),
+            uri: match (&t.name, t.after) {
+                (Some((_, n)), _) => Some(n.clone()),
+                // sequential naming: the next file is `<msn>.ts`
+                (None, Some(a)) if a + 1 == t.msn => Some(format!("{}.ts", t.msn)),
+                (None, _) => None,
+            },
             parts: t.scanner.parts(),
             next_part_start: t.scanner.next_part_start(),
             pdt: self.pdt.get(&t.msn).copied(),
@@ -295,6 +359,11 @@ impl StreamState {
             current.as_ref(),
         ))
     }
+}
+
+/// The number in a fragment's file name (`<n>.ts`).
+pub fn fragment_number(uri: &str) -> Option<u64> {
+    uri.rsplit('/').next()?.strip_suffix(".ts")?.parse().ok()
 }
 
 #[cfg(test)]
@@ -424,5 +493,52 @@ mod tests {
             io::ErrorKind::NotFound
         );
         assert!(st.render().is_none() && st.view().is_none());
+    }
+
+    #[test]
+    fn system_naming_finds_the_fragment_in_progress() {
+        let d = tempfile::tempdir().unwrap();
+        let (f0, _) = fragment(60, 90_000, |i| i == 0);
+        std::fs::write(d.path().join("1700000000000.ts"), &f0).unwrap();
+        write_playlist_named(d.path(), 0, &[("1700000000000.ts", 1.967)]);
+        let mut st = StreamState::new(d.path().to_path_buf(), settings());
+        assert!(st.reload_playlist().unwrap());
+        // the next name is not known before nginx-rtmp creates the file
+        let out = st.render().unwrap();
+        assert!(!out.contains("PRELOAD-HINT"), "{out}");
+        // an older leftover is not taken for the fragment in progress
+        std::fs::write(d.path().join("1699999990000.ts"), &f0).unwrap();
+        let (f1, vo) = fragment(60, 90_000 + 60 * 3000, |i| i == 0);
+        std::fs::write(
+            d.path().join("1700000002000.ts"),
+            &f1[..vo[20] as usize + 100],
+        )
+        .unwrap();
+        assert!(st.tail_wants(&[1700000002000]));
+        assert!(st.pump());
+        assert!(!st.tail_wants(&[1699999990000]));
+        let out = st.render().unwrap();
+        assert!(
+            out.contains(&format!(
+                "#EXT-X-PART:DURATION=0.500,URI=\"1700000002000.ts\",BYTERANGE=\"{}@0\",INDEPENDENT=YES\n",
+                vo[15]
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1700000002000.ts\""),
+            "{out}"
+        );
+        assert_eq!(st.view().unwrap().current_msn, 1);
+    }
+
+    fn write_playlist_named(dir: &Path, seq: u64, segs: &[(&str, f64)]) {
+        let mut s = format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:{seq}\n#EXT-X-TARGETDURATION:2\n"
+        );
+        for (n, d) in segs {
+            s += &format!("#EXTINF:{d:.3},\n{n}\n");
+        }
+        std::fs::write(dir.join("index.m3u8"), s).unwrap();
     }
 }

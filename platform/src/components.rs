@@ -97,6 +97,7 @@ pub fn origin(t: &Topology, k: usize) -> Process {
         ("RTMP_PORT", o.rtmp.to_string()),
         ("ORIGIN_HTTP_PORT", o.http.to_string()),
         ("RTMP_STAT_PORT", o.stat.to_string()),
+        ("LLHLS_PORT", o.llhls.to_string()),
         (
             "AUTHORIZE_URL",
             format!("http://127.0.0.1:{}/authorize", o.discovery),
@@ -156,6 +157,21 @@ pub fn discovery(t: &Topology, k: usize) -> Process {
     p
 }
 
+/// Origin `k`'s LL-HLS playlist component (`rtmp-live-llhls`): tails the
+/// fragments nginx-rtmp is writing; the origin proxies playlists to it and
+/// serves the files itself when it is down.
+pub fn llhls(t: &Topology, k: usize) -> Process {
+    let s = &t.settings;
+    let dir = origin_dir(&s.state_dir, k);
+    let o = s.ports.origin(k);
+    let mut p = process(&format!("llhls{k}"), s.bin_dir.join("rtmp-live-llhls"));
+    p.env = pairs(&[
+        ("HLS_PATH", dir.join("hls").display().to_string()),
+        ("LLHLS_LISTEN", format!("127.0.0.1:{}", o.llhls)),
+    ]);
+    p
+}
+
 /// The edge: nginx with the edge-router module, contacting exactly the
 /// origins of [`Topology::edge_origins`].
 pub fn edge(t: &Topology) -> Process {
@@ -169,6 +185,10 @@ pub fn edge(t: &Topology) -> Process {
     }];
     p.check = Some(nginx_check(&s.state_dir, &conf));
     p.args = nginx_args(&s.state_dir, &conf);
-    p.fresh_dirs = vec![s.state_dir.join("edge-cache"), s.state_dir.join("tmp")];
+    p.fresh_dirs = vec![
+        s.state_dir.join("edge-cache"),
+        s.state_dir.join("edge-playlist-cache"),
+        s.state_dir.join("tmp"),
+    ];
     p
 }

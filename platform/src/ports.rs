@@ -42,6 +42,10 @@ pub struct Ports {
         default_value_t = 9091
     )]
     pub discovery: u16,
+    /// The LL-HLS playlist component of origin 1, loopback (origin k:
+    /// +10*(k-1)).
+    #[arg(long = "llhls-port", env = "LLHLS_PORT", default_value_t = 9092)]
+    pub llhls: u16,
 }
 
 /// The ports of origin *k* and the processes beside it.
@@ -51,6 +55,7 @@ pub struct OriginPorts {
     pub http: u16,
     pub stat: u16,
     pub discovery: u16,
+    pub llhls: u16,
 }
 
 /// One row of [`Ports::table`]: environment name, the base, and its stride
@@ -71,6 +76,7 @@ impl Default for Ports {
             origin_http: 8080,
             rtmp_stat: 8088,
             discovery: 9091,
+            llhls: 9092,
         }
     }
 }
@@ -78,7 +84,7 @@ impl Default for Ports {
 impl Ports {
     /// Every kind of port with its variable and stride: what
     /// [`Ports::env`], [`Ports::pick`] and [`Ports::all`] go through.
-    pub fn table(&mut self) -> [PortRow<'_>; 7] {
+    pub fn table(&mut self) -> [PortRow<'_>; 8] {
         let row = |var, base, stride| PortRow { var, base, stride };
         [
             row("REDIS_PORT", &mut self.redis, 0),
@@ -88,6 +94,7 @@ impl Ports {
             row("ORIGIN_HTTP_PORT", &mut self.origin_http, ORIGIN_STRIDE),
             row("RTMP_STAT_PORT", &mut self.rtmp_stat, ORIGIN_STRIDE),
             row("DISCOVERY_PORT", &mut self.discovery, ORIGIN_STRIDE),
+            row("LLHLS_PORT", &mut self.llhls, ORIGIN_STRIDE),
         ]
     }
 
@@ -134,6 +141,7 @@ impl Ports {
             http: self.origin_http + ORIGIN_STRIDE * i,
             stat: self.rtmp_stat + ORIGIN_STRIDE * i,
             discovery: self.discovery + ORIGIN_STRIDE * i,
+            llhls: self.llhls + ORIGIN_STRIDE * i,
         }
     }
 
@@ -184,14 +192,15 @@ mod tests {
                 rtmp: 1936,
                 http: 8090,
                 stat: 8098,
-                discovery: 9101
+                discovery: 9101,
+                llhls: 9102
             }
         );
         let all = p.all(2);
-        assert_eq!(all.len(), 3 + 4 * 2);
+        assert_eq!(all.len(), 3 + 5 * 2);
         for k in [1, 2] {
             let o = p.origin(k);
-            for port in [o.rtmp, o.http, o.stat, o.discovery] {
+            for port in [o.rtmp, o.http, o.stat, o.discovery, o.llhls] {
                 assert!(all.iter().any(|&(_, q)| q == port), "{port} missing");
             }
         }
@@ -212,6 +221,6 @@ mod tests {
         let mut all: Vec<u16> = p.all(3).into_iter().map(|(_, q)| q).collect();
         all.sort();
         all.dedup();
-        assert_eq!(all.len(), 3 + 4 * 3, "ports overlap: {p:?}");
+        assert_eq!(all.len(), 3 + 5 * 3, "ports overlap: {p:?}");
     }
 }

@@ -125,6 +125,7 @@ impl Topology {
         for k in 1..=self.settings.origins {
             out.push(components::origin(self, k));
             out.push(components::discovery(self, k));
+            out.push(components::llhls(self, k));
         }
         out.push(components::edge(self));
         out

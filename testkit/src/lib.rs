@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod llhls;
 mod nginx;
+pub use llhls::Llhls;
 pub mod nginx_conf;
 pub use nginx::{
     edge_module, http_common, main_block, nginx_bin, nginx_test_config, render_template, Nginx,

@@ -64,6 +64,7 @@ fn prepare(a: &Args) -> Result<(Topology, Option<String>), String> {
     for f in [
         bin_dir.join("rtmp-live-api"),
         bin_dir.join("rtmp-live-discovery"),
+        bin_dir.join("rtmp-live-llhls"),
         edge_module.clone(),
     ] {
         if !f.exists() {

@@ -16,8 +16,26 @@ pub fn say(msg: &str) {
     println!("[up] {msg}");
 }
 
-/// Blocks SIGINT and SIGTERM in this process (children get a clean mask)
-/// and reports each one on the returned channel.
+/// Lets the child of `cmd` receive SIGINT and SIGTERM: without this it
+/// would inherit the supervisor's blocked mask and ignore `stop`'s SIGTERM
+/// (graceful shutdowns lost, SIGKILL after the grace period).
+fn unblocked(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: runs in the forked child before exec; `pthread_sigmask` is
+    // async-signal-safe and nothing else is touched.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set = SigSet::empty();
+            set.add(Signal::SIGINT);
+            set.add(Signal::SIGTERM);
+            set.thread_unblock().map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// Blocks SIGINT and SIGTERM in this process and reports each one on the
+/// returned channel. Children inherit a blocked mask across exec (std does
+/// not reset it): [`unblocked`] gives them a clean one.
 pub fn signals() -> mpsc::Receiver<Signal> {
     let mut set = SigSet::empty();
     set.add(Signal::SIGINT);
@@ -88,7 +106,9 @@ impl Supervisor {
                 return Err(format!("{} config invalid", p.name));
             }
         }
-        let mut child = Command::new(&p.program)
+        let mut cmd = Command::new(&p.program);
+        unblocked(&mut cmd);
+        let mut child = cmd
             .args(&p.args)
             .envs(self.common_env.iter().cloned())
             .envs(p.env.iter().cloned())

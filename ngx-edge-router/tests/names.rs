@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use rtmp_live_testkit::{Api, Redis};
+use rtmp_live_testkit::{free_port, Api, Redis};
 
 /// dnsmasq answering only its own records, logging every query.
 struct Dns {
@@ -24,34 +24,52 @@ struct Dns {
 
 impl Dns {
     fn start(records: &[(&str, &str)]) -> Dns {
-        let port = {
-            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-            s.local_addr().unwrap().port()
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("dns.log");
-        let mut cmd = Command::new("dnsmasq");
-        cmd.args([
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--no-resolv",
-            "--no-hosts",
-            "--bind-interfaces",
-            "--listen-address=127.0.0.1",
-            "--pid-file=",
-            "--log-queries",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--log-facility={}", log.display()));
-        for (name, ip) in records {
-            cmd.arg(format!("--host-record={name},{ip}"));
+        // dnsmasq listens on UDP and TCP: a port free for one may be taken
+        // for the other, so a start that fails is retried on another port.
+        for _ in 0..10 {
+            let port = free_port();
+            let dir = tempfile::tempdir().unwrap();
+            let log = dir.path().join("dns.log");
+            let mut cmd = Command::new("dnsmasq");
+            cmd.args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--listen-address=127.0.0.1",
+                "--pid-file=",
+                "--log-queries",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-facility={}", log.display()));
+            for (name, ip) in records {
+                cmd.arg(format!("--host-record={name},{ip}"));
+            }
+            let child = cmd
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("dnsmasq (package dnsmasq-base; scripts/deps.sh installs it)");
+            let mut dns = Dns {
+                port,
+                log,
+                child,
+                _dir: dir,
+            };
+            if dns.ready() {
+                return dns;
+            }
+            eprintln!(
+                "dnsmasq on port {port} did not start: {}",
+                std::fs::read_to_string(&dns.log).unwrap_or_default()
+            );
         }
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dnsmasq (package dnsmasq-base; scripts/deps.sh installs it)");
-        // Ready when it answers (any answer) on its port.
+        panic!("dnsmasq did not start");
+    }
+
+    /// Whether it answers (any answer) on its port within 5 s.
+    fn ready(&mut self) -> bool {
         let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
         probe
             .set_read_timeout(Some(Duration::from_millis(100)))
@@ -61,20 +79,17 @@ impl Dns {
             1,
         ];
         let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let _ = probe.send_to(&query, ("127.0.0.1", port));
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
+            let _ = probe.send_to(&query, ("127.0.0.1", self.port));
             let mut buf = [0u8; 512];
             if probe.recv_from(&mut buf).is_ok() {
-                break;
+                return true;
             }
-            assert!(Instant::now() < deadline, "dnsmasq did not start");
         }
-        Dns {
-            port,
-            log,
-            child,
-            _dir: dir,
-        }
+        false
     }
 
     /// How many queries for `name` reached the server.

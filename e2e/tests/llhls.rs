@@ -110,7 +110,7 @@ fn pct(v: &mut [f64], q: f64) -> f64 {
 #[test]
 fn ll_hls_through_origin_component_and_edge() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let p = Platform::start(1, false, &[]);
+    let p = Platform::start(1, false, &[("LLHLS", "1")]);
     let _publisher = publish(p.rtmp_port(1), &key("golive"), "640x360", 30, None);
     let path = "/golive/index.m3u8";
 

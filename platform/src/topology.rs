@@ -14,6 +14,9 @@ pub struct Settings {
     pub origins: usize,
     /// Transcode every stream into the ABR ladder.
     pub abr: bool,
+    /// Run the LL-HLS component beside each origin (without it the origin
+    /// serves its playlist files).
+    pub llhls: bool,
     /// The repository: `nginx/` templates, `scripts/`.
     pub root: PathBuf,
     /// The built binaries and the edge module.
@@ -125,7 +128,9 @@ impl Topology {
         for k in 1..=self.settings.origins {
             out.push(components::origin(self, k));
             out.push(components::discovery(self, k));
-            out.push(components::llhls(self, k));
+            if self.settings.llhls {
+                out.push(components::llhls(self, k));
+            }
         }
         out.push(components::edge(self));
         out

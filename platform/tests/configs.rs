@@ -27,6 +27,7 @@ fn topology(state: &Path, origins: usize, abr: bool) -> Topology {
         ports: Ports::default(),
         origins,
         abr,
+        llhls: true,
         root: root(),
         bin_dir: bin_dir(),
         state_dir: state.to_path_buf(),

@@ -25,6 +25,11 @@ pub struct Args {
     #[arg(long, env = "ABR", value_parser = BoolishValueParser::new(),
           default_value = "0", num_args = 0..=1, default_missing_value = "1")]
     pub abr: bool,
+    /// LL-HLS playlists from rtmp-live-llhls beside each origin (`LLHLS=1`;
+    /// opt-in: hls.js stalls intermittently on them, see llhls/README.md).
+    #[arg(id = "llhls_on", long = "llhls", env = "LLHLS", value_parser = BoolishValueParser::new(),
+          default_value = "0", num_args = 0..=1, default_missing_value = "1")]
+    pub llhls_on: bool,
     /// Runtime files [default: ${XDG_STATE_HOME:-~/.local/state}/rtmp-live].
     #[arg(long, env = "STATE_DIR")]
     pub state_dir: Option<PathBuf>,

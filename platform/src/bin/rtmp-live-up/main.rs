@@ -113,6 +113,7 @@ fn prepare(a: &Args) -> Result<(Topology, Option<String>), String> {
         ports: a.ports.clone(),
         origins,
         abr: a.abr,
+        llhls: a.llhls_on,
         nginx: a.nginx.clone(),
         nginx_user: a.nginx_user.clone().unwrap_or_else(current_user),
         rtmp_module: a.rtmp_module.clone(),

@@ -3,7 +3,7 @@
 //! ([`Lookup`]). Both live in the main request's pool and are dropped with
 //! it.
 
-use edge_router_policy::{CacheStatus, FailPolicy, Outcome};
+use edge_router_policy::{CacheStatus, FailPolicy, Outcome, Timing};
 use ngx::ffi::{ngx_http_request_t, ngx_str_t};
 use ngx::http::{HttpModule, Request};
 
@@ -120,10 +120,18 @@ pub struct Lookup {
     pub done: bool,
     /// When it started (nginx's clock, ms).
     pub started_ms: u64,
+    /// The viewer location's route timing, taken when the lookup starts:
+    /// by the time a background refresh ends, its main request may have
+    /// moved to another location (an `error_page` redirect) whose
+    /// configuration says nothing about routes.
+    pub timing: Timing,
+    /// A failed foreground lookup is followed by origin probes
+    /// (`edge_router_probe` with origins to ask).
+    pub probes_follow: bool,
 }
 
 impl Lookup {
-    pub fn new(name: &[u8], leader: *mut Viewer) -> Lookup {
+    pub fn new(name: &[u8], leader: *mut Viewer, timing: Timing, probes_follow: bool) -> Lookup {
         coalesce::lookup_started();
         Lookup {
             name: name.to_vec(),
@@ -132,6 +140,8 @@ impl Lookup {
             too_big: false,
             done: false,
             started_ms: crate::ffi::now_ms(),
+            timing,
+            probes_follow,
         }
     }
 
@@ -153,6 +163,8 @@ pub struct Probe {
     /// The one peer of the probe's upstream request.
     pub peers: Vec<Peer>,
     pub done: bool,
+    /// The viewer location's route timing (see [`Lookup::timing`]).
+    pub timing: Timing,
 }
 
 impl Drop for Probe {

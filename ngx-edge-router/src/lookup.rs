@@ -39,7 +39,8 @@ pub fn start(r: &mut Request, name: &[u8], leader: Option<&mut ctx::Viewer>) -> 
     let mut path = Vec::with_capacity(1 + name.len());
     path.push(b'/');
     path.extend_from_slice(name);
-    let state = ReqCtx::Lookup(Lookup::new(name, leader));
+    let probes_follow = !lcf.probe_targets().is_empty();
+    let state = ReqCtx::Lookup(Lookup::new(name, leader, lcf.timing(), probes_follow));
     subrequest::spawn(r, lcf.api.as_bytes(), &path, state, background)?;
     ngx_log_debug_http!(
         r,
@@ -60,24 +61,30 @@ pub fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
         return;
     }
     lk.done = true;
-    // SAFETY: `main` of a live request is live.
-    let main = unsafe { Request::from_ngx_http_request(sr.as_ref().main) };
-    let (Some(lcf), Some(mcf)) = (
-        EdgeRouter::location_conf(main.as_ref()),
-        EdgeRouter::main_conf(main.as_ref()),
-    ) else {
-        return;
-    };
-    let t = lcf.timing();
-    let zone = Zone::new(mcf.zone);
+    // The main configuration is the same in every location; the route
+    // timing was taken when the lookup started (see `Lookup::timing`).
+    let t = lk.timing;
+    let zone = EdgeRouter::main_conf(sr.as_ref()).and_then(|m| Zone::new(m.zone));
     let name = String::from_utf8_lossy(&lk.name).into_owned();
     let now = now_ms();
 
+    let h = &sr.as_ref().headers_out;
+    let answer = ApiAnswer {
+        transport_failed: rc == NGX_ERROR as ngx_int_t
+            || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t,
+        status: u16::try_from(h.status).unwrap_or(0),
+        json: is_json_content_type(h.content_type.as_bytes()),
+        body: &lk.body,
+        too_big: lk.too_big,
+    };
     // SAFETY: the connection of a live request is live.
     let client_gone = unsafe { (*sr.connection()).error() } != 0;
-    if client_gone {
-        // The viewer hung up: not an API failure. Nothing is stored; a
-        // background claim is released, waiters start over.
+    if client_gone && answer.transport_failed {
+        // The viewer hung up and the lookup was cut short with it: not an
+        // API failure. Nothing is stored; a background claim is released,
+        // waiters start over. (An answer that arrived whole is used even
+        // when the viewer has gone: a background refresh usually outlives
+        // the answer it was started beside.)
         ngx_log_debug_http!(
             sr,
             "edge_router: lookup of \"{name}\" cut short by a client abort"
@@ -96,15 +103,6 @@ pub fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
         return;
     }
 
-    let h = &sr.as_ref().headers_out;
-    let answer = ApiAnswer {
-        transport_failed: rc == NGX_ERROR as ngx_int_t
-            || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t,
-        status: u16::try_from(h.status).unwrap_or(0),
-        json: is_json_content_type(h.content_type.as_bytes()),
-        body: &lk.body,
-        too_big: lk.too_big,
-    };
     let outcome = classify(&name, &answer);
     if let Some(z) = zone {
         z.observe_lookup(now.saturating_sub(lk.started_ms));
@@ -140,7 +138,7 @@ pub fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
         leader.outcome = Some(outcome.clone());
         // With origins to probe, the leader probes next (see `access`);
         // its waiters keep waiting for that result.
-        if !failed || lcf.probe_targets().is_empty() {
+        if !failed || !lk.probes_follow {
             coalesce::wake(&lk.name, Some(&outcome));
         }
     }

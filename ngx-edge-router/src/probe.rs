@@ -9,7 +9,7 @@
 //! "not found", remembered for `edge_router_negative`. Probes count against
 //! `edge_router_lookups`; the leader's waiters share the result.
 
-use edge_router_policy::{Outcome, RouteOrigin};
+use edge_router_policy::{Outcome, RouteOrigin, Timing};
 use ngx::ffi::{ngx_int_t, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_WARN};
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::{ngx_log_debug_http, ngx_log_error};
@@ -34,7 +34,7 @@ pub fn start(r: &mut Request, v: *mut Viewer, targets: &[std::net::SocketAddr]) 
         if coalesce::in_flight() >= usize::try_from(lcf.lookups.max(1)).unwrap_or(1) {
             break;
         }
-        if start_one(r, v, &prefix, &path, *addr).is_ok() {
+        if start_one(r, v, (&prefix, &path), *addr, lcf.timing()).is_ok() {
             started += 1;
         }
     }
@@ -44,9 +44,9 @@ pub fn start(r: &mut Request, v: *mut Viewer, targets: &[std::net::SocketAddr]) 
 fn start_one(
     r: &mut Request,
     v: *mut Viewer,
-    prefix: &[u8],
-    path: &[u8],
+    (prefix, path): (&[u8], &[u8]),
     addr: std::net::SocketAddr,
+    timing: Timing,
 ) -> Result<(), ()> {
     let name = addr.to_string();
     coalesce::lookup_started();
@@ -55,6 +55,7 @@ fn start_one(
         origin: RouteOrigin::new(name.clone(), 0),
         peers: vec![Peer::new(addr, &name)],
         done: false,
+        timing,
     });
     subrequest::spawn(r, prefix, path, state, false)?;
     ngx_log_debug_http!(r, "edge_router: probing {name}");
@@ -105,13 +106,8 @@ pub fn finished(sr: &mut Request, p: &mut Probe, rc: ngx_int_t) {
     } else {
         Outcome::Found(std::mem::take(&mut v.probed))
     };
-    // SAFETY: `main` of a live request is live.
-    let main = unsafe { Request::from_ngx_http_request(sr.as_ref().main) };
-    if let (Some(lcf), Some(zone)) = (
-        EdgeRouter::location_conf(main.as_ref()),
-        EdgeRouter::main_conf(main.as_ref()).and_then(|m| Zone::new(m.zone)),
-    ) {
-        let _ = zone.store_outcome(&v.name, &outcome, now_ms(), &lcf.timing());
+    if let Some(zone) = EdgeRouter::main_conf(sr.as_ref()).and_then(|m| Zone::new(m.zone)) {
+        let _ = zone.store_outcome(&v.name, &outcome, now_ms(), &p.timing);
     }
     ngx_log_error!(
         NGX_LOG_WARN,

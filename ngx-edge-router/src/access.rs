@@ -13,8 +13,11 @@
 //! by a posted write event (see [`crate::coalesce`]).
 
 use edge_router_policy::metrics::Event;
+use std::rc::Rc;
+
 use edge_router_policy::{
-    healthy_first, is_valid_stream_name, rank, CacheStatus, Decision, Outcome, RouteOrigin, Target,
+    healthy_first, is_valid_stream_name, rank, CacheStatus, Decision, Outcome, Prepared, Route,
+    Target,
 };
 use ngx::core::Status;
 use ngx::ffi::{
@@ -73,7 +76,7 @@ fn handle(r: &mut Request) -> ngx_int_t {
         State::Resolved => return finish(r, lcf),
         State::Named => {
             return match v.pending_route.take() {
-                Some((origins, st)) => route_to(r, lcf, origins, st),
+                Some((route, st)) => route_to(r, lcf, route, st),
                 None => status(NGX_HTTP_INTERNAL_SERVER_ERROR),
             }
         }
@@ -94,7 +97,6 @@ fn handle(r: &mut Request) -> ngx_int_t {
         "edge_router: \"{}\": {decision:?}",
         String::from_utf8_lossy(&v.name)
     );
-    let origins = route.map(|r| r.origins).unwrap_or_default();
     match decision {
         Decision::Serve(CacheStatus::Hit) => zone.count(Event::FreshHit),
         Decision::Serve(CacheStatus::Stale) => zone.count(Event::StaleHit),
@@ -103,9 +105,9 @@ fn handle(r: &mut Request) -> ngx_int_t {
         // Counted below: a wait, a refusal or a miss.
         Decision::Lookup => {}
     }
-    match decision {
-        Decision::Serve(st) => route_to(r, lcf, origins, st),
-        Decision::ServeAndRefresh => {
+    match (decision, route) {
+        (Decision::Serve(st), Some(route)) => route_to(r, lcf, route, st),
+        (Decision::ServeAndRefresh, Some(route)) => {
             let name = v.name.clone();
             if coalesce::in_flight() >= lookup_limit(lcf) || lookup::start(r, &name, None).is_err()
             {
@@ -116,13 +118,17 @@ fn handle(r: &mut Request) -> ngx_int_t {
                 // for the API on it, so this answer closes the connection.
                 v.close_connection = true;
             }
-            route_to(r, lcf, origins, CacheStatus::Updating)
+            route_to(r, lcf, route, CacheStatus::Updating)
         }
-        Decision::NotFound => {
+        // `decide` serves only from a route it was given.
+        (Decision::Serve(_) | Decision::ServeAndRefresh, None) => {
+            status(NGX_HTTP_INTERNAL_SERVER_ERROR)
+        }
+        (Decision::NotFound, _) => {
             v.cache_status = Some(CacheStatus::Hit);
             status(NGX_HTTP_NOT_FOUND)
         }
-        Decision::Lookup => {
+        (Decision::Lookup, _) => {
             if coalesce::join(&v.name, raw) {
                 zone.count(Event::CoalescedWait);
                 v.state = State::Waiting;
@@ -190,7 +196,6 @@ fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<(), ngx_int_t> {
         outcome: None,
         peers: Vec::new(),
         cache_status: None,
-        session: Vec::new(),
         zone,
         fail_policy: lcf.fail_policy(),
         close_connection: false,
@@ -223,7 +228,8 @@ fn finish(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
             } else {
                 CacheStatus::Miss
             };
-            route_to(r, lcf, origins, st)
+            let route = Rc::new(Prepared::new(Route::found(origins, 0)));
+            route_to(r, lcf, route, st)
         }
         Some(Outcome::NotFound) => {
             v.cache_status = Some(CacheStatus::Miss);
@@ -271,13 +277,11 @@ fn finish(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
 
 /// Orders the allowed `origins` for this viewer (sticky rendezvous choice,
 /// origins that failed recently last) and lets the request go on.
-fn route_to(
-    r: &mut Request,
-    lcf: &LocConf,
-    origins: Vec<RouteOrigin>,
-    st: CacheStatus,
-) -> ngx_int_t {
-    let viewer_key: Vec<u8> = if lcf.viewer_key.is_null() {
+fn route_to(r: &mut Request, lcf: &LocConf, route: Rc<Prepared>, st: CacheStatus) -> ngx_int_t {
+    // Only a choice between origins needs to know who the viewer is.
+    let viewer_key: Vec<u8> = if route.route.origins.len() < 2 {
+        Vec::new()
+    } else if lcf.viewer_key.is_null() {
         // SAFETY: the connection of a live request is live.
         unsafe { (*r.connection()).addr_text.as_bytes().to_vec() }
     } else {
@@ -292,10 +296,10 @@ fn route_to(
     let Some(v) = ctx::viewer(r) else {
         return status(NGX_HTTP_INTERNAL_SERVER_ERROR);
     };
-    let allowed = match allowed_targets(v, lcf, log, &origins) {
+    let allowed = match allowed_targets(v, lcf, log, &route) {
         Targets::Ready(t) => t,
         Targets::Resolve => {
-            v.pending_route = Some((origins, st));
+            v.pending_route = Some((route, st));
             let vp: *mut Viewer = v;
             return match resolve::start(r, vp) {
                 // Answered from nginx's cache (or failed at once): go on.
@@ -303,7 +307,7 @@ fn route_to(
                     // SAFETY: `vp` is this request's context, in its pool.
                     let v = unsafe { &mut *vp };
                     match v.pending_route.take() {
-                        Some((origins, st)) => route_to(r, lcf, origins, st),
+                        Some((route, st)) => route_to(r, lcf, route, st),
                         None => status(NGX_HTTP_INTERNAL_SERVER_ERROR),
                     }
                 }
@@ -333,33 +337,42 @@ fn route_to(
             };
         }
     };
-    let names: Vec<&str> = allowed.iter().map(|(_, o)| o.addr.as_str()).collect();
-    // One rank per origin, not per address: a name's addresses stay
-    // together, in the resolver's order.
-    let ranked: Vec<usize> = rank_grouped(&v.name, &viewer_key, &names);
-    let down = match v.zone {
-        Some(z) => {
-            let keys: Vec<&[u8]> = ranked.iter().map(|&i| names[i].as_bytes()).collect();
-            z.down(&keys, now_ms())
+    let peer =
+        |&(addr, origin): &(std::net::SocketAddr, usize)| Peer::of_route(addr, &route, origin);
+    v.peers = match allowed.len() {
+        0 => {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                log,
+                "edge_router: the route of \"{}\" has no usable origin",
+                String::from_utf8_lossy(&v.name)
+            );
+            return status(NGX_HTTP_BAD_GATEWAY);
         }
-        None => vec![false; ranked.len()],
+        // One address (most streams): nothing to choose or reorder.
+        1 => vec![peer(&allowed[0])],
+        _ => {
+            let names: Vec<&str> = allowed
+                .iter()
+                .map(|&(_, i)| route.route.origins[i].addr.as_str())
+                .collect();
+            // One rank per origin, not per address: a name's addresses
+            // stay together, in the resolver's order.
+            let ranked: Vec<usize> = rank_grouped(&v.name, &viewer_key, &names);
+            let down = match v.zone {
+                Some(z) => {
+                    let keys: Vec<&[u8]> = ranked.iter().map(|&i| names[i].as_bytes()).collect();
+                    z.down(&keys, now_ms())
+                }
+                None => vec![false; ranked.len()],
+            };
+            let order: Vec<(usize, bool)> = ranked.into_iter().zip(down).collect();
+            healthy_first(order, |&(_, d)| d)
+                .into_iter()
+                .map(|(i, _)| peer(&allowed[i]))
+                .collect()
+        }
     };
-    let order: Vec<(usize, bool)> = ranked.into_iter().zip(down).collect();
-    let order = healthy_first(order, |&(_, d)| d);
-    if order.is_empty() {
-        ngx_log_error!(
-            NGX_LOG_ERR,
-            log,
-            "edge_router: the route of \"{}\" has no usable origin",
-            String::from_utf8_lossy(&v.name)
-        );
-        return status(NGX_HTTP_BAD_GATEWAY);
-    }
-    v.session = allowed[order[0].0].1.since.to_string().into_bytes();
-    v.peers = order
-        .iter()
-        .map(|&(i, _)| Peer::new(allowed[i].0, &allowed[i].1.addr))
-        .collect();
     v.cache_status = Some(st);
     v.state = State::Routed;
     ngx_log_debug_http!(
@@ -371,9 +384,10 @@ fn route_to(
     NGX_DECLINED as ngx_int_t
 }
 
-/// The route's origins as addresses, or the need to resolve names first.
+/// The route's origins as addresses (each with the index of its origin in
+/// the route), or the need to resolve names first.
 enum Targets {
-    Ready(Vec<(std::net::SocketAddr, RouteOrigin)>),
+    Ready(Vec<(std::net::SocketAddr, usize)>),
     Resolve,
 }
 
@@ -384,9 +398,10 @@ fn allowed_targets(
     v: &mut Viewer,
     lcf: &LocConf,
     log: *mut ngx::ffi::ngx_log_t,
-    origins: &[RouteOrigin],
+    route: &Prepared,
 ) -> Targets {
     let list = lcf.allowed();
+    let origins = &route.route.origins;
     let mut out = Vec::with_capacity(origins.len());
     let mut unresolved = false;
     let refuse = |v: &Viewer, what: &str| {
@@ -400,17 +415,18 @@ fn allowed_targets(
             String::from_utf8_lossy(&v.name)
         );
     };
-    for o in origins {
-        match Target::parse(&o.addr) {
-            Some(Target::Addr(a)) if list.allows(&a) => out.push((a, o.clone())),
-            Some(Target::Name { host, port }) if list.allows_name(&host, port) => {
+    for (i, (o, target)) in origins.iter().zip(&route.targets).enumerate() {
+        match target {
+            Some(Target::Addr(a)) if list.allows(a) => out.push((*a, i)),
+            Some(Target::Name { host, port }) if list.allows_name(host, *port) => {
                 match v
                     .resolving
                     .iter()
-                    .find(|r| r.host == host && r.port == port)
+                    .find(|r| r.host == *host && r.port == *port)
                 {
                     None => {
-                        v.resolving.push(resolve::Resolution::new(host, port));
+                        v.resolving
+                            .push(resolve::Resolution::new(host.clone(), *port));
                         unresolved = true;
                     }
                     Some(r) => match &r.result {
@@ -427,7 +443,7 @@ fn allowed_targets(
                         Some(Ok(addrs)) => {
                             for a in addrs.clone() {
                                 if list.allows_resolved(&a) {
-                                    out.push((a, o.clone()));
+                                    out.push((a, i));
                                 } else {
                                     refuse(v, &format!("{} (resolved to {a})", o.addr));
                                 }

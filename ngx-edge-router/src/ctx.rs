@@ -3,7 +3,9 @@
 //! ([`Lookup`]). Both live in the main request's pool and are dropped with
 //! it.
 
-use edge_router_policy::{CacheStatus, FailPolicy, Outcome, Timing};
+use std::rc::Rc;
+
+use edge_router_policy::{CacheStatus, FailPolicy, Outcome, Prepared, Timing};
 use ngx::ffi::{ngx_http_request_t, ngx_str_t};
 use ngx::http::{HttpModule, Request};
 
@@ -36,27 +38,61 @@ pub enum State {
 /// One upstream candidate, in the viewer's preference order.
 pub struct Peer {
     pub addr: socket2::SockAddr,
-    name: Box<[u8]>,
+    name: PeerName,
+    /// `name`'s bytes for nginx (`pc->name`); they do not move while the
+    /// Peer lives (boxed, or inside the shared route).
     pub name_str: ngx_str_t,
 }
 
+/// Where a peer's name lives: in the route it came from (no copy per
+/// request), or in the peer itself.
+enum PeerName {
+    Route(Rc<Prepared>, usize),
+    Owned(Box<[u8]>),
+}
+
 impl Peer {
+    /// A peer named `name` (an origin probe's).
     pub fn new(addr: std::net::SocketAddr, name: &str) -> Peer {
-        let name: Box<[u8]> = name.as_bytes().into();
-        // The boxed bytes do not move when the Peer does.
-        let name_str = ngx_str_t {
-            len: name.len(),
-            data: name.as_ptr().cast_mut(),
-        };
-        Peer {
+        Peer::with_name(addr, PeerName::Owned(name.as_bytes().into()))
+    }
+
+    /// A peer for origin `origin` of `route`.
+    pub fn of_route(addr: std::net::SocketAddr, route: &Rc<Prepared>, origin: usize) -> Peer {
+        Peer::with_name(addr, PeerName::Route(Rc::clone(route), origin))
+    }
+
+    fn with_name(addr: std::net::SocketAddr, name: PeerName) -> Peer {
+        let mut p = Peer {
             addr: addr.into(),
             name,
-            name_str,
-        }
+            name_str: ngx_str_t {
+                len: 0,
+                data: core::ptr::null_mut(),
+            },
+        };
+        let bytes = p.name();
+        p.name_str = ngx_str_t {
+            len: bytes.len(),
+            data: bytes.as_ptr().cast_mut(),
+        };
+        p
     }
 
     pub fn name(&self) -> &[u8] {
-        &self.name
+        match &self.name {
+            PeerName::Route(r, i) => r.route.origins[*i].addr.as_bytes(),
+            PeerName::Owned(b) => b,
+        }
+    }
+
+    /// The publish session of the peer's origin (decimal registration
+    /// time; empty when unknown).
+    pub fn session(&self) -> &[u8] {
+        match &self.name {
+            PeerName::Route(r, i) => &r.sessions[*i],
+            PeerName::Owned(_) => b"",
+        }
     }
 }
 
@@ -69,8 +105,6 @@ pub struct Viewer {
     pub outcome: Option<Outcome>,
     pub peers: Vec<Peer>,
     pub cache_status: Option<CacheStatus>,
-    /// The chosen origin's registration time (decimal), for cache keys.
-    pub session: Vec<u8>,
     pub zone: Option<Zone>,
     pub fail_policy: FailPolicy,
     /// This request started a background refresh: its answer closes the
@@ -85,12 +119,17 @@ pub struct Viewer {
     pub resolving: Vec<crate::resolve::Resolution>,
     pub names_pending: usize,
     /// The route waiting for its names, and how it was found.
-    pub pending_route: Option<(Vec<edge_router_policy::RouteOrigin>, CacheStatus)>,
+    pub pending_route: Option<(Rc<Prepared>, CacheStatus)>,
 }
 
 impl Viewer {
     pub fn origin(&self) -> Option<&[u8]> {
         self.peers.first().map(Peer::name)
+    }
+
+    /// The chosen origin's registration time (decimal), for cache keys.
+    pub fn session(&self) -> &[u8] {
+        self.peers.first().map_or(b"", Peer::session)
     }
 }
 

@@ -25,6 +25,7 @@ mod coalesce;
 mod conf;
 mod ctx;
 mod ffi;
+mod local;
 mod lookup;
 mod metrics;
 mod probe;

@@ -82,5 +82,5 @@ http_variable_get!(get_cache, |r: &mut Request, v, _| variable(r, v, |c| c
     .cache_status
     .map(|s| s.as_str().as_bytes())));
 http_variable_get!(get_session, |r: &mut Request, v, _| variable(r, v, |c| {
-    (!c.session.is_empty()).then_some(c.session.as_slice())
+    Some(c.session()).filter(|s| !s.is_empty())
 }));

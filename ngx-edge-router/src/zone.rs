@@ -14,11 +14,12 @@ use core::ffi::c_void;
 use core::ptr::NonNull;
 
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::rc::Rc;
 
 use edge_router_policy::metrics::{self, Event, OriginCounters, Snapshot};
 use edge_router_policy::{
-    after_lookup, claim_refresh, decide, evict, Decision, FailPolicy, Health, Outcome, Route,
-    RouteKind, Timing,
+    after_lookup, claim_refresh, decide, evict, Decision, FailPolicy, Health, Outcome, Prepared,
+    Route, RouteKind, Timing,
 };
 use ngx::allocator::{AllocError, Allocator};
 use ngx::collections::RbTreeMap;
@@ -29,6 +30,7 @@ use ngx::ffi::{
 };
 
 use crate::ffi::guard;
+use crate::local;
 
 /// Allocates from the zone's slab pool; only used while [`Locked`] holds the
 /// pool's mutex, hence the `_locked` slab functions.
@@ -274,7 +276,7 @@ impl Zone {
     /// must be refreshed, claims that refresh for the caller (so that one
     /// worker refreshes it, not all of them). Returns the decision and the
     /// route it was made from.
-    pub fn consult(&self, name: &[u8], now: u64, t: &Timing) -> (Decision, Option<Route>) {
+    pub fn consult(&self, name: &[u8], now: u64, t: &Timing) -> (Decision, Option<Rc<Prepared>>) {
         let mut l = self.lock();
         let Some(s) = l.shared() else {
             return (Decision::Lookup, None);
@@ -282,13 +284,13 @@ impl Zone {
         let Some(slot) = s.routes.get_mut(NgxStr::from_bytes(name)) else {
             return (Decision::Lookup, None);
         };
-        let route = Route::decode(slot.route.as_bytes());
-        let decision = decide(route.as_ref(), now, t);
+        let route = local::prepared(name, slot.route.as_bytes());
+        let decision = decide(route.as_ref().map(|p| &p.route), now, t);
         if now.saturating_sub(slot.used_ms) >= USE_STAMP_MS {
             slot.used_ms = now;
         }
-        if let (Decision::ServeAndRefresh, Some(r)) = (&decision, &route) {
-            let claimed = claim_refresh(r, now);
+        if let (Decision::ServeAndRefresh, Some(p)) = (&decision, &route) {
+            let claimed = claim_refresh(&p.route, now);
             let _ = put(s, self.pool, name, &claimed, now, t);
         }
         (decision, route)

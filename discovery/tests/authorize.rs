@@ -416,6 +416,10 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
                 "ORIGIN_PACKAGING",
                 dir.join("packaging.conf").display().to_string(),
             ),
+            (
+                "ORIGIN_HLS_HTTP",
+                dir.join("hls-http.conf").display().to_string(),
+            ),
             ("RTMP_PORT", rtmp.to_string()),
             ("ORIGIN_HTTP_PORT", http.to_string()),
             ("RTMP_STAT_PORT", stat.to_string()),
@@ -430,6 +434,11 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
         render_template(
             "origin-hls.conf.template",
             &dir.join("packaging.conf"),
+            &env,
+        );
+        render_template(
+            "origin-files.conf.template",
+            &dir.join("hls-http.conf"),
             &env,
         );
         render_template("origin.conf.template", &dir.join("rendered.conf"), &env);

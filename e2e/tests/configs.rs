@@ -22,7 +22,10 @@ fn nginx_t(dir: &Path, conf: &Path) {
 
 #[test]
 fn origin_templates_render_and_pass_nginx_t() {
-    for packaging in ["origin-hls.conf.template", "origin-abr.conf.template"] {
+    let combos = ["origin-hls.conf.template", "origin-abr.conf.template"]
+        .into_iter()
+        .flat_map(|p| ["origin-files.conf.template", "origin-llhls.conf.template"].map(|h| (p, h)));
+    for (packaging, hls_http) in combos {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path();
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
@@ -36,6 +39,10 @@ fn origin_templates_render_and_pass_nginx_t() {
             (
                 "ORIGIN_PACKAGING",
                 dir.join("packaging.conf").display().to_string(),
+            ),
+            (
+                "ORIGIN_HLS_HTTP",
+                dir.join("hls-http.conf").display().to_string(),
             ),
             (
                 "ABR_LADDER_SCRIPT",
@@ -53,6 +60,7 @@ fn origin_templates_render_and_pass_nginx_t() {
             ("HLS_PATH", dir.join("hls").display().to_string()),
         ];
         render_template(packaging, &dir.join("packaging.conf"), &env);
+        render_template(hls_http, &dir.join("hls-http.conf"), &env);
         render_template("origin.conf.template", &dir.join("nginx.conf"), &env);
         nginx_t(dir, &dir.join("nginx.conf"));
     }

@@ -246,6 +246,13 @@ fn ll_hls_through_origin_component_and_edge() {
             assert_ne!(r.header("x-cache-status"), "HIT", "{range} cached");
         }
     }
+    // A plain GET of the fragment in progress returns the bytes written so
+    // far: the origin says no-store, so the edge never keeps that copy (it
+    // would serve a truncated segment to everyone later).
+    let early = p.edge_get(&growing);
+    assert_eq!(early.status, 200);
+    assert_eq!(early.header("cache-control"), "no-store", "{growing}");
+    let growing_uri = ll.current[0].uri.clone();
     // once listed, each segment holds the same bytes at the same offsets
     let last_uri = fetched.last().unwrap().0.uri.clone();
     wait_until(
@@ -258,6 +265,33 @@ fn ll_hls_through_origin_component_and_edge() {
                 .any(|(_, u)| *u == last_uri)
                 .then_some(())
         },
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "the fragment that was growing listed",
+        || {
+            let ll = parse_ll(&p.edge_get(path).text());
+            ll.segments
+                .iter()
+                .any(|(_, u)| *u == growing_uri)
+                .then_some(())
+        },
+    );
+    let full = p.edge_get(&growing);
+    assert_eq!(full.status, 200);
+    assert_ne!(
+        full.header("x-cache-status"),
+        "HIT",
+        "a partial copy was kept"
+    );
+    assert!(full.body.len() > early.body.len());
+    assert!(full.header("cache-control").contains("immutable"));
+    assert_eq!(&full.body[..early.body.len()], &early.body[..]);
+    assert_eq!(p.edge_get(&growing).header("x-cache-status"), "HIT");
+    println!(
+        "plain GET of the growing fragment: {} bytes, no-store; once listed: {} bytes, cached",
+        early.body.len(),
+        full.body.len()
     );
     let mut uris: Vec<String> = fetched.iter().map(|(np, _)| np.uri.clone()).collect();
     uris.dedup();
@@ -300,7 +334,13 @@ fn ll_hls_through_origin_component_and_edge() {
     let direct = get(&p.http, &format!("http://{origin}{path}"));
     assert_eq!(direct.status, 200, "{}", direct.text());
     assert!(!direct.text().contains("#EXT-X-PART"), "{}", direct.text());
-    assert!(!media_playlist(&direct.text()).1.is_empty());
+    let listed = media_playlist(&direct.text()).1;
+    assert!(!listed.is_empty());
+    // its fragments too, cacheable for a few seconds only (nothing can tell
+    // a complete fragment from the growing one now)
+    let seg = get(&p.http, &format!("http://{origin}/golive/{}", listed[0].1));
+    assert_eq!(seg.status, 200);
+    assert_eq!(seg.header("cache-control"), "public, max-age=10");
     let q = format!("http://{origin}{path}?_HLS_msn=1&_HLS_part=0");
     let blocking = get(&p.http, &q);
     assert_eq!(blocking.status, 200, "{}", blocking.text());

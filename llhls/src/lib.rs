@@ -4,6 +4,7 @@
 //! the playlists.
 
 pub mod blocking;
+pub mod fragments;
 pub mod parts;
 pub mod playlist;
 pub mod registry;

@@ -1,15 +1,17 @@
-//! HTTP: `GET /<name>/index.m3u8` as LL-HLS, with blocking reloads.
+//! HTTP: `GET /<name>/index.m3u8` as LL-HLS, with blocking reloads; and
+//! `GET /fragment-state`, the origin's question before it serves a fragment.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
 use crate::blocking::{self, Decision};
+use crate::fragments::{self, FragmentState};
 use crate::registry::Registry;
 
 /// Longest hold of a blocking reload: 3 target durations (the spec), but
@@ -28,6 +30,7 @@ pub fn router(reg: Arc<Registry>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/{name}/index.m3u8", get(playlist))
+        .route("/fragment-state", get(fragment_state))
         .with_state(reg)
 }
 
@@ -47,6 +50,34 @@ fn text(status: StatusCode, msg: &'static str) -> Response {
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
         format!("{{\"error\":\"{}\"}}\n", msg.trim_end()),
+    )
+        .into_response()
+}
+
+/// The origin's question before it serves one of nginx-rtmp's fragments
+/// (`X-Fragment: <stream>/<number>`, with the viewer's `Range`): answered
+/// with the `Cache-Control` the fragment may have (`X-Fragment-Cache`, see
+/// [`fragments`]). Always 204, so that the origin's `auth_request` lets the
+/// request through; a question it cannot parse gets `no-store`.
+async fn fragment_state(State(reg): State<Arc<Registry>>, headers: HeaderMap) -> Response {
+    let state = headers
+        .get("x-fragment")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once('/'))
+        .and_then(|(name, num)| Some((name, num.parse::<u64>().ok()?)))
+        .and_then(|(name, num)| {
+            let s = reg.get(name)?;
+            let st = s.state.lock().expect("stream lock");
+            Some(st.fragment_state(num))
+        })
+        .unwrap_or(FragmentState::Unknown);
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    (
+        StatusCode::NO_CONTENT,
+        [(
+            "x-fragment-cache",
+            HeaderValue::from_static(fragments::cache_control(state, range)),
+        )],
     )
         .into_response()
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::blocking::View;
+use crate::fragments::FragmentState;
 use crate::parts::{FragmentScanner, Part};
 use crate::playlist::{self, Current, LlParams, SegmentLl, Upstream};
 use crate::ts::{self, TS_CLOCK};
@@ -313,6 +314,37 @@ impl StreamState {
                 t.name.is_some() || t.after.is_some_and(|a| a + 1 == t.msn) || t.after.is_none()
             }
             None => true,
+        }
+    }
+
+    /// What this stream's fragment `num` (`<num>.ts`) is now (see
+    /// [`crate::fragments`]).
+    pub fn fragment_state(&self, num: u64) -> FragmentState {
+        if let Some(Tail {
+            name: Some((n, _)),
+            scanner,
+            ..
+        }) = &self.tail
+        {
+            if *n == num {
+                return FragmentState::Growing {
+                    published: scanner.next_part_start(),
+                };
+            }
+        }
+        let Some(up) = &self.upstream else {
+            return FragmentState::Unknown;
+        };
+        let listed: Vec<u64> = up
+            .segments
+            .iter()
+            .filter_map(|s| fragment_number(&s.uri))
+            .collect();
+        match listed.iter().min() {
+            _ if listed.contains(&num) => FragmentState::Complete,
+            // older than every listed fragment: complete long ago
+            Some(&first) if num < first => FragmentState::Complete,
+            _ => FragmentState::Unknown,
         }
     }
 

@@ -94,6 +94,7 @@ pub fn origin(t: &Topology, k: usize) -> Process {
         ("ORIGIN_DIR", d(&dir)),
         ("HLS_PATH", d(&dir.join("hls"))),
         ("ORIGIN_PACKAGING", d(&dir.join("packaging.conf"))),
+        ("ORIGIN_HLS_HTTP", d(&dir.join("hls-http.conf"))),
         ("RTMP_PORT", o.rtmp.to_string()),
         ("ORIGIN_HTTP_PORT", o.http.to_string()),
         ("RTMP_STAT_PORT", o.stat.to_string()),
@@ -108,12 +109,24 @@ pub fn origin(t: &Topology, k: usize) -> Process {
     } else {
         "origin-hls.conf.template"
     };
+    // Playlists and segments: nginx-rtmp's files, or with the LL-HLS
+    // component beside this origin.
+    let hls_http = if s.llhls {
+        "origin-llhls.conf.template"
+    } else {
+        "origin-files.conf.template"
+    };
     let conf = dir.join("nginx.conf");
     let mut p = process(&format!("origin{k}"), &s.nginx);
     p.configs = vec![
         Config {
             template: t.template(packaging),
             out: dir.join("packaging.conf"),
+            vars: vars.clone(),
+        },
+        Config {
+            template: t.template(hls_http),
+            out: dir.join("hls-http.conf"),
             vars: vars.clone(),
         },
         Config {

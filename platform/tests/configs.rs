@@ -22,12 +22,12 @@ fn bin_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
-fn topology(state: &Path, origins: usize, abr: bool) -> Topology {
+fn topology(state: &Path, origins: usize, abr: bool, llhls: bool) -> Topology {
     Topology::new(Settings {
         ports: Ports::default(),
         origins,
         abr,
-        llhls: true,
+        llhls,
         root: root(),
         bin_dir: bin_dir(),
         state_dir: state.to_path_buf(),
@@ -63,9 +63,9 @@ fn render_with_script(template: &Path, vars: &[(String, String)]) -> String {
 #[test]
 fn both_renderers_agree_on_every_config_of_the_topology() {
     let mut seen = std::collections::BTreeSet::new();
-    for abr in [false, true] {
+    for (abr, llhls) in [(false, false), (false, true), (true, false), (true, true)] {
         let state = tempfile::tempdir().unwrap();
-        let t = topology(state.path(), 2, abr);
+        let t = topology(state.path(), 2, abr, llhls);
         for p in t.processes() {
             for c in &p.configs {
                 let text = std::fs::read_to_string(&c.template).unwrap();
@@ -90,7 +90,7 @@ fn both_renderers_agree_on_every_config_of_the_topology() {
 #[test]
 fn both_renderers_refuse_a_missing_variable() {
     let state = tempfile::tempdir().unwrap();
-    let t = topology(state.path(), 1, false);
+    let t = topology(state.path(), 1, false, false);
     let edge = t.processes().pop().unwrap();
     let c = &edge.configs[0];
     let vars: Vec<_> = c
@@ -115,9 +115,9 @@ fn both_renderers_refuse_a_missing_variable() {
 
 #[test]
 fn every_config_of_the_topology_passes_nginx_t() {
-    for abr in [false, true] {
+    for (abr, llhls) in [(false, false), (false, true), (true, false), (true, true)] {
         let state = tempfile::tempdir().unwrap();
-        let t = topology(state.path(), 2, abr);
+        let t = topology(state.path(), 2, abr, llhls);
         let mut checked = 0;
         for p in t.processes() {
             for d in p.fresh_dirs.iter().chain(&p.dirs) {

@@ -55,10 +55,12 @@ fn text(status: StatusCode, msg: &'static str) -> Response {
 }
 
 /// The origin's question before it serves one of nginx-rtmp's fragments
-/// (`X-Fragment: <stream>/<number>`, with the viewer's `Range`): answered
-/// with the `Cache-Control` the fragment may have (`X-Fragment-Cache`, see
-/// [`fragments`]). Always 204, so that the origin's `auth_request` lets the
-/// request through; a question it cannot parse gets `no-store`.
+/// (`X-Fragment: <stream>/<number>`, and the viewer's `Range` if any):
+/// answered with how that answer may be cached (see [`fragments`]):
+/// `X-Fragment-Cache` (the viewers' `Cache-Control`) and, when no cache may
+/// keep it, `X-Fragment-Accel-Expires: 0` (the edges'). Always 204, so that
+/// the origin's `auth_request` lets the request through; a question it
+/// cannot parse is about an unknown fragment.
 async fn fragment_state(State(reg): State<Arc<Registry>>, headers: HeaderMap) -> Response {
     let state = headers
         .get("x-fragment")
@@ -71,15 +73,14 @@ async fn fragment_state(State(reg): State<Arc<Registry>>, headers: HeaderMap) ->
             Some(st.fragment_state(num))
         })
         .unwrap_or(FragmentState::Unknown);
-    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    (
-        StatusCode::NO_CONTENT,
-        [(
-            "x-fragment-cache",
-            HeaderValue::from_static(fragments::cache_control(state, range)),
-        )],
-    )
-        .into_response()
+    let c = fragments::caching(state, headers.contains_key(header::RANGE));
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    let h = res.headers_mut();
+    h.insert("x-fragment-cache", HeaderValue::from_static(c.viewers));
+    if let Some(e) = c.edges {
+        h.insert("x-fragment-accel-expires", HeaderValue::from_static(e));
+    }
+    res
 }
 
 async fn playlist(

@@ -322,14 +322,11 @@ impl StreamState {
     pub fn fragment_state(&self, num: u64) -> FragmentState {
         if let Some(Tail {
             name: Some((n, _)),
-            scanner,
             ..
         }) = &self.tail
         {
             if *n == num {
-                return FragmentState::Growing {
-                    published: scanner.next_part_start(),
-                };
+                return FragmentState::Growing;
             }
         }
         let Some(up) = &self.upstream else {

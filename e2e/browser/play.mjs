@@ -36,6 +36,9 @@ const out = {
   console_errors: [],
   page_errors: [],
   failed_requests: [],
+  // byte-range requests that got something else than 206 (a 200 is the
+  // whole file: a player takes it for the part it asked for)
+  ranges_not_partial: [],
   requests: [],
   list: null,
   text: "",
@@ -64,6 +67,10 @@ try {
   page.on("console", (m) => m.type() === "error" && out.console_errors.push(m.text()));
   page.on("pageerror", (e) => out.page_errors.push(String(e)));
   page.on("request", (r) => out.requests.push(r.url()));
+  page.on("response", (r) => {
+    const range = r.request().headers().range;
+    if (range && r.status() !== 206) out.ranges_not_partial.push(`${r.url()} ${range}: ${r.status()}`);
+  });
   page.on("requestfailed", (r) =>
     out.failed_requests.push(r.url() + " " + (r.failure() || {}).errorText),
   );

@@ -176,6 +176,8 @@ fn ll_hls_through_origin_component_and_edge() {
             let r = get_range(&p, &format!("/golive/{}", np.uri), &range);
             assert_eq!(r.status, 206, "{range}: {}", r.text());
             assert_eq!(r.body.len() as u64, np.len);
+            // a browser must not store it: its file is still growing (see 4.)
+            assert_eq!(r.header("cache-control"), "no-store", "{range}");
             fetched.push((np, r.body));
         }
         waits.push(waited);
@@ -230,6 +232,23 @@ fn ll_hls_through_origin_component_and_edge() {
     let again = get_range(&p, &format!("/golive/{}", np0.uri), &range0);
     assert_eq!(again.body, body0);
     assert_eq!(again.header("x-cache-status"), "HIT", "{range0}");
+    // ... and still not to be stored by viewers. A browser that kept a part
+    // of the growing file would ask for the next one with If-Range and the
+    // ETag of the smaller file; that no longer matches, so nginx answers
+    // 200 with the whole file, which the browser hands to the player as the
+    // part (hls.js then misplaced media and stalled):
+    assert_eq!(again.header("cache-control"), "no-store", "{range0}");
+    let stale = p
+        .http
+        .get(p.edge_url(&format!("/golive/{}", np0.uri)))
+        .header("Range", "bytes=0-187")
+        .header("If-Range", "\"0-0\"")
+        .send()
+        .unwrap();
+    assert_eq!(stale.status().as_u16(), 200, "If-Range with another ETag");
+    // that whole-file answer is not kept under the range's cache key
+    let r = get_range(&p, &format!("/golive/{}", np0.uri), "bytes=0-187");
+    assert_eq!((r.status, r.body.len()), (206, 188));
     // ranges of the fragment in progress that reach past its current end
     // (open, or closed beyond it) are cut short: never cached
     let ll = wait_until(
@@ -264,6 +283,12 @@ fn ll_hls_through_origin_component_and_edge() {
     for uri in &uris {
         let whole = p.edge_get(&format!("/golive/{uri}"));
         assert_eq!(whole.status, 200);
+        // whole segments are final
+        assert!(
+            whole.header("cache-control").contains("immutable"),
+            "{uri}: {}",
+            whole.header("cache-control")
+        );
         for (np, body) in fetched.iter().filter(|(np, _)| np.uri == *uri) {
             assert_eq!(
                 &whole.body[np.off as usize..(np.off + np.len) as usize],

@@ -228,8 +228,9 @@ fn hls_js_plays_through_the_edge_in_chromium() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10)
         .max(10);
-    // LL-HLS is opt-in (LLHLS=1): hls.js stalls on it intermittently
-    // (issue 15); `LLHLS=1 cargo test --test browser` runs these checks on it.
+    // LL-HLS is opt-in (LLHLS=1; issue 15: hls.js stalled on it, see
+    // llhls/README.md); `LLHLS=1 cargo test --test browser` runs these
+    // checks on it.
     let ll = std::env::var("LLHLS").is_ok_and(|v| v == "1");
     let p = Platform::start(1, false, &[("LLHLS", if ll { "1" } else { "0" })]);
     let origin = p.origin_host(1);

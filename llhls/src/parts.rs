@@ -20,6 +20,14 @@ pub struct Part {
     pub independent: bool,
 }
 
+/// The length of a fragment to come, as frames of the main PID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    pub frames: i64,
+    /// Mean frame duration (90 kHz ticks).
+    pub frame_ticks: i64,
+}
+
 /// Incremental scanner of one fragment file.
 #[derive(Debug)]
 pub struct FragmentScanner {
@@ -36,6 +44,15 @@ pub struct FragmentScanner {
     first_ts: Option<u64>,
     last_ts: Option<u64>,
     frame_ticks: i64,
+    /// Video frames read (main PID PES starts).
+    frames: i64,
+    /// Index of the first frame of the part in progress.
+    part_first_frame: i64,
+    /// The fragment's expected length, from the previous one: parts are
+    /// then planned so that the last one is not a sliver.
+    expected: Option<Expected>,
+    /// Frames the part in progress should hold (planned at its start).
+    goal_frames: Option<i64>,
     parts: Vec<Part>,
     finished: bool,
 }
@@ -55,9 +72,43 @@ impl FragmentScanner {
             first_ts: None,
             last_ts: None,
             frame_ticks: 0,
+            frames: 0,
+            part_first_frame: 0,
+            expected: None,
+            goal_frames: None,
             parts: Vec::new(),
             finished: false,
         }
+    }
+
+    /// A scanner for a fragment expected to be as long as `expected` (the
+    /// previous fragment: nginx-rtmp cuts at keyframes, so fragments follow
+    /// the publisher's keyframe interval).
+    ///
+    /// Without it, parts are as long as the target allows and the last part
+    /// of a fragment is whatever remains: 0.08 s at 25 fps (4 x 0.48 s +
+    /// 0.08 s). hls.js 1.7 stalled on such slivers: the segment is listed
+    /// together with its last part, about 0.08 s after the part before; when
+    /// that listing arrived while hls.js was still appending the part
+    /// before, it took the segment for fully buffered yet kept waiting for
+    /// its last part, and loaded nothing until the segment's parts left the
+    /// playlist (4 s later). With the expected length, the parts of a
+    /// fragment are planned so that the last one is as long as the rules
+    /// allow (25 fps, 2 s: 4 x 0.44 s + 0.24 s; 30 fps: 4 x 0.5 s as before).
+    pub fn with_expected(part_target: f64, expected: Option<Expected>) -> Self {
+        let mut s = Self::new(part_target);
+        s.expected = expected.filter(|e| e.frames > 1 && e.frame_ticks > 0);
+        s
+    }
+
+    /// What this fragment tells of the next one (once it is complete).
+    pub fn expected_next(&self) -> Option<Expected> {
+        let (first, last) = (self.first_ts?, self.last_ts?);
+        let span = ts::ts_diff(first, last);
+        (self.frames > 1 && span > 0).then(|| Expected {
+            frames: self.frames,
+            frame_ticks: span / (self.frames - 1),
+        })
     }
 
     /// Feeds bytes appended to the file. Returns how many parts were closed.
@@ -131,10 +182,13 @@ impl FragmentScanner {
         if self.first_ts.is_none() {
             self.first_ts = Some(t);
         }
+        let index = self.frames;
+        self.frames += 1;
         let Some(start) = self.part_start_ts else {
             // the first part starts at byte 0 (PAT, PMT, leading audio)
             self.part_start_ts = Some(t);
             self.part_independent = key;
+            self.goal_frames = self.plan(index);
             return;
         };
         let elapsed = ts::ts_diff(start, t);
@@ -142,9 +196,13 @@ impl FragmentScanner {
         // would overshoot (25 fps: 0.48 s parts, so parts stay <=
         // PART-TARGET); never below half the target. Half a frame of slack
         // absorbs the 1 ms rounding of RTMP timestamps (33/34 ms frames).
-        let cut = elapsed >= self.target
+        let full = elapsed >= self.target
             || (elapsed * 2 >= self.target && 2 * elapsed >= 2 * self.target - self.frame_ticks);
-        if cut && offset > self.part_start {
+        // Or at the planned length (see `with_expected`).
+        let planned = self
+            .goal_frames
+            .is_some_and(|g| index - self.part_first_frame >= g && elapsed >= self.min_part() - 90);
+        if (full || planned) && offset > self.part_start {
             self.parts.push(Part {
                 offset: self.part_start,
                 len: offset - self.part_start,
@@ -154,7 +212,34 @@ impl FragmentScanner {
             self.part_start = offset;
             self.part_start_ts = Some(t);
             self.part_independent = key;
+            self.part_first_frame = index;
+            self.goal_frames = self.plan(index);
         }
+    }
+
+    /// The shortest part allowed before a fragment's last one: 85 % of the
+    /// target (RFC 8216bis 4.4.4.9).
+    fn min_part(&self) -> i64 {
+        (self.target * 85 + 99) / 100
+    }
+
+    /// Frames for the part starting at frame `index`, when the fragment's
+    /// length can be predicted: the remaining frames split into as few
+    /// parts as the target allows, each at least `min_part` long. `None`:
+    /// no prediction, or the part will be the fragment's last (cut as
+    /// usual, or by the end of the fragment).
+    fn plan(&self, index: i64) -> Option<i64> {
+        let e = self.expected?;
+        let f = e.frame_ticks;
+        // frames of a full part (where the `full` rule cuts)
+        let max = ((2 * self.target + f - 1) / (2 * f)).max(1);
+        let min = (self.min_part() + f - 1) / f;
+        let left = e.frames - index;
+        if left <= max {
+            return None;
+        }
+        let parts = (left + max - 1) / max;
+        Some((left / parts).max(min).min(max))
     }
 
     /// The fragment is complete (nginx listed it): the bytes after the last
@@ -336,6 +421,76 @@ pub(crate) mod tests {
             assert!(p.duration <= 0.5 && p.duration >= 0.425, "{p:?}");
         }
         assert_eq!(s.frame_ticks(), 3600);
+    }
+
+    /// `frames` of video at `fps` (ms-rounded timestamps, like RTMP's),
+    /// keyframe first.
+    pub fn video(frames: u64, fps: u64) -> Vec<u8> {
+        let mut f = nginx_pat_pmt();
+        let mut cc = 0;
+        for i in 0..frames {
+            let t = 900_000 + (i * 1000 / fps) * 90;
+            f.extend(pes_packets(0x100, &mut cc, t, None, i == 0, 2000));
+        }
+        f
+    }
+
+    /// Part durations of `(frames, fps)` cut with `expected`, and what it
+    /// tells of the next fragment.
+    fn durations(
+        (frames, fps): (u64, u64),
+        expected: Option<Expected>,
+    ) -> (Vec<f64>, Option<Expected>) {
+        let mut s = FragmentScanner::with_expected(0.5, expected);
+        s.push(&video(frames, fps));
+        // nginx's EXTINF: up to the next keyframe
+        s.finish(Some(frames as f64 / fps as f64));
+        let d = s
+            .parts()
+            .iter()
+            .map(|p| (p.duration * 1000.0).round() / 1000.0);
+        (d.collect(), s.expected_next())
+    }
+
+    #[test]
+    fn the_last_part_of_a_predicted_fragment_is_not_a_sliver() {
+        // 25 fps, 2 s: as long as the target allows, the last part is 0.08 s
+        let (alone, next) = durations((50, 25), None);
+        assert_eq!(alone, vec![0.48, 0.48, 0.48, 0.48, 0.08]);
+        let next = next.unwrap();
+        assert_eq!(
+            next,
+            Expected {
+                frames: 50,
+                frame_ticks: 3600
+            }
+        );
+        // planned from the previous fragment: 4 x 0.44 (>= 85 % of the
+        // target) and 0.24
+        let (planned, _) = durations((50, 25), Some(next));
+        assert_eq!(planned, vec![0.44, 0.44, 0.44, 0.44, 0.24]);
+        // 30 fps (ms-rounded), 2 s: 4 x 0.5 s either way
+        let (alone, next) = durations((60, 30), None);
+        assert_eq!(alone, vec![0.5, 0.5, 0.5, 0.5]);
+        assert_eq!(durations((60, 30), next).0, vec![0.5, 0.5, 0.5, 0.5]);
+        // 25 fps, 4 s keyframe interval: 8 x 0.44 + 0.48
+        let (_, next) = durations((100, 25), None);
+        let (planned, _) = durations((100, 25), next);
+        assert_eq!(planned[..8], [0.44; 8]);
+        assert_eq!(planned[8..], [0.48]);
+        // a keyframe later than predicted: full parts after the plan
+        let two_s = Expected {
+            frames: 50,
+            frame_ticks: 3600,
+        };
+        let (late, _) = durations((62, 25), Some(two_s));
+        assert_eq!(late, vec![0.44, 0.44, 0.44, 0.44, 0.48, 0.24]);
+        // every part but the last is within [85 %, 100 %] of the target
+        for d in [planned, late] {
+            for p in &d[..d.len() - 1] {
+                assert!((0.425..=0.5).contains(p), "{d:?}");
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::blocking::View;
 use crate::fragments::FragmentState;
-use crate::parts::{FragmentScanner, Part};
+use crate::parts::{Expected, FragmentScanner, Part};
 use crate::playlist::{self, Current, LlParams, SegmentLl, Upstream};
 use crate::ts::{self, TS_CLOCK};
 
@@ -36,6 +36,8 @@ struct Done {
     parts: Vec<Part>,
     last_ts: Option<u64>,
     frame_ticks: i64,
+    /// Its length, the expected length of the next fragment.
+    length: Option<Expected>,
 }
 
 #[derive(Debug)]
@@ -162,12 +164,18 @@ impl StreamState {
         let after = up.segments.last().and_then(|s| fragment_number(&s.uri));
         self.upstream = Some(up);
         if self.tail.is_none() && !self.upstream.as_ref().is_some_and(|u| u.endlist) {
+            // fragments follow the publisher's keyframe interval: the next
+            // one is planned to be as long as the last one
+            let expected = self
+                .done
+                .get(&next_msn.wrapping_sub(1))
+                .and_then(|d| d.length);
             self.tail = Some(Tail {
                 msn: next_msn,
                 name: None,
                 after,
                 file: None,
-                scanner: FragmentScanner::new(self.settings.part_target),
+                scanner: FragmentScanner::with_expected(self.settings.part_target, expected),
                 discontinuity: None,
             });
         }
@@ -178,12 +186,14 @@ impl StreamState {
     fn finish_done(&mut self, msn: u64, sc: FragmentScanner) {
         let last_ts = sc.last_ts();
         let frame_ticks = sc.frame_ticks();
+        let length = sc.expected_next();
         self.done.insert(
             msn,
             Done {
                 parts: sc.into_parts(),
                 last_ts,
                 frame_ticks,
+                length,
             },
         );
         let keep = self.settings.part_segments.max(1);
@@ -492,6 +502,39 @@ mod tests {
         }
         assert_eq!(at, f1.len() as u64);
         assert_eq!(out.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 2);
+    }
+
+    #[test]
+    fn the_fragment_in_progress_is_planned_from_the_last_one() {
+        // 25 fps, keyframe every 2 s
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("0.ts"), crate::parts::tests::video(50, 25)).unwrap();
+        write_playlist(d.path(), 0, &[(0, 2.0)]);
+        let mut st = StreamState::new(d.path().to_path_buf(), settings());
+        st.reload_playlist().unwrap();
+        std::fs::write(d.path().join("1.ts"), crate::parts::tests::video(50, 25)).unwrap();
+        st.pump();
+        write_playlist(d.path(), 0, &[(0, 2.0), (1, 2.0)]);
+        st.reload_playlist().unwrap();
+        let out = st.render().unwrap();
+        let of = |uri: &str| -> Vec<&str> {
+            out.lines()
+                .filter(|l| l.starts_with("#EXT-X-PART:") && l.contains(uri))
+                .map(|l| &l[21..26])
+                .collect()
+        };
+        // scanned whole after a late start: cut as long as allowed
+        assert_eq!(
+            of("\"0.ts\""),
+            ["0.480", "0.480", "0.480", "0.480", "0.080"],
+            "{out}"
+        );
+        // tailed with 0.ts's length known: no 0.08 s sliver at the end
+        assert_eq!(
+            of("\"1.ts\""),
+            ["0.440", "0.440", "0.440", "0.440", "0.240"],
+            "{out}"
+        );
     }
 
     #[test]

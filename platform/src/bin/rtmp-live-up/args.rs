@@ -26,7 +26,7 @@ pub struct Args {
           default_value = "0", num_args = 0..=1, default_missing_value = "1")]
     pub abr: bool,
     /// LL-HLS playlists from rtmp-live-llhls beside each origin (`LLHLS=1`;
-    /// opt-in: hls.js stalls intermittently on them, see llhls/README.md).
+    /// opt-in, see llhls/README.md).
     #[arg(id = "llhls_on", long = "llhls", env = "LLHLS", value_parser = BoolishValueParser::new(),
           default_value = "0", num_args = 0..=1, default_missing_value = "1")]
     pub llhls_on: bool,

@@ -331,8 +331,7 @@ impl StreamState {
     /// [`crate::fragments`]).
     pub fn fragment_state(&self, num: u64) -> FragmentState {
         if let Some(Tail {
-            name: Some((n, _)),
-            ..
+            name: Some((n, _)), ..
         }) = &self.tail
         {
             if *n == num {

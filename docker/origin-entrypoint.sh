@@ -23,9 +23,8 @@ export ADVERTISE_HOST="${ADVERTISE_HOST:-$(hostname):$ORIGIN_HTTP_PORT}"
 # nginx-rtmp statistics (loopback only, in this container).
 export DISCOVERY_RTMP_STAT_URL="${DISCOVERY_RTMP_STAT_URL:-http://127.0.0.1:$RTMP_STAT_PORT/}"
 export DISCOVERY_STATE_DIR="${DISCOVERY_STATE_DIR:-/var/lib/rtmp-live/discovery}"
-# The LL-HLS playlist component beside nginx (loopback only), opt-in here
-# with LLHLS=1: hls.js in the compose test's browser check stalled with it
-# (not yet understood); without it nginx serves the playlist files.
+# The LL-HLS playlist component beside nginx (loopback only), unless
+# LLHLS=0 (then nginx serves nginx-rtmp's playlist files only).
 export LLHLS_PORT="${LLHLS_PORT:-9092}" LLHLS_LISTEN="127.0.0.1:${LLHLS_PORT:-9092}"
 
 mkdir -p "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR"
@@ -37,7 +36,7 @@ packaging=origin-hls.conf.template
 [ "${ABR:-0}" = 1 ] && packaging=origin-abr.conf.template
 render-conf.sh "/etc/rtmp-live/$packaging" "$ORIGIN_PACKAGING"
 hls_http=origin-files.conf.template
-[ "${LLHLS:-0}" = 1 ] && hls_http=origin-llhls.conf.template
+[ "${LLHLS:-1}" = 1 ] && hls_http=origin-llhls.conf.template
 render-conf.sh "/etc/rtmp-live/$hls_http" "$ORIGIN_HLS_HTTP"
 render-conf.sh /etc/rtmp-live/origin.conf.template "$ORIGIN_DIR/nginx.conf"
 nginx -t -q -p "$ORIGIN_DIR" -c "$ORIGIN_DIR/nginx.conf" -e stderr
@@ -46,7 +45,7 @@ echo "origin: advertising $ADVERTISE_HOST" >&2
 setpriv --reuid=www-data --regid=www-data --init-groups rtmp-live-discovery &
 discovery=$!
 llhls=
-if [ "${LLHLS:-0}" = 1 ]; then
+if [ "${LLHLS:-1}" = 1 ]; then
   setpriv --reuid=www-data --regid=www-data --init-groups rtmp-live-llhls &
   llhls=$!
 fi

@@ -25,10 +25,10 @@ pub struct Args {
     #[arg(long, env = "ABR", value_parser = BoolishValueParser::new(),
           default_value = "0", num_args = 0..=1, default_missing_value = "1")]
     pub abr: bool,
-    /// LL-HLS playlists from rtmp-live-llhls beside each origin (`LLHLS=1`;
-    /// opt-in, see llhls/README.md).
+    /// LL-HLS playlists from rtmp-live-llhls beside each origin (on by
+    /// default; `LLHLS=0` or `--llhls=0`: nginx-rtmp's playlist files only).
     #[arg(id = "llhls_on", long = "llhls", env = "LLHLS", value_parser = BoolishValueParser::new(),
-          default_value = "0", num_args = 0..=1, default_missing_value = "1")]
+          default_value = "1", num_args = 0..=1, default_missing_value = "1")]
     pub llhls_on: bool,
     /// Runtime files [default: ${XDG_STATE_HOME:-~/.local/state}/rtmp-live].
     #[arg(long, env = "STATE_DIR")]

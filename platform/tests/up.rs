@@ -24,11 +24,27 @@ fn up(state: &Path, ports: &Ports) -> Command {
     cmd
 }
 
+/// The tests here start whole platforms: one at a time, so that one test's
+/// processes never hold a port the other expects free.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn a_port_in_use_is_named_and_nothing_starts() {
+    let _one = one_at_a_time();
     let state = tempfile::tempdir().unwrap();
-    let ports = Ports::pick(1, free_port_with);
-    let _taken = TcpListener::bind(("127.0.0.1", ports.origin(1).http)).unwrap();
+    // Ports that were free when picked; the one this test then holds may be
+    // taken by another process in between: pick again.
+    let (ports, _taken) = (0..20)
+        .find_map(|_| {
+            let ports = Ports::pick(1, free_port_with);
+            let held = TcpListener::bind(("127.0.0.1", ports.origin(1).http)).ok()?;
+            Some((ports, held))
+        })
+        .expect("a free port to hold");
     let out = up(state.path(), &ports).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -85,6 +101,7 @@ fn run_once(state: &Path) -> String {
 
 #[test]
 fn credentials_are_generated_once_private_and_reused() {
+    let _one = one_at_a_time();
     let state = tempfile::tempdir().unwrap();
     let first = run_once(state.path());
     for file in ["stream-key", "api-report-token"] {

@@ -79,6 +79,14 @@ fn parse_ll(text: &str) -> Ll {
     }
 }
 
+/// Waits until the edge's playlist at `path` lists segment `uri`.
+fn wait_listed(p: &Platform, path: &str, uri: &str) {
+    wait_until(Duration::from_secs(10), &format!("{uri} listed"), || {
+        let ll = parse_ll(&p.edge_get(path).text());
+        ll.segments.iter().any(|(_, u)| u == uri).then_some(())
+    });
+}
+
 fn get_range(p: &Platform, path: &str, range: &str) -> Resp {
     let r = p
         .http
@@ -274,28 +282,8 @@ fn ll_hls_through_origin_component_and_edge() {
     let growing_uri = ll.current[0].uri.clone();
     // once listed, each segment holds the same bytes at the same offsets
     let last_uri = fetched.last().unwrap().0.uri.clone();
-    wait_until(
-        Duration::from_secs(10),
-        "the parts' segments listed",
-        || {
-            let ll = parse_ll(&p.edge_get(path).text());
-            ll.segments
-                .iter()
-                .any(|(_, u)| *u == last_uri)
-                .then_some(())
-        },
-    );
-    wait_until(
-        Duration::from_secs(10),
-        "the fragment that was growing listed",
-        || {
-            let ll = parse_ll(&p.edge_get(path).text());
-            ll.segments
-                .iter()
-                .any(|(_, u)| *u == growing_uri)
-                .then_some(())
-        },
-    );
+    wait_listed(&p, path, &last_uri);
+    wait_listed(&p, path, &growing_uri);
     let full = p.edge_get(&growing);
     assert_eq!(full.status, 200);
     assert_ne!(

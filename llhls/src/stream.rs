@@ -341,15 +341,11 @@ impl StreamState {
         let Some(up) = &self.upstream else {
             return FragmentState::Unknown;
         };
-        let listed: Vec<u64> = up
-            .segments
-            .iter()
-            .filter_map(|s| fragment_number(&s.uri))
-            .collect();
-        match listed.iter().min() {
-            _ if listed.contains(&num) => FragmentState::Complete,
+        let mut listed = up.segments.iter().filter_map(|s| fragment_number(&s.uri));
+        match listed.clone().min() {
+            _ if listed.any(|n| n == num) => FragmentState::Complete,
             // older than every listed fragment: complete long ago
-            Some(&first) if num < first => FragmentState::Complete,
+            Some(first) if num < first => FragmentState::Complete,
             _ => FragmentState::Unknown,
         }
     }

@@ -19,6 +19,7 @@ fn process(name: &str, program: impl Into<std::path::PathBuf>) -> Process {
         check: None,
         fresh_dirs: Vec::new(),
         dirs: Vec::new(),
+        listens: Vec::new(),
     }
 }
 
@@ -64,6 +65,7 @@ pub fn redis(t: &Topology) -> Process {
     .map(String::from)
     .to_vec();
     p.dirs = vec![dir];
+    p.listens = vec![s.ports.redis];
     p
 }
 
@@ -79,6 +81,7 @@ pub fn api(t: &Topology) -> Process {
         ("API_REPORT_TOKEN", s.credentials.report_token.clone()),
         ("STREAM_KEYS", s.credentials.stream_keys.clone()),
     ]);
+    p.listens = vec![s.ports.api];
     p
 }
 
@@ -139,6 +142,7 @@ pub fn origin(t: &Topology, k: usize) -> Process {
     p.args = nginx_args(&dir, &conf);
     p.fresh_dirs = vec![dir.join("hls")];
     p.dirs = vec![dir.join("tmp")];
+    p.listens = vec![o.rtmp, o.http, o.stat];
     p
 }
 
@@ -167,6 +171,7 @@ pub fn discovery(t: &Topology, k: usize) -> Process {
             dir.join("discovery").display().to_string(),
         ),
     ]);
+    p.listens = vec![o.discovery];
     p
 }
 
@@ -182,6 +187,7 @@ pub fn llhls(t: &Topology, k: usize) -> Process {
         ("HLS_PATH", dir.join("hls").display().to_string()),
         ("LLHLS_LISTEN", format!("127.0.0.1:{}", o.llhls)),
     ]);
+    p.listens = vec![o.llhls];
     p
 }
 
@@ -203,5 +209,6 @@ pub fn edge(t: &Topology) -> Process {
         s.state_dir.join("edge-playlist-cache"),
         s.state_dir.join("tmp"),
     ];
+    p.listens = vec![s.ports.edge];
     p
 }

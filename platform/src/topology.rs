@@ -104,6 +104,9 @@ pub struct Process {
     pub fresh_dirs: Vec<PathBuf>,
     /// Created before the start when missing.
     pub dirs: Vec<PathBuf>,
+    /// Loopback ports it accepts connections on once it is ready (the
+    /// platform is announced only when every one of them answers).
+    pub listens: Vec<u16>,
 }
 
 /// The platform a [`Settings`] describes.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use rtmp_live_platform::Ports;
-use rtmp_live_testkit::{free_port_with, wait_port, Proc};
+use rtmp_live_testkit::{free_port_with, Proc};
 
 fn up(state: &Path, ports: &Ports) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtmp-live-up"));
@@ -20,7 +20,8 @@ fn up(state: &Path, ports: &Ports) -> Command {
         .env_remove("API_REPORT_TOKEN")
         .env_remove("STREAM_KEYS")
         .env_remove("ORIGINS")
-        .env_remove("ABR");
+        .env_remove("ABR")
+        .env_remove("LLHLS");
     cmd
 }
 
@@ -62,15 +63,13 @@ fn a_port_in_use_is_named_and_nothing_starts() {
     }
 }
 
-/// Starts, waits for the API and the edge, returns the OBS key it printed,
+/// Starts, waits for the banner, checks that every port then answers,
+/// returns the OBS key it printed,
 /// then stops it with SIGTERM and checks it exits cleanly.
 fn run_once(state: &Path) -> String {
     let ports = Ports::pick(1, free_port_with);
     let mut p = Proc::spawn("rtmp-live-up", up(state, &ports));
-    for port in [ports.api, ports.edge] {
-        assert!(wait_port(port, Duration::from_secs(60)), "{}", p.log());
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
     let key = loop {
         let log = p.log();
         if let Some(k) = log
@@ -82,6 +81,14 @@ fn run_once(state: &Path) -> String {
         assert!(std::time::Instant::now() < deadline, "{log}");
         std::thread::sleep(Duration::from_millis(50));
     };
+    // Announced only once every component accepts connections.
+    for (var, port) in ports.all(1) {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "{var} port {port} not accepting after the banner:\n{}",
+            p.log()
+        );
+    }
     p.signal(Signal::SIGTERM);
     assert_eq!(
         p.wait_exit(Duration::from_secs(20)),

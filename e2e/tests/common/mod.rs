@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rtmp_live_platform::topology::origin_dir;
 use rtmp_live_platform::Ports;
-use rtmp_live_testkit::{artifact, free_port_with, wait_port, Proc};
+use rtmp_live_testkit::{artifact, free_port_with, Proc};
 use serde_json::Value;
 
 /// The registry token the platform tests run with.
@@ -69,13 +69,16 @@ impl Platform {
             origins,
             http,
         };
-        for port in [p.ports.api, p.ports.edge] {
+        // `rtmp-live-up` announces the platform once every component accepts
+        // connections (a port answering earlier may be `nginx -t`'s).
+        wait_until(Duration::from_secs(90), "the platform to be up", || {
+            let log = p.up.log();
             assert!(
-                wait_port(port, Duration::from_secs(60)),
-                "platform did not start:\n{}",
-                p.up.log()
+                !log.contains("[up] error:") && !log.contains("[up] stopped"),
+                "platform did not start:\n{log}"
             );
-        }
+            log.contains("[up] RTMP Live is up").then_some(())
+        });
         let deadline = Instant::now() + Duration::from_secs(20);
         while p
             .http

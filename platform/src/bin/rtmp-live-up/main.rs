@@ -39,6 +39,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    if let Err(e) = sup.wait_ready(&signals, Duration::from_secs(60)) {
+        eprintln!("[up] error: {e}");
+        sup.stop();
+        return ExitCode::FAILURE;
+    }
     banner::print(&topology, args.public_host.as_deref(), obs_key.as_deref());
     sup.watch(&signals);
     sup.stop();

@@ -60,6 +60,7 @@ struct Running {
     name: String,
     child: Child,
     exited: bool,
+    listens: Vec<u16>,
 }
 
 /// The processes started so far.
@@ -127,8 +128,52 @@ impl Supervisor {
             name: p.name.clone(),
             child,
             exited: false,
+            listens: p.listens.clone(),
         });
         Ok(())
+    }
+
+    /// Waits until every started component accepts connections on each of
+    /// its ports, so that "is up" means what it says (a port answering
+    /// earlier may be `nginx -t`'s, gone a moment later). Fails when one
+    /// exits first, when a signal arrives, or at `limit`, naming what is
+    /// missing.
+    pub fn wait_ready(
+        &mut self,
+        signals: &mpsc::Receiver<Signal>,
+        limit: Duration,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        let mut pending: Vec<(String, u16)> = self
+            .running
+            .iter()
+            .flat_map(|r| r.listens.iter().map(|&p| (r.name.clone(), p)))
+            .collect();
+        loop {
+            pending.retain(|&(_, port)| !accepts(port));
+            if pending.is_empty() {
+                return Ok(());
+            }
+            for r in &mut self.running {
+                if let Ok(Some(status)) = r.child.try_wait() {
+                    r.exited = true;
+                    return Err(format!("{} exited ({status}) while starting", r.name));
+                }
+            }
+            if Instant::now() >= deadline {
+                let list: Vec<String> = pending
+                    .iter()
+                    .map(|(name, port)| format!("{name} on port {port}"))
+                    .collect();
+                return Err(format!(
+                    "not accepting connections after {limit:?}: {}",
+                    list.join(", ")
+                ));
+            }
+            if let Ok(sig) = signals.recv_timeout(Duration::from_millis(50)) {
+                return Err(format!("{sig} while starting"));
+            }
+        }
     }
 
     /// Runs until a signal arrives or every component has exited, reporting
@@ -187,6 +232,12 @@ impl Supervisor {
         }
         say("stopped");
     }
+}
+
+/// Whether something accepts TCP connections on loopback `port`.
+fn accepts(port: u16) -> bool {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 
 /// Copies `stream` line by line to stdout as `[name] line`.

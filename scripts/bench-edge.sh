@@ -4,10 +4,23 @@
 # (no proxy cache on either side), for a playlist and a 500 KB segment; then
 # the latency a route-cache miss adds. Needs `make build`.
 # Usage: scripts/bench-edge.sh [seconds per wrk run]
+#
+# With two or more CPUs (PIN=1, the default there) the proxying nginx's one
+# worker has CPU 1 to itself (`worker_cpu_affinity`) and everything else
+# (wrk, the origin, the API, Redis) runs on CPU 0: both setups then proxy on
+# the same, otherwise idle core, which removes most of the run-to-run spread
+# of an unpinned run. Its CPU time per request is then the module's cost
+# undiluted; the throughput ratio is reported too.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-10}
 workers=${EDGE_WORKERS:-1}
+if [[ -z ${PIN:-} ]]; then PIN=$(($(nproc) >= 2)); fi
+if ((PIN)); then
+  proxy_affinity="worker_cpu_affinity 10;" others_affinity="worker_cpu_affinity 01;" on_cpu0=(taskset -c 0)
+else
+  proxy_affinity="" others_affinity="" on_cpu0=()
+fi
 tmp=$(mktemp -d)
 chmod 755 "$tmp" # nginx workers may run as another user
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -22,8 +35,8 @@ cleanup() {
 trap cleanup EXIT
 [[ -n ${HOLD:-} ]] && trap 'cleanup' INT
 
-main() { # main <dir> <workers> <load module?>
-  echo "daemon on; master_process on; worker_processes $2; pid $1/nginx.pid; error_log $1/error.log warn;"
+main() { # main <dir> <workers> <load module?> [affinity]
+  echo "daemon on; master_process on; worker_processes $2; ${4:-} pid $1/nginx.pid; error_log $1/error.log warn;"
   [[ $3 == 1 ]] && echo "load_module $ROOT/target/release/libngx_edge_router.so;"
   echo "events { worker_connections 4096; }"
 }
@@ -36,7 +49,7 @@ common() {
 # checked against nginx/edge.conf.template by ngx-edge-router/tests/
 # template_parity.rs (PRINT_EDGE_CONF=1 prints it and exits).
 edge_conf() { # edge_conf <valid>
-  main "$tmp/edge" "$workers" 1; echo "http { $(common "$tmp/edge")
+  main "$tmp/edge" "$workers" 1 "$proxy_affinity"; echo "http { $(common "$tmp/edge")
   edge_router_zone routes 10m;
   upstream edge_origins { edge_router_upstream; keepalive 64; }
   server { listen 127.0.0.1:$eport;
@@ -46,15 +59,15 @@ edge_conf() { # edge_conf <valid>
 }
 if [[ -n ${PRINT_EDGE_CONF:-} ]]; then edge_conf 5s; exit 0; fi
 
-redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" >/dev/null &
+"${on_cpu0[@]}" redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" >/dev/null &
 API_INSECURE_NO_AUTH=1 API_LISTEN=127.0.0.1:$aport REDIS_URL=redis://127.0.0.1:$rport RUST_LOG=warn STREAM_TTL_SECS=3600 \
-  "$ROOT/target/release/rtmp-live-api" >"$tmp/api.log" 2>&1 &
+  "${on_cpu0[@]}" "$ROOT/target/release/rtmp-live-api" >"$tmp/api.log" 2>&1 &
 
 mkdir -p "$tmp/origin/html/golive" "$tmp/edge" "$tmp/fixed"
 for i in $(seq 0 5); do echo -e "#EXTINF:2.000,\n$i.ts"; done | { echo -e "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0"; cat; } >"$tmp/origin/html/golive/index.m3u8"
 head -c 500000 /dev/urandom >"$tmp/origin/html/golive/1.ts"
-{ main "$tmp/origin" 1 0; echo "http { $(common "$tmp/origin") keepalive_requests 100000; server { listen 127.0.0.1:$oport; root $tmp/origin/html; location = /status { stub_status; } } }"; } >"$tmp/origin/nginx.conf"
-{ main "$tmp/fixed" "$workers" 0; echo "http { $(common "$tmp/fixed")
+{ main "$tmp/origin" 1 0 "$others_affinity"; echo "http { $(common "$tmp/origin") keepalive_requests 100000; server { listen 127.0.0.1:$oport; root $tmp/origin/html; location = /status { stub_status; } } }"; } >"$tmp/origin/nginx.conf"
+{ main "$tmp/fixed" "$workers" 0 "$proxy_affinity"; echo "http { $(common "$tmp/fixed")
   upstream fixed { server 127.0.0.1:$oport; keepalive 64; }
   server { listen 127.0.0.1:$fport; location ~ \"^/([^/]+)/[^?]+\$\" { proxy_pass http://fixed; } } }"; } >"$tmp/fixed/nginx.conf"
 edge_conf 5s >"$tmp/edge/nginx.conf"
@@ -81,7 +94,7 @@ hz=$(getconf CLK_TCK)
 run() { # run <dir> <url> -> "req/s p99 origin-connections-opened worker-cpu-us-per-request"
   local out a0 t0 n
   a0=$(accepted) t0=$(worker_ticks "$1")
-  out=$(wrk -t2 -c64 -d"${secs}s" --latency "$2")
+  out=$("${on_cpu0[@]}" wrk -t2 -c64 -d"${secs}s" --latency "$2")
   if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers from $2" >&2; exit 1; fi
   n=$(awk '/requests in/ {print $1}' <<<"$out")
   echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1 == "99%" {print $2}' <<<"$out") $(($(accepted) - a0 - 1))" \
@@ -89,6 +102,7 @@ run() { # run <dir> <url> -> "req/s p99 origin-connections-opened worker-cpu-us-
 }
 if [[ -n ${HOLD:-} ]]; then echo "edge $eport fixed $fport origin $oport"; sleep "$HOLD"; exit 0; fi
 echo "cores: $(nproc), nginx workers: $workers, wrk -t2 -c64 -d${secs}s on the same machine"
+((PIN)) && echo "pinned: the proxying worker alone on CPU 1; wrk, origin, API and Redis on CPU 0"
 echo "each pair runs ${rounds:=3} times, alternating which goes first; the ratio is the median of the rounds"
 echo "cpu/req: CPU time of the proxying nginx's workers per request (µs); its ratio reference/edge is"
 echo "less sensitive to the machine's other load than the throughput ratio"

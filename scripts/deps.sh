@@ -27,6 +27,7 @@ test_pkgs=(
   wrk                       # benchmarks
   docker-compose            # validates docker-compose.yml without an engine (tests)
   chromium                  # the browser end-to-end test (e2e/tests/browser.rs)
+  vlc-bin vlc-plugin-base   # VLC's HLS client (cvlc) in the LL-HLS end-to-end test
   dnsmasq-base              # a real DNS server for the edge's origins-by-name tests
 )
 compose_pkgs=(

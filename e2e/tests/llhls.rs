@@ -9,7 +9,9 @@
 //!   and viewers waiting for the same part share one origin request;
 //! - a part's byte range through the edge equals the same bytes of the
 //!   finished segment, and a range that may be cut short is never cached;
-//! - ffprobe still reads the same URL;
+//! - ffprobe and VLC still read the same URL;
+//! - a component that hangs costs the origin's answers a timeout, then the
+//!   files are served;
 //! - without the component the origin serves the plain playlist from disk.
 
 mod common;
@@ -339,11 +341,58 @@ fn ll_hls_through_origin_component_and_edge() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // 6. Without the component the origin serves the plain playlist from
+    // ... and so does VLC's HLS client, following the live playlist: the
+    //     playlist holds 8 s, so 14 s of media read in 20 s took reloads.
+    let vlc = vlc_record(&p.edge_url(path), 20);
+    let codecs: Vec<&str> = vlc.streams.iter().map(|s| s.1.as_str()).collect();
+    assert!(
+        codecs.contains(&"h264") && codecs.contains(&"aac"),
+        "VLC read {codecs:?}"
+    );
+    assert!(
+        vlc.video_seconds >= 14.0,
+        "VLC read {:.1} s of video in 20 s",
+        vlc.video_seconds
+    );
+    println!("VLC read {:.1} s of video in 20 s", vlc.video_seconds);
+
+    // 6. The component hangs (stopped, its sockets still open): plain
+    //    playlist requests get the file after their 1 s timeout, fragments
+    //    after the fragment check's 1 s, blocking reloads after 7 s, before
+    //    the edge's 8 s would count this origin as failed.
+    let pid = llhls_pid(&p).expect("rtmp-live-llhls of origin 1 running");
+    kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+    let origin = p.origin_host(1);
+    let timed = |url: &str| {
+        let t0 = Instant::now();
+        let r = get(&p.http, url);
+        (r, t0.elapsed())
+    };
+    let (plain, took) = timed(&format!("http://{origin}{path}"));
+    assert_eq!(plain.status, 200, "{}", plain.text());
+    assert!(!plain.text().contains("#EXT-X-PART"), "{}", plain.text());
+    assert!(
+        took < Duration::from_secs(3),
+        "plain playlist took {took:?}"
+    );
+    let listed = media_playlist(&plain.text()).1;
+    let (seg, took) = timed(&format!("http://{origin}/golive/{}", listed[0].1));
+    assert_eq!(seg.status, 200);
+    assert_eq!(seg.header("cache-control"), "public, max-age=10");
+    assert!(took < Duration::from_secs(3), "fragment took {took:?}");
+    let (blocking, took) = timed(&format!("http://{origin}{path}?_HLS_msn=1&_HLS_part=0"));
+    assert_eq!(blocking.status, 200, "{}", blocking.text());
+    assert!(!blocking.text().contains("#EXT-X-PART"));
+    assert!(
+        took < Duration::from_secs(8),
+        "blocking reload took {took:?}"
+    );
+    println!("component hung: plain playlist, fragment and blocking reload served from disk");
+
+    // 7. Without the component the origin serves the plain playlist from
     //    disk, to plain and blocking requests alike.
     let pid = llhls_pid(&p).expect("rtmp-live-llhls of origin 1 running");
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
-    let origin = p.origin_host(1);
     let direct = get(&p.http, &format!("http://{origin}{path}"));
     assert_eq!(direct.status, 200, "{}", direct.text());
     assert!(!direct.text().contains("#EXT-X-PART"), "{}", direct.text());

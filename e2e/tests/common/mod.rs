@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -210,7 +211,17 @@ pub fn get(c: &reqwest::blocking::Client, url: &str) -> Resp {
                 body: r.bytes().map(|b| b.to_vec()).unwrap_or_default(),
             }
         }
-        Err(e) => panic!("GET {url}: {e}"),
+        Err(e) => {
+            // reqwest's message alone does not say what failed (refused,
+            // reset, timed out): its causes do
+            let mut why = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                why.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            panic!("GET {url}: {why}")
+        }
     }
 }
 
@@ -340,3 +351,46 @@ pub fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<
 /// The platform tests run one after another: each needs the CPU for
 /// real-time encoding.
 pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// VLC's HLS client (`cvlc`, Debian's `vlc-bin`) reads `url` for `secs`
+/// seconds, writing what it demuxed unchanged to a file (`--sout std`, no
+/// transcoding): ffprobe's view of that file. VLC refuses to run as root, so
+/// as root it runs as `nobody`.
+pub fn vlc_record(url: &str, secs: u32) -> Probe {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = dir.path().join("vlc.ts");
+    let mut cmd = if nix::unistd::Uid::effective().is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "nobody", "--", "env"]);
+        c
+    } else {
+        Command::new("env")
+    };
+    cmd.arg(format!("HOME={}", dir.path().display()))
+        .args([
+            "cvlc",
+            "-I",
+            "dummy",
+            "--no-video-title-show",
+            "--play-and-exit",
+        ])
+        .arg(format!("--run-time={secs}"))
+        .arg(url)
+        .arg(format!(
+            "--sout=#std{{access=file,mux=ts,dst={}}}",
+            out.display()
+        ));
+    let run = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("cvlc (Debian's vlc-bin; scripts/deps.sh installs it)");
+    let bytes = std::fs::read(&out).unwrap_or_default();
+    assert!(
+        !bytes.is_empty(),
+        "VLC wrote nothing ({}): {}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    ffprobe(&bytes)
+}

@@ -24,10 +24,10 @@ fi
 tmp=$(mktemp -d)
 chmod 755 "$tmp" # nginx workers may run as another user
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rport=$(port) aport=$(port) oport=$(port) eport=$(port) fport=$(port)
+rport=$(port) aport=$(port) oport=$(port) eport=$(port) fport=$(port) f2port=$(port)
 NGINX=/usr/sbin/nginx
 cleanup() {
-  for d in origin edge fixed; do [[ -f $tmp/$d/nginx.pid ]] && kill "$(cat "$tmp/$d/nginx.pid")" 2>/dev/null || true; done
+  for d in origin edge fixed fixed2; do [[ -f $tmp/$d/nginx.pid ]] && kill "$(cat "$tmp/$d/nginx.pid")" 2>/dev/null || true; done
   kill $(jobs -p) 2>/dev/null || true
   wait 2>/dev/null || true
   [[ -n ${KEEP:-} ]] || rm -rf "$tmp"
@@ -63,15 +63,17 @@ if [[ -n ${PRINT_EDGE_CONF:-} ]]; then edge_conf 5s; exit 0; fi
 API_INSECURE_NO_AUTH=1 API_LISTEN=127.0.0.1:$aport REDIS_URL=redis://127.0.0.1:$rport RUST_LOG=warn STREAM_TTL_SECS=3600 \
   "${on_cpu0[@]}" "$ROOT/target/release/rtmp-live-api" >"$tmp/api.log" 2>&1 &
 
-mkdir -p "$tmp/origin/html/golive" "$tmp/edge" "$tmp/fixed"
+mkdir -p "$tmp/origin/html/golive" "$tmp/edge" "$tmp/fixed" "$tmp/fixed2"
 for i in $(seq 0 5); do echo -e "#EXTINF:2.000,\n$i.ts"; done | { echo -e "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0"; cat; } >"$tmp/origin/html/golive/index.m3u8"
 head -c 500000 /dev/urandom >"$tmp/origin/html/golive/1.ts"
 { main "$tmp/origin" 1 0 "$others_affinity"; echo "http { $(common "$tmp/origin") keepalive_requests 100000; server { listen 127.0.0.1:$oport; root $tmp/origin/html; location = /status { stub_status; } } }"; } >"$tmp/origin/nginx.conf"
 { main "$tmp/fixed" "$workers" 0 "$proxy_affinity"; echo "http { $(common "$tmp/fixed")
   upstream fixed { server 127.0.0.1:$oport; keepalive 64; }
   server { listen 127.0.0.1:$fport; location ~ \"^/([^/]+)/[^?]+\$\" { proxy_pass http://fixed; } } }"; } >"$tmp/fixed/nginx.conf"
+# A second, identical reference: the control of the "both at once" rounds.
+sed -e "s|$tmp/fixed|$tmp/fixed2|g" -e "s|listen 127.0.0.1:$fport;|listen 127.0.0.1:$f2port;|" "$tmp/fixed/nginx.conf" >"$tmp/fixed2/nginx.conf"
 edge_conf 5s >"$tmp/edge/nginx.conf"
-for d in origin fixed edge; do $NGINX -p "$tmp/$d" -c "$tmp/$d/nginx.conf" -e "$tmp/$d/error.log"; done
+for d in origin fixed fixed2 edge; do $NGINX -p "$tmp/$d" -c "$tmp/$d/nginx.conf" -e "$tmp/$d/error.log"; done
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$aport/readyz" >/dev/null && break; sleep 0.1; done
 for i in $(seq 0 199); do
   curl -sf -X POST "http://127.0.0.1:$aport/streams" -H 'content-type: application/json' \
@@ -106,6 +108,9 @@ echo "cores: $(nproc), nginx workers: $workers, wrk -t2 -c64 -d${secs}s on the s
 echo "each pair runs ${rounds:=3} times, alternating which goes first; the ratio is the median of the rounds"
 echo "cpu/req: CPU time of the proxying nginx's workers per request (µs); its ratio reference/edge is"
 echo "less sensitive to the machine's other load than the throughput ratio"
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+# SEQUENTIAL=0 skips these rounds (the "both at once" ones only).
+if [[ ${SEQUENTIAL:-1} == 1 ]]; then
 printf '%-10s %-34s %12s %10s %12s %8s\n' object setup req/s p99 origin-conns cpu/req
 for obj in index.m3u8 1.ts; do
   ratios=() cratios=()
@@ -122,10 +127,56 @@ for obj in index.m3u8 1.ts; do
     ratios+=("$(awk -v a="$e_rps" -v b="$f_rps" 'BEGIN { printf "%.3f", a / b }')")
     cratios+=("$(awk -v a="$f_cpu" -v b="$e_cpu" 'BEGIN { printf "%.3f", a / b }')")
   done
-  median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
   echo "ratio edge/reference ($obj): rounds ${ratios[*]} -> median $(median "${ratios[@]}")"
   echo "cpu per request reference/edge ($obj): rounds ${cratios[*]} -> median $(median "${cratios[@]}")"
 done
+
+fi
+
+# Both at once: two proxies' workers share CPU 1 (PIN=1) and each gets its
+# own wrk at the same moment, so whatever else slows the machine (other
+# guests, frequency, the origin) slows both alike. The kernel shares the core
+# fairly between two busy workers, so each one's throughput follows its cost
+# per request. The control rounds put a second, identical reference in the
+# edge's place: their spread is the method's own.
+together() { # together <object> <dir> <port> <reference dir> <reference port> -> "rps ref-rps cpu/req ref-cpu/req"
+  local ft0 et0 fn en fw ew
+  ft0=$(worker_ticks "$4") et0=$(worker_ticks "$2")
+  "${on_cpu0[@]}" wrk -t1 -c32 -d"${secs}s" "http://127.0.0.1:$5/golive/$1" >"$tmp/wrk-ref" &
+  fw=$!
+  "${on_cpu0[@]}" wrk -t1 -c32 -d"${secs}s" "http://127.0.0.1:$3/golive/$1" >"$tmp/wrk-one" &
+  ew=$!
+  wait "$fw" "$ew"
+  if grep -q "Non-2xx" "$tmp/wrk-ref" "$tmp/wrk-one"; then echo "non-2xx answers ($1, together)" >&2; exit 1; fi
+  fn=$(awk '/requests in/ {print $1}' "$tmp/wrk-ref") en=$(awk '/requests in/ {print $1}' "$tmp/wrk-one")
+  echo "$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk-one") $(awk '/Requests\/sec/ {print $2}' "$tmp/wrk-ref")" \
+    "$(awk -v t="$(($(worker_ticks "$2") - et0))" -v n="$en" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')" \
+    "$(awk -v t="$(($(worker_ticks "$4") - ft0))" -v n="$fn" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
+}
+if ((PIN)) && ((workers == 1)); then
+  echo
+  echo "both at once on one shared core (CPU 1), each with its own wrk -t1 -c32 -d${secs}s"
+  echo "(ratio: req/s setup / reference; cpu-ratio: CPU per request reference / setup)"
+  printf '%-10s %-8s %12s %12s %10s %10s %8s %10s\n' object setup req/s ref-req/s cpu ref-cpu ratio cpu-ratio
+  for obj in index.m3u8 1.ts; do
+    for setup in edge control; do
+      ratios=() cratios=()
+      for ((r = 0; r < rounds; r++)); do
+        if [[ $setup == edge ]]; then
+          read -r e_rps f_rps e_cpu f_cpu < <(together "$obj" edge "$eport" fixed "$fport")
+        else
+          read -r e_rps f_rps e_cpu f_cpu < <(together "$obj" fixed2 "$f2port" fixed "$fport")
+        fi
+        ratio=$(awk -v a="$e_rps" -v b="$f_rps" 'BEGIN { printf "%.3f", a / b }')
+        cratio=$(awk -v a="$f_cpu" -v b="$e_cpu" 'BEGIN { printf "%.3f", a / b }')
+        printf '%-10s %-8s %12s %12s %10s %10s %8s %10s\n' "$obj" "$setup" "$e_rps" "$f_rps" "$e_cpu" "$f_cpu" "$ratio" "$cratio"
+        ratios+=("$ratio") cratios+=("$cratio")
+      done
+      echo "together, $setup/reference ($obj): req/s rounds ${ratios[*]} -> median $(median "${ratios[@]}")"
+      echo "together, cpu per request reference/$setup ($obj): rounds ${cratios[*]} -> median $(median "${cratios[@]}")"
+    done
+  done
+fi
 
 # Route-cache miss: the first request for each of 200 streams asks the API.
 miss_total=0 warm_total=0

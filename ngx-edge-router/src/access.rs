@@ -30,7 +30,7 @@ use ngx::{ngx_log_debug_http, ngx_log_error};
 
 use crate::coalesce;
 use crate::conf::LocConf;
-use crate::ctx::{self, Peer, ReqCtx, State, Viewer};
+use crate::ctx::{self, Peer, Peers, PoolBytes, ReqCtx, State, Viewer};
 use crate::ffi::{guard, now_ms};
 use crate::lookup;
 use crate::probe;
@@ -108,7 +108,7 @@ fn handle(r: &mut Request) -> ngx_int_t {
     match (decision, route) {
         (Decision::Serve(st), Some(route)) => route_to(r, lcf, route, st),
         (Decision::ServeAndRefresh, Some(route)) => {
-            let name = v.name.clone();
+            let name = v.name;
             if coalesce::in_flight() >= lookup_limit(lcf) || lookup::start(r, &name, None).is_err()
             {
                 zone.release_refresh(&name, now_ms(), &t);
@@ -147,7 +147,7 @@ fn handle(r: &mut Request) -> ngx_int_t {
                 return status(NGX_HTTP_SERVICE_UNAVAILABLE);
             }
             zone.count(Event::Miss);
-            let name = v.name.clone();
+            let name = v.name;
             let vp: *mut Viewer = v;
             // SAFETY: `vp` is this request's context, in its pool; no other
             // reference to it is used while `start` runs.
@@ -176,9 +176,12 @@ fn lookup_limit(lcf: &LocConf) -> usize {
 fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<(), ngx_int_t> {
     // SAFETY: a non-null complex value compiled at configuration time.
     let cv = unsafe { &*lcf.name };
-    let Some(name) = r.get_complex_value(cv).map(|s| s.as_bytes().to_vec()) else {
+    let Some(value) = r.get_complex_value(cv) else {
         return Err(status(NGX_HTTP_INTERNAL_SERVER_ERROR));
     };
+    // SAFETY: nginx evaluated the value into the request pool (or it is the
+    // configuration's constant), which outlives the context it goes into.
+    let name = unsafe { PoolBytes::new(value) };
     if !is_valid_stream_name(&name) {
         ngx_log_error!(
             NGX_LOG_INFO,
@@ -194,7 +197,7 @@ fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<(), ngx_int_t> {
         name,
         state: State::New,
         outcome: None,
-        peers: Vec::new(),
+        peers: Peers::new(),
         cache_status: None,
         zone,
         fail_policy: lcf.fail_policy(),
@@ -350,7 +353,7 @@ fn route_to(r: &mut Request, lcf: &LocConf, route: Rc<Prepared>, st: CacheStatus
             return status(NGX_HTTP_BAD_GATEWAY);
         }
         // One address (most streams): nothing to choose or reorder.
-        1 => vec![peer(&allowed[0])],
+        1 => smallvec::smallvec![peer(&allowed[0])],
         _ => {
             let names: Vec<&str> = allowed
                 .iter()
@@ -387,7 +390,8 @@ fn route_to(r: &mut Request, lcf: &LocConf, route: Rc<Prepared>, st: CacheStatus
 /// The route's origins as addresses (each with the index of its origin in
 /// the route), or the need to resolve names first.
 enum Targets {
-    Ready(Vec<(std::net::SocketAddr, usize)>),
+    /// Inline for routes of up to two addresses: no allocation per request.
+    Ready(smallvec::SmallVec<[(std::net::SocketAddr, usize); 2]>),
     Resolve,
 }
 
@@ -402,7 +406,7 @@ fn allowed_targets(
 ) -> Targets {
     let list = lcf.allowed();
     let origins = &route.route.origins;
-    let mut out = Vec::with_capacity(origins.len());
+    let mut out = smallvec::SmallVec::new();
     let mut unresolved = false;
     let refuse = |v: &Viewer, what: &str| {
         if let Some(z) = v.zone {

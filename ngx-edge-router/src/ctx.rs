@@ -96,14 +96,51 @@ impl Peer {
     }
 }
 
+/// Bytes of the request pool (the stream name, as nginx evaluated it):
+/// read in place, no copy per request.
+#[derive(Clone, Copy)]
+pub struct PoolBytes {
+    data: *const u8,
+    len: usize,
+}
+
+impl PoolBytes {
+    /// # Safety
+    /// `s` must stay valid as long as this value is used: memory of the
+    /// request pool that holds the context this value is stored in.
+    pub unsafe fn new(s: &ngx::core::NgxStr) -> PoolBytes {
+        let b = s.as_bytes();
+        PoolBytes {
+            data: b.as_ptr(),
+            len: b.len(),
+        }
+    }
+}
+
+impl std::ops::Deref for PoolBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: see `new`: the bytes outlive the context holding them.
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+}
+
+/// A viewer's candidates: one origin for most streams, kept inline (no
+/// allocation per request).
+pub type Peers = smallvec::SmallVec<[Peer; 1]>;
+
 /// A viewer request's routing state.
 pub struct Viewer {
     /// The request itself, to be woken when a shared lookup ends.
     pub r: *mut ngx_http_request_t,
-    pub name: Vec<u8>,
+    pub name: PoolBytes,
     pub state: State,
     pub outcome: Option<Outcome>,
-    pub peers: Vec<Peer>,
+    pub peers: Peers,
     pub cache_status: Option<CacheStatus>,
     pub zone: Option<Zone>,
     pub fail_policy: FailPolicy,
@@ -212,7 +249,10 @@ impl Drop for Probe {
     }
 }
 
-/// What the module's context slot of a request holds.
+/// What the module's context slot of a request holds. Viewers, the common
+/// case, carry their first peer inline; boxing them would allocate per
+/// request.
+#[allow(clippy::large_enum_variant)]
 pub enum ReqCtx {
     Viewer(Viewer),
     Lookup(Lookup),

@@ -47,7 +47,7 @@ pub unsafe extern "C" fn init_upstream(
 struct PeerData {
     /// The candidates, in order (the viewer's route, or a probe's origin),
     /// in the request pool.
-    peers: *const Vec<Peer>,
+    peers: *const [Peer],
     /// Where attempts are recorded (not for probes).
     zone: Option<Zone>,
     policy: FailPolicy,
@@ -66,7 +66,7 @@ unsafe extern "C" fn init_peer(
         let log = req.log();
         let data = match ctx::get(req) {
             Some(ReqCtx::Probe(p)) => Some((
-                &p.peers as *const Vec<Peer>,
+                &p.peers[..] as *const [Peer],
                 None,
                 FailPolicy {
                     max_fails: 0,
@@ -75,7 +75,7 @@ unsafe extern "C" fn init_peer(
             )),
             _ => ctx::main_viewer(req)
                 .filter(|v| !v.peers.is_empty())
-                .map(|v| (&v.peers as *const Vec<Peer>, v.zone, v.fail_policy)),
+                .map(|v| (&v.peers[..] as *const [Peer], v.zone, v.fail_policy)),
         };
         let Some((peers, zone, policy)) = data else {
             ngx_log_error!(
@@ -85,8 +85,7 @@ unsafe extern "C" fn init_peer(
             );
             return NGX_ERROR as ngx_int_t;
         };
-        // SAFETY: the peers live in the request pool.
-        let tries = unsafe { (*peers).len() };
+        let tries = peers.len();
         let pd = req.pool().allocate(PeerData {
             peers,
             zone,

@@ -364,8 +364,9 @@ impl Zone {
         };
         if let Some(slot) = c.origin(addr) {
             slot.selections.fetch_add(1, Ordering::Relaxed);
-            slot.failures
-                .fetch_add(u64::from(failed), Ordering::Relaxed);
+            if failed {
+                slot.failures.fetch_add(1, Ordering::Relaxed);
+            }
         }
         // A success with nothing remembered (the normal case) needs no lock.
         if p.max_fails == 0 || (!failed && c.health_entries.load(Ordering::Acquire) == 0) {

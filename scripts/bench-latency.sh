@@ -19,6 +19,8 @@
 #      file), hls.js defaults
 #   5. plain playlist, the player page's settings for it (HLS_CONFIG)
 # BENCH_SECS (60) measured per run after BENCH_WARMUP (10) s of playing.
+# BENCH_ONLY=ll-defaults runs 1 only (e.g. BENCH_SECS=600 for a 10-minute
+# stall count).
 # Needs `make build browser-deps` and Debian's chromium.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,6 +78,7 @@ measure() {
 }
 echo "cores: $(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg); $secs s measured per run after $warmup s"
 measure "LL-HLS, hls.js defaults" defaults
+[[ ${BENCH_ONLY:-} == ll-defaults ]] && exit 0
 measure "LL-HLS, player page (LL settings)" player-ll
 measure "LL-HLS, plain playlists' settings" player
 # The same as 1, with BENCH_VIEWERS simulated LL viewers waiting for the same

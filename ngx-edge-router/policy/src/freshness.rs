@@ -125,7 +125,23 @@ pub fn after_lookup(
     let usable = old
         .filter(|r| r.kind == RouteKind::Found && now_ms.saturating_sub(r.fetched_ms) < t.stale_ms);
     match outcome {
-        Outcome::Found(origins) => Some(Route::found(origins.clone(), now_ms)),
+        Outcome::Found(origins) => {
+            let mut origins = origins.clone();
+            // Right after an API outage (the route was served stale because
+            // lookups failed) the registry lists only the origins that have
+            // reported again so far; the others follow within a heartbeat.
+            // Dropping them now would move their viewers to an origin whose
+            // segment names differ (404s): they stay for one validity
+            // period, until the next lookup.
+            if let Some(r) = usable.filter(|r| r.failed_ms != 0 && r.missing_ms == 0) {
+                for o in &r.origins {
+                    if !origins.iter().any(|n| n.addr == o.addr) {
+                        origins.push(o.clone());
+                    }
+                }
+            }
+            Some(Route::found(origins, now_ms))
+        }
         Outcome::NotFound => match usable {
             // Recently known good: "not found" does not drop it at once.
             Some(r) if now_ms.saturating_sub(grace_anchor(r)) < t.grace_ms => Some(Route {
@@ -265,6 +281,39 @@ mod tests {
         let old = found(0);
         let gone = after_lookup(Some(&old), &Outcome::NotFound, 100_000, &T).unwrap();
         assert_eq!(gone.kind, RouteKind::NotFound);
+    }
+
+    #[test]
+    fn after_an_outage_origins_not_reported_again_yet_stay_for_one_period() {
+        let two = Route::found(
+            vec![
+                RouteOrigin::new("10.0.0.1:80", 7),
+                RouteOrigin::new("10.0.0.2:80", 8),
+            ],
+            0,
+        );
+        let failed = Outcome::Failed(LookupError::Transport);
+        let stale = after_lookup(Some(&two), &failed, 30_000, &T).unwrap();
+        // The API is back; only the first origin has reported again.
+        let first = Outcome::Found(vec![RouteOrigin::new("10.0.0.1:80", 9)]);
+        let back = after_lookup(Some(&stale), &first, 31_000, &T).unwrap();
+        let addrs: Vec<&str> = back.origins.iter().map(|o| o.addr.as_str()).collect();
+        assert_eq!(addrs, ["10.0.0.1:80", "10.0.0.2:80"]);
+        assert_eq!(
+            back.origins[0].since, 9,
+            "the API's answer wins where it has one"
+        );
+        assert_eq!((back.fetched_ms, back.failed_ms), (31_000, 0));
+        // One validity period later the API's list is the route.
+        let next = after_lookup(Some(&back), &first, 36_000, &T).unwrap();
+        assert_eq!(next.origins.len(), 1);
+        // Without an outage an origin the API no longer lists goes at once,
+        // and so after a "not found" (the stream moved).
+        let direct = after_lookup(Some(&two), &first, 1_000, &T).unwrap();
+        assert_eq!(direct.origins.len(), 1);
+        let missing = after_lookup(Some(&two), &Outcome::NotFound, 1_000, &T).unwrap();
+        let moved = after_lookup(Some(&missing), &first, 2_000, &T).unwrap();
+        assert_eq!(moved.origins.len(), 1);
     }
 
     #[test]

@@ -175,7 +175,8 @@ fn abr_ladder_through_the_edge() {
     // Every segment of the new session, through the edge, is the origin's
     // file of this session, never a cached one of the last session. The
     // ladder names segments `<session>-<n>.ts`: wait until the new
-    // session's segments are listed.
+    // session's segments are listed in every rendition (each rendition's
+    // playlist is rewritten when its own segment closes).
     let session = |path: &str| {
         path.rsplit('/')
             .next()
@@ -188,8 +189,16 @@ fn abr_ladder_through_the_edge() {
         Duration::from_secs(30),
         "the new session's segments",
         || {
-            let (_, segs) = media_playlist(&p.edge_get("/golive/720p/index.m3u8").text());
-            segs.iter().any(|(_, u)| session(u) != old).then_some(())
+            ["720p", "480p", "240p"]
+                .iter()
+                .all(|r| {
+                    let text = p.edge_get(&format!("/golive/{r}/index.m3u8")).text();
+                    media_playlist(&text)
+                        .1
+                        .iter()
+                        .any(|(_, u)| session(u) != old)
+                })
+                .then_some(())
         },
     );
     let after = renditions_match_origin(&p);

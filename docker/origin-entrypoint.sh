@@ -15,6 +15,7 @@ set -eu
 export RTMP_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so NGINX_USER=www-data
 export ORIGIN_DIR=/var/lib/rtmp-live/origin ORIGIN_PACKAGING=/var/lib/rtmp-live/origin/packaging.conf
 export ORIGIN_HLS_HTTP=/var/lib/rtmp-live/origin/hls-http.conf
+export ORIGIN_RENDITIONS=/var/lib/rtmp-live/origin/renditions.conf
 export ABR_LADDER_SCRIPT=/usr/local/bin/abr-ladder.sh
 export AUTHORIZE_URL="${AUTHORIZE_URL:-http://$DISCOVERY_LISTEN/authorize}"
 export DISCOVERY_API_URL="${DISCOVERY_API_URL:-$API_URL}"
@@ -35,6 +36,13 @@ find "$HLS_PATH" -mindepth 1 -delete
 packaging=origin-hls.conf.template
 [ "${ABR:-0}" = 1 ] && packaging=origin-abr.conf.template
 render-conf.sh "/etc/rtmp-live/$packaging" "$ORIGIN_PACKAGING"
+rm -rf "$ORIGIN_DIR/rtmp.d"
+mkdir -p "$ORIGIN_DIR/rtmp.d"
+if [ "${ABR:-0}" = 1 ]; then
+  # the ladder's renditions, packaged by nginx-rtmp like a single stream
+  render-conf.sh /etc/rtmp-live/origin-hls.conf.template "$ORIGIN_RENDITIONS"
+  render-conf.sh /etc/rtmp-live/origin-abr-app.conf.template "$ORIGIN_DIR/rtmp.d/abr.conf"
+fi
 hls_http=origin-files.conf.template
 [ "${LLHLS:-1}" = 1 ] && hls_http=origin-llhls.conf.template
 render-conf.sh "/etc/rtmp-live/$hls_http" "$ORIGIN_HLS_HTTP"

@@ -2,63 +2,130 @@
 # The ABR transcoding ladder, in one place. nginx-rtmp starts it with
 # `exec_push` for every stream published into the HLS application (ABR on):
 #
-#   abr-ladder.sh <input url> <output folder>
+#   abr-ladder.sh <input url> <output folder> <renditions app url>
 #
-# It reads the local stream and writes, under <output folder> (= <HLS_PATH>/<name>):
-#   master.m3u8                    master playlist (BANDWIDTH, RESOLUTION, CODECS)
-#   <rendition>/index.m3u8         one media playlist per rendition
-#   <rendition>/<session>-<n>.ts   2 s segments, keyframes aligned across renditions;
-#                                  <session> (ms since the epoch at start) makes
-#                                  names unique per publish session, so a
-#                                  reconnecting publisher never reuses a name
+# It reads the local stream, encodes each rendition and publishes it back
+# into nginx-rtmp's loopback-only renditions application (<renditions app
+# url>, e.g. rtmp://127.0.0.1:1935/abr) as `<name>/<rendition>`, <name>
+# being the output folder's. nginx-rtmp packages each rendition as it does a
+# single-rendition stream (same fragments, same naming, the fragment in
+# progress growing under its final name, so the LL-HLS component can cut
+# parts from it), under <output folder> (= <HLS_PATH>/<name>):
+#   <rendition>/index.m3u8    one media playlist per rendition
+#   <rendition>/<ms>.ts       2 s fragments; keyframes forced every 2 s and
+#                             nginx-rtmp's aligned slicing keep the
+#                             renditions' fragments aligned (same sequence
+#                             numbers, same durations)
+#   master.m3u8               written here once every rendition has its
+#                             first fragment: BANDWIDTH from the ladder's
+#                             rates, RESOLUTION and CODECS from ffprobe on
+#                             that fragment
+# (ffmpeg's own HLS muxer writes each segment out whole when it closes:
+# nothing to cut parts from; docs/abr-ll-spike.md.)
 #
-# `exec` replaces this shell with ffmpeg, so the process nginx-rtmp kills when
-# the publisher stops is ffmpeg itself. As a second guard (nginx-rtmp does not
-# always stop exec_push children when the publish was relayed in), ffmpeg
-# gives up when its input stalls for ABR_STALL_SECS (default 4): either way
-# it ends its playlists with #EXT-X-ENDLIST and no transcoder is left behind.
+# nginx-rtmp stops this script (SIGTERM) when the publisher leaves: it stops
+# ffmpeg (whose RTMP outputs then close, and nginx-rtmp closes each
+# rendition's last fragment) and the master's keeper. As a second guard
+# (nginx-rtmp does not always stop exec_push children when the publish was
+# relayed in), ffmpeg gives up when its input stalls for ABR_STALL_SECS
+# (default 4), and this script ends with it.
 #
 # The ladder: name:height:video kbit/s:audio kbit/s (override with ABR_LADDER).
 set -euo pipefail
-in=${1:?usage: abr-ladder.sh <input url> <output folder>}
-out=${2:?usage: abr-ladder.sh <input url> <output folder>}
+in=${1:?usage: abr-ladder.sh <input url> <output folder> <renditions app url>}
+out=${2:?usage: abr-ladder.sh <input url> <output folder> <renditions app url>}
+app_url=${3:?usage: abr-ladder.sh <input url> <output folder> <renditions app url>}
 ladder=${ABR_LADDER:-"720p:720:2500:128 480p:480:1000:96 240p:240:400:64"}
 fragment=${ABR_FRAGMENT_SECS:-2}
 preset=${ABR_PRESET:-superfast}
 ffmpeg_bin=${FFMPEG:-ffmpeg}
+ffprobe_bin=${FFPROBE:-ffprobe}
+name=$(basename "$out")
+# the application's name and the server's address, for ffmpeg's RTMP options
+app=${app_url##*/}
+server=${app_url%/*}
 
 read -r -a rungs <<<"$ladder"
 n=${#rungs[@]}
 split="[0:v]split=$n"
 scales=""
-maps=()
-codec_args=()
-varmap=""
+outputs=()
 for i in "${!rungs[@]}"; do
-  IFS=: read -r name height vkbps akbps <<<"${rungs[$i]}"
+  IFS=: read -r rname height vkbps akbps <<<"${rungs[$i]}"
   split+="[s$i]"
   scales+=";[s$i]scale=-2:$height[v$i]"
-  maps+=(-map "[v$i]" -map "0:a:0?")
-  codec_args+=(
-    "-b:v:$i" "${vkbps}k" "-maxrate:v:$i" "$((vkbps * 107 / 100))k" "-bufsize:v:$i" "$((vkbps * 3 / 2))k"
-    "-b:a:$i" "${akbps}k"
+  outputs+=(
+    -map "[v$i]" -map "0:a:0?"
+    -c:v libx264 -preset "$preset" -tune zerolatency -profile:v main -pix_fmt yuv420p
+    -force_key_frames "expr:gte(t,n_forced*$fragment)" -sc_threshold 0
+    -b:v "${vkbps}k" -maxrate:v "$((vkbps * 107 / 100))k" -bufsize:v "$((vkbps * 3 / 2))k"
+    -c:a aac -ac 2 -ar 44100 -b:a "${akbps}k"
+    -f flv -rtmp_app "$app" -rtmp_playpath "$name/$rname" "$server"
   )
-  varmap+="${varmap:+ }v:$i,a:$i,name:$name"
 done
 
+# One rendition's master entry, once its playlist lists a fragment.
+variant() {
+  local rname=$1 vkbps=$2 akbps=$3 seg probe w h level codecs audio
+  seg=$(grep -v '^#' "$out/$rname/index.m3u8" 2>/dev/null | grep -m1 '\.ts$') || return 1
+  probe=$("$ffprobe_bin" -v error -show_entries stream=codec_type,codec_name,width,height,level \
+    -of compact=p=0:nk=0 "$out/$rname/$seg") || return 1
+  w=$(sed -n 's/.*codec_type=video.*width=\([0-9]*\).*/\1/p' <<<"$probe" | head -1)
+  h=$(sed -n 's/.*codec_type=video.*height=\([0-9]*\).*/\1/p' <<<"$probe" | head -1)
+  level=$(sed -n 's/.*codec_type=video.*level=\([0-9]*\).*/\1/p' <<<"$probe" | head -1)
+  [ -n "$w" ] && [ -n "$h" ] && [ -n "$level" ] || return 1
+  # H.264 Main profile (profile_idc 77, constraint_set1), the ladder's level
+  codecs=$(printf 'avc1.4d40%02x' "$level")
+  audio=0
+  if grep -q 'codec_type=audio' <<<"$probe"; then
+    codecs+=",mp4a.40.2"
+    audio=$akbps
+  fi
+  printf '#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,RESOLUTION=%dx%d,CODECS="%s"\n%s/index.m3u8\n' \
+    "$(( (vkbps * 107 / 100 + audio) * 1000 ))" "$(( (vkbps + audio) * 1000 ))" "$w" "$h" "$codecs" "$rname"
+}
+
+# Writes master.m3u8 (temporary file + rename) once every rendition has a
+# fragment, then keeps its modification time fresh while the ladder runs:
+# nginx-rtmp's hls_cleanup deletes any *.m3u8 under hls_path that is older
+# than hls_playlist_length. When the ladder stops, the master ages out with
+# the renditions' files.
+keep_master() {
+  local ffmpeg_pid=$1 body rung rname height vkbps akbps entry
+  while kill -0 "$ffmpeg_pid" 2>/dev/null; do
+    body=$'#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n'
+    for rung in "${rungs[@]}"; do
+      IFS=: read -r rname height vkbps akbps <<<"$rung"
+      entry=$(variant "$rname" "$vkbps" "$akbps") || { body=; break; }
+      body+="$entry"$'\n'
+    done
+    if [ -n "$body" ]; then
+      printf '%s' "$body" >"$out/.master.m3u8.tmp"
+      mv -f "$out/.master.m3u8.tmp" "$out/master.m3u8"
+      break
+    fi
+    sleep 0.2
+  done
+  while kill -0 "$ffmpeg_pid" 2>/dev/null; do
+    touch "$out/master.m3u8"
+    sleep 2
+  done
+}
+
+# nginx-rtmp creates only the last folder of `<name>/<rendition>`
 mkdir -p "$out"
-session=$(date +%s%3N)
-exec "$ffmpeg_bin" -hide_banner -nostdin -loglevel "${ABR_LOGLEVEL:-warning}" \
+"$ffmpeg_bin" -hide_banner -nostdin -loglevel "${ABR_LOGLEVEL:-warning}" \
   -rw_timeout "$(( ${ABR_STALL_SECS:-4} * 1000000 ))" -i "$in" \
   -filter_complex "$split$scales" \
-  "${maps[@]}" \
-  -c:v libx264 -preset "$preset" -tune zerolatency -profile:v main -pix_fmt yuv420p \
-  -force_key_frames "expr:gte(t,n_forced*$fragment)" -sc_threshold 0 \
-  -c:a aac -ac 2 -ar 44100 \
-  "${codec_args[@]}" \
-  -f hls -hls_time "$fragment" -hls_list_size 6 \
-  -hls_flags delete_segments+independent_segments+temp_file \
-  -master_pl_name master.m3u8 \
-  -var_stream_map "$varmap" \
-  -hls_segment_filename "$out/%v/$session-%d.ts" \
-  "$out/%v/index.m3u8"
+  "${outputs[@]}" &
+ffmpeg_pid=$!
+trap 'kill -TERM "$ffmpeg_pid" 2>/dev/null' TERM INT HUP
+keep_master "$ffmpeg_pid" </dev/null >/dev/null 2>&1 &
+keeper=$!
+status=0
+# `wait` returns early when a trapped signal arrives: wait until ffmpeg is gone
+while kill -0 "$ffmpeg_pid" 2>/dev/null; do
+  wait "$ffmpeg_pid" || status=$?
+done
+kill "$keeper" 2>/dev/null || true
+exit "$status"

@@ -20,7 +20,8 @@
 #   5. plain playlist, the player page's settings for it (HLS_CONFIG)
 # BENCH_SECS (60) measured per run after BENCH_WARMUP (10) s of playing.
 # BENCH_ONLY=ll-defaults runs 1 only (e.g. BENCH_SECS=600 for a 10-minute
-# stall count).
+# stall count). BENCH_ABR=1: the same with ABR on, the player reading the
+# master playlist (the ladder's renditions, each with its LL parts).
 # Needs `make build browser-deps` and Debian's chromium.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,7 +34,8 @@ chmod 755 "$state"
 key=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 export STATE_DIR=$state RTMP_PORT=$(port) ORIGIN_HTTP_PORT=$(port) API_PORT=$(port) EDGE_PORT=$(port)
 export REDIS_PORT=$(port) RTMP_STAT_PORT=$(port) DISCOVERY_PORT=$(port) LLHLS_PORT=$(port)
-export ABR=0 ORIGINS=1 PUBLIC_HOST=127.0.0.1 STREAM_KEYS="$key=golive"
+abr=${BENCH_ABR:-0}
+export ABR=$abr ORIGINS=1 PUBLIC_HOST=127.0.0.1 STREAM_KEYS="$key=golive"
 "$ROOT/scripts/up.sh" >"$state/up.log" 2>&1 &
 up=$!
 pub=
@@ -58,7 +60,15 @@ set -m
 pub=$!
 set +m
 src="http://127.0.0.1:$EDGE_PORT/golive/index.m3u8"
-for _ in $(seq 300); do curl -sf "$src" | grep -q '#EXT-X-PART:' && break; sleep 0.1; done
+media=$src
+if [[ $abr == 1 ]]; then
+  src="http://127.0.0.1:$EDGE_PORT/golive/master.m3u8"
+  media="http://127.0.0.1:$EDGE_PORT/golive/240p/index.m3u8"
+fi
+for _ in $(seq 300); do
+  curl -sf "$src" >/dev/null && curl -sf "$media" | grep -q '#EXT-X-PART:' && break
+  sleep 0.1
+done
 sleep 4
 
 cd "$ROOT/e2e/browser"

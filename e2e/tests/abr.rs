@@ -39,6 +39,26 @@ fn variants(master: &str) -> Vec<(HashMap<String, String>, String)> {
     out
 }
 
+/// MSN and index of the last `#EXT-X-PART` of an LL playlist (`None`
+/// without parts).
+fn last_part(text: &str) -> Option<(u64, u64)> {
+    let (seq, segs) = media_playlist(text);
+    let mut msn = seq;
+    let mut last = None;
+    let mut idx = 0;
+    for line in text.lines() {
+        if line.starts_with("#EXT-X-PART:") {
+            last = Some((msn, idx));
+            idx += 1;
+        } else if !line.starts_with('#') && !line.trim().is_empty() {
+            msn += 1;
+            idx = 0;
+        }
+    }
+    debug_assert_eq!(msn, seq + segs.len() as u64);
+    last
+}
+
 #[test]
 fn abr_ladder_through_the_edge() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -123,6 +143,55 @@ fn abr_ladder_through_the_edge() {
         }
     }
 
+    // LL-HLS on every rendition (the component is on by default): parts of
+    // the fragment in progress, blocking reloads, and rendition reports of
+    // the two other renditions.
+    for r in ["720p", "480p", "240p"] {
+        let path = format!("/golive/{r}/index.m3u8");
+        let (msn, part, text) = wait_until(Duration::from_secs(10), "parts listed", || {
+            let text = p.edge_get(&path).text();
+            let ll = last_part(&text)?;
+            Some((ll.0, ll.1, text))
+        });
+        assert!(
+            text.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES"),
+            "{text}"
+        );
+        assert!(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART"), "{text}");
+        let reports: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXT-X-RENDITION-REPORT:"))
+            .collect();
+        assert_eq!(reports.len(), 2, "{text}");
+        for other in ["720p", "480p", "240p"].iter().filter(|o| **o != r) {
+            let rep = reports
+                .iter()
+                .find(|l| l.contains(&format!("URI=\"../{other}/index.m3u8\"")))
+                .unwrap_or_else(|| panic!("no report of {other} in {r}: {text}"));
+            // aligned renditions: the sibling is at (about) the same place
+            let last_msn: u64 = rep
+                .split(',')
+                .find_map(|a| a.strip_prefix("LAST-MSN="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("LAST-MSN in {rep}"));
+            assert!(last_msn.abs_diff(msn) <= 1, "{r} at {msn}: {rep}");
+            assert!(rep.contains("LAST-PART="), "{rep}");
+        }
+        // The next part, asked for before it exists: held, then answered
+        // with it listed.
+        let (want_msn, want_part) = (msn, part + 1);
+        let t = Instant::now();
+        let r2 = p.edge_get(&format!("{path}?_HLS_msn={want_msn}&_HLS_part={want_part}"));
+        let held = t.elapsed();
+        assert_eq!(r2.status, 200, "{}", r2.text());
+        let (m2, p2) = last_part(&r2.text()).expect("parts");
+        assert!(
+            (m2, p2) >= (want_msn, want_part),
+            "{r}: asked for {want_msn}.{want_part}, got {m2}.{p2}"
+        );
+        println!("{r}: blocking reload for {want_msn}.{want_part} answered after {held:?}");
+    }
+
     // A player: ffmpeg reads the master through the edge and plays 4 s.
     let out = Command::new("ffmpeg")
         .args([
@@ -173,18 +242,18 @@ fn abr_ladder_through_the_edge() {
         },
     );
     // Every segment of the new session, through the edge, is the origin's
-    // file of this session, never a cached one of the last session. The
-    // ladder names segments `<session>-<n>.ts`: wait until the new
-    // session's segments are listed in every rendition (each rendition's
-    // playlist is rewritten when its own segment closes).
-    let session = |path: &str| {
+    // file of this session, never a cached one of the last session.
+    // nginx-rtmp names fragments by the clock (`<ms>.ts`): wait until the
+    // new session's fragments are listed in every rendition (each
+    // rendition's playlist is rewritten when its own fragment closes).
+    let number = |path: &str| -> u64 {
         path.rsplit('/')
             .next()
-            .and_then(|f| f.split_once('-'))
-            .map(|(s, _)| s.to_string())
-            .unwrap_or_default()
+            .and_then(|f| f.strip_suffix(".ts"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("fragment name: {path}"))
     };
-    let old = session(&before[0]);
+    let old = before.iter().map(|s| number(s)).max().unwrap();
     wait_until(
         Duration::from_secs(30),
         "the new session's segments",
@@ -193,25 +262,19 @@ fn abr_ladder_through_the_edge() {
                 .iter()
                 .all(|r| {
                     let text = p.edge_get(&format!("/golive/{r}/index.m3u8")).text();
-                    media_playlist(&text)
-                        .1
-                        .iter()
-                        .any(|(_, u)| session(u) != old)
+                    media_playlist(&text).1.iter().any(|(_, u)| number(u) > old)
                 })
                 .then_some(())
         },
     );
     let after = renditions_match_origin(&p);
-    let new: Vec<&String> = after.iter().filter(|s| session(s) != old).collect();
+    let new: Vec<&String> = after.iter().filter(|s| number(s) > old).collect();
     assert!(
         ["720p", "480p", "240p"]
             .iter()
             .all(|r| new.iter().any(|s| s.contains(&format!("/{r}/")))),
         "{after:?}"
     );
-    assert!(after
-        .iter()
-        .all(|s| !before.contains(s) || session(s) == old));
     println!(
         "after reconnecting: {} segments of the new session byte-identical to the origin's",
         new.len()

@@ -45,6 +45,10 @@ fn origin_templates_render_and_pass_nginx_t() {
                 dir.join("hls-http.conf").display().to_string(),
             ),
             (
+                "ORIGIN_RENDITIONS",
+                dir.join("renditions.conf").display().to_string(),
+            ),
+            (
                 "ABR_LADDER_SCRIPT",
                 "/usr/local/bin/abr-ladder.sh".to_string(),
             ),
@@ -61,8 +65,23 @@ fn origin_templates_render_and_pass_nginx_t() {
         ];
         render_template(packaging, &dir.join("packaging.conf"), &env);
         render_template(hls_http, &dir.join("hls-http.conf"), &env);
+        if packaging == "origin-abr.conf.template" {
+            std::fs::create_dir_all(dir.join("rtmp.d")).unwrap();
+            render_template(
+                "origin-hls.conf.template",
+                &dir.join("renditions.conf"),
+                &env,
+            );
+            render_template(
+                "origin-abr-app.conf.template",
+                &dir.join("rtmp.d/abr.conf"),
+                &env,
+            );
+        }
         render_template("origin.conf.template", &dir.join("nginx.conf"), &env);
         nginx_t(dir, &dir.join("nginx.conf"));
+        let text = std::fs::read_to_string(dir.join("nginx.conf")).unwrap();
+        assert!(text.contains("rtmp.d/*.conf"), "{text}");
     }
 }
 

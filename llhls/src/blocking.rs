@@ -23,6 +23,9 @@ pub struct View {
     pub current_msn: u64,
     /// Complete parts of the current segment.
     pub current_parts: u64,
+    /// Parts listed for the last complete segment (`current_msn - 1`), if
+    /// it has any.
+    pub previous_parts: Option<u64>,
     pub part_target: f64,
 }
 
@@ -58,10 +61,16 @@ pub fn decide(req: Request, v: &View) -> Decision {
     if msn > v.current_msn + 1 {
         return Decision::BadRequest("_HLS_msn too far in the future");
     }
+    // a part index past the last part of a complete segment means part 0
+    // of the segment after it (RFC 8216bis, 6.2.5.2)
+    let (msn, part) = match (req.part, v.previous_parts) {
+        (Some(p), Some(n)) if msn + 1 == v.current_msn && p >= n => (v.current_msn, Some(0)),
+        _ => (msn, req.part),
+    };
     if msn < v.current_msn {
         return Decision::Ready;
     }
-    let Some(part) = req.part else {
+    let Some(part) = part else {
         // the whole segment: wait until nginx-rtmp lists it
         return Decision::Wait;
     };
@@ -110,8 +119,34 @@ mod tests {
     const V: View = View {
         current_msn: 10,
         current_parts: 2,
+        previous_parts: Some(4),
         part_target: 0.5,
     };
+
+    #[test]
+    fn a_part_past_the_end_of_a_complete_segment_is_the_next_ones_first() {
+        // segment 9 has parts 0..=3; segment 10 none yet
+        let v = View {
+            current_parts: 0,
+            ..V
+        };
+        assert_eq!(decide(req(Some(9), Some(3)), &v), Decision::Ready);
+        assert_eq!(decide(req(Some(9), Some(4)), &v), Decision::Wait);
+        assert_eq!(decide(req(Some(9), Some(9)), &v), Decision::Wait);
+        // once part 0 of segment 10 exists
+        let v = View {
+            current_parts: 1,
+            ..V
+        };
+        assert_eq!(decide(req(Some(9), Some(4)), &v), Decision::Ready);
+        // without parts listed for segment 9: the segment is complete
+        let v = View {
+            current_parts: 0,
+            previous_parts: None,
+            ..V
+        };
+        assert_eq!(decide(req(Some(9), Some(4)), &v), Decision::Ready);
+    }
 
     #[test]
     fn plain_requests_are_answered_at_once() {

@@ -1,4 +1,5 @@
-//! All streams under the HLS folder, kept current from inotify events.
+//! All streams under the HLS folder (`<name>/` and ABR renditions
+//! `<name>/<rendition>/`), kept current from inotify events.
 
 use std::collections::HashMap;
 use std::io;
@@ -36,21 +37,36 @@ impl Batch {
         let Ok(rel) = path.strip_prefix(&reg.root) else {
             return;
         };
-        let mut comps = rel.components();
-        let (Some(dir), Some(file), None) = (comps.next(), comps.next(), comps.next()) else {
-            return;
-        };
-        let (Some(name), Some(file)) = (dir.as_os_str().to_str(), file.as_os_str().to_str()) else {
+        let Some((name, file)) = stream_file(rel) else {
             return;
         };
         if file == PLAYLIST {
-            self.playlists.insert(name.to_string());
+            self.playlists.insert(name);
         } else if let Some(n) = file.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()) {
-            let v = self.fragments.entry(name.to_string()).or_default();
+            let v = self.fragments.entry(name).or_default();
             if !v.contains(&n) {
                 v.push(n);
             }
         }
+    }
+}
+
+/// A file of a stream folder, relative to the HLS root, as the stream's key
+/// and the file name. Streams are `<name>/` (nginx-rtmp, nested) or
+/// `<name>/<rendition>/` (the ABR ladder's renditions, published back into
+/// nginx-rtmp under `<name>/<rendition>`); the key is that folder.
+fn stream_file(rel: &Path) -> Option<(String, &str)> {
+    let comps: Vec<&str> = rel
+        .components()
+        .map(|c| match c {
+            std::path::Component::Normal(s) => s.to_str(),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    match comps[..] {
+        [name, file] => Some((name.to_string(), file)),
+        [name, rendition, file] => Some((format!("{name}/{rendition}"), file)),
+        _ => None,
     }
 }
 
@@ -102,15 +118,45 @@ impl Registry {
             .collect()
     }
 
+    /// The other renditions of `key`'s stream (`<name>/<other>` for
+    /// `<name>/<rendition>`), sorted; none for a single-rendition stream.
+    pub fn siblings(&self, key: &str) -> Vec<(String, Arc<Stream>)> {
+        let Some((name, _)) = key.split_once('/') else {
+            return Vec::new();
+        };
+        let mut v: Vec<(String, Arc<Stream>)> = self
+            .streams
+            .read()
+            .expect("registry lock")
+            .iter()
+            .filter(|(k, _)| k.as_str() != key && k.split_once('/').is_some_and(|(n, _)| n == name))
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
     /// Looks at every stream folder (at start, and as a safety net).
     pub fn scan(&self) {
         let Ok(rd) = std::fs::read_dir(&self.root) else {
             return;
         };
         for e in rd.flatten() {
+            let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
             if e.path().join(PLAYLIST).is_file() {
-                if let Some(name) = e.file_name().to_str() {
-                    self.refresh(name, true);
+                self.refresh(&name, true);
+            }
+            // ABR renditions, one level down
+            let Ok(sub) = std::fs::read_dir(e.path()) else {
+                continue;
+            };
+            for r in sub.flatten() {
+                if r.path().join(PLAYLIST).is_file() {
+                    if let Some(rendition) = r.file_name().to_str() {
+                        self.refresh(&format!("{name}/{rendition}"), true);
+                    }
                 }
             }
         }

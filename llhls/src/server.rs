@@ -1,4 +1,5 @@
-//! HTTP: `GET /<name>/index.m3u8` as LL-HLS, with blocking reloads; and
+//! HTTP: `GET /<name>/index.m3u8` (and an ABR rendition's
+//! `/<name>/<rendition>/index.m3u8`) as LL-HLS, with blocking reloads; and
 //! `GET /fragment-state`, the origin's question before it serves a fragment.
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub fn router(reg: Arc<Registry>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/{name}/index.m3u8", get(playlist))
+        .route("/{name}/{rendition}/index.m3u8", get(rendition_playlist))
         .route("/fragment-state", get(fragment_state))
         .with_state(reg)
 }
@@ -55,7 +57,7 @@ fn text(status: StatusCode, msg: &'static str) -> Response {
 }
 
 /// The origin's question before it serves one of nginx-rtmp's fragments
-/// (`X-Fragment: <stream>/<number>`, and the viewer's `Range` if any):
+/// (`X-Fragment: <stream>/<number>`, `<stream>` with its rendition for ABR, and the viewer's `Range` if any):
 /// answered with how that answer may be cached (see [`fragments`]):
 /// `X-Fragment-Cache` (the viewers' `Cache-Control`) and, when no cache may
 /// keep it, `X-Fragment-Accel-Expires: 0` (the edges'). Always 204, so that
@@ -65,7 +67,7 @@ async fn fragment_state(State(reg): State<Arc<Registry>>, headers: HeaderMap) ->
     let state = headers
         .get("x-fragment")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once('/'))
+        .and_then(|v| v.rsplit_once('/'))
         .and_then(|(name, num)| Some((name, num.parse::<u64>().ok()?)))
         .and_then(|(name, num)| {
             let s = reg.get(name)?;
@@ -81,6 +83,38 @@ async fn fragment_state(State(reg): State<Arc<Registry>>, headers: HeaderMap) ->
         h.insert("x-fragment-accel-expires", HeaderValue::from_static(e));
     }
     res
+}
+
+/// An ABR rendition's playlist (`<name>/<rendition>/index.m3u8`): the same,
+/// with rendition reports of its siblings.
+async fn rendition_playlist(
+    State(reg): State<Arc<Registry>>,
+    Path((name, rendition)): Path<(String, String)>,
+    q: RawQuery,
+) -> Response {
+    playlist(State(reg), Path(format!("{name}/{rendition}")), q).await
+}
+
+/// `EXT-X-RENDITION-REPORT` lines for the other renditions of `key`'s
+/// stream (nothing for a single-rendition stream).
+fn rendition_reports(reg: &Registry, key: &str) -> String {
+    let mut out = String::new();
+    for (other, s) in reg.siblings(key) {
+        let Some((_, rendition)) = other.split_once('/') else {
+            continue;
+        };
+        let Some((msn, part)) = s.state.lock().expect("stream lock").last_part() else {
+            continue;
+        };
+        out.push_str(&format!(
+            "#EXT-X-RENDITION-REPORT:URI=\"../{rendition}/index.m3u8\",LAST-MSN={msn}"
+        ));
+        if let Some(p) = part {
+            out.push_str(&format!(",LAST-PART={p}"));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 async fn playlist(
@@ -123,9 +157,10 @@ async fn playlist(
         }
         match decision {
             Decision::Ready => {
-                let Some(body) = body else {
+                let Some(mut body) = body else {
                     return text(StatusCode::NOT_FOUND, "no playlist yet\n");
                 };
+                body.push_str(&rendition_reports(&reg, &name));
                 // a blocking response is for a unique URL: cacheable for
                 // longer; a plain reload for a second, as the playlist file
                 // always was (edges and players reuse it for that long)

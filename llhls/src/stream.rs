@@ -356,11 +356,36 @@ impl StreamState {
             Some(t) => (t.msn, t.scanner.parts().len() as u64),
             None => (up.next_msn(), 0),
         };
+        let previous_parts = current_msn
+            .checked_sub(1)
+            .and_then(|m| self.done.get(&m))
+            .map(|d| d.parts.len() as u64)
+            .filter(|n| *n > 0);
         Some(View {
             current_msn,
             current_parts,
+            previous_parts,
             part_target: self.settings.part_target,
         })
+    }
+
+    /// This playlist's last segment and part, as a sibling rendition's
+    /// `EXT-X-RENDITION-REPORT` gives them: `(LAST-MSN, LAST-PART)`, the
+    /// part only when that segment has parts listed.
+    pub fn last_part(&self) -> Option<(u64, Option<u64>)> {
+        let up = self.upstream.as_ref()?;
+        if let Some(t) = &self.tail {
+            let n = t.scanner.parts().len() as u64;
+            if n > 0 {
+                return Some((t.msn, Some(n - 1)));
+            }
+        }
+        let last = up.last_msn()?;
+        let part = self
+            .done
+            .get(&last)
+            .and_then(|d| (d.parts.len() as u64).checked_sub(1));
+        Some((last, part))
     }
 
     pub fn render(&self) -> Option<String> {
@@ -445,6 +470,7 @@ mod tests {
             View {
                 current_msn: 1,
                 current_parts: 0,
+                previous_parts: Some(4),
                 part_target: 0.5
             }
         );

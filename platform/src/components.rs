@@ -98,6 +98,7 @@ pub fn origin(t: &Topology, k: usize) -> Process {
         ("HLS_PATH", d(&dir.join("hls"))),
         ("ORIGIN_PACKAGING", d(&dir.join("packaging.conf"))),
         ("ORIGIN_HLS_HTTP", d(&dir.join("hls-http.conf"))),
+        ("ORIGIN_RENDITIONS", d(&dir.join("renditions.conf"))),
         ("RTMP_PORT", o.rtmp.to_string()),
         ("ORIGIN_HTTP_PORT", o.http.to_string()),
         ("RTMP_STAT_PORT", o.stat.to_string()),
@@ -132,15 +133,30 @@ pub fn origin(t: &Topology, k: usize) -> Process {
             out: dir.join("hls-http.conf"),
             vars: vars.clone(),
         },
-        Config {
-            template: t.template("origin.conf.template"),
-            out: conf.clone(),
-            vars,
-        },
     ];
+    if s.abr {
+        // the renditions' application, packaging like a single stream
+        p.configs.extend([
+            Config {
+                template: t.template("origin-hls.conf.template"),
+                out: dir.join("renditions.conf"),
+                vars: vars.clone(),
+            },
+            Config {
+                template: t.template("origin-abr-app.conf.template"),
+                out: dir.join("rtmp.d/abr.conf"),
+                vars: vars.clone(),
+            },
+        ]);
+    }
+    p.configs.push(Config {
+        template: t.template("origin.conf.template"),
+        out: conf.clone(),
+        vars,
+    });
     p.check = Some(nginx_check(&dir, &conf));
     p.args = nginx_args(&dir, &conf);
-    p.fresh_dirs = vec![dir.join("hls")];
+    p.fresh_dirs = vec![dir.join("hls"), dir.join("rtmp.d")];
     p.dirs = vec![dir.join("tmp")];
     p.listens = vec![o.rtmp, o.http, o.stat];
     p

@@ -147,12 +147,19 @@ impl Platform {
 
     /// Processes (other than `rtmp-live-up` itself) whose command line mentions the
     /// state folder: what would be left behind.
+    /// Processes of this run still alive: any naming its state folder, and
+    /// the ABR ladders (ffmpeg reading from one of its origins' RTMP ports).
     pub fn leftovers(&self) -> Vec<String> {
-        leftovers(self.state.path())
+        let ladders: Vec<String> = (1..=self.origins)
+            .map(|k| format!("rtmp://127.0.0.1:{}/", self.rtmp_port(k)))
+            .collect();
+        leftovers(self.state.path(), &ladders)
     }
 }
 
-pub fn leftovers(state: &Path) -> Vec<String> {
+/// Processes whose command line names `state` or one of `also`, or whose
+/// environment has `STATE_DIR=<state>`.
+pub fn leftovers(state: &Path, also: &[String]) -> Vec<String> {
     let needle = state.to_string_lossy().to_string();
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -168,7 +175,9 @@ pub fn leftovers(state: &Path) -> Vec<String> {
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
         let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
         let env = String::from_utf8_lossy(&env).to_string();
-        let ours = cmd.contains(&needle) || env.contains(&format!("STATE_DIR={needle}"));
+        let ours = cmd.contains(&needle)
+            || also.iter().any(|a| cmd.contains(a.as_str()))
+            || env.contains(&format!("STATE_DIR={needle}"));
         if ours && !cmd.contains("cargo") && !cmd.contains("/deps/") {
             out.push(format!(
                 "{}: {}",

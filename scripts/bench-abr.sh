@@ -31,9 +31,11 @@ for _ in $(seq 300); do [[ -s $pl ]] && break; sleep 0.1; done
 sleep 4 # let the ladder settle
 ladder=$(pgrep -f -- "-i rtmp://127.0.0.1:$RTMP_PORT/hls/golive" | head -1)
 [[ -n $ladder ]] || { echo "no ladder process found" >&2; exit 1; }
-encoder=$(pgrep -f -- "rtmp://127.0.0.1:$RTMP_PORT/stream/golive" | head -1)
+encoder=$(pgrep -f -- "rtmp://127.0.0.1:$RTMP_PORT/stream/" | head -1)
+[[ -n $encoder ]] || { echo "no publisher process found" >&2; exit 1; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-last_seg() { grep -v '^#' "$pl" | tail -1 | sed 's/\.ts$//'; }
+# the last listed segment's media sequence number (names are clock-based)
+last_seg() { awk -F: '/^#EXT-X-MEDIA-SEQUENCE:/ {m = $2} /^[^#]/ {n++} END {print m + n - 1}' "$pl"; }
 hz=$(getconf CLK_TCK)
 s0=$(last_seg) l0=$(ticks "$ladder") e0=$(ticks "$encoder") t0=$(date +%s.%N)
 sleep "$secs"

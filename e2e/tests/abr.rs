@@ -214,6 +214,17 @@ fn abr_ladder_through_the_edge() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // nginx-rtmp's hls_cleanup deletes any playlist under its hls_path
+    // older than hls_playlist_length (8 s), every 16 s: the ladder keeps the
+    // master's time fresh. Still there, at the origin, half a minute in.
+    let master_url = format!("http://{}/golive/master.m3u8", p.origin_host(1));
+    while t0.elapsed() < Duration::from_secs(30) {
+        let r = get(&p.http, &master_url);
+        assert_eq!(r.status, 200, "master at the origin after {:?}", t0.elapsed());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(p.api_stream("golive").is_some(), "still registered");
+
     let before = renditions_match_origin(&p);
 
     // The publisher stops: no transcoder remains.

@@ -220,7 +220,12 @@ fn abr_ladder_through_the_edge() {
     let master_url = format!("http://{}/golive/master.m3u8", p.origin_host(1));
     while t0.elapsed() < Duration::from_secs(30) {
         let r = get(&p.http, &master_url);
-        assert_eq!(r.status, 200, "master at the origin after {:?}", t0.elapsed());
+        assert_eq!(
+            r.status,
+            200,
+            "master at the origin after {:?}",
+            t0.elapsed()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     assert!(p.api_stream("golive").is_some(), "still registered");

@@ -59,6 +59,30 @@ fn last_part(text: &str) -> Option<(u64, u64)> {
     last
 }
 
+/// Part durations of each complete segment listed with its parts:
+/// `(msn, [DURATION, ...])`.
+fn complete_parts(text: &str) -> Vec<(u64, Vec<f64>)> {
+    let (mut msn, _) = media_playlist(text);
+    let mut out = Vec::new();
+    let mut parts = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("#EXT-X-PART:") {
+            let d = rest
+                .split(',')
+                .find_map(|a| a.strip_prefix("DURATION="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("DURATION in {line}"));
+            parts.push(d);
+        } else if !line.starts_with('#') && !line.trim().is_empty() {
+            if !parts.is_empty() {
+                out.push((msn, std::mem::take(&mut parts)));
+            }
+            msn += 1;
+        }
+    }
+    out
+}
+
 #[test]
 fn abr_ladder_through_the_edge() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -146,6 +170,7 @@ fn abr_ladder_through_the_edge() {
     // LL-HLS on every rendition (the component is on by default): parts of
     // the fragment in progress, blocking reloads, and rendition reports of
     // the two other renditions.
+    let mut parts_by_rendition = Vec::new();
     for r in ["720p", "480p", "240p"] {
         let path = format!("/golive/{r}/index.m3u8");
         let (msn, part, text) = wait_until(Duration::from_secs(10), "parts listed", || {
@@ -190,7 +215,39 @@ fn abr_ladder_through_the_edge() {
             "{r}: asked for {want_msn}.{want_part}, got {m2}.{p2}"
         );
         println!("{r}: blocking reload for {want_msn}.{want_part} answered after {held:?}");
+        parts_by_rendition.push(complete_parts(&r2.text()));
     }
+    // The renditions' parts line up too: the same parts (count and
+    // durations) in every segment listed with parts by all three.
+    let mut compared = 0;
+    for (msn, durations) in &parts_by_rendition[0] {
+        let others: Vec<&Vec<f64>> = parts_by_rendition[1..]
+            .iter()
+            .filter_map(|r| r.iter().find(|(m, _)| m == msn).map(|(_, d)| d))
+            .collect();
+        if others.len() != 2 {
+            continue;
+        }
+        for d in others {
+            assert_eq!(
+                d.len(),
+                durations.len(),
+                "segment {msn}: {d:?} vs {durations:?}"
+            );
+            for (a, b) in d.iter().zip(durations) {
+                assert!(
+                    (a - b).abs() < 0.05,
+                    "segment {msn}: {d:?} vs {durations:?}"
+                );
+            }
+        }
+        compared += 1;
+    }
+    println!("parts aligned across the three renditions in {compared} segment(s)");
+    assert!(
+        compared >= 1,
+        "no segment listed with parts by all three: {parts_by_rendition:?}"
+    );
 
     // A player: ffmpeg reads the master through the edge and plays 4 s.
     let out = Command::new("ffmpeg")

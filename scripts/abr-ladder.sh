@@ -41,6 +41,15 @@ preset=${ABR_PRESET:-superfast}
 ffmpeg_bin=${FFMPEG:-ffmpeg}
 ffprobe_bin=${FFPROBE:-ffprobe}
 name=$(basename "$out")
+# nginx-rtmp starts the ladder on every publish into the packaging
+# application, before its own access rules refuse a publisher that is not
+# this host (SECURITY.md): the name is whatever that client sent. Only a
+# stream name the API could have given (rtmp_live_types::is_valid_name),
+# exactly the input's and the output folder's last part, gets a ladder.
+if [[ ! $name =~ ^[A-Za-z0-9_-]{1,64}$ || $in != */hls/"$name" || $out != */"$name" ]]; then
+  echo "abr-ladder.sh: refusing stream name '${in##*/hls/}'" >&2
+  exit 2
+fi
 # the application's name and the server's address, for ffmpeg's RTMP options
 app=${app_url##*/}
 server=${app_url%/*}

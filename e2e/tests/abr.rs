@@ -83,6 +83,88 @@ fn complete_parts(text: &str) -> Vec<(u64, Vec<f64>)> {
     out
 }
 
+/// This host's first non-loopback IPv4 address.
+fn external_ipv4() -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .map(str::to_string)
+}
+
+/// Someone who reaches the origin's RTMP port from another address
+/// publishes straight into the packaging applications: a forged rendition,
+/// a stream without a key, a name that climbs out of the HLS folder.
+/// nginx-rtmp refuses each publish, but starts the ladder for the
+/// packaging application before its access rules run: the ladder refuses
+/// names no stream could have and otherwise gives up on the missing input.
+fn forged_publishes_are_refused(p: &Platform) {
+    let Some(ip) = external_ipv4() else {
+        println!("no non-loopback IPv4 address here: forged publishes not tried");
+        return;
+    };
+    let hls = p.origin_dir(1).join("hls");
+    for (app, playpath) in [
+        ("abr", "forged/720p"),
+        ("hls", "forged"),
+        ("hls", "../../forged-outside"),
+    ] {
+        let t = Instant::now();
+        let out = Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=25",
+                "-t",
+                "4",
+            ])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-f", "flv"])
+            .args(["-rtmp_app", app, "-rtmp_playpath", playpath])
+            .arg(format!("rtmp://{ip}:{}", p.rtmp_port(1)))
+            .output()
+            .unwrap();
+        println!(
+            "publish to {app}/{playpath} from {ip}: {} after {:?}",
+            out.status,
+            t.elapsed()
+        );
+        assert!(
+            !out.status.success(),
+            "{app}/{playpath}: a publish from {ip} was accepted"
+        );
+    }
+    // Nothing outside the HLS folder; no files for the forged streams.
+    assert!(!p.state.path().join("forged-outside").exists());
+    assert!(!hls.join("forged/720p").exists());
+    let forged = hls.join("forged");
+    assert!(
+        std::fs::read_dir(&forged).map_or(true, |mut d| d.next().is_none()),
+        "files written for a forged publish in {}",
+        forged.display()
+    );
+    assert!(p.api_stream("forged").is_none());
+    // The ladder started for the refused publish ends on its own.
+    wait_until(
+        Duration::from_secs(15),
+        "the forged stream's ladder to end",
+        || {
+            let left: Vec<String> = p
+                .leftovers()
+                .into_iter()
+                .filter(|c| c.contains("/hls/forged"))
+                .collect();
+            left.is_empty().then_some(())
+        },
+    );
+}
+
 #[test]
 fn abr_ladder_through_the_edge() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -286,6 +368,8 @@ fn abr_ladder_through_the_edge() {
         std::thread::sleep(Duration::from_millis(500));
     }
     assert!(p.api_stream("golive").is_some(), "still registered");
+
+    forged_publishes_are_refused(&p);
 
     let before = renditions_match_origin(&p);
 

@@ -370,7 +370,7 @@ fn hls_js_plays_through_the_edge_in_chromium() {
     let lat = assert_played("hls.js defaults, LL-HLS", &r, watch as f64);
     print_latency("hls.js defaults, LL-HLS", &lat);
     println!("hls.js defaults, LL-HLS: loaded {}", r["loaded"]);
-    // 0.5 s parts: about two a second once playing; at least one a second.
+    // 1/3 s parts: about three a second once playing; at least one a second.
     assert!(
         r["loaded"]["parts"].as_u64().unwrap_or(0) >= watch,
         "hls.js loaded too few parts: {}",

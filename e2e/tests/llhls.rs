@@ -135,7 +135,7 @@ fn ll_hls_through_origin_component_and_edge() {
     );
     for tag in [
         "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=",
-        "#EXT-X-PART-INF:PART-TARGET=0.500",
+        "#EXT-X-PART-INF:PART-TARGET=0.360",
         "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=",
         "#EXT-X-PROGRAM-DATE-TIME:",
         ",INDEPENDENT=YES",
@@ -201,9 +201,9 @@ fn ll_hls_through_origin_component_and_edge() {
             .map(|w| (w * 1000.0).round() / 1000.0)
             .collect::<Vec<_>>()
     );
-    // 8 parts of 0.5 s appear over about 4 s: the requests were held, not
+    // 8 parts of 1/3 s appear over about 2.7 s: the requests were held, not
     // answered at once with the old playlist.
-    assert!(held > 2.0, "blocking reloads were not held: {waits:?}");
+    assert!(held > 1.6, "blocking reloads were not held: {waits:?}");
     assert!(
         waits.iter().all(|w| *w < 3.0),
         "a part took too long: {waits:?}"
@@ -231,7 +231,20 @@ fn ll_hls_through_origin_component_and_edge() {
     let needle = format!("_HLS_msn={msn}&_HLS_part={part} ");
     let at_origin = origin_requests(&p, &needle);
     println!("{viewers} viewers waiting for part {msn}.{part}: answers {answers:?}, origin requests {at_origin}");
-    assert_eq!(at_origin, 1, "collapsed at the edge");
+    // one origin request per edge worker (edge_router_collapse; the
+    // platform runs 2), however many viewers
+    assert!(
+        (1..=2).contains(&at_origin),
+        "collapsed at the edge: {at_origin}"
+    );
+    // ... and all of them answered when the part was: nginx's cache lock
+    // would have left the waiters to its 500 ms poll
+    let times = answers.iter().map(|a| a.1);
+    let spread = times.clone().fold(0.0, f64::max) - times.fold(f64::MAX, f64::min);
+    assert!(
+        spread < 0.15,
+        "answers spread over {spread:.3} s: {answers:?}"
+    );
 
     // 4. Part byte ranges fetched through the edge while their segment was
     //    being written equal the finished segment.
@@ -260,11 +273,15 @@ fn ll_hls_through_origin_component_and_edge() {
     let r = get_range(&p, &format!("/golive/{}", np0.uri), "bytes=0-187");
     assert_eq!((r.status, r.body.len()), (206, 188));
     // ranges of the fragment in progress that reach past its current end
-    // (open, or closed beyond it) are cut short: never cached
+    // (open, or closed beyond it) are cut short: never cached. (A fragment
+    // with at most two parts so far: over a second left to run.)
     let ll = wait_until(
         Duration::from_secs(5),
         "a part of the next fragment",
-        || Some(parse_ll(&p.edge_get(path).text())).filter(|ll| !ll.current.is_empty()),
+        || {
+            Some(parse_ll(&p.edge_get(path).text()))
+                .filter(|ll| (1..=2).contains(&ll.current.len()))
+        },
     );
     let growing = format!("/golive/{}", ll.current[0].uri);
     for range in ["bytes=0-", "bytes=0-999999999"] {

@@ -50,6 +50,9 @@ pub fn watch(reg: Arc<Registry>, poll: Duration) -> notify::Result<notify::Recom
     Ok(w)
 }
 
+/// See `Config::part_target`.
+pub const DEFAULT_PART_TARGET: f64 = 0.36;
+
 /// Settings of the binary (also used by the tests).
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -63,8 +66,10 @@ pub struct Config {
     /// Address for the playlist HTTP server.
     #[arg(long, env = "LLHLS_LISTEN", default_value = "127.0.0.1:8090")]
     pub listen: String,
-    /// PART-TARGET in seconds.
-    #[arg(long, env = "LLHLS_PART_TARGET", default_value_t = 0.5)]
+    /// PART-TARGET in seconds (PART-HOLD-BACK is three times it). 0.36 s
+    /// holds a whole number of frames at 24, 25, 30, 50 and 60 fps, so a
+    /// 2 s fragment is six parts of about 1/3 s with no sliver at its end.
+    #[arg(long, env = "LLHLS_PART_TARGET", default_value_t = DEFAULT_PART_TARGET)]
     pub part_target: f64,
     /// Floor of EXT-X-TARGETDURATION (seconds; hls_fragment).
     #[arg(long, env = "LLHLS_MIN_TARGET_DURATION", default_value_t = 2)]

@@ -9,6 +9,10 @@
 
 use crate::ts::{self, PACKET_LEN, TS_CLOCK};
 
+/// Slack for RTMP's whole-millisecond timestamps (90 kHz ticks): a span of
+/// frames can be a millisecond or so off its nominal length.
+const ROUNDING: i64 = 180;
+
 /// A byte range of the parent fragment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Part {
@@ -192,12 +196,14 @@ impl FragmentScanner {
             return;
         };
         let elapsed = ts::ts_diff(start, t);
-        // Cut at the target, or half a frame short of it when the next frame
-        // would overshoot (25 fps: 0.48 s parts, so parts stay <=
-        // PART-TARGET); never below half the target. Half a frame of slack
-        // absorbs the 1 ms rounding of RTMP timestamps (33/34 ms frames).
+        // Cut at the target, or earlier when one more frame would overshoot
+        // it (25 fps and a 0.5 s target: 0.48 s parts; 30 fps and 0.36 s:
+        // 0.333 s), so parts stay <= PART-TARGET; never below half the
+        // target. The frame length is the fragment's average, which evens
+        // out RTMP's whole-millisecond timestamps (33/34 ms frames).
         let full = elapsed >= self.target
-            || (elapsed * 2 >= self.target && 2 * elapsed >= 2 * self.target - self.frame_ticks);
+            || (elapsed * 2 >= self.target
+                && elapsed + self.average_frame_ticks() > self.target + ROUNDING);
         // Or at the planned length (see `with_expected`).
         let planned = self
             .goal_frames
@@ -217,6 +223,17 @@ impl FragmentScanner {
         }
     }
 
+    /// The mean distance between the fragment's frames so far (the last
+    /// one's while there are only two).
+    fn average_frame_ticks(&self) -> i64 {
+        match (self.first_ts, self.last_ts) {
+            (Some(first), Some(last)) if self.frames > 2 => {
+                (ts::ts_diff(first, last) / (self.frames - 1)).max(1)
+            }
+            _ => self.frame_ticks,
+        }
+    }
+
     /// The shortest part allowed before a fragment's last one: 85 % of the
     /// target (RFC 8216bis 4.4.4.9).
     fn min_part(&self) -> i64 {
@@ -232,7 +249,7 @@ impl FragmentScanner {
         let e = self.expected?;
         let f = e.frame_ticks;
         // frames of a full part (where the `full` rule cuts)
-        let max = ((2 * self.target + f - 1) / (2 * f)).max(1);
+        let max = ((self.target + ROUNDING) / f).max(1);
         let min = (self.min_part() + f - 1) / f;
         let left = e.frames - index;
         if left <= max {
@@ -441,7 +458,15 @@ pub(crate) mod tests {
         (frames, fps): (u64, u64),
         expected: Option<Expected>,
     ) -> (Vec<f64>, Option<Expected>) {
-        let mut s = FragmentScanner::with_expected(0.5, expected);
+        durations_at(0.5, (frames, fps), expected)
+    }
+
+    fn durations_at(
+        target: f64,
+        (frames, fps): (u64, u64),
+        expected: Option<Expected>,
+    ) -> (Vec<f64>, Option<Expected>) {
+        let mut s = FragmentScanner::with_expected(target, expected);
         s.push(&video(frames, fps));
         // nginx's EXTINF: up to the next keyframe
         s.finish(Some(frames as f64 / fps as f64));
@@ -491,6 +516,34 @@ pub(crate) mod tests {
                 assert!((0.425..=0.5).contains(p), "{d:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_default_target_fits_common_frame_rates() {
+        // 0.36 s: whole frames at 24, 25, 30, 50 and 60 fps, every part
+        // within [85 %, 100 %] of the target but the last, and no sliver
+        let target = 0.36;
+        for (fps, parts) in [(24, 6), (25, 6), (30, 6), (50, 6), (60, 6)] {
+            let (_, next) = durations_at(target, (2 * fps, fps), None);
+            let (d, _) = durations_at(target, (2 * fps, fps), next);
+            assert_eq!(d.len(), parts, "{fps} fps: {d:?}");
+            for p in &d[..d.len() - 1] {
+                assert!(
+                    (0.85 * target..=target + 0.001).contains(p),
+                    "{fps} fps: {d:?}"
+                );
+            }
+            let last = d[d.len() - 1];
+            assert!((0.2..=target + 0.001).contains(&last), "{fps} fps: {d:?}");
+            assert!(
+                (d.iter().sum::<f64>() - 2.0).abs() < 0.01,
+                "{fps} fps: {d:?}"
+            );
+        }
+        // 30 fps: ten frames a part
+        let (_, next) = durations_at(target, (60, 30), None);
+        let (d, _) = durations_at(target, (60, 30), next);
+        assert!(d.iter().all(|p| (0.333..=0.334).contains(p)), "{d:?}");
     }
 
     #[test]

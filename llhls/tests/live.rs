@@ -6,6 +6,7 @@
 //! Needs `nginx`, the nginx-rtmp module and `ffmpeg`/`ffprobe`; skipped (with
 //! a message) when they are missing unless LLHLS_REQUIRE_LIVE=1.
 
+use rtmp_live_llhls::DEFAULT_PART_TARGET;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -187,10 +188,16 @@ fn next_part(playlist: &str) -> (u64, u64) {
 fn check_playlist(pl: &str, part_target: f64) {
     assert!(pl.starts_with("#EXTM3U\n"), "{pl}");
     assert!(
-        pl.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.500\n"),
+        pl.contains(&format!(
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}\n",
+            3.0 * part_target
+        )),
         "{pl}"
     );
-    assert!(pl.contains("#EXT-X-PART-INF:PART-TARGET=0.500\n"), "{pl}");
+    assert!(
+        pl.contains(&format!("#EXT-X-PART-INF:PART-TARGET={part_target:.3}\n")),
+        "{pl}"
+    );
     let td: f64 = pl
         .lines()
         .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
@@ -326,7 +333,7 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
         assert!(Instant::now() < deadline, "no parts: {s} {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    check_playlist(&first, 0.5);
+    check_playlist(&first, DEFAULT_PART_TARGET);
     eprintln!("first LL playlist:\n{first}");
 
     // 2. blocking reloads: each returns within 50 ms of its part being
@@ -369,7 +376,7 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
         if let Some(edge) = live_edge(&body) {
             edge_lag.push(((wall - edge) * 1000.0).round() as i64);
         }
-        check_playlist(&body, 0.5);
+        check_playlist(&body, DEFAULT_PART_TARGET);
         let parts = parts_of(&body);
         let uri = format!("{msn}.ts");
         let seg_parts: Vec<&LlPart> = parts.iter().filter(|p| p.uri == uri).collect();

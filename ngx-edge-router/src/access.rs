@@ -29,6 +29,7 @@ use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::{ngx_log_debug_http, ngx_log_error};
 
 use crate::coalesce;
+use crate::collapse::{self, Collapse};
 use crate::conf::LocConf;
 use crate::ctx::{self, Peer, Peers, PoolBytes, ReqCtx, State, Viewer};
 use crate::ffi::{guard, now_ms};
@@ -58,6 +59,17 @@ fn handle(r: &mut Request) -> ngx_int_t {
     if lcf.name.is_null() || !r.is_main() {
         return NGX_DECLINED as ngx_int_t;
     }
+    let rc = route(r, lcf);
+    // Routed: wait for a request of this worker already fetching the same
+    // object, if any (`edge_router_collapse`).
+    if rc == NGX_DECLINED as ngx_int_t && ctx::viewer(r).is_some_and(|v| v.state == State::Routed) {
+        return collapse::gate(r, lcf);
+    }
+    rc
+}
+
+/// The lookup state machine (see the module documentation).
+fn route(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
     let raw: *mut ngx_http_request_t = (&mut *r).into();
     if ctx::viewer(r).is_none() {
         match new_viewer(r, lcf) {
@@ -208,6 +220,7 @@ fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<(), ngx_int_t> {
         resolving: Vec::new(),
         names_pending: 0,
         pending_route: None,
+        collapse: Collapse::default(),
     };
     match ctx::set(r, ReqCtx::Viewer(v)) {
         Some(_) => Ok(()),

@@ -5,55 +5,41 @@
 //! which case one of them leads a new lookup. Also counts the lookups in
 //! flight, bounded by `edge_router_lookups`.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::cell::Cell;
 
 use edge_router_policy::Outcome;
 use ngx::ffi::ngx_http_request_t;
 use ngx::http::Request;
 
 use crate::ctx::{self, State};
+use crate::waitlist::{self, Waitlist};
 
 thread_local! {
     /// Streams with a foreground lookup in flight → requests waiting.
-    static WAITING: RefCell<HashMap<Vec<u8>, Vec<*mut ngx_http_request_t>>> =
-        RefCell::new(HashMap::new());
+    static WAITING: Waitlist = Waitlist::default();
     /// API subrequests in flight (foreground and background).
     static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Registers the caller as the leader of `name`'s lookup.
 pub fn lead(name: &[u8]) {
-    WAITING.with(|m| m.borrow_mut().insert(name.to_vec(), Vec::new()));
+    WAITING.with(|w| w.lead(name));
 }
 
 /// Adds `r` to the waiters of `name`'s lookup; false if none is in flight.
 pub fn join(name: &[u8], r: *mut ngx_http_request_t) -> bool {
-    WAITING.with(|m| match m.borrow_mut().get_mut(name) {
-        Some(list) => {
-            list.push(r);
-            true
-        }
-        None => false,
-    })
+    WAITING.with(|w| w.join(name, r))
 }
 
 /// Removes `r` from the waiters of `name` (it is being freed).
 pub fn leave(name: &[u8], r: *mut ngx_http_request_t) {
-    WAITING.with(|m| {
-        if let Some(list) = m.borrow_mut().get_mut(name) {
-            list.retain(|&w| w != r);
-        }
-    });
+    WAITING.with(|w| w.leave(name, r));
 }
 
 /// Ends the lookup of `name`: hands `outcome` to every waiting request (or
 /// lets them start over with `None`) and resumes them.
 pub fn wake(name: &[u8], outcome: Option<&Outcome>) {
-    let waiters = WAITING
-        .with(|m| m.borrow_mut().remove(name))
-        .unwrap_or_default();
-    for w in waiters {
+    for w in WAITING.with(|l| l.take(name)) {
         // SAFETY: waiting requests remove themselves from the list when they
         // are freed (`Viewer::drop`), so every pointer here is live.
         let req = unsafe { Request::from_ngx_http_request(w) };
@@ -66,14 +52,7 @@ pub fn wake(name: &[u8], outcome: Option<&Outcome>) {
                 None => v.state = State::New,
             }
         }
-        // SAFETY: the connection of a live request is live; its write event
-        // runs the request's phases again.
-        unsafe {
-            ngx::ffi::ngx_post_event(
-                (*req.connection()).write,
-                core::ptr::addr_of_mut!(ngx::ffi::ngx_posted_events),
-            );
-        }
+        waitlist::resume(req);
     }
 }
 

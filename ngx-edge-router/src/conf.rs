@@ -82,6 +82,9 @@ pub struct LocConf {
     pub name: *mut ngx_http_complex_value_t,
     /// `edge_router_viewer_key`; null means `$remote_addr`.
     pub viewer_key: *mut ngx_http_complex_value_t,
+    /// `edge_router_collapse`: the key of requests that share one upstream
+    /// request per worker; null (or an empty value) means none.
+    pub collapse: *mut ngx_http_complex_value_t,
     /// `edge_router_api`: internal location prefix of the API lookups.
     pub api: ngx_str_t,
     /// `edge_router_probe`: internal location prefix of origin probes.
@@ -102,6 +105,7 @@ impl Default for LocConf {
         LocConf {
             name: ptr::null_mut(),
             viewer_key: ptr::null_mut(),
+            collapse: ptr::null_mut(),
             api: ngx_str_t {
                 len: 0,
                 data: ptr::null_mut(),
@@ -165,6 +169,9 @@ impl LocConf {
         }
         if self.viewer_key.is_null() {
             self.viewer_key = prev.viewer_key;
+        }
+        if self.collapse.is_null() {
+            self.collapse = prev.collapse;
         }
         if self.api.data.is_null() {
             self.api = prev.api;
@@ -458,7 +465,7 @@ const fn command(
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 16] = [
+pub static mut COMMANDS: [ngx_command_t; 17] = [
     command(
         ngx_string!("edge_router_zone"),
         NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2,
@@ -549,6 +556,13 @@ pub static mut COMMANDS: [ngx_command_t; 16] = [
         ngx_http_set_complex_value_slot,
         NGX_HTTP_LOC_CONF_OFFSET,
         offset_of!(LocConf, viewer_key),
+    ),
+    command(
+        ngx_string!("edge_router_collapse"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        ngx_http_set_complex_value_slot,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        offset_of!(LocConf, collapse),
     ),
     command(
         ngx_string!("edge_router_metrics"),

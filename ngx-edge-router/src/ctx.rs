@@ -10,6 +10,7 @@ use ngx::ffi::{ngx_http_request_t, ngx_str_t};
 use ngx::http::{HttpModule, Request};
 
 use crate::coalesce;
+use crate::collapse::{self, Collapse};
 use crate::zone::Zone;
 use crate::EdgeRouter;
 
@@ -157,6 +158,8 @@ pub struct Viewer {
     pub names_pending: usize,
     /// The route waiting for its names, and how it was found.
     pub pending_route: Option<(Rc<Prepared>, CacheStatus)>,
+    /// Collapsing with other requests for the same object, once routed.
+    pub collapse: Collapse,
 }
 
 impl Viewer {
@@ -175,6 +178,7 @@ impl Drop for Viewer {
         for r in &mut self.resolving {
             r.cancel();
         }
+        collapse::on_free(&self.collapse, self.r);
         match self.state {
             State::Waiting => coalesce::leave(&self.name, self.r),
             // The request went away with its lookup unfinished: let the

@@ -7,6 +7,9 @@
 //! - [`ctx`]: the per-request context of viewers and API subrequests;
 //! - [`access`]: the access-phase handler, the lookup state machine;
 //! - [`coalesce`]: per-worker sharing of one lookup among waiting requests;
+//! - [`collapse`]: `edge_router_collapse`, per-worker sharing of one
+//!   upstream request (an LL-HLS blocking reload) among waiting requests;
+//! - [`waitlist`]: the waiting and resuming both of those use;
 //! - [`lookup`]: the API subrequest, its body capture and its result;
 //! - [`probe`]: asking the operator's origins when the API cannot answer;
 //! - [`resolve`]: origin host names to addresses with nginx's resolver;
@@ -22,6 +25,7 @@
 
 mod access;
 mod coalesce;
+mod collapse;
 mod conf;
 mod ctx;
 mod ffi;
@@ -33,6 +37,7 @@ mod resolve;
 mod subrequest;
 mod upstream;
 mod variables;
+mod waitlist;
 mod zone;
 
 use core::ffi::c_void;

@@ -1,0 +1,108 @@
+//! `edge_router_collapse`: per-worker collapsing of requests for the same
+//! cacheable object, typically LL-HLS blocking playlist reloads for the same
+//! part. While one request for a key is upstream, later ones with the same
+//! key wait (returning `NGX_AGAIN`, nothing blocks) and are resumed the
+//! moment it ends, to find its answer in the proxy cache.
+//!
+//! nginx's `proxy_cache_lock` collapses too, across workers, but its waiters
+//! look at the lock every 500 ms: a viewer waiting for a part that appears
+//! 0.1 s after it asked gets it up to 0.5 s late, longer than a part lasts.
+//! Here the waiters run as soon as the leading request is freed (its answer
+//! is in the cache by then). Each worker sends its own leading request, so
+//! an origin sees at most one request per key per edge worker.
+
+use ngx::ffi::{ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_HTTP_INTERNAL_SERVER_ERROR};
+use ngx::http::Request;
+use ngx::ngx_log_debug_http;
+
+use crate::conf::LocConf;
+use crate::ctx;
+use crate::waitlist::{self, Waitlist};
+
+thread_local! {
+    /// Keys with a leading request upstream → requests waiting for it.
+    static WAITING: Waitlist = Waitlist::default();
+}
+
+/// Where a routed request stands with collapsing.
+#[derive(Debug, Default)]
+pub enum Collapse {
+    /// Not decided yet (or woken after a leader whose answer was not a
+    /// 200, which the cache may not hold: decide again).
+    #[default]
+    Undecided,
+    /// No key here: the request goes upstream on its own.
+    Off,
+    /// This request goes upstream for `key`; others may wait for it.
+    Leading(Box<[u8]>),
+    /// Another request of this worker is upstream for `key`.
+    Waiting(Box<[u8]>),
+    /// The leader answered 200: go on (to the cached answer).
+    Released,
+}
+
+/// Called once the request is routed: `NGX_DECLINED` to go on upstream (or
+/// to the cache), `NGX_AGAIN` to wait for the request leading its key.
+pub fn gate(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
+    let raw: *mut ngx_http_request_t = (&mut *r).into();
+    let Some(v) = ctx::viewer(r) else {
+        return NGX_DECLINED as ngx_int_t;
+    };
+    match v.collapse {
+        Collapse::Undecided => {}
+        Collapse::Waiting(_) => return ngx::core::Status::NGX_AGAIN.0,
+        Collapse::Off | Collapse::Leading(_) | Collapse::Released => {
+            return NGX_DECLINED as ngx_int_t
+        }
+    }
+    if lcf.collapse.is_null() {
+        v.collapse = Collapse::Off;
+        return NGX_DECLINED as ngx_int_t;
+    }
+    // SAFETY: a non-null complex value compiled at configuration time.
+    let cv = unsafe { &*lcf.collapse };
+    let Some(key) = r.get_complex_value(cv) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    let key = key.as_bytes();
+    if key.is_empty() {
+        v.collapse = Collapse::Off;
+        return NGX_DECLINED as ngx_int_t;
+    }
+    if WAITING.with(|w| w.join(key, raw)) {
+        v.collapse = Collapse::Waiting(key.into());
+        ngx_log_debug_http!(r, "edge_router: waiting for the request in flight");
+        return ngx::core::Status::NGX_AGAIN.0;
+    }
+    WAITING.with(|w| w.lead(key));
+    v.collapse = Collapse::Leading(key.into());
+    NGX_DECLINED as ngx_int_t
+}
+
+/// A viewer request is being freed: a waiter leaves its list; a leader
+/// resumes its waiters, which go on if it answered 200 (the answer is in
+/// the cache) or decide again otherwise (one of them leads).
+pub fn on_free(state: &Collapse, r: *mut ngx_http_request_t) {
+    match state {
+        Collapse::Waiting(key) => WAITING.with(|w| w.leave(key, r)),
+        Collapse::Leading(key) => {
+            // SAFETY: called from the request's pool cleanup: the request
+            // structure (allocated from that pool) is still intact.
+            let answered = unsafe { (*r).headers_out.status } == 200;
+            for w in WAITING.with(|l| l.take(key)) {
+                // SAFETY: waiters leave the list when they are freed, so
+                // every pointer here is a live request.
+                let req = unsafe { Request::from_ngx_http_request(w) };
+                if let Some(v) = ctx::viewer(req) {
+                    v.collapse = if answered {
+                        Collapse::Released
+                    } else {
+                        Collapse::Undecided
+                    };
+                }
+                waitlist::resume(req);
+            }
+        }
+        Collapse::Undecided | Collapse::Off | Collapse::Released => {}
+    }
+}

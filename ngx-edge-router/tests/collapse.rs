@@ -1,0 +1,153 @@
+//! `edge_router_collapse`: viewers waiting for the same LL-HLS part share one
+//! origin request and get the answer together, the moment it arrives. The
+//! origin is a small fault-injecting server holding blocking reloads the way
+//! the LL-HLS component does until a part exists; the API (with its
+//! redis-server) and the edge nginx are the real ones.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rtmp_live_testkit::{Api, Redis};
+
+const HOLD: Duration = Duration::from_millis(300);
+
+/// An origin that holds requests carrying `_HLS_msn` for [`HOLD`] and
+/// answers a cacheable playlist; `fail_first` paths get a 503 the first
+/// time. Returns it and the paths it was asked for.
+fn holding_origin(fail_first: &'static str) -> (FaultApi, Arc<Mutex<Vec<String>>>) {
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let l = log.clone();
+    let origin = FaultApi::start(Arc::new(move |path: &str| {
+        let seen = {
+            let mut l = l.lock().unwrap();
+            l.push(path.to_string());
+            l.iter().filter(|p| *p == path).count()
+        };
+        if path.contains("_HLS_msn") {
+            std::thread::sleep(HOLD);
+        }
+        if seen == 1 && !fail_first.is_empty() && path.contains(fail_first) {
+            return http_response(503, b"{\"error\":\"not yet\"}");
+        }
+        let body = format!("#EXTM3U\n# {path}\n");
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.apple.mpegurl\r\n\
+             Cache-Control: public, max-age=6\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }));
+    (origin, log)
+}
+
+/// The edge as the platform configures playlists: a proxy cache keyed by
+/// origin and URI with its query, and either the module's collapsing or
+/// nginx's cache lock.
+fn edge(api: &str, collapse: bool) -> Edge {
+    let key = "$edge_router_origin$uri$is_args$args";
+    let how = if collapse {
+        format!("proxy_cache_lock off; edge_router_collapse {key};")
+    } else {
+        "proxy_cache_lock on; proxy_cache_lock_timeout 5s;".to_string()
+    };
+    Edge::start(&EdgeOpts {
+        http_extra: "proxy_cache_path {dir}/cache keys_zone=playlists:1m;".into(),
+        extra: format!(
+            "proxy_cache playlists; proxy_cache_key {key}; proxy_read_timeout 5s; {how}"
+        ),
+        ..EdgeOpts::new(api)
+    })
+}
+
+/// `n` viewers ask for `path` at once: each one's status and wait (s).
+fn viewers(edge: &Edge, path: &str, n: usize) -> Vec<(u16, f64)> {
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..n)
+            .map(|i| {
+                s.spawn(move || {
+                    let c = client();
+                    let t0 = Instant::now();
+                    let r = get(&c, &edge.url(path), &format!("viewer{i}"));
+                    (r.status, t0.elapsed().as_secs_f64())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn spread(answers: &[(u16, f64)]) -> f64 {
+    let w = answers.iter().map(|a| a.1);
+    w.clone().fold(0.0, f64::max) - w.fold(f64::MAX, f64::min)
+}
+
+fn asked(log: &Mutex<Vec<String>>, path: &str) -> usize {
+    log.lock().unwrap().iter().filter(|p| *p == path).count()
+}
+
+#[test]
+fn viewers_waiting_for_one_part_share_one_origin_request_and_its_answer() {
+    let redis = Redis::start();
+    let api = Api::start(&redis.url(), &[("STREAM_TTL_SECS", "60")]);
+    let (origin, log) = holding_origin("");
+    let c = client();
+    register(&c, &api.url(), "live", &origin.addr);
+
+    let with = edge(&api.addr(), true);
+    assert_eq!(get(&c, &with.url("/live/index.m3u8"), "w").status, 200);
+    let path = "/live/index.m3u8?_HLS_msn=7&_HLS_part=2";
+    let answers = viewers(&with, path, 8);
+    println!("edge_router_collapse: {answers:?}");
+    assert!(answers.iter().all(|a| a.0 == 200), "{answers:?}");
+    assert_eq!(asked(&log, path), 1, "one origin request for 8 viewers");
+    // all answered when the origin answered, not up to 0.5 s later
+    assert!(
+        answers.iter().all(|a| a.1 >= HOLD.as_secs_f64() - 0.02),
+        "{answers:?}"
+    );
+    assert!(spread(&answers) < 0.1, "{answers:?}");
+
+    // The reference: nginx's cache lock collapses too, but its waiters look
+    // at the lock every 500 ms.
+    let without = edge(&api.addr(), false);
+    assert_eq!(get(&c, &without.url("/live/index.m3u8"), "w").status, 200);
+    let path = "/live/index.m3u8?_HLS_msn=8&_HLS_part=0";
+    let locked = viewers(&without, path, 8);
+    println!("proxy_cache_lock: {locked:?}");
+    assert!(locked.iter().all(|a| a.0 == 200), "{locked:?}");
+    assert_eq!(asked(&log, path), 1);
+    assert!(spread(&locked) > 0.1, "{locked:?}");
+}
+
+#[test]
+fn waiters_of_a_failed_request_decide_again() {
+    let redis = Redis::start();
+    let api = Api::start(&redis.url(), &[("STREAM_TTL_SECS", "60")]);
+    let (origin, log) = holding_origin("_HLS_msn=9");
+    let c = client();
+    register(&c, &api.url(), "live", &origin.addr);
+    let edge = edge(&api.addr(), true);
+    assert_eq!(get(&c, &edge.url("/live/index.m3u8"), "w").status, 200);
+
+    // The leader gets the origin's 503, which the cache does not keep; its
+    // waiters do not take that as their answer: one of them asks again and
+    // the rest share that second request.
+    let path = "/live/index.m3u8?_HLS_msn=9&_HLS_part=0";
+    let answers = viewers(&edge, path, 6);
+    println!("after a 503: {answers:?}");
+    let ok = answers.iter().filter(|a| a.0 == 200).count();
+    assert!(ok >= 5, "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a.0 == 200 || a.0 >= 500),
+        "{answers:?}"
+    );
+    assert_eq!(asked(&log, path), 2, "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a.1 < 2.0 * HOLD.as_secs_f64() + 0.2),
+        "{answers:?}"
+    );
+}

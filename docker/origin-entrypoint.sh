@@ -27,6 +27,8 @@ export DISCOVERY_STATE_DIR="${DISCOVERY_STATE_DIR:-/var/lib/rtmp-live/discovery}
 # The LL-HLS playlist component beside nginx (loopback only), unless
 # LLHLS=0 (then nginx serves nginx-rtmp's playlist files only).
 export LLHLS_PORT="${LLHLS_PORT:-9092}" LLHLS_LISTEN="127.0.0.1:${LLHLS_PORT:-9092}"
+# nginx-rtmp's packaging applications (loopback only, in this container).
+export RTMP_PACKAGING_PORT="${RTMP_PACKAGING_PORT:-8089}"
 
 mkdir -p "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR"
 chown www-data:www-data "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR"

@@ -12,7 +12,8 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 state=$(mktemp -d)
 chmod 755 "$state"
 export STATE_DIR=$state RTMP_PORT=$(port) ORIGIN_HTTP_PORT=$(port) API_PORT=$(port) EDGE_PORT=$(port)
-export REDIS_PORT=$(port) RTMP_STAT_PORT=$(port) ABR=1 ORIGINS=1 PUBLIC_HOST=127.0.0.1
+export REDIS_PORT=$(port) RTMP_STAT_PORT=$(port) DISCOVERY_PORT=$(port) LLHLS_PORT=$(port) RTMP_PACKAGING_PORT=$(port)
+export ABR=1 ORIGINS=1 PUBLIC_HOST=127.0.0.1
 "$ROOT/scripts/up.sh" >"$state/up.log" 2>&1 &
 up=$!
 cleanup() {
@@ -29,7 +30,7 @@ pub=$!
 pl=$state/origin1/hls/golive/720p/index.m3u8
 for _ in $(seq 300); do [[ -s $pl ]] && break; sleep 0.1; done
 sleep 4 # let the ladder settle
-ladder=$(pgrep -f -- "-i rtmp://127.0.0.1:$RTMP_PORT/hls/golive" | head -1)
+ladder=$(pgrep -f -- "-i rtmp://127.0.0.1:$RTMP_PACKAGING_PORT/hls/golive" | head -1)
 [[ -n $ladder ]] || { echo "no ladder process found" >&2; exit 1; }
 encoder=$(pgrep -f -- "rtmp://127.0.0.1:$RTMP_PORT/stream/" | head -1)
 [[ -n $encoder ]] || { echo "no publisher process found" >&2; exit 1; }

@@ -33,7 +33,7 @@ state=$(mktemp -d)
 chmod 755 "$state"
 key=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 export STATE_DIR=$state RTMP_PORT=$(port) ORIGIN_HTTP_PORT=$(port) API_PORT=$(port) EDGE_PORT=$(port)
-export REDIS_PORT=$(port) RTMP_STAT_PORT=$(port) DISCOVERY_PORT=$(port) LLHLS_PORT=$(port)
+export REDIS_PORT=$(port) RTMP_STAT_PORT=$(port) DISCOVERY_PORT=$(port) LLHLS_PORT=$(port) RTMP_PACKAGING_PORT=$(port)
 abr=${BENCH_ABR:-0}
 export ABR=$abr ORIGINS=1 PUBLIC_HOST=127.0.0.1 STREAM_KEYS="$key=golive"
 "$ROOT/scripts/up.sh" >"$state/up.log" 2>&1 &

@@ -423,6 +423,7 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
             ("RTMP_PORT", rtmp.to_string()),
             ("ORIGIN_HTTP_PORT", http.to_string()),
             ("RTMP_STAT_PORT", stat.to_string()),
+            ("RTMP_PACKAGING_PORT", free_port().to_string()),
             // no LL-HLS component here: playlists come from disk
             ("LLHLS_PORT", free_port().to_string()),
             (

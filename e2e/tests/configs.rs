@@ -55,6 +55,7 @@ fn origin_templates_render_and_pass_nginx_t() {
             ("RTMP_PORT", "1935".to_string()),
             ("ORIGIN_HTTP_PORT", "8080".to_string()),
             ("RTMP_STAT_PORT", "8088".to_string()),
+            ("RTMP_PACKAGING_PORT", "8089".to_string()),
             ("LLHLS_PORT", "9092".to_string()),
             ("API_URL", "http://127.0.0.1:9090".to_string()),
             (

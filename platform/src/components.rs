@@ -102,6 +102,7 @@ pub fn origin(t: &Topology, k: usize) -> Process {
         ("RTMP_PORT", o.rtmp.to_string()),
         ("ORIGIN_HTTP_PORT", o.http.to_string()),
         ("RTMP_STAT_PORT", o.stat.to_string()),
+        ("RTMP_PACKAGING_PORT", o.packaging.to_string()),
         ("LLHLS_PORT", o.llhls.to_string()),
         (
             "AUTHORIZE_URL",

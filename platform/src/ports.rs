@@ -46,6 +46,14 @@ pub struct Ports {
     /// +10*(k-1)).
     #[arg(long = "llhls-port", env = "LLHLS_PORT", default_value_t = 9092)]
     pub llhls: u16,
+    /// nginx-rtmp's packaging applications of origin 1, loopback (origin
+    /// k: +10*(k-1)): what the ingest relays into, and the ABR ladder.
+    #[arg(
+        long = "rtmp-packaging-port",
+        env = "RTMP_PACKAGING_PORT",
+        default_value_t = 8089
+    )]
+    pub rtmp_packaging: u16,
 }
 
 /// The ports of origin *k* and the processes beside it.
@@ -56,6 +64,7 @@ pub struct OriginPorts {
     pub stat: u16,
     pub discovery: u16,
     pub llhls: u16,
+    pub packaging: u16,
 }
 
 /// One row of [`Ports::table`]: environment name, the base, and its stride
@@ -77,6 +86,7 @@ impl Default for Ports {
             rtmp_stat: 8088,
             discovery: 9091,
             llhls: 9092,
+            rtmp_packaging: 8089,
         }
     }
 }
@@ -84,7 +94,7 @@ impl Default for Ports {
 impl Ports {
     /// Every kind of port with its variable and stride: what
     /// [`Ports::env`], [`Ports::pick`] and [`Ports::all`] go through.
-    pub fn table(&mut self) -> [PortRow<'_>; 8] {
+    pub fn table(&mut self) -> [PortRow<'_>; 9] {
         let row = |var, base, stride| PortRow { var, base, stride };
         [
             row("REDIS_PORT", &mut self.redis, 0),
@@ -95,6 +105,11 @@ impl Ports {
             row("RTMP_STAT_PORT", &mut self.rtmp_stat, ORIGIN_STRIDE),
             row("DISCOVERY_PORT", &mut self.discovery, ORIGIN_STRIDE),
             row("LLHLS_PORT", &mut self.llhls, ORIGIN_STRIDE),
+            row(
+                "RTMP_PACKAGING_PORT",
+                &mut self.rtmp_packaging,
+                ORIGIN_STRIDE,
+            ),
         ]
     }
 
@@ -142,6 +157,7 @@ impl Ports {
             stat: self.rtmp_stat + ORIGIN_STRIDE * i,
             discovery: self.discovery + ORIGIN_STRIDE * i,
             llhls: self.llhls + ORIGIN_STRIDE * i,
+            packaging: self.rtmp_packaging + ORIGIN_STRIDE * i,
         }
     }
 
@@ -193,14 +209,15 @@ mod tests {
                 http: 8090,
                 stat: 8098,
                 discovery: 9101,
-                llhls: 9102
+                llhls: 9102,
+                packaging: 8099,
             }
         );
         let all = p.all(2);
-        assert_eq!(all.len(), 3 + 5 * 2);
+        assert_eq!(all.len(), 3 + 6 * 2);
         for k in [1, 2] {
             let o = p.origin(k);
-            for port in [o.rtmp, o.http, o.stat, o.discovery, o.llhls] {
+            for port in [o.rtmp, o.http, o.stat, o.discovery, o.llhls, o.packaging] {
                 assert!(all.iter().any(|&(_, q)| q == port), "{port} missing");
             }
         }
@@ -221,6 +238,6 @@ mod tests {
         let mut all: Vec<u16> = p.all(3).into_iter().map(|(_, q)| q).collect();
         all.sort();
         all.dedup();
-        assert_eq!(all.len(), 3 + 5 * 3, "ports overlap: {p:?}");
+        assert_eq!(all.len(), 3 + 6 * 3, "ports overlap: {p:?}");
     }
 }

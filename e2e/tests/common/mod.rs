@@ -151,7 +151,7 @@ impl Platform {
     /// the ABR ladders (ffmpeg reading from one of its origins' RTMP ports).
     pub fn leftovers(&self) -> Vec<String> {
         let ladders: Vec<String> = (1..=self.origins)
-            .map(|k| format!("rtmp://127.0.0.1:{}/", self.rtmp_port(k)))
+            .map(|k| format!("rtmp://127.0.0.1:{}/", self.ports.origin(k).packaging))
             .collect();
         leftovers(self.state.path(), &ladders)
     }

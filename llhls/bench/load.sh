@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # CPU and memory of rtmp-live-llhls with N synthetic live streams (see
-# examples/load.rs) and one blocking-reload LL client per stream.
+# examples/load.rs) and one blocking-reload LL client per stream (CLIENTS=0:
+# none, the cost of following the streams alone).
 #
 # usage: bench/load.sh <source.ts> <streams>... (release build first:
 #   cargo build --release --bin rtmp-live-llhls --example load)
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)  # the workspace (its target/)
 src=$1; shift
 secs=${SECS:-20}
 warm=5
@@ -14,10 +15,12 @@ cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
 for n in "$@"; do
   work=$(mktemp -d)
   port=$((20000 + RANDOM % 10000))
-  "$here/target/release/rtmp-live-llhls" --hls-path "$work" --listen "127.0.0.1:$port" >"$work.log" 2>&1 &
+  "$here/target/release/rtmp-live-llhls" --hls-path "$work" --listen "127.0.0.1:$port" --tick-ms "${TICK_MS:-10}" >"$work.log" 2>&1 &
   comp=$!
   sleep 0.3
-  "$here/target/release/examples/load" "$work" "$n" "$secs" "$src" "http://127.0.0.1:$port" 2>"$work.load" &
+  url=http://127.0.0.1:$port
+  [[ ${CLIENTS:-1} == 0 ]] && url=
+  "$here/target/release/examples/load" "$work" "$n" "$secs" "$src" $url 2>"$work.load" &
   load=$!
   sleep $warm
   c0=$(cpu $comp); l0=$(cpu $load); t0=$(date +%s.%N)

@@ -11,44 +11,11 @@ pub mod registry;
 pub mod server;
 pub mod stream;
 pub mod ts;
+pub mod watcher;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher};
-
-use crate::registry::Registry;
-
-/// Watches `root` (inotify, recursive) and feeds the registry right on the
-/// watcher's event thread (no hand-off to another thread per event: with one
-/// `write` per TS packet that hand-off was the main cost); a second thread
-/// rescans every `poll` as a safety net. The returned watcher must be kept
-/// alive.
-pub fn watch(reg: Arc<Registry>, poll: Duration) -> notify::Result<notify::RecommendedWatcher> {
-    let r = reg.clone();
-    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-        Ok(ev) => {
-            for p in &ev.paths {
-                r.on_event(&ev.kind, p);
-            }
-        }
-        Err(e) => {
-            tracing::warn!("inotify: {e}; rescanning");
-            r.scan();
-        }
-    })?;
-    w.watch(reg.root(), RecursiveMode::Recursive)?;
-    reg.scan();
-    std::thread::Builder::new()
-        .name("llhls-rescan".into())
-        .spawn(move || loop {
-            std::thread::sleep(poll);
-            reg.scan();
-        })
-        .expect("spawn rescan thread");
-    Ok(w)
-}
+pub use watcher::watch;
 
 /// See `Config::part_target`.
 pub const DEFAULT_PART_TARGET: f64 = 0.36;
@@ -80,6 +47,10 @@ pub struct Config {
     /// Safety-net rescan of the HLS folder, milliseconds.
     #[arg(long, env = "LLHLS_RESCAN_MS", default_value_t = 1000)]
     pub rescan_ms: u64,
+    /// How often the fragments in progress are read, milliseconds: a part
+    /// is listed at most this long after its last byte was written.
+    #[arg(long, env = "LLHLS_TICK_MS", default_value_t = 10)]
+    pub tick_ms: u64,
 }
 
 impl Config {

@@ -17,7 +17,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     std::fs::create_dir_all(&cfg.hls_path)?;
     let reg = Registry::new(cfg.hls_path.clone(), cfg.settings());
-    let _watcher = watch(reg.clone(), Duration::from_millis(cfg.rescan_ms.max(50)))?;
+    watch(
+        reg.clone(),
+        Duration::from_millis(cfg.tick_ms.clamp(1, 1000)),
+        Duration::from_millis(cfg.rescan_ms.max(50)),
+    )?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, hls = %cfg.hls_path.display(), "serving LL-HLS playlists");
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

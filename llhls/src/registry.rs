@@ -6,7 +6,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use notify::event::{AccessKind, AccessMode, EventKind};
 use tokio::sync::watch;
 
 use crate::stream::{Settings, StreamState, PLAYLIST};
@@ -23,17 +22,9 @@ impl Batch {
         self.playlists.is_empty() && self.fragments.is_empty()
     }
 
-    pub fn add(&mut self, reg: &Registry, kind: &EventKind, path: &Path) {
-        // our own reads (and nginx serving files) show up as opens and
-        // non-write closes: ignore them
-        if matches!(
-            kind,
-            EventKind::Access(AccessKind::Open(_))
-                | EventKind::Access(AccessKind::Close(AccessMode::Read))
-                | EventKind::Access(AccessKind::Read)
-        ) {
-            return;
-        }
+    /// Something happened to `path` (created, renamed, deleted, closed
+    /// after writing).
+    pub fn add(&mut self, reg: &Registry, path: &Path) {
         let Ok(rel) = path.strip_prefix(&reg.root) else {
             return;
         };
@@ -167,11 +158,25 @@ impl Registry {
         }
     }
 
-    /// Handles one filesystem event.
-    pub fn on_event(&self, kind: &EventKind, path: &Path) {
-        let mut b = Batch::default();
-        b.add(self, kind, path);
-        self.apply(b);
+    /// Reads what was appended to every stream's open fragment in
+    /// progress (the watcher's tick) and wakes the streams that got a part.
+    /// A fragment whose file is not known yet is found on its creation
+    /// event instead ([`Registry::apply`]).
+    pub fn pump_all(&self) {
+        let streams: Vec<Arc<Stream>> = self
+            .streams
+            .read()
+            .expect("registry lock")
+            .values()
+            .cloned()
+            .collect();
+        for s in streams {
+            let mut st = s.state.lock().expect("stream lock");
+            if st.tail_open() && st.pump() {
+                drop(st);
+                s.bump();
+            }
+        }
     }
 
     /// Handles a batch of events: each stream's fragment is read once and

@@ -119,7 +119,7 @@ impl StreamState {
         if let Some(mut t) = self.tail.take() {
             if let Some(s) = up.segment(t.msn) {
                 let extinf = s.duration;
-                self.read_tail(&mut t);
+                self.read_tail(&mut t, true);
                 t.scanner.finish(Some(extinf));
                 self.finish_done(t.msn, t.scanner);
             } else if t.msn >= up.next_msn() {
@@ -227,7 +227,11 @@ impl StreamState {
             .min()
     }
 
-    fn read_tail(&mut self, t: &mut Tail) -> bool {
+    /// Reads what was appended to the fragment in progress. `drain`: up to
+    /// its end; otherwise a read shorter than the buffer ends it (the rest,
+    /// if any was written meanwhile, is read on the next tick: one system
+    /// call per fragment and tick instead of two).
+    fn read_tail(&mut self, t: &mut Tail, drain: bool) -> bool {
         if t.file.is_none() {
             if t.name.is_none() {
                 t.name = self.find_tail(t);
@@ -235,7 +239,7 @@ impl StreamState {
             let Some((_, name)) = &t.name else {
                 return false;
             };
-            match File::open(self.dir.join(name)) {
+            match open_noatime(&self.dir.join(name)) {
                 Ok(f) => t.file = Some(f),
                 Err(_) => return false,
             }
@@ -250,6 +254,9 @@ impl StreamState {
                 Ok(n) => {
                     t.scanner.push(&self.buf[..n]);
                     grew = true;
+                    if !drain && n < self.buf.len() {
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -269,7 +276,7 @@ impl StreamState {
         };
         let opened = t.file.is_none();
         let parts_before = t.scanner.parts().len();
-        self.read_tail(&mut t);
+        self.read_tail(&mut t, false);
         if opened && t.file.is_some() {
             // first sight of the file: it was created about now (less what
             // was already written if this process started late)
@@ -304,6 +311,11 @@ impl StreamState {
 
     /// Whether a write to one of the fragments numbered `nums` may concern
     /// the fragment in progress (its own file, or any while it is unknown).
+    /// The fragment in progress is open (its new bytes can be read).
+    pub fn tail_open(&self) -> bool {
+        self.tail.as_ref().is_some_and(|t| t.file.is_some())
+    }
+
     pub fn tail_wants(&self, nums: &[u64]) -> bool {
         match &self.tail {
             Some(Tail {
@@ -423,6 +435,19 @@ impl StreamState {
 /// The number in a fragment's file name (`<n>.ts`).
 pub fn fragment_number(uri: &str) -> Option<u64> {
     uri.rsplit('/').next()?.strip_suffix(".ts")?.parse().ok()
+}
+
+/// Opens a fragment for reading without updating its access time: the file
+/// is modified all the time, so with `relatime` nearly every read would
+/// write the inode (a third of the reads' cost). `O_NOATIME` needs the
+/// file's owner (nginx's user, as we run); otherwise a plain open.
+fn open_noatime(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOATIME)
+        .open(path)
+        .or_else(|_| File::open(path))
 }
 
 #[cfg(test)]

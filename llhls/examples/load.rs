@@ -7,9 +7,11 @@
 //!
 //! usage: load <hls-dir> <streams> <seconds> <source.ts> [component-url]
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rtmp_live_llhls::ts;
@@ -65,7 +67,14 @@ struct Stream {
     frag_start: Instant,
     next_group: usize,
     listed: Vec<(u64, f64)>,
+    /// Bytes written to the fragment in progress.
+    bytes: u64,
 }
+
+/// (stream, fragment) → (bytes written, when), after each frame's packets:
+/// when a part's bytes (and the packet after them, which closes it) were
+/// on disk.
+type Written = Arc<Mutex<HashMap<(usize, u64), Vec<(u64, Instant)>>>>;
 
 fn write_playlist(dir: &Path, listed: &[(u64, f64)]) {
     let seq = listed.first().map_or(0, |s| s.0);
@@ -112,19 +121,22 @@ fn main() {
                 frag_start: t0 + Duration::from_secs_f64(frag_len * i as f64 / n as f64),
                 next_group: 0,
                 listed: Vec::new(),
+                bytes: 0,
             }
         })
         .collect();
+    let written: Written = Arc::default();
+    let w = written.clone();
     let clients_thread = url.map(|url| {
         let names: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
-        std::thread::spawn(move || clients(url, names, secs))
+        std::thread::spawn(move || clients(url, names, secs, w))
     });
     let end = t0 + Duration::from_secs_f64(secs);
     let mut writes = 0u64;
     while Instant::now() < end {
         let now = Instant::now();
         let mut next_due = now + Duration::from_millis(50);
-        for s in &mut streams {
+        for (i, s) in streams.iter_mut().enumerate() {
             if now < s.frag_start {
                 next_due = next_due.min(s.frag_start);
                 continue;
@@ -137,6 +149,7 @@ fn main() {
                 }
                 s.file = Some(f);
                 s.next_group = 0;
+                s.bytes = header.len() as u64;
             }
             let el = now.duration_since(s.frag_start).as_secs_f64();
             while s.next_group < groups.len() && groups[s.next_group].0 <= el {
@@ -146,6 +159,13 @@ fn main() {
                     writes += 1;
                 }
                 s.next_group += 1;
+                s.bytes += groups[s.next_group - 1].1.len() as u64;
+                written
+                    .lock()
+                    .unwrap()
+                    .entry((i, s.msn))
+                    .or_default()
+                    .push((s.bytes, Instant::now()));
             }
             if s.next_group == groups.len() && el >= frag_len {
                 s.file = None;
@@ -179,8 +199,10 @@ fn main() {
 }
 
 /// One LL client per stream: blocking reload for the next part, again and
-/// again; prints how many answers arrived and how many were not 200.
-fn clients(url: String, names: Vec<String>, secs: f64) {
+/// again; prints how many answers arrived, how many were not 200, and how
+/// long after its bytes were on disk the newest part of each answer to a
+/// blocking reload was received (the packet after a part closes it).
+fn clients(url: String, names: Vec<String>, secs: f64, written: Written) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -189,10 +211,12 @@ fn clients(url: String, names: Vec<String>, secs: f64) {
         let c = reqwest::Client::new();
         let end = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
         let mut tasks = Vec::new();
-        for name in names {
+        for (i, name) in names.into_iter().enumerate() {
             let (c, u) = (c.clone(), format!("{url}/{name}/index.m3u8"));
+            let written = written.clone();
             tasks.push(tokio::spawn(async move {
                 let (mut ok, mut other) = (0u64, 0u64);
+                let mut delays = Vec::new();
                 let mut q = String::new();
                 while tokio::time::Instant::now() < end {
                     let Ok(r) = c.get(format!("{u}{q}")).send().await else {
@@ -212,6 +236,12 @@ fn clients(url: String, names: Vec<String>, secs: f64) {
                     }
                     ok += 1;
                     let body = r.text().await.unwrap_or_default();
+                    let received = Instant::now();
+                    if !q.is_empty() {
+                        if let Some(d) = part_delay(&body, &written, i, received) {
+                            delays.push(d);
+                        }
+                    }
                     let Some(hint) = body.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:")) else {
                         q.clear();
                         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -222,15 +252,40 @@ fn clients(url: String, names: Vec<String>, secs: f64) {
                     let parts = body.lines().filter(|l| l.starts_with("#EXT-X-PART:") && l.contains(&format!("URI=\"{uri}\""))).count();
                     q = format!("?_HLS_msn={msn}&_HLS_part={parts}");
                 }
-                (ok, other)
+                (ok, other, delays)
             }));
         }
-        let (mut ok, mut other) = (0, 0);
+        let (mut ok, mut other, mut delays) = (0, 0, Vec::new());
         for t in tasks {
-            let (a, b) = t.await.unwrap();
+            let (a, b, d) = t.await.unwrap();
             ok += a;
             other += b;
+            delays.extend(d);
         }
         eprintln!("clients: {ok} playlist answers (200), {other} other (503 at the end: the writer stopped)");
+        delays.sort_by(f64::total_cmp);
+        let q = |p: f64| delays.get(((delays.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN) * 1000.0;
+        eprintln!(
+            "clients: part on disk -> received in a blocking reload: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} parts",
+            q(0.5),
+            q(0.99),
+            q(1.0),
+            delays.len()
+        );
     });
+}
+
+/// Seconds between the newest part of `body` being on disk (its bytes and
+/// the packet after them) and `received`.
+fn part_delay(body: &str, written: &Written, stream: usize, received: Instant) -> Option<f64> {
+    let line = body.lines().rfind(|l| l.starts_with("#EXT-X-PART:"))?;
+    let attr = |k: &str| line.split(&format!("{k}=\"")).nth(1)?.split('"').next();
+    let msn: u64 = attr("URI")?.strip_suffix(".ts")?.parse().ok()?;
+    let (len, off) = attr("BYTERANGE")?.split_once('@')?;
+    let end = off.parse::<u64>().ok()? + len.parse::<u64>().ok()?;
+    let w = written.lock().unwrap();
+    // the first frame written past the part's end holds the packet that
+    // closed it
+    let &(_, at) = w.get(&(stream, msn))?.iter().find(|(b, _)| *b > end)?;
+    Some(received.saturating_duration_since(at).as_secs_f64())
 }

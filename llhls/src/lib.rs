@@ -5,6 +5,7 @@
 
 pub mod blocking;
 pub mod fragments;
+pub mod pace;
 pub mod parts;
 pub mod playlist;
 pub mod registry;
@@ -44,11 +45,14 @@ pub struct Config {
     /// Complete segments that keep their EXT-X-PART lines.
     #[arg(long, env = "LLHLS_PART_SEGMENTS", default_value_t = 2)]
     pub part_segments: usize,
-    /// Safety-net rescan of the HLS folder, milliseconds.
-    #[arg(long, env = "LLHLS_RESCAN_MS", default_value_t = 1000)]
+    /// Safety-net rescan of the HLS folder, milliseconds (file events
+    /// find everything; this catches what a full event queue lost).
+    #[arg(long, env = "LLHLS_RESCAN_MS", default_value_t = 5000)]
     pub rescan_ms: u64,
-    /// How often the fragments in progress are read, milliseconds: a part
-    /// is listed at most this long after its last byte was written.
+    /// How often file events are handled, and a fragment in progress is
+    /// read while the frame closing its part is due, milliseconds: a part
+    /// is listed at most this long after its last byte was written (see
+    /// `pace.rs`).
     #[arg(long, env = "LLHLS_TICK_MS", default_value_t = 10)]
     pub tick_ms: u64,
 }
@@ -59,6 +63,9 @@ impl Config {
             part_target: self.part_target,
             min_target_duration: self.min_target_duration,
             part_segments: self.part_segments,
+            pace: pace::Pace::new(std::time::Duration::from_millis(
+                self.tick_ms.clamp(1, 1000),
+            )),
         }
     }
 }

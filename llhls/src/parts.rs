@@ -259,6 +259,31 @@ impl FragmentScanner {
         Some((left / parts).max(min).min(max))
     }
 
+    /// Media time (90 kHz ticks) from the newest frame read to the frame
+    /// expected to close the part in progress, by its plan or the cut rule
+    /// of [`Self::push`] at the fragment's average frame rate. `None` until
+    /// that can be told (fewer than two frames). The watcher reads a
+    /// fragment again only when that frame can be on disk.
+    pub fn ticks_to_cut(&self) -> Option<i64> {
+        let (start, last) = (self.part_start_ts?, self.last_ts?);
+        let f = self.average_frame_ticks();
+        if f <= 0 || self.finished {
+            return None;
+        }
+        let seen = ts::ts_diff(start, last);
+        // the `full` rule: the first whole number of frames at or past the
+        // target, or the first that one more frame would push past it
+        let k_target = (self.target + f - 1) / f;
+        let k_over =
+            ((self.target + ROUNDING - f) / f + 1).max((self.target + 2 * f - 1) / (2 * f));
+        let mut cut = k_target.min(k_over).max(1) * f;
+        if let Some(g) = self.goal_frames {
+            let frames_left = self.part_first_frame + g - (self.frames - 1);
+            cut = cut.min((seen + frames_left * f).max(self.min_part() - 90));
+        }
+        Some((cut - seen).max(0))
+    }
+
     /// The fragment is complete (nginx listed it): the bytes after the last
     /// cut become the last part. `extinf`, nginx's duration of the segment,
     /// makes the parts add up to it.
@@ -438,6 +463,47 @@ pub(crate) mod tests {
             assert!(p.duration <= 0.5 && p.duration >= 0.425, "{p:?}");
         }
         assert_eq!(s.frame_ticks(), 3600);
+    }
+
+    /// Fed packet by packet, every frame's `ticks_to_cut` points at the
+    /// frame that then closes the part, planned or not.
+    #[test]
+    fn ticks_to_cut_predicts_the_closing_frame() {
+        for (fps, target, expected) in [
+            (30, 0.36, false),
+            (25, 0.36, true),
+            (25, 0.5, false),
+            (60, 0.36, true),
+        ] {
+            let frag = video(120, fps);
+            let mut prev = FragmentScanner::new(target);
+            prev.push(&frag);
+            prev.finish(None);
+            let mut s = FragmentScanner::with_expected(
+                target,
+                expected.then(|| prev.expected_next()).flatten(),
+            );
+            let mut predicted = None;
+            let mut checked = 0;
+            for p in frag.chunks(PACKET_LEN) {
+                let (parts, last) = (s.parts().len(), s.last_ts());
+                s.push(p);
+                if s.parts().len() > parts {
+                    // the frame just read closed a part
+                    // the right frame (RTMP's timestamps are whole ms)
+                    let off = ts::ts_diff(predicted.expect("a prediction"), s.last_ts().unwrap());
+                    assert!(
+                        off.abs() < s.frame_ticks() / 2,
+                        "{fps} fps, {target} s, part {parts}: {off}"
+                    );
+                    checked += 1;
+                }
+                if s.last_ts() != last {
+                    predicted = s.ticks_to_cut().map(|t| s.last_ts().unwrap() + t as u64);
+                }
+            }
+            assert!(checked >= 5, "{fps} fps: {checked} parts checked");
+        }
     }
 
     /// `frames` of video at `fps` (ms-rounded timestamps, like RTMP's),

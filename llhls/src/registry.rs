@@ -127,33 +127,37 @@ impl Registry {
         v
     }
 
-    /// Looks at every stream folder (at start, and as a safety net).
+    /// Looks at every stream folder (at start, and as a safety net): a
+    /// playlist is read again only if its file changed.
     pub fn scan(&self) {
         let Ok(rd) = std::fs::read_dir(&self.root) else {
             return;
         };
-        for e in rd.flatten() {
+        let is_dir = |e: &std::fs::DirEntry| e.file_type().is_ok_and(|t| t.is_dir());
+        let mut seen = std::collections::HashSet::new();
+        for e in rd.flatten().filter(is_dir) {
             let Some(name) = e.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            if e.path().join(PLAYLIST).is_file() {
-                self.refresh(&name, true);
+            if self.refresh(&name, Reason::Rescan) {
+                seen.insert(name.clone());
             }
             // ABR renditions, one level down
             let Ok(sub) = std::fs::read_dir(e.path()) else {
                 continue;
             };
-            for r in sub.flatten() {
-                if r.path().join(PLAYLIST).is_file() {
-                    if let Some(rendition) = r.file_name().to_str() {
-                        self.refresh(&format!("{name}/{rendition}"), true);
+            for r in sub.flatten().filter(is_dir) {
+                if let Some(rendition) = r.file_name().to_str() {
+                    let key = format!("{name}/{rendition}");
+                    if self.refresh(&key, Reason::Rescan) {
+                        seen.insert(key);
                     }
                 }
             }
         }
         for name in self.names() {
-            if !self.root.join(&name).join(PLAYLIST).is_file() {
-                self.refresh(&name, true);
+            if !seen.contains(&name) {
+                self.refresh(&name, Reason::Rescan);
             }
         }
     }
@@ -163,16 +167,11 @@ impl Registry {
     /// A fragment whose file is not known yet is found on its creation
     /// event instead ([`Registry::apply`]).
     pub fn pump_all(&self) {
-        let streams: Vec<Arc<Stream>> = self
-            .streams
-            .read()
-            .expect("registry lock")
-            .values()
-            .cloned()
-            .collect();
-        for s in streams {
+        let now = std::time::Instant::now();
+        // under the registry's read lock: a new stream waits for this tick
+        for s in self.streams.read().expect("registry lock").values() {
             let mut st = s.state.lock().expect("stream lock");
-            if st.tail_open() && st.pump() {
+            if st.tail_open() && st.due() <= now && st.pump() {
                 drop(st);
                 s.bump();
             }
@@ -182,32 +181,31 @@ impl Registry {
     /// Handles a batch of events: each stream's fragment is read once and
     /// its playlist re-read once, however many writes the batch holds.
     pub fn apply(&self, b: Batch) {
-        for (name, msns) in &b.fragments {
-            if b.playlists.contains(name) {
-                continue;
-            }
+        for name in &b.playlists {
+            self.refresh(name, Reason::Changed);
+        }
+        for (name, nums) in &b.fragments {
             if let Some(s) = self.get(name) {
                 let mut st = s.state.lock().expect("stream lock");
-                if st.tail_wants(msns) && st.pump() {
+                st.offer(nums);
+                if st.tail_wants(nums) && st.pump() {
                     drop(st);
                     s.bump();
                 }
             }
         }
-        for name in &b.playlists {
-            self.refresh(name, true);
-        }
     }
 
     /// Re-reads a stream's playlist (creating or dropping the stream).
-    fn refresh(&self, name: &str, playlist_changed: bool) {
+    /// Returns whether the stream exists.
+    fn refresh(&self, name: &str, why: Reason) -> bool {
         let existing = self.get(name);
         let stream = match existing {
             Some(s) => s,
             None => {
                 let dir = self.root.join(name);
                 if !dir.join(PLAYLIST).is_file() {
-                    return;
+                    return false;
                 }
                 let (tx, _) = watch::channel(0);
                 let s = Arc::new(Stream {
@@ -223,10 +221,9 @@ impl Registry {
             }
         };
         let mut st = stream.state.lock().expect("stream lock");
-        let res = if playlist_changed {
-            st.reload_playlist()
-        } else {
-            Ok(st.pump())
+        let res = match why {
+            Reason::Changed => st.reload_playlist(),
+            Reason::Rescan => st.rescan(),
         };
         match res {
             Ok(true) => {
@@ -240,8 +237,19 @@ impl Registry {
                 self.streams.write().expect("registry lock").remove(name);
                 // wakes blocked requests: their stream is gone
                 stream.bump();
+                return false;
             }
             Err(e) => tracing::warn!(stream = name, "playlist: {e}"),
         }
+        true
     }
+}
+
+/// Why a playlist is looked at.
+#[derive(Debug, Clone, Copy)]
+enum Reason {
+    /// An event: it was rewritten.
+    Changed,
+    /// The safety net: read it if its file changed.
+    Rescan,
 }

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::blocking::View;
 use crate::fragments::FragmentState;
+use crate::pace::{FrameClock, Pace};
 use crate::parts::{Expected, FragmentScanner, Part};
 use crate::playlist::{self, Current, LlParams, SegmentLl, Upstream};
 use crate::ts::{self, TS_CLOCK};
@@ -23,6 +24,8 @@ pub struct Settings {
     pub min_target_duration: u64,
     /// Complete segments that keep their EXT-X-PART lines.
     pub part_segments: usize,
+    /// When the fragment in progress is read.
+    pub pace: Pace,
 }
 
 impl Settings {
@@ -52,6 +55,8 @@ struct Tail {
     file: Option<File>,
     scanner: FragmentScanner,
     discontinuity: Option<bool>,
+    /// When its frames were written (to time the next read).
+    clock: FrameClock,
 }
 
 #[derive(Debug)]
@@ -63,6 +68,10 @@ pub struct StreamState {
     done: BTreeMap<u64, Done>,
     pdt: BTreeMap<u64, SystemTime>,
     tail: Option<Tail>,
+    /// The playlist file last read (inode, size, modification time).
+    playlist_id: Option<(u64, u64, i64, i64)>,
+    /// When the watcher's tick reads the fragment in progress again.
+    due: Instant,
     buf: Vec<u8>,
 }
 
@@ -77,6 +86,8 @@ impl StreamState {
             done: BTreeMap::new(),
             pdt: BTreeMap::new(),
             tail: None,
+            playlist_id: None,
+            due: Instant::now(),
             buf: vec![0; 64 * 1024],
         }
     }
@@ -98,6 +109,7 @@ impl StreamState {
     /// `NotFound` means the stream is gone.
     pub fn reload_playlist(&mut self) -> io::Result<bool> {
         let text = std::fs::read_to_string(self.dir.join(PLAYLIST))?;
+        self.playlist_id = None;
         let up = match playlist::parse(&text) {
             Ok(up) => up,
             Err(e) => {
@@ -177,10 +189,26 @@ impl StreamState {
                 file: None,
                 scanner: FragmentScanner::with_expected(self.settings.part_target, expected),
                 discontinuity: None,
+                clock: FrameClock::default(),
             });
         }
         self.pump();
         Ok(true)
+    }
+
+    /// The safety net's look at the stream: the playlist is read again
+    /// only if its file changed since it was last read, and a fragment in
+    /// progress not found yet is looked for.
+    pub fn rescan(&mut self) -> io::Result<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(self.dir.join(PLAYLIST))?;
+        let id = Some((m.ino(), m.size(), m.mtime(), m.mtime_nsec()));
+        if id == self.playlist_id {
+            return Ok(!self.tail_open() && self.pump());
+        }
+        let changed = self.reload_playlist()?;
+        self.playlist_id = id;
+        Ok(changed)
     }
 
     fn finish_done(&mut self, msn: u64, sc: FragmentScanner) {
@@ -215,7 +243,9 @@ impl StreamState {
         if seq_possible && self.dir.join(&seq).is_file() {
             return Some((t.msn, seq));
         }
-        let after = t.after?;
+        // sequential naming (the last listed one is `<msn - 1>.ts`): not
+        // created yet; its creation event names it (`offer`)
+        let after = t.after.filter(|a| a.wrapping_add(1) != t.msn)?;
         std::fs::read_dir(&self.dir)
             .ok()?
             .flatten()
@@ -277,6 +307,17 @@ impl StreamState {
         let opened = t.file.is_none();
         let parts_before = t.scanner.parts().len();
         self.read_tail(&mut t, false);
+        let now = Instant::now();
+        if t.file.is_some() {
+            t.clock
+                .read(now, t.scanner.last_ts(), self.settings.pace.tick);
+        }
+        let ticks = |n: i64| Duration::from_secs_f64(n.max(0) as f64 / TS_CLOCK);
+        self.due = self.settings.pace.next(
+            now,
+            t.clock.newest_written(ticks(t.scanner.frame_ticks())),
+            t.scanner.ticks_to_cut().map(ticks),
+        );
         if opened && t.file.is_some() {
             // first sight of the file: it was created about now (less what
             // was already written if this process started late)
@@ -314,6 +355,28 @@ impl StreamState {
     /// The fragment in progress is open (its new bytes can be read).
     pub fn tail_open(&self) -> bool {
         self.tail.as_ref().is_some_and(|t| t.file.is_some())
+    }
+
+    /// When the fragment in progress should be read again (see
+    /// [`crate::pace`]).
+    pub fn due(&self) -> Instant {
+        self.due
+    }
+
+    /// Fragment files `nums` were created: one of them may be the fragment
+    /// in progress, whose name is then known without looking for it.
+    pub fn offer(&mut self, nums: &[u64]) {
+        let Some(t) = self.tail.as_mut().filter(|t| t.name.is_none()) else {
+            return;
+        };
+        let seq_possible = t.after.map_or(true, |a| a < t.msn);
+        let n = if seq_possible && nums.contains(&t.msn) {
+            Some(t.msn)
+        } else {
+            t.after
+                .and_then(|a| nums.iter().copied().filter(|n| *n > a).min())
+        };
+        t.name = n.map(|n| (n, format!("{n}.ts")));
     }
 
     pub fn tail_wants(&self, nums: &[u64]) -> bool {
@@ -461,6 +524,7 @@ mod tests {
             part_target: 0.5,
             min_target_duration: 2,
             part_segments: 2,
+            pace: Pace::new(Duration::from_millis(10)),
         }
     }
 
@@ -648,6 +712,57 @@ mod tests {
             "{out}"
         );
         assert_eq!(st.view().unwrap().current_msn, 1);
+    }
+
+    #[test]
+    fn created_fragments_name_the_fragment_in_progress() {
+        let d = tempfile::tempdir().unwrap();
+        let (f0, _) = fragment(60, 90_000, |i| i == 0);
+        std::fs::write(d.path().join("1700000000000.ts"), &f0).unwrap();
+        write_playlist_named(d.path(), 0, &[("1700000000000.ts", 1.967)]);
+        let mut st = StreamState::new(d.path().to_path_buf(), settings());
+        st.reload_playlist().unwrap();
+        // an older one (deleted by nginx-rtmp's cleanup) is not it; of two
+        // newer ones, the first is
+        let (f1, vo) = fragment(60, 90_000 + 60 * 3000, |i| i == 0);
+        std::fs::write(
+            d.path().join("1700000002000.ts"),
+            &f1[..vo[20] as usize + 100],
+        )
+        .unwrap();
+        st.offer(&[1699999990000, 1700000004000, 1700000002000]);
+        assert!(st.pump());
+        assert_eq!(st.fragment_state(1700000002000), FragmentState::Growing);
+        assert_eq!(st.view().unwrap().current_parts, 1);
+    }
+
+    #[test]
+    fn a_rescan_reads_the_playlist_only_if_its_file_changed() {
+        let d = tempfile::tempdir().unwrap();
+        let (f0, _) = fragment(60, 90_000, |i| i == 0);
+        std::fs::write(d.path().join("0.ts"), &f0).unwrap();
+        write_playlist(d.path(), 0, &[(0, 1.967)]);
+        let mut st = StreamState::new(d.path().to_path_buf(), settings());
+        assert!(st.rescan().unwrap());
+        assert!(!st.rescan().unwrap());
+        // same inode, size and time, other text: not read
+        let path = d.path().join(PLAYLIST);
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("1.967", "1.968");
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        (&f).write_all(text.as_bytes()).unwrap();
+        f.set_modified(mtime).unwrap();
+        assert!(!st.rescan().unwrap());
+        assert!(st.render().unwrap().contains("#EXTINF:1.967"));
+        // touched: read
+        f.set_modified(mtime + Duration::from_secs(1)).unwrap();
+        assert!(st.rescan().unwrap());
+        assert!(st.render().unwrap().contains("#EXTINF:1.968"));
+        // gone: the stream is
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(st.rescan().unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 
     fn write_playlist_named(dir: &Path, seq: u64, segs: &[(&str, f64)]) {

@@ -1,22 +1,27 @@
 //! Watching the HLS folder. inotify reports what nginx-rtmp creates, renames
 //! and deletes: stream and rendition folders, fragment files, the playlist
 //! it rewrites (temp file + rename) when a fragment closes. The bytes of the
-//! fragment in progress are read on a tick instead, every `--tick-ms`.
+//! fragment in progress are read when [`crate::pace`] says a part may have
+//! closed.
 //!
 //! Not inotify's `IN_MODIFY`: nginx-rtmp writes each 188-byte TS packet with
 //! a `write` of its own, so that was one event per packet, ~1,200 a second
 //! per stream, and the kernel merges repeated events only when nothing else
 //! was queued in between (never with many streams). Reading them was most of
-//! the component's cost (`bench/load.sh`, 200 streams: 66 % of one core); a
-//! `read` per open fragment per tick is a fraction of that and lists a part
-//! at most a tick later.
+//! the component's cost (`bench/load.sh`, 200 streams: 66 % of one core).
+//!
+//! One thread does it all, once a tick: the events queued since the last
+//! tick (read without blocking: a thread woken by every event cost more
+//! than the events), the fragments due to be read, and now and then a
+//! rescan of everything as a safety net. An event is handled at most a
+//! tick after it happened.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 
@@ -34,31 +39,40 @@ fn mask() -> WatchMask {
         | WatchMask::ONLYDIR
 }
 
-/// Starts watching `reg`'s folder: an inotify thread, a thread reading the
-/// fragments in progress every `tick`, and one rescanning everything every
-/// `rescan` as a safety net (lost events, a full inotify queue).
+/// Starts watching `reg`'s folder: a thread handling the file events and
+/// reading the fragments in progress every `tick`, and rescanning
+/// everything every `rescan` (lost events, a full inotify queue).
 pub fn watch(reg: Arc<Registry>, tick: Duration, rescan: Duration) -> io::Result<()> {
     let inotify = Inotify::init()?;
     let mut dirs = HashMap::new();
     add_tree(&mut inotify.watches(), &mut dirs, reg.root(), 0);
     reg.scan();
-
-    let r = reg.clone();
+    let mut w = Watcher {
+        inotify,
+        dirs,
+        reg,
+        buf: vec![0u8; 64 * 1024],
+    };
     std::thread::Builder::new()
-        .name("llhls-inotify".into())
-        .spawn(move || events(inotify, dirs, &r))?;
-    let r = reg.clone();
-    std::thread::Builder::new()
-        .name("llhls-tick".into())
-        .spawn(move || loop {
-            std::thread::sleep(tick);
-            r.pump_all();
-        })?;
-    std::thread::Builder::new()
-        .name("llhls-rescan".into())
-        .spawn(move || loop {
-            std::thread::sleep(rescan);
-            reg.scan();
+        .name("llhls-watch".into())
+        .spawn(move || {
+            let mut scanned = Instant::now();
+            let run = std::panic::AssertUnwindSafe(|| loop {
+                std::thread::sleep(tick);
+                let lost = w.events();
+                w.reg.pump_all();
+                if lost || scanned.elapsed() >= rescan {
+                    w.reg.scan();
+                    scanned = Instant::now();
+                }
+            });
+            if std::panic::catch_unwind(run).is_err() {
+                // serving playlists that no longer follow the folder would
+                // be worse than none: the origin falls back to the files,
+                // and whatever supervises the component sees it exit
+                tracing::error!("watcher failed: exiting");
+                std::process::exit(70);
+            }
         })?;
     Ok(())
 }
@@ -93,55 +107,69 @@ fn add_tree(
     }
 }
 
-/// The inotify thread: events in batches, as the kernel hands them over.
-fn events(
-    mut inotify: Inotify,
-    mut dirs: HashMap<WatchDescriptor, (PathBuf, usize)>,
-    reg: &Registry,
-) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let read: Vec<(WatchDescriptor, EventMask, Option<OsString>)> =
-            match inotify.read_events_blocking(&mut buf) {
-                Ok(evs) => evs
-                    .map(|e| (e.wd, e.mask, e.name.map(|n| n.to_os_string())))
-                    .collect(),
-                Err(e) => {
-                    tracing::warn!("inotify: {e}");
-                    std::thread::sleep(Duration::from_secs(1));
-                    continue;
-                }
-            };
+struct Watcher {
+    inotify: Inotify,
+    dirs: HashMap<WatchDescriptor, (PathBuf, usize)>,
+    reg: Arc<Registry>,
+    buf: Vec<u8>,
+}
+
+impl Watcher {
+    /// Handles the events queued since the last call. Returns true if some
+    /// may have been lost (the queue overflowed, a folder was created):
+    /// everything is then rescanned.
+    fn events(&mut self) -> bool {
         let mut batch = Batch::default();
         let mut rescan = false;
-        for (wd, mask, name) in read {
-            if mask.contains(EventMask::Q_OVERFLOW) {
-                tracing::warn!("inotify queue overflow: rescanning");
-                rescan = true;
-                continue;
+        loop {
+            let read: Vec<(WatchDescriptor, EventMask, Option<OsString>)> =
+                match self.inotify.read_events(&mut self.buf) {
+                    Ok(evs) => evs
+                        .map(|e| (e.wd, e.mask, e.name.map(|n| n.to_os_string())))
+                        .collect(),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        tracing::warn!("inotify: {e}");
+                        rescan = true;
+                        break;
+                    }
+                };
+            if read.is_empty() {
+                break;
             }
-            if mask.contains(EventMask::IGNORED) {
-                // the folder is gone (its watch with it)
-                dirs.remove(&wd);
-                continue;
-            }
-            let (Some((dir, depth)), Some(name)) = (dirs.get(&wd), name) else {
-                continue;
-            };
-            let (path, depth) = (dir.join(name), *depth);
-            if mask.contains(EventMask::ISDIR) {
-                if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) && depth < MAX_DEPTH {
-                    // files may have been written before the watch: rescan
-                    add_tree(&mut inotify.watches(), &mut dirs, &path, depth + 1);
+            for (wd, mask, name) in read {
+                if mask.contains(EventMask::Q_OVERFLOW) {
+                    tracing::warn!("inotify queue overflow: rescanning");
                     rescan = true;
+                    continue;
                 }
-                continue;
+                if mask.contains(EventMask::IGNORED) {
+                    // the folder is gone (its watch with it)
+                    self.dirs.remove(&wd);
+                    continue;
+                }
+                let (Some((dir, depth)), Some(name)) = (self.dirs.get(&wd), name) else {
+                    continue;
+                };
+                let (path, depth) = (dir.join(name), *depth);
+                if mask.contains(EventMask::ISDIR) {
+                    if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) && depth < MAX_DEPTH
+                    {
+                        // files may have been written before the watch
+                        add_tree(
+                            &mut self.inotify.watches(),
+                            &mut self.dirs,
+                            &path,
+                            depth + 1,
+                        );
+                        rescan = true;
+                    }
+                    continue;
+                }
+                batch.add(&self.reg, &path);
             }
-            batch.add(reg, &path);
         }
-        reg.apply(batch);
-        if rescan {
-            reg.scan();
-        }
+        self.reg.apply(batch);
+        rescan
     }
 }

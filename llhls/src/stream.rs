@@ -55,8 +55,6 @@ struct Tail {
     file: Option<File>,
     scanner: FragmentScanner,
     discontinuity: Option<bool>,
-    /// When its frames were written (to time the next read).
-    clock: FrameClock,
 }
 
 #[derive(Debug)]
@@ -70,6 +68,8 @@ pub struct StreamState {
     tail: Option<Tail>,
     /// The playlist file last read (inode, size, modification time).
     playlist_id: Option<(u64, u64, i64, i64)>,
+    /// When the publisher's frames are written (to time the next read).
+    clock: FrameClock,
     /// When the watcher's tick reads the fragment in progress again.
     due: Instant,
     buf: Vec<u8>,
@@ -87,6 +87,7 @@ impl StreamState {
             pdt: BTreeMap::new(),
             tail: None,
             playlist_id: None,
+            clock: FrameClock::default(),
             due: Instant::now(),
             buf: vec![0; 64 * 1024],
         }
@@ -108,7 +109,7 @@ impl StreamState {
     /// fragment in progress. `Ok(false)`: nothing changed. An error
     /// `NotFound` means the stream is gone.
     pub fn reload_playlist(&mut self) -> io::Result<bool> {
-        let text = std::fs::read_to_string(self.dir.join(PLAYLIST))?;
+        let text = read_playlist(&self.dir.join(PLAYLIST))?;
         self.playlist_id = None;
         let up = match playlist::parse(&text) {
             Ok(up) => up,
@@ -189,7 +190,6 @@ impl StreamState {
                 file: None,
                 scanner: FragmentScanner::with_expected(self.settings.part_target, expected),
                 discontinuity: None,
-                clock: FrameClock::default(),
             });
         }
         self.pump();
@@ -309,14 +309,20 @@ impl StreamState {
         self.read_tail(&mut t, false);
         let now = Instant::now();
         if t.file.is_some() {
-            t.clock
-                .read(now, t.scanner.last_ts(), self.settings.pace.tick);
+            let closed = t.scanner.parts().len() != parts_before;
+            self.clock
+                .read(now, t.scanner.last_ts(), closed, self.settings.pace.tick);
         }
         let ticks = |n: i64| Duration::from_secs_f64(n.max(0) as f64 / TS_CLOCK);
+        let cut = t
+            .scanner
+            .last_ts()
+            .zip(t.scanner.ticks_to_cut())
+            .map(|(last, left)| ts::ts_add(last, left));
         self.due = self.settings.pace.next(
             now,
-            t.clock.newest_written(ticks(t.scanner.frame_ticks())),
-            t.scanner.ticks_to_cut().map(ticks),
+            cut.and_then(|c| self.clock.expected(c, ticks(t.scanner.frame_ticks()))),
+            self.clock.step(now),
         );
         if opened && t.file.is_some() {
             // first sight of the file: it was created about now (less what
@@ -511,6 +517,27 @@ fn open_noatime(path: &Path) -> io::Result<File> {
         .custom_flags(libc::O_NOATIME)
         .open(path)
         .or_else(|_| File::open(path))
+}
+
+/// Reads a playlist (a few hundred bytes, rewritten with each fragment):
+/// without updating its access time (the first read of each new file would
+/// write its inode) and without asking its size first.
+fn read_playlist(path: &Path) -> io::Result<String> {
+    let mut f = open_noatime(path)?;
+    let (mut buf, mut len) = (vec![0u8; 4096], 0);
+    loop {
+        if len == buf.len() {
+            buf.resize(2 * len, 0);
+        }
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]

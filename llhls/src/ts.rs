@@ -172,6 +172,11 @@ pub fn parse_pes_header(payload: &[u8]) -> Option<PesHeader> {
     })
 }
 
+/// `t` moved by `d` ticks, wrapping like the 33-bit timestamps.
+pub fn ts_add(t: u64, d: i64) -> u64 {
+    t.wrapping_add(d as u64) & (TS_WRAP - 1)
+}
+
 /// `b - a` on the 33-bit timestamp circle, as a signed number of ticks.
 pub fn ts_diff(a: u64, b: u64) -> i64 {
     let d = b.wrapping_sub(a) & (TS_WRAP - 1);

@@ -59,8 +59,16 @@ pub fn watch(reg: Arc<Registry>, tick: Duration, rescan: Duration) -> io::Result
             let mut scanned = Instant::now();
             let run = std::panic::AssertUnwindSafe(|| loop {
                 std::thread::sleep(tick);
+                let t0 = Instant::now();
                 let lost = w.events();
+                let t1 = Instant::now();
                 w.reg.pump_all();
+                let t2 = Instant::now();
+                if t2 - t0 > 2 * tick {
+                    // everything waits for the slowest file operation (a
+                    // filesystem busy writing back, a journal commit)
+                    tracing::debug!(events = ?(t1 - t0), reads = ?(t2 - t1), "slow tick");
+                }
                 if lost || scanned.elapsed() >= rescan {
                     w.reg.scan();
                     scanned = Instant::now();

@@ -31,6 +31,9 @@
 # (default 4), and this script ends with it.
 #
 # The ladder: name:height:video kbit/s:audio kbit/s (override with ABR_LADDER).
+# A rung is never taller than the source: a 360p publisher gets its 720p
+# and 480p rungs at 360p (at their own bitrates), not upscaled, which would
+# cost an encode four times larger for no detail.
 set -euo pipefail
 in=${1:?usage: abr-ladder.sh <input url> <output folder> <renditions app url>}
 out=${2:?usage: abr-ladder.sh <input url> <output folder> <renditions app url>}
@@ -62,7 +65,7 @@ outputs=()
 for i in "${!rungs[@]}"; do
   IFS=: read -r rname height vkbps akbps <<<"${rungs[$i]}"
   split+="[s$i]"
-  scales+=";[s$i]scale=-2:$height[v$i]"
+  scales+=";[s$i]scale=w=-2:h=min(ih\\,$height)[v$i]"
   outputs+=(
     -map "[v$i]" -map "0:a:0?"
     -c:v libx264 -preset "$preset" -tune zerolatency -profile:v main -pix_fmt yuv420p

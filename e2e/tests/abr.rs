@@ -380,8 +380,9 @@ fn abr_ladder_through_the_edge() {
     });
     println!("publisher stopped -> ladder gone after {:?}", t.elapsed());
 
-    // The same key publishes again: a working ladder again.
-    let _again = publish(p.rtmp_port(1), &key("golive"), "1280x720", 30, None);
+    // The same key publishes again, from a smaller source: a working
+    // ladder again, whose rungs are not taller than the source.
+    let _again = publish(p.rtmp_port(1), &key("golive"), "640x360", 30, None);
     wait_until(
         Duration::from_secs(30),
         "a ladder after reconnecting",
@@ -430,6 +431,30 @@ fn abr_ladder_through_the_edge() {
         "after reconnecting: {} segments of the new session byte-identical to the origin's",
         new.len()
     );
+    // No upscaling: the ladder started for the 640x360 publisher encodes
+    // its 720p and 480p rungs at 640x360. (Right after the reconnect, the
+    // last session's ladder may still be encoding the new input at its own
+    // size for a few segments, until it stops and nginx-rtmp starts one
+    // for the new publish.)
+    for (r, size) in [
+        ("720p", (640, 360)),
+        ("480p", (640, 360)),
+        ("240p", (426, 240)),
+    ] {
+        wait_until(
+            Duration::from_secs(30),
+            "a segment at the source's size",
+            || {
+                let (_, segs) =
+                    media_playlist(&p.edge_get(&format!("/golive/{r}/index.m3u8")).text());
+                let (_, newest) = segs.last()?;
+                let probe = ffprobe(&p.edge_get(&format!("/golive/{r}/{newest}")).body);
+                let video = probe.streams.iter().find(|s| s.0 == "video")?;
+                ((video.2, video.3) == size).then_some(())
+            },
+        );
+    }
+    println!("a 640x360 publisher: 720p and 480p rungs at 640x360, 240p at 426x240");
 
     p.stop_and_check_clean();
 }

@@ -130,9 +130,8 @@ impl Registry {
     /// Looks at every stream folder (at start, and as a safety net): a
     /// playlist is read again only if its file changed.
     pub fn scan(&self) {
-        let Ok(rd) = std::fs::read_dir(&self.root) else {
-            return;
-        };
+        // no folder (deleted): every stream whose playlist is gone goes
+        let rd = std::fs::read_dir(&self.root).into_iter().flatten();
         let is_dir = |e: &std::fs::DirEntry| e.file_type().is_ok_and(|t| t.is_dir());
         let mut seen = std::collections::HashSet::new();
         for e in rd.flatten().filter(is_dir) {

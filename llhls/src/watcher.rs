@@ -30,13 +30,19 @@ use crate::registry::{Batch, Registry};
 /// Stream folders are `<name>/` and `<name>/<rendition>/`.
 const MAX_DEPTH: usize = 2;
 
-fn mask() -> WatchMask {
-    WatchMask::CREATE
+fn mask(depth: usize) -> WatchMask {
+    let m = WatchMask::CREATE
         | WatchMask::MOVED_TO
         | WatchMask::MOVED_FROM
         | WatchMask::DELETE
         | WatchMask::CLOSE_WRITE
-        | WatchMask::ONLYDIR
+        | WatchMask::ONLYDIR;
+    // the root renamed away: its watch would follow the old folder
+    if depth == 0 {
+        m | WatchMask::MOVE_SELF
+    } else {
+        m
+    }
 }
 
 /// Starts watching `reg`'s folder: a thread handling the file events and
@@ -60,7 +66,10 @@ pub fn watch(reg: Arc<Registry>, tick: Duration, rescan: Duration) -> io::Result
             let run = std::panic::AssertUnwindSafe(|| loop {
                 std::thread::sleep(tick);
                 let t0 = Instant::now();
-                let lost = w.events();
+                let mut lost = w.events();
+                if !w.root_watched() {
+                    lost |= w.watch_root();
+                }
                 let t1 = Instant::now();
                 w.reg.pump_all();
                 let t2 = Instant::now();
@@ -92,7 +101,7 @@ fn add_tree(
     dir: &Path,
     depth: usize,
 ) {
-    match watches.add(dir, mask()) {
+    match watches.add(dir, mask(depth)) {
         Ok(wd) => {
             dirs.insert(wd, (dir.to_path_buf(), depth));
         }
@@ -123,6 +132,29 @@ struct Watcher {
 }
 
 impl Watcher {
+    /// Whether the HLS folder itself is watched: not when it did not exist
+    /// at start, or was deleted or renamed away since (a remounted tmpfs,
+    /// an operator's `rm -rf`).
+    fn root_watched(&self) -> bool {
+        self.dirs.values().any(|(_, depth)| *depth == 0)
+    }
+
+    /// Watches the HLS folder again, and everything below it, once it is
+    /// back (tried every tick until then: one failing system call). Returns
+    /// true once it is: what was written meanwhile is then rescanned.
+    fn watch_root(&mut self) -> bool {
+        let root = self.reg.root().to_path_buf();
+        if !root.is_dir() {
+            return false;
+        }
+        add_tree(&mut self.inotify.watches(), &mut self.dirs, &root, 0);
+        let back = self.root_watched();
+        if back {
+            tracing::info!(dir = %root.display(), "watching the HLS folder again");
+        }
+        back
+    }
+
     /// Handles the events queued since the last call. Returns true if some
     /// may have been lost (the queue overflowed, a folder was created):
     /// everything is then rescanned.
@@ -153,7 +185,22 @@ impl Watcher {
                 }
                 if mask.contains(EventMask::IGNORED) {
                     // the folder is gone (its watch with it)
-                    self.dirs.remove(&wd);
+                    if let Some((dir, 0)) = self.dirs.remove(&wd) {
+                        tracing::warn!(dir = %dir.display(), "HLS folder gone: watching for it again");
+                        // the folders below, if renamed away with it, are
+                        // no longer where their watches say
+                        let mut watches = self.inotify.watches();
+                        for (wd, _) in self.dirs.drain() {
+                            let _ = watches.remove(wd);
+                        }
+                        rescan = true;
+                    }
+                    continue;
+                }
+                if mask.contains(EventMask::MOVE_SELF) {
+                    // the root renamed away (only it asks for MOVE_SELF):
+                    // its IGNORED event follows
+                    let _ = self.inotify.watches().remove(wd);
                     continue;
                 }
                 let (Some((dir, depth)), Some(name)) = (self.dirs.get(&wd), name) else {
@@ -179,5 +226,71 @@ impl Watcher {
         }
         self.reg.apply(batch);
         rescan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pace::Pace;
+    use crate::stream::Settings;
+
+    fn wait_for(what: &str, f: impl Fn() -> bool) {
+        let t = Instant::now();
+        while !f() {
+            assert!(t.elapsed() < Duration::from_secs(5), "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A stream folder and its playlist, the nginx-rtmp way (temporary file
+    /// renamed over the playlist).
+    fn publish(root: &Path, name: &str) {
+        let dir = root.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("index.m3u8.tmp"), "#EXTM3U\n#EXT-X-TARGETDURATION:2\n").unwrap();
+        std::fs::rename(dir.join("index.m3u8.tmp"), dir.join("index.m3u8")).unwrap();
+    }
+
+    #[test]
+    fn follows_the_hls_folder_created_late_deleted_or_renamed_away() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("hls");
+        let tick = Duration::from_millis(10);
+        let settings = Settings {
+            part_target: 0.5,
+            min_target_duration: 2,
+            part_segments: 2,
+            pace: Pace::new(tick),
+        };
+        let reg = Registry::new(root.clone(), settings);
+        // no safety-net rescan during the test: only the watches and the
+        // rescans they ask for
+        watch(reg.clone(), tick, Duration::from_secs(3600)).unwrap();
+
+        // not there at start
+        std::fs::create_dir(&root).unwrap();
+        publish(&root, "a");
+        wait_for("a stream in a folder created late", || reg.get("a").is_some());
+
+        // deleted and created again
+        std::fs::remove_dir_all(&root).unwrap();
+        wait_for("a dropped with the folder", || reg.get("a").is_none());
+        std::fs::create_dir(&root).unwrap();
+        publish(&root, "b");
+        wait_for("a stream in the folder created again", || {
+            reg.get("b").is_some()
+        });
+
+        // renamed away, a new one in its place
+        std::fs::rename(&root, d.path().join("old")).unwrap();
+        std::fs::create_dir(&root).unwrap();
+        publish(&root, "c");
+        wait_for("a stream in the new folder", || reg.get("c").is_some());
+        wait_for("the old folder's stream dropped", || reg.get("b").is_none());
+        // nothing written in the old folder is taken for the new one's
+        publish(&d.path().join("old"), "x");
+        std::thread::sleep(20 * tick);
+        assert_eq!(reg.names(), vec!["c".to_string()]);
     }
 }

@@ -17,9 +17,10 @@
 #                             renditions' fragments aligned (same sequence
 #                             numbers, same durations)
 #   master.m3u8               written here once every rendition has its
-#                             first fragment: BANDWIDTH from the ladder's
-#                             rates, RESOLUTION and CODECS from ffprobe on
-#                             that fragment
+#                             first fragment of this ladder: BANDWIDTH from
+#                             the ladder's rates, RESOLUTION and CODECS from
+#                             ffprobe on that fragment (not on an earlier
+#                             session's, still listed after a reconnect)
 # (ffmpeg's own HLS muxer writes each segment out whole when it closes:
 # nothing to cut parts from; docs/abr-ll-spike.md.)
 #
@@ -76,10 +77,26 @@ for i in "${!rungs[@]}"; do
   )
 done
 
-# One rendition's master entry, once its playlist lists a fragment.
+# Each rendition's playlist file before this ladder's first fragment (its
+# inode, or none): after a publisher reconnects, the last session's
+# playlists still list its fragments, encoded from the last source (maybe
+# at another size). nginx-rtmp renames a new file over a playlist whenever a
+# fragment closes, so a playlist that is no longer that file lists one of
+# this ladder's fragments, last.
+declare -A before=()
+for rung in "${rungs[@]}"; do
+  IFS=: read -r rname _ <<<"$rung"
+  before[$rname]=$(stat -c %i "$out/$rname/index.m3u8" 2>/dev/null || echo none)
+done
+
+# One rendition's master entry, once its playlist lists a fragment of this
+# ladder's: the newest one tells its size and level.
 variant() {
-  local rname=$1 vkbps=$2 akbps=$3 seg probe w h level codecs audio
-  seg=$(grep -v '^#' "$out/$rname/index.m3u8" 2>/dev/null | grep -m1 '\.ts$') || return 1
+  local rname=$1 vkbps=$2 akbps=$3 seg probe w h level codecs audio inode
+  inode=$(stat -c %i "$out/$rname/index.m3u8" 2>/dev/null) || return 1
+  [ "$inode" != "${before[$rname]}" ] || return 1
+  seg=$(grep -v '^#' "$out/$rname/index.m3u8" 2>/dev/null | grep '\.ts$' | tail -n1)
+  [ -n "$seg" ] || return 1
   probe=$("$ffprobe_bin" -v error -show_entries stream=codec_type,codec_name,width,height,level \
     -of compact=p=0:nk=0 "$out/$rname/$seg") || return 1
   w=$(sed -n 's/.*codec_type=video.*width=\([0-9]*\).*/\1/p' <<<"$probe" | head -1)

@@ -432,10 +432,10 @@ fn abr_ladder_through_the_edge() {
         new.len()
     );
     // No upscaling: the ladder started for the 640x360 publisher encodes
-    // its 720p and 480p rungs at 640x360. (Right after the reconnect, the
-    // last session's ladder may still be encoding the new input at its own
-    // size for a few segments, until it stops and nginx-rtmp starts one
-    // for the new publish.)
+    // its 720p and 480p rungs at 640x360. (For a few seconds after the
+    // reconnect, each rendition's playlist still lists the last session's
+    // 1280x720 segments, then EXT-X-DISCONTINUITY and the new ones: the
+    // newest segment is looked at.)
     for (r, size) in [
         ("720p", (640, 360)),
         ("480p", (640, 360)),
@@ -455,6 +455,28 @@ fn abr_ladder_through_the_edge() {
         );
     }
     println!("a 640x360 publisher: 720p and 480p rungs at 640x360, 240p at 426x240");
+    // The master says so too: the new ladder's master is made from its own
+    // fragments, not from the last session's that the renditions' playlists
+    // still list after the reconnect (encoded at 1280x720).
+    wait_until(
+        Duration::from_secs(20),
+        "the master with the new source's sizes",
+        || {
+            let r = get(&p.http, &master_url);
+            let sizes: Vec<(String, String)> = variants(&r.text())
+                .into_iter()
+                .map(|(a, uri)| (uri, a.get("RESOLUTION").cloned().unwrap_or_default()))
+                .collect();
+            (sizes
+                == [
+                    ("720p/index.m3u8", "640x360"),
+                    ("480p/index.m3u8", "640x360"),
+                    ("240p/index.m3u8", "426x240"),
+                ]
+                .map(|(u, s)| (u.to_string(), s.to_string())))
+            .then_some(())
+        },
+    );
 
     p.stop_and_check_clean();
 }

@@ -248,7 +248,11 @@ mod tests {
     fn publish(root: &Path, name: &str) {
         let dir = root.join(name);
         std::fs::create_dir(&dir).unwrap();
-        std::fs::write(dir.join("index.m3u8.tmp"), "#EXTM3U\n#EXT-X-TARGETDURATION:2\n").unwrap();
+        std::fs::write(
+            dir.join("index.m3u8.tmp"),
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n",
+        )
+        .unwrap();
         std::fs::rename(dir.join("index.m3u8.tmp"), dir.join("index.m3u8")).unwrap();
     }
 
@@ -271,7 +275,9 @@ mod tests {
         // not there at start
         std::fs::create_dir(&root).unwrap();
         publish(&root, "a");
-        wait_for("a stream in a folder created late", || reg.get("a").is_some());
+        wait_for("a stream in a folder created late", || {
+            reg.get("a").is_some()
+        });
 
         // deleted and created again
         std::fs::remove_dir_all(&root).unwrap();

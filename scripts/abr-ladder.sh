@@ -33,8 +33,8 @@
 #
 # The ladder: name:height:video kbit/s:audio kbit/s (override with ABR_LADDER).
 # A rung is never taller than the source: a 360p publisher gets its 720p
-# and 480p rungs at 360p (at their own bitrates), not upscaled, which would
-# cost an encode four times larger for no detail.
+# and 480p rungs at 360p, not upscaled, which would cost an encode four
+# times larger for no detail; the master lists only the cheaper of the two.
 set -euo pipefail
 in=${1:?usage: abr-ladder.sh <input url> <output folder> <renditions app url>}
 out=${2:?usage: abr-ladder.sh <input url> <output folder> <renditions app url>}
@@ -120,15 +120,32 @@ variant() {
 # than hls_playlist_length. When the ladder stops, the master ages out with
 # the renditions' files.
 keep_master() {
-  local ffmpeg_pid=$1 body rung rname height vkbps akbps entry
+  local ffmpeg_pid=$1 body rung rname height vkbps akbps entry i j
+  local -a entries sizes rates
   while kill -0 "$ffmpeg_pid" 2>/dev/null; do
     body=$'#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n'
+    entries=() sizes=() rates=()
     for rung in "${rungs[@]}"; do
       IFS=: read -r rname height vkbps akbps <<<"$rung"
       entry=$(variant "$rname" "$vkbps" "$akbps") || { body=; break; }
-      body+="$entry"$'\n'
+      entries+=("$entry")
+      [[ $entry =~ RESOLUTION=([0-9x]+) ]] && sizes+=("${BASH_REMATCH[1]}")
+      [[ $entry =~ BANDWIDTH=([0-9]+) ]] && rates+=("${BASH_REMATCH[1]}")
     done
+    # Rungs taller than the source are encoded at its size: of renditions
+    # of one size, only the lowest rate is listed (a 360p source's 720p
+    # rung is its 480p rung at 2.5 Mb/s instead of 1: no better picture,
+    # a viewer with the bandwidth would pull it for nothing).
     if [ -n "$body" ]; then
+      for i in "${!entries[@]}"; do
+        for j in "${!entries[@]}"; do
+          if [[ $i != "$j" && ${sizes[$j]} == "${sizes[$i]}" ]] &&
+            (( rates[j] < rates[i] || (rates[j] == rates[i] && j < i) )); then
+            continue 2
+          fi
+        done
+        body+="${entries[$i]}"$'\n'
+      done
       printf '%s' "$body" >"$out/.master.m3u8.tmp"
       mv -f "$out/.master.m3u8.tmp" "$out/master.m3u8"
       break

@@ -32,9 +32,13 @@
 # (default 4), and this script ends with it.
 #
 # The ladder: name:height:video kbit/s:audio kbit/s (override with ABR_LADDER).
-# A rung is never taller than the source: a 360p publisher gets its 720p
-# and 480p rungs at 360p, not upscaled, which would cost an encode four
-# times larger for no detail; the master lists only the cheaper of the two.
+# A rung is never taller than the source: upscaling would cost a larger
+# encode for no detail. The shortest rung taller than the source is encoded
+# at the source's height, and the ones above it (which would be copies of
+# it at a higher rate) as stubs of 16 pixels that the master does not list:
+# a 360p publisher gets 480p at 640x360 and 240p at 426x240. (Only ffmpeg
+# knows the source's size, once it has started: the ladder's outputs are
+# fixed before that.)
 set -euo pipefail
 in=${1:?usage: abr-ladder.sh <input url> <output folder> <renditions app url>}
 out=${2:?usage: abr-ladder.sh <input url> <output folder> <renditions app url>}
@@ -59,6 +63,8 @@ app=${app_url##*/}
 server=${app_url%/*}
 
 read -r -a rungs <<<"$ladder"
+# the height of a rung that would only copy a shorter one (see below)
+stub=16
 n=${#rungs[@]}
 split="[0:v]split=$n"
 scales=""
@@ -66,7 +72,15 @@ outputs=()
 for i in "${!rungs[@]}"; do
   IFS=: read -r rname height vkbps akbps <<<"${rungs[$i]}"
   split+="[s$i]"
-  scales+=";[s$i]scale=w=-2:h=min(ih\\,$height)[v$i]"
+  # the next shorter rung's height (0 below the shortest): a source no
+  # taller than that gets nothing from this rung but a copy of that one,
+  # so this rung encodes a stub instead, which the master does not list
+  below=0
+  for other in "${rungs[@]}"; do
+    IFS=: read -r _ h _ _ <<<"$other"
+    if ((h < height && h > below)); then below=$h; fi
+  done
+  scales+=";[s$i]scale=w=-2:h=if(gt(ih\\,$below)\\,min(ih\\,$height)\\,$stub)[v$i]"
   outputs+=(
     -map "[v$i]" -map "0:a:0?"
     -c:v libx264 -preset "$preset" -tune zerolatency -profile:v main -pix_fmt yuv420p
@@ -132,12 +146,12 @@ keep_master() {
       [[ $entry =~ RESOLUTION=([0-9x]+) ]] && sizes+=("${BASH_REMATCH[1]}")
       [[ $entry =~ BANDWIDTH=([0-9]+) ]] && rates+=("${BASH_REMATCH[1]}")
     done
-    # Rungs taller than the source are encoded at its size: of renditions
-    # of one size, only the lowest rate is listed (a 360p source's 720p
-    # rung is its 480p rung at 2.5 Mb/s instead of 1: no better picture,
-    # a viewer with the bandwidth would pull it for nothing).
+    # Not listed: stubs (rungs that would copy a shorter one), and of
+    # renditions of one size (two rungs of one height), all but the one at
+    # the lowest rate.
     if [ -n "$body" ]; then
       for i in "${!entries[@]}"; do
+        if [[ ${sizes[$i]##*x} == "$stub" ]]; then continue; fi
         for j in "${!entries[@]}"; do
           if [[ $i != "$j" && ${sizes[$j]} == "${sizes[$i]}" ]] &&
             (( rates[j] < rates[i] || (rates[j] == rates[i] && j < i) )); then

@@ -422,8 +422,8 @@ fn player_page_plays_the_abr_master_and_switches_renditions() {
     let samples = r["samples"].as_array().unwrap();
     let last = samples.last().unwrap();
     assert_eq!(last["url"], json!("/golive/master.m3u8"));
-    // the 640x360 source's 720p and 480p rungs are both 640x360: the
-    // master lists the cheaper one
+    // of the 640x360 source, the ladder lists 480p (at 640x360) and 240p:
+    // its 720p rung would be a copy of the 480p one
     assert_eq!(last["levels"], json!(2));
     let options: Vec<&str> = r["options"]
         .as_array()

@@ -43,7 +43,7 @@ sleep "$secs"
 s1=$(last_seg) l1=$(ticks "$ladder") e1=$(ticks "$encoder") t1=$(date +%s.%N)
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$ladder/status")
 frag=${ABR_FRAGMENT_SECS:-2}
-echo "cores: $(nproc); publisher pattern: ${STREAM_PATTERN:-smptehdbars}; ladder: ${ABR_LADDER:-720p:720:2500:128 480p:480:1000:96 240p:240:400:64}, preset ${ABR_PRESET:-superfast}; window ${secs}s"
+echo "cores: $(nproc); publisher: ${STREAM_SIZE:-1280x720}, pattern ${STREAM_PATTERN:-smptehdbars}; ladder: ${ABR_LADDER:-720p:720:2500:128 480p:480:1000:96 240p:240:400:64}, preset ${ABR_PRESET:-superfast}; window ${secs}s"
 awk -v s0="$s0" -v s1="$s1" -v f="$frag" -v t0="$t0" -v t1="$t1" -v l0="$l0" -v l1="$l1" -v e0="$e0" -v e1="$e1" -v hz="$hz" -v rss="$rss" 'BEGIN {
   wall = t1 - t0
   printf "ladder speed: %.2fx real time (%d segments of %ds in %.1fs)\n", (s1 - s0) * f / wall, s1 - s0, f, wall

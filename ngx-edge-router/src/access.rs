@@ -36,6 +36,7 @@ use crate::ffi::{guard, now_ms};
 use crate::lookup;
 use crate::probe;
 use crate::resolve;
+use crate::waitlist;
 use crate::zone::Zone;
 use crate::EdgeRouter;
 
@@ -145,6 +146,7 @@ fn route(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
                 zone.count(Event::CoalescedWait);
                 v.state = State::Waiting;
                 ngx_log_debug_http!(r, "edge_router: waiting for the lookup in flight");
+                waitlist::park(r);
                 return Status::NGX_AGAIN.0;
             }
             if coalesce::in_flight() >= lookup_limit(lcf) {

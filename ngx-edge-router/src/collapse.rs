@@ -72,6 +72,7 @@ pub fn gate(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
     if WAITING.with(|w| w.join(key, raw)) {
         v.collapse = Collapse::Waiting(key.into());
         ngx_log_debug_http!(r, "edge_router: waiting for the request in flight");
+        waitlist::park(r);
         return ngx::core::Status::NGX_AGAIN.0;
     }
     WAITING.with(|w| w.lead(key));

@@ -43,12 +43,27 @@ impl Waitlist {
     }
 }
 
+/// Parks `r` (about to return `NGX_AGAIN` from the access phase): while it
+/// waits, a client that closes its connection ends the request (499, as
+/// nginx's `limit_req` does while it delays one) instead of holding it
+/// until the work it waits for ends.
+pub fn park(r: &mut Request) {
+    let raw: *mut ngx_http_request_t = r.into();
+    // SAFETY: a live request; nginx calls its read event handler on the
+    // connection's read events, and `ngx_http_test_reading` finalizes it
+    // (freeing its context, which leaves the waitlist) on a closed one.
+    unsafe { (*raw).read_event_handler = Some(ngx::ffi::ngx_http_test_reading) };
+}
+
 /// Runs the phases of `r`, parked with `NGX_AGAIN`, again: its connection's
 /// write event is posted (nginx runs it after the current handler).
-pub fn resume(r: &Request) {
+pub fn resume(r: &mut Request) {
+    let raw: *mut ngx_http_request_t = r.into();
     // SAFETY: the connection of a live request is live; for a request
     // parked in the access phase, its write event handler runs the phases.
+    // Reading goes back to what nginx has while it runs them.
     unsafe {
+        (*raw).read_event_handler = Some(ngx::ffi::ngx_http_block_reading);
         ngx::ffi::ngx_post_event(
             (*r.connection()).write,
             core::ptr::addr_of_mut!(ngx::ffi::ngx_posted_events),

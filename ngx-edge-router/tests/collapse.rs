@@ -14,10 +14,10 @@ use rtmp_live_testkit::{Api, Redis};
 
 const HOLD: Duration = Duration::from_millis(300);
 
-/// An origin that holds requests carrying `_HLS_msn` for [`HOLD`] and
+/// An origin that holds requests carrying `_HLS_msn` for `hold` and
 /// answers a cacheable playlist; `fail_first` paths get a 503 the first
 /// time. Returns it and the paths it was asked for.
-fn holding_origin(fail_first: &'static str) -> (FaultApi, Arc<Mutex<Vec<String>>>) {
+fn holding_origin(fail_first: &'static str, hold: Duration) -> (FaultApi, Arc<Mutex<Vec<String>>>) {
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
     let l = log.clone();
     let origin = FaultApi::start(Arc::new(move |path: &str| {
@@ -27,7 +27,7 @@ fn holding_origin(fail_first: &'static str) -> (FaultApi, Arc<Mutex<Vec<String>>
             l.iter().filter(|p| *p == path).count()
         };
         if path.contains("_HLS_msn") {
-            std::thread::sleep(HOLD);
+            std::thread::sleep(hold);
         }
         if seen == 1 && !fail_first.is_empty() && path.contains(fail_first) {
             return http_response(503, b"{\"error\":\"not yet\"}");
@@ -48,6 +48,11 @@ fn holding_origin(fail_first: &'static str) -> (FaultApi, Arc<Mutex<Vec<String>>
 /// origin and URI with its query, and either the module's collapsing or
 /// nginx's cache lock.
 fn edge(api: &str, collapse: bool) -> Edge {
+    edge_with(api, collapse, "")
+}
+
+/// [`edge`], with more directives in the http block (`{dir}`: its folder).
+fn edge_with(api: &str, collapse: bool, http_extra: &str) -> Edge {
     let key = "$edge_router_origin$uri$is_args$args";
     let how = if collapse {
         format!("proxy_cache_lock off; edge_router_collapse {key};")
@@ -55,7 +60,7 @@ fn edge(api: &str, collapse: bool) -> Edge {
         "proxy_cache_lock on; proxy_cache_lock_timeout 5s;".to_string()
     };
     Edge::start(&EdgeOpts {
-        http_extra: "proxy_cache_path {dir}/cache keys_zone=playlists:1m;".into(),
+        http_extra: format!("proxy_cache_path {{dir}}/cache keys_zone=playlists:1m; {http_extra}"),
         extra: format!(
             "proxy_cache playlists; proxy_cache_key {key}; proxy_read_timeout 5s; {how}"
         ),
@@ -109,7 +114,7 @@ fn asked(log: &Mutex<Vec<String>>, path: &str) -> usize {
 fn viewers_waiting_for_one_part_share_one_origin_request_and_its_answer() {
     let redis = Redis::start();
     let api = Api::start(&redis.url(), &[("STREAM_TTL_SECS", "60")]);
-    let (origin, log) = holding_origin("");
+    let (origin, log) = holding_origin("", HOLD);
     let c = client();
     register(&c, &api.url(), "live", &origin.addr);
 
@@ -146,7 +151,7 @@ fn viewers_waiting_for_one_part_share_one_origin_request_and_its_answer() {
 fn waiters_of_a_failed_request_decide_again() {
     let redis = Redis::start();
     let api = Api::start(&redis.url(), &[("STREAM_TTL_SECS", "60")]);
-    let (origin, log) = holding_origin("_HLS_msn=9");
+    let (origin, log) = holding_origin("_HLS_msn=9", HOLD);
     let c = client();
     register(&c, &api.url(), "live", &origin.addr);
     let edge = edge(&api.addr(), true);
@@ -171,4 +176,61 @@ fn waiters_of_a_failed_request_decide_again() {
             .all(|a| a.end - a.start < 2.0 * HOLD.as_secs_f64() + 0.2),
         "{answers:?}"
     );
+}
+
+#[test]
+fn a_viewer_that_leaves_while_waiting_is_let_go_at_once() {
+    let redis = Redis::start();
+    let api = Api::start(&redis.url(), &[("STREAM_TTL_SECS", "60")]);
+    let hold = Duration::from_secs(2);
+    let (origin, log) = holding_origin("", hold);
+    let c = client();
+    register(&c, &api.url(), "live", &origin.addr);
+    let edge = edge_with(
+        &api.addr(),
+        true,
+        "log_format waits '$http_x_viewer $status $request_time'; \
+         access_log {dir}/waits.log waits;",
+    );
+    assert_eq!(get(&c, &edge.url("/live/index.m3u8"), "w").status, 200);
+
+    // The leader waits for the origin; a second viewer waits for it, then
+    // hangs up.
+    let path = "/live/index.m3u8?_HLS_msn=20&_HLS_part=0";
+    let t0 = Instant::now();
+    let leader = std::thread::spawn({
+        let url = edge.url(path);
+        move || get(&client(), &url, "leader").status
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", edge.port)).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        format!("GET {path} HTTP/1.1\r\nHost: edge\r\nX-Viewer: leaver\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(s);
+
+    // nginx ends its request (499) then, not when the leader's answer comes.
+    let waits = edge.nginx.dir().join("waits.log");
+    let line = loop {
+        let text = std::fs::read_to_string(&waits).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.starts_with("leaver ")) {
+            break l.to_string();
+        }
+        assert!(
+            t0.elapsed() < 2 * hold,
+            "no log line for the viewer that left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let ended_at = t0.elapsed();
+    println!("the viewer that left: {line:?}, logged {ended_at:?} after the leader asked");
+    assert!(line.starts_with("leaver 499 "), "{line}");
+    assert!(ended_at < hold, "{ended_at:?}");
+
+    // The leader and the origin did not notice.
+    assert_eq!(leader.join().unwrap(), 200);
+    assert_eq!(asked(&log, path), 1);
 }

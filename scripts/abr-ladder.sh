@@ -38,7 +38,8 @@
 # it at a higher rate) as stubs of 16 pixels that the master does not list:
 # a 360p publisher gets 480p at 640x360 and 240p at 426x240. (Only ffmpeg
 # knows the source's size, once it has started: the ladder's outputs are
-# fixed before that.)
+# fixed before that.) After a reconnect, rungs the last session's master
+# listed are copies, not stubs, for the players still holding that master.
 set -euo pipefail
 in=${1:?usage: abr-ladder.sh <input url> <output folder> <renditions app url>}
 out=${2:?usage: abr-ladder.sh <input url> <output folder> <renditions app url>}
@@ -80,6 +81,10 @@ for i in "${!rungs[@]}"; do
     IFS=: read -r _ h _ _ <<<"$other"
     if ((h < height && h > below)); then below=$h; fi
   done
+  # ...unless the last session's master (a publisher reconnecting) lists
+  # it: players that loaded that master go on playing this rendition, and
+  # get a picture, not a stub (the new master lists only one of the copies)
+  if grep -qxF "$rname/index.m3u8" "$out/master.m3u8" 2>/dev/null; then below=0; fi
   scales+=";[s$i]scale=w=-2:h=if(gt(ih\\,$below)\\,min(ih\\,$height)\\,$stub)[v$i]"
   outputs+=(
     -map "[v$i]" -map "0:a:0?"

@@ -432,13 +432,15 @@ fn abr_ladder_through_the_edge() {
         new.len()
     );
     // No upscaling: the ladder started for the 640x360 publisher encodes
-    // its 480p rung at 640x360, and its 720p rung (which could only copy
-    // the 480p one) as a 28x16 stub. (For a few seconds after the
+    // its 480p rung at 640x360, and its 720p rung, which can only copy the
+    // 480p one, at 640x360 too: the last session's master lists 720p, and
+    // players that loaded it go on playing it (a fresh 640x360 stream gets
+    // a stub there instead: e2e/tests/browser.rs). (For a few seconds after the
     // reconnect, each rendition's playlist still lists the last session's
     // 1280x720 segments, then EXT-X-DISCONTINUITY and the new ones: the
     // newest segment is looked at.)
     for (r, size) in [
-        ("720p", (28, 16)),
+        ("720p", (640, 360)),
         ("480p", (640, 360)),
         ("240p", (426, 240)),
     ] {
@@ -455,11 +457,11 @@ fn abr_ladder_through_the_edge() {
             },
         );
     }
-    println!("a 640x360 publisher: 480p rung at 640x360, 240p at 426x240, 720p a stub");
+    println!("a 640x360 publisher after a 1280x720 one: 720p and 480p at 640x360, 240p at 426x240");
     // The master says so too: the new ladder's master is made from its own
     // fragments, not from the last session's that the renditions' playlists
-    // still list after the reconnect (encoded at 1280x720); the stub is
-    // not listed.
+    // still list after the reconnect (encoded at 1280x720). Of the two
+    // 640x360 renditions it lists the cheaper one.
     wait_until(
         Duration::from_secs(20),
         "the master with the new source's sizes",

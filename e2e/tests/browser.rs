@@ -402,6 +402,21 @@ fn player_page_plays_the_abr_master_and_switches_renditions() {
             ready.then_some(())
         },
     );
+    // The 720p rung of a fresh 640x360 stream could only copy the 480p
+    // one: it is a stub, not listed (scripts/abr-ladder.sh).
+    let (_, segs) = media_playlist(&p.edge_get("/golive/720p/index.m3u8").text());
+    let stub = ffprobe(
+        &p.edge_get(&format!("/golive/720p/{}", segs.last().unwrap().1))
+            .body,
+    );
+    assert!(
+        stub.streams
+            .iter()
+            .any(|s| s.0 == "video" && (s.2, s.3) == (28, 16)),
+        "{:?}",
+        stub.streams
+    );
+    assert!(!p.edge_get("/golive/master.m3u8").text().contains("720p/"));
 
     let shot = t.artifacts.join("edge-player-abr.png");
     let r = run_browser(

@@ -152,8 +152,8 @@ keep_master() {
       [[ $entry =~ BANDWIDTH=([0-9]+) ]] && rates+=("${BASH_REMATCH[1]}")
     done
     # Not listed: stubs (rungs that would copy a shorter one), and of
-    # renditions of one size (two rungs of one height), all but the one at
-    # the lowest rate.
+    # renditions of one size (copies kept for a reconnect, two rungs of one
+    # height), all but the one at the lowest rate.
     if [ -n "$body" ]; then
       for i in "${!entries[@]}"; do
         if [[ ${sizes[$i]##*x} == "$stub" ]]; then continue; fi

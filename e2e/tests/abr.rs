@@ -183,6 +183,13 @@ fn abr_ladder_through_the_edge() {
 
     let vs = variants(&master);
     assert_eq!(vs.len(), 3, "{master}");
+    // lowest rate first: players start with the first entry, and hls.js
+    // with its defaults would switch down from a higher one before playing
+    let rates: Vec<u64> = vs
+        .iter()
+        .map(|(a, _)| a["BANDWIDTH"].parse().unwrap())
+        .collect();
+    assert!(rates.windows(2).all(|w| w[0] < w[1]), "{master}");
     let mut playlists = Vec::new();
     for (attrs, uri) in &vs {
         for key in ["BANDWIDTH", "RESOLUTION", "CODECS"] {
@@ -461,7 +468,7 @@ fn abr_ladder_through_the_edge() {
     // The master says so too: the new ladder's master is made from its own
     // fragments, not from the last session's that the renditions' playlists
     // still list after the reconnect (encoded at 1280x720). Of the two
-    // 640x360 renditions it lists the cheaper one.
+    // 640x360 renditions it lists the cheaper one; lowest rate first.
     wait_until(
         Duration::from_secs(20),
         "the master with the new source's sizes",
@@ -473,8 +480,8 @@ fn abr_ladder_through_the_edge() {
                 .collect();
             (sizes
                 == [
-                    ("480p/index.m3u8", "640x360"),
                     ("240p/index.m3u8", "426x240"),
+                    ("480p/index.m3u8", "640x360"),
                 ]
                 .map(|(u, s)| (u.to_string(), s.to_string())))
             .then_some(())

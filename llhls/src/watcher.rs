@@ -51,11 +51,12 @@ fn mask(depth: usize) -> WatchMask {
 pub fn watch(reg: Arc<Registry>, tick: Duration, rescan: Duration) -> io::Result<()> {
     let inotify = Inotify::init()?;
     let mut dirs = HashMap::new();
-    add_tree(&mut inotify.watches(), &mut dirs, reg.root(), 0);
+    let root = add_tree(&mut inotify.watches(), &mut dirs, reg.root(), 0);
     reg.scan();
     let mut w = Watcher {
         inotify,
         dirs,
+        root,
         reg,
         buf: vec![0u8; 64 * 1024],
     };
@@ -67,7 +68,7 @@ pub fn watch(reg: Arc<Registry>, tick: Duration, rescan: Duration) -> io::Result
                 std::thread::sleep(tick);
                 let t0 = Instant::now();
                 let mut lost = w.events();
-                if !w.root_watched() {
+                if w.root.is_none() {
                     lost |= w.watch_root();
                 }
                 let t1 = Instant::now();
@@ -95,50 +96,46 @@ pub fn watch(reg: Arc<Registry>, tick: Duration, rescan: Duration) -> io::Result
 }
 
 /// Watches `dir` (at `depth` below the root) and the folders below it.
+/// Returns `dir`'s watch, if it could be added.
 fn add_tree(
     watches: &mut Watches,
     dirs: &mut HashMap<WatchDescriptor, (PathBuf, usize)>,
     dir: &Path,
     depth: usize,
-) {
-    match watches.add(dir, mask(depth)) {
+) -> Option<WatchDescriptor> {
+    let wd = match watches.add(dir, mask(depth)) {
         Ok(wd) => {
-            dirs.insert(wd, (dir.to_path_buf(), depth));
+            dirs.insert(wd.clone(), (dir.to_path_buf(), depth));
+            wd
         }
         Err(e) => {
             // gone already (a stream that ended), or out of watches
             tracing::debug!(dir = %dir.display(), "inotify watch: {e}");
-            return;
+            return None;
         }
-    }
-    if depth == MAX_DEPTH {
-        return;
-    }
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
     };
-    for e in rd.flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            add_tree(watches, dirs, &e.path(), depth + 1);
+    if depth < MAX_DEPTH {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                add_tree(watches, dirs, &e.path(), depth + 1);
+            }
         }
     }
+    Some(wd)
 }
 
 struct Watcher {
     inotify: Inotify,
     dirs: HashMap<WatchDescriptor, (PathBuf, usize)>,
+    /// The HLS folder's own watch: none when the folder did not exist at
+    /// start, or was deleted or renamed away since (a remounted tmpfs, an
+    /// operator's `rm -rf`).
+    root: Option<WatchDescriptor>,
     reg: Arc<Registry>,
     buf: Vec<u8>,
 }
 
 impl Watcher {
-    /// Whether the HLS folder itself is watched: not when it did not exist
-    /// at start, or was deleted or renamed away since (a remounted tmpfs,
-    /// an operator's `rm -rf`).
-    fn root_watched(&self) -> bool {
-        self.dirs.values().any(|(_, depth)| *depth == 0)
-    }
-
     /// Watches the HLS folder again, and everything below it, once it is
     /// back (tried every tick until then: one failing system call). Returns
     /// true once it is: what was written meanwhile is then rescanned.
@@ -147,12 +144,11 @@ impl Watcher {
         if !root.is_dir() {
             return false;
         }
-        add_tree(&mut self.inotify.watches(), &mut self.dirs, &root, 0);
-        let back = self.root_watched();
-        if back {
+        self.root = add_tree(&mut self.inotify.watches(), &mut self.dirs, &root, 0);
+        if self.root.is_some() {
             tracing::info!(dir = %root.display(), "watching the HLS folder again");
         }
-        back
+        self.root.is_some()
     }
 
     /// Handles the events queued since the last call. Returns true if some
@@ -185,8 +181,11 @@ impl Watcher {
                 }
                 if mask.contains(EventMask::IGNORED) {
                     // the folder is gone (its watch with it)
-                    if let Some((dir, 0)) = self.dirs.remove(&wd) {
-                        tracing::warn!(dir = %dir.display(), "HLS folder gone: watching for it again");
+                    self.dirs.remove(&wd);
+                    if self.root.as_ref() == Some(&wd) {
+                        self.root = None;
+                        let dir = self.reg.root().display();
+                        tracing::warn!(dir = %dir, "HLS folder gone: watching for it again");
                         // the folders below, if renamed away with it, are
                         // no longer where their watches say
                         let mut watches = self.inotify.watches();

@@ -140,17 +140,18 @@ variant() {
 # than hls_playlist_length. When the ladder stops, the master ages out with
 # the renditions' files.
 keep_master() {
-  local ffmpeg_pid=$1 body rung rname height vkbps akbps entry i j
-  local -a entries sizes rates
+  local ffmpeg_pid=$1 body rname height vkbps akbps entry i j
+  # each rendition's entry, probed once, when it has this ladder's fragment
+  local -a entries=() sizes=() rates=()
   while kill -0 "$ffmpeg_pid" 2>/dev/null; do
     body=$'#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n'
-    entries=() sizes=() rates=()
-    for rung in "${rungs[@]}"; do
-      IFS=: read -r rname height vkbps akbps <<<"$rung"
-      entry=$(variant "$rname" "$vkbps" "$akbps") || { body=; break; }
-      entries+=("$entry")
-      [[ $entry =~ RESOLUTION=([0-9x]+) ]] && sizes+=("${BASH_REMATCH[1]}")
-      [[ $entry =~ BANDWIDTH=([0-9]+) ]] && rates+=("${BASH_REMATCH[1]}")
+    for i in "${!rungs[@]}"; do
+      [ -z "${entries[$i]:-}" ] || continue
+      IFS=: read -r rname height vkbps akbps <<<"${rungs[$i]}"
+      entry=$(variant "$rname" "$vkbps" "$akbps") || { body=; continue; }
+      [[ $entry =~ RESOLUTION=([0-9x]+) ]] && sizes[i]=${BASH_REMATCH[1]}
+      [[ $entry =~ BANDWIDTH=([0-9]+) ]] && rates[i]=${BASH_REMATCH[1]}
+      entries[i]=$entry
     done
     # Not listed: stubs (rungs that would copy a shorter one), and of
     # renditions of one size (copies kept for a reconnect, two rungs of one

@@ -13,6 +13,26 @@
 pub struct Request {
     pub msn: Option<u64>,
     pub part: Option<u64>,
+    /// `_HLS_skip=YES` (or `v2`): a delta update.
+    pub skip: bool,
+}
+
+impl Request {
+    /// The canonical query string of this request (what caches key on):
+    /// the directives in the spec's order, decimal without leading zeros.
+    pub fn canonical(&self) -> String {
+        let mut q = Vec::new();
+        if let Some(m) = self.msn {
+            q.push(format!("_HLS_msn={m}"));
+        }
+        if let Some(p) = self.part {
+            q.push(format!("_HLS_part={p}"));
+        }
+        if self.skip {
+            q.push("_HLS_skip=YES".to_string());
+        }
+        q.join("&")
+    }
 }
 
 /// What the playlist holds right now.
@@ -58,13 +78,15 @@ pub fn decide(req: Request, v: &View) -> Decision {
         };
     };
     // the last complete segment is current_msn - 1: allow up to two beyond it
-    if msn > v.current_msn + 1 {
+    if msn > v.current_msn.saturating_add(1) {
         return Decision::BadRequest("_HLS_msn too far in the future");
     }
     // a part index past the last part of a complete segment means part 0
     // of the segment after it (RFC 8216bis, 6.2.5.2)
     let (msn, part) = match (req.part, v.previous_parts) {
-        (Some(p), Some(n)) if msn + 1 == v.current_msn && p >= n => (v.current_msn, Some(0)),
+        (Some(p), Some(n)) if msn.saturating_add(1) == v.current_msn && p >= n => {
+            (v.current_msn, Some(0))
+        }
         _ => (msn, req.part),
     };
     if msn < v.current_msn {
@@ -81,9 +103,9 @@ pub fn decide(req: Request, v: &View) -> Decision {
     let ahead = if msn == v.current_msn {
         part
     } else {
-        v.current_parts + part
+        v.current_parts.saturating_add(part)
     };
-    if ahead >= v.current_parts + limit {
+    if ahead >= v.current_parts.saturating_add(limit) {
         return Decision::BadRequest("_HLS_part too far in the future");
     }
     if msn == v.current_msn && part < v.current_parts {
@@ -93,19 +115,56 @@ pub fn decide(req: Request, v: &View) -> Decision {
     }
 }
 
-/// Parses `_HLS_msn` / `_HLS_part` from a query string; other parameters
-/// (`_HLS_skip`, cache busters) are ignored.
+/// The largest MSN or part index a request may name (no playlist gets
+/// near it; larger numbers are refused rather than wrapped).
+pub const MAX_NUMBER: u64 = (1 << 53) - 1;
+
+/// Parses the delivery directives of a playlist request. Only the spec's
+/// (`_HLS_msn`, `_HLS_part`, `_HLS_skip`) are accepted, each at most once,
+/// numbers in canonical decimal (no sign, no leading zero) up to
+/// [`MAX_NUMBER`]: every spelling of one request is then one request, for
+/// this component and for the caches in front of it.
 pub fn parse_query(q: Option<&str>) -> Result<Request, &'static str> {
     let mut r = Request::default();
-    for kv in q.unwrap_or("").split('&').filter(|s| !s.is_empty()) {
+    let (mut msn, mut part, mut skip) = (false, false, false);
+    for kv in q.unwrap_or("").split('&') {
+        if kv.is_empty() {
+            continue;
+        }
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         match k {
-            "_HLS_msn" => r.msn = Some(v.parse().map_err(|_| "bad _HLS_msn")?),
-            "_HLS_part" => r.part = Some(v.parse().map_err(|_| "bad _HLS_part")?),
-            _ => {}
+            "_HLS_msn" if !msn => {
+                msn = true;
+                r.msn = Some(number(v).ok_or("bad _HLS_msn")?);
+            }
+            "_HLS_part" if !part => {
+                part = true;
+                r.part = Some(number(v).ok_or("bad _HLS_part")?);
+            }
+            "_HLS_skip" if !skip => {
+                skip = true;
+                r.skip = match v {
+                    "YES" | "v2" => true,
+                    _ => return Err("bad _HLS_skip"),
+                };
+            }
+            "_HLS_msn" | "_HLS_part" | "_HLS_skip" => return Err("repeated delivery directive"),
+            _ => return Err("unknown query parameter"),
         }
     }
+    if r.part.is_some() && r.msn.is_none() {
+        return Err("_HLS_part without _HLS_msn");
+    }
     Ok(r)
+}
+
+/// A canonical decimal number: `0`, or digits without a leading zero.
+fn number(v: &str) -> Option<u64> {
+    let canonical = v == "0" || (!v.is_empty() && !v.starts_with('0') && v.len() <= 16);
+    if !canonical || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok().filter(|n| *n <= MAX_NUMBER)
 }
 
 #[cfg(test)]
@@ -113,7 +172,11 @@ mod tests {
     use super::*;
 
     fn req(msn: Option<u64>, part: Option<u64>) -> Request {
-        Request { msn, part }
+        Request {
+            msn,
+            part,
+            skip: false,
+        }
     }
 
     const V: View = View {
@@ -208,13 +271,64 @@ mod tests {
             Ok(req(Some(12), Some(3)))
         );
         assert_eq!(
-            parse_query(Some("x=1&_HLS_skip=YES&_HLS_msn=5")),
-            Ok(req(Some(5), None))
+            parse_query(Some("_HLS_skip=YES&_HLS_msn=5")),
+            Ok(Request {
+                msn: Some(5),
+                part: None,
+                skip: true
+            })
         );
+        assert_eq!(parse_query(Some("_HLS_msn=0")), Ok(req(Some(0), None)));
         assert_eq!(parse_query(Some("_HLS_msn=-1")), Err("bad _HLS_msn"));
         assert_eq!(
             parse_query(Some("_HLS_part=a&_HLS_msn=1")),
             Err("bad _HLS_part")
         );
+        assert_eq!(
+            parse_query(Some("_HLS_part=1")),
+            Err("_HLS_part without _HLS_msn")
+        );
+    }
+
+    #[test]
+    fn one_spelling_per_request() {
+        // leading zeros, signs, spaces, huge numbers: refused, not read as
+        // another spelling of a number
+        for bad in ["0042", "+42", " 42", "42 ", "4e2", "0x2a", "", "18446744073709551615", "9007199254740992"] {
+            assert_eq!(parse_query(Some(&format!("_HLS_msn={bad}"))), Err("bad _HLS_msn"), "{bad}");
+        }
+        assert_eq!(parse_query(Some("_HLS_msn=9007199254740991")).unwrap().msn, Some(MAX_NUMBER));
+        // a directive twice (the cache would key on one, the origin read
+        // the other)
+        assert_eq!(
+            parse_query(Some("_HLS_msn=50&_HLS_part=1&_HLS_msn=0")),
+            Err("repeated delivery directive")
+        );
+        assert_eq!(parse_query(Some("_HLS_skip=NO")), Err("bad _HLS_skip"));
+        assert_eq!(parse_query(Some("x=1")), Err("unknown query parameter"));
+        assert_eq!(parse_query(Some("_hls_msn=1")), Err("unknown query parameter"));
+        // the canonical form
+        let r = parse_query(Some("_HLS_skip=v2&_HLS_part=2&_HLS_msn=7")).unwrap();
+        assert_eq!(r.canonical(), "_HLS_msn=7&_HLS_part=2&_HLS_skip=YES");
+    }
+
+    #[test]
+    fn huge_numbers_do_not_wrap() {
+        let v = V;
+        assert_eq!(
+            decide(req(Some(10), Some(MAX_NUMBER)), &v),
+            Decision::BadRequest("_HLS_part too far in the future")
+        );
+        assert_eq!(
+            decide(req(Some(MAX_NUMBER), Some(0)), &v),
+            Decision::BadRequest("_HLS_msn too far in the future")
+        );
+        let top = View {
+            current_msn: u64::MAX,
+            current_parts: u64::MAX,
+            ..V
+        };
+        // at the top of the range: saturates, no overflow
+        assert_eq!(decide(req(Some(u64::MAX), Some(u64::MAX)), &top), Decision::Ready);
     }
 }

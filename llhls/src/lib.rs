@@ -1,9 +1,11 @@
 //! LL-HLS for the stock nginx-rtmp origin: tails the `.ts` fragment that
-//! nginx-rtmp is writing and publishes it as byte-range parts (see
-//! `docs/llhls-spike.md`). nginx keeps serving the `.ts` files; this serves
-//! the playlists.
+//! nginx-rtmp is writing and packages it, part by part, as CMAF (fMP4)
+//! segments beside it (see `README.md`). This serves the LL playlists and
+//! the parts; the origin's nginx serves the segment files.
 
 pub mod blocking;
+pub mod cmaf;
+pub mod demux;
 pub mod fragments;
 pub mod pace;
 pub mod parts;
@@ -11,6 +13,7 @@ pub mod playlist;
 pub mod registry;
 pub mod server;
 pub mod stream;
+pub mod timeline;
 pub mod ts;
 pub mod watcher;
 
@@ -32,7 +35,7 @@ pub struct Config {
     #[arg(long, env = "HLS_PATH", default_value = "/var/lib/rtmp-live/hls")]
     pub hls_path: PathBuf,
     /// Address for the playlist HTTP server.
-    #[arg(long, env = "LLHLS_LISTEN", default_value = "127.0.0.1:8090")]
+    #[arg(long, env = "LLHLS_LISTEN", default_value = "127.0.0.1:9092")]
     pub listen: String,
     /// PART-TARGET in seconds (PART-HOLD-BACK is three times it). 0.36 s
     /// holds a whole number of frames at 24, 25, 30, 50 and 60 fps, so a
@@ -42,9 +45,6 @@ pub struct Config {
     /// Floor of EXT-X-TARGETDURATION (seconds; hls_fragment).
     #[arg(long, env = "LLHLS_MIN_TARGET_DURATION", default_value_t = 2)]
     pub min_target_duration: u64,
-    /// Complete segments that keep their EXT-X-PART lines.
-    #[arg(long, env = "LLHLS_PART_SEGMENTS", default_value_t = 2)]
-    pub part_segments: usize,
     /// Safety-net rescan of the HLS folder, milliseconds (file events
     /// find everything; this catches what a full event queue lost).
     #[arg(long, env = "LLHLS_RESCAN_MS", default_value_t = 5000)]
@@ -62,7 +62,6 @@ impl Config {
         stream::Settings {
             part_target: self.part_target,
             min_target_duration: self.min_target_duration,
-            part_segments: self.part_segments,
             pace: pace::Pace::new(std::time::Duration::from_millis(
                 self.tick_ms.clamp(1, 1000),
             )),

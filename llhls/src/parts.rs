@@ -7,6 +7,7 @@
 //! A reader may see half a packet (writes straddle page boundaries): only
 //! whole packets are parsed, the rest waits for the next push.
 
+use crate::demux::{Demux, Unit};
 use crate::ts::{self, PACKET_LEN, TS_CLOCK};
 
 /// Slack for RTMP's whole-millisecond timestamps (90 kHz ticks): a span of
@@ -22,6 +23,15 @@ pub struct Part {
     pub duration: f64,
     /// Starts with a keyframe (random-access flag on its first video packet).
     pub independent: bool,
+}
+
+/// A part just closed, with the elementary-stream units that start in it
+/// and the decode time of the frame after it (its end), when known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closed {
+    pub part: Part,
+    pub units: Vec<Unit>,
+    pub end: Option<u64>,
 }
 
 /// The length of a fragment to come, as frames of the main PID.
@@ -59,6 +69,9 @@ pub struct FragmentScanner {
     goal_frames: Option<i64>,
     parts: Vec<Part>,
     finished: bool,
+    demux: Demux,
+    /// Parts closed since [`FragmentScanner::take_closed`] last ran.
+    closed: Vec<Closed>,
 }
 
 impl FragmentScanner {
@@ -82,6 +95,8 @@ impl FragmentScanner {
             goal_frames: None,
             parts: Vec::new(),
             finished: false,
+            demux: Demux::default(),
+            closed: Vec::new(),
         }
     }
 
@@ -145,6 +160,7 @@ impl FragmentScanner {
         let Ok(p) = ts::parse_packet(b) else {
             return;
         };
+        self.demux.packet(offset, &p);
         if !p.pusi {
             return;
         }
@@ -157,11 +173,16 @@ impl FragmentScanner {
         if Some(p.pid) == self.pmt_pid {
             if self.main_pid.is_none() {
                 if let Some(es) = ts::pmt_streams(p.payload) {
-                    self.main_pid = es
-                        .iter()
-                        .find(|(_, t)| ts::is_video(*t))
-                        .or_else(|| es.iter().find(|(_, t)| ts::is_audio(*t)))
-                        .map(|(pid, _)| *pid);
+                    let video = es.iter().find(|(_, t)| ts::is_video(*t)).map(|e| e.0);
+                    // fMP4 carries H.264 and AAC (ADTS, 0x0f)
+                    let h264 = es.iter().find(|(_, t)| *t == 0x1b).map(|e| e.0);
+                    let aac = es.iter().find(|(_, t)| *t == 0x0f).map(|e| e.0);
+                    self.demux.set_pids(h264, aac);
+                    self.main_pid = video.or_else(|| {
+                        es.iter()
+                            .find(|(_, t)| ts::is_audio(*t))
+                            .map(|(pid, _)| *pid)
+                    });
                 }
             }
             return;
@@ -209,12 +230,18 @@ impl FragmentScanner {
             .goal_frames
             .is_some_and(|g| index - self.part_first_frame >= g && elapsed >= self.min_part() - 90);
         if (full || planned) && offset > self.part_start {
-            self.parts.push(Part {
+            let part = Part {
                 offset: self.part_start,
                 len: offset - self.part_start,
                 duration: elapsed as f64 / TS_CLOCK,
                 independent: self.part_independent,
+            };
+            self.closed.push(Closed {
+                part: part.clone(),
+                units: self.demux.take_before(offset),
+                end: Some(t),
             });
+            self.parts.push(part);
             self.part_start = offset;
             self.part_start_ts = Some(t);
             self.part_independent = key;
@@ -286,12 +313,15 @@ impl FragmentScanner {
 
     /// The fragment is complete (nginx listed it): the bytes after the last
     /// cut become the last part. `extinf`, nginx's duration of the segment,
-    /// makes the parts add up to it.
-    pub fn finish(&mut self, extinf: Option<f64>) {
+    /// makes the parts add up to it. `next`: the decode time of the next
+    /// fragment's first frame (the last part's end), when it is known;
+    /// otherwise it is taken from `extinf`.
+    pub fn finish(&mut self, extinf: Option<f64>, next: Option<u64>) {
         if self.finished {
             return;
         }
         self.finished = true;
+        self.demux.finish();
         let end = self.parsed + self.pending.len() as u64;
         if end <= self.part_start {
             return;
@@ -305,12 +335,34 @@ impl FragmentScanner {
             Some(e) if e - before > 0.0005 => e - before,
             _ => video,
         };
-        self.parts.push(Part {
+        let part = Part {
             offset: self.part_start,
             len: end - self.part_start,
             duration,
             independent: self.part_independent,
+        };
+        // the end of the last frame: the next fragment's first, else where
+        // nginx's duration puts it (its EXTINF runs from keyframe to
+        // keyframe; not for a fragment that opened with audio), if that is
+        // within a quarter frame of a frame after the last one
+        let from_extinf = extinf.zip(self.first_ts).and_then(|(e, first)| {
+            let end = ts::ts_add(first, (e * TS_CLOCK).round() as i64);
+            let last = self.last_ts?;
+            let gap = ts::ts_diff(last, end);
+            let f = self.average_frame_ticks().max(1);
+            ((gap - f).abs() * 4 <= f).then_some(end)
         });
+        self.closed.push(Closed {
+            part: part.clone(),
+            units: self.demux.take_before(u64::MAX),
+            end: next.or(from_extinf),
+        });
+        self.parts.push(part);
+    }
+
+    /// The parts closed since the last call, with their media.
+    pub fn take_closed(&mut self) -> Vec<Closed> {
+        std::mem::take(&mut self.closed)
     }
 
     pub fn parts(&self) -> &[Part] {
@@ -401,7 +453,7 @@ pub(crate) mod tests {
             assert!((q.duration - 0.5).abs() < 1e-9, "{q:?}");
         }
         assert!(p[0].independent && !p[1].independent);
-        s.finish(Some(1.967));
+        s.finish(Some(1.967), None);
         let p = s.parts();
         assert_eq!(p.len(), 4);
         assert_eq!(p[3].offset + p[3].len, f.len() as u64);
@@ -478,7 +530,7 @@ pub(crate) mod tests {
             let frag = video(120, fps);
             let mut prev = FragmentScanner::new(target);
             prev.push(&frag);
-            prev.finish(None);
+            prev.finish(None, None);
             let mut s = FragmentScanner::with_expected(
                 target,
                 expected.then(|| prev.expected_next()).flatten(),
@@ -535,7 +587,7 @@ pub(crate) mod tests {
         let mut s = FragmentScanner::with_expected(target, expected);
         s.push(&video(frames, fps));
         // nginx's EXTINF: up to the next keyframe
-        s.finish(Some(frames as f64 / fps as f64));
+        s.finish(Some(frames as f64 / fps as f64), None);
         let d = s
             .parts()
             .iter()
@@ -629,7 +681,7 @@ pub(crate) mod tests {
         }
         let mut s = FragmentScanner::new(0.5);
         s.push(&f);
-        s.finish(Some(2.0));
+        s.finish(Some(2.0), None);
         let d: Vec<f64> = s.parts().iter().map(|p| p.duration).collect();
         assert_eq!(d, vec![0.5, 0.5, 0.5, 0.5]);
     }
@@ -653,7 +705,7 @@ pub(crate) mod tests {
         s.push(&f);
         assert_eq!(s.parts().len(), 2);
         assert!((s.elapsed() - 39.0 / 30.0).abs() < 1e-9);
-        s.finish(None);
+        s.finish(None, None);
         let last = s.parts().last().unwrap();
         assert!((last.duration - (10.0 / 30.0)).abs() < 1e-9, "{last:?}");
         assert!(s.is_finished());

@@ -1,17 +1,16 @@
-//! nginx-rtmp's media playlist in, LL-HLS media playlist out.
-//!
-//! The output keeps every tag nginx-rtmp wrote (segments, EXTINF,
-//! EXT-X-DISCONTINUITY, ...) so that a client ignoring the LL tags plays
-//! exactly as before, and adds EXT-X-SERVER-CONTROL, EXT-X-PART-INF,
-//! EXT-X-PROGRAM-DATE-TIME, EXT-X-PART (byte ranges of the parent `.ts`) and
-//! EXT-X-PRELOAD-HINT.
+//! nginx-rtmp's media playlist in (what it lists, and where a publish
+//! session starts); the LL-HLS media playlist out, all of it written here:
+//! the CMAF segments and parts this component packaged ([`Timeline`]),
+//! with EXT-X-MAP, EXT-X-PROGRAM-DATE-TIME, EXT-X-PART, EXT-X-PRELOAD-HINT,
+//! EXT-X-SERVER-CONTROL (blocking reloads, delta updates) and rendition
+//! reports. Clients that ignore the LL tags play the segments.
 
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use thiserror::Error;
 
-use crate::parts::Part;
+use crate::timeline::{self, Timeline, CLOCK};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PlaylistError {
@@ -122,142 +121,147 @@ pub fn parse(text: &str) -> Result<Upstream, PlaylistError> {
     Ok(up)
 }
 
-/// LL settings of the rendered playlist.
+/// What the rendered playlist declares besides the timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlParams {
     pub target_duration: u64,
     pub part_target: f64,
     pub part_hold_back: f64,
-}
-
-/// Per-segment LL data the component measured.
-#[derive(Debug, Clone, Default)]
-pub struct SegmentLl<'a> {
-    pub parts: Option<&'a [Part]>,
-    pub pdt: Option<SystemTime>,
-}
-
-/// The fragment being written.
-#[derive(Debug, Clone)]
-pub struct Current<'a> {
-    pub msn: u64,
-    /// The fragment's file name; `None` until nginx-rtmp has created it (its
-    /// name is not known in advance with `hls_fragment_naming system`).
-    pub uri: Option<String>,
-    pub parts: &'a [Part],
-    pub next_part_start: u64,
-    pub pdt: Option<SystemTime>,
-    pub discontinuity: bool,
+    /// CAN-SKIP-UNTIL (seconds): segments older than this from the end may
+    /// be skipped in delta updates.
+    pub skip_until: f64,
 }
 
 /// `2026-11-26T10:24:22.123Z`
 pub fn format_pdt(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let ms = d.subsec_millis();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // civil-from-days (proleptic Gregorian)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = if month <= 2 { y + 1 } else { y };
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
-fn part_line(out: &mut String, uri: &str, p: &Part) {
-    let _ = write!(
-        out,
-        "#EXT-X-PART:DURATION={:.3},URI=\"{uri}\",BYTERANGE=\"{}@{}\"",
-        p.duration, p.len, p.offset
-    );
-    if p.independent {
-        out.push_str(",INDEPENDENT=YES");
+/// Seconds of 90 kHz ticks: three decimals when exact (RTMP's timestamps
+/// are whole milliseconds), else five, so that the sum of listed durations
+/// stays within a millisecond of the media's own timestamps.
+pub fn seconds(ticks: u64) -> String {
+    if ticks % (CLOCK / 1000) == 0 {
+        format!("{}.{:03}", ticks / CLOCK, ticks % CLOCK / (CLOCK / 1000))
+    } else {
+        format!("{:.5}", ticks as f64 / CLOCK as f64)
     }
-    out.push('\n');
 }
 
-/// Renders the LL-HLS playlist. `ll(msn)` gives what the component knows of
-/// a listed segment (parts only for the most recent ones).
-pub fn render<'a>(
-    up: &Upstream,
-    params: &LlParams,
-    ll: impl Fn(u64) -> SegmentLl<'a>,
-    current: Option<&Current<'_>>,
-) -> String {
-    let mut out = String::with_capacity(2048);
+fn segment_uri(s: &timeline::Segment) -> String {
+    format!("{}.m4s", s.file)
+}
+
+pub fn part_uri(epoch: u64, n: u64) -> String {
+    format!("{epoch}-{n}.m4s")
+}
+
+pub fn init_uri(init: u64) -> String {
+    format!("init-{init}.mp4")
+}
+
+/// How many of the first segments a delta update skips: the complete ones
+/// that end `skip_until` seconds or more before the end of the playlist.
+pub fn skippable(t: &Timeline, skip_until: f64) -> usize {
+    let segs = t.segments();
+    let total: u64 = segs.iter().map(timeline::Segment::duration).sum();
+    let boundary = total.saturating_sub((skip_until * CLOCK as f64) as u64);
+    let mut end = 0;
+    let mut n = 0;
+    for s in segs {
+        end += s.duration();
+        if !s.complete || end > boundary {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// Renders the playlist. `skip`: a delta update (`_HLS_skip=YES`), which
+/// leaves out the segments [`skippable`] says. Parts are listed for the
+/// segment in progress and the complete segments that end within three
+/// target durations of the end (RFC 8216bis 4.4.4.9). `ended`: the stream
+/// ended (EXT-X-ENDLIST, no preload hint). `reports`: rendition reports to
+/// append.
+pub fn render(t: &Timeline, p: &LlParams, skip: bool, ended: bool, reports: &str) -> String {
+    let segs = t.segments();
+    let skipped = if skip { skippable(t, p.skip_until) } else { 0 };
+    let mut out = String::with_capacity(256 + 160 * segs.len());
     out.push_str("#EXTM3U\n");
-    // byte ranges need version 4; EXT-X-PART-INF/PRELOAD-HINT need none more
-    let _ = writeln!(out, "#EXT-X-VERSION:{}", up.version.max(6));
-    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", params.target_duration);
+    // EXT-X-MAP in a media playlist needs version 6, EXT-X-SKIP 9
+    let _ = writeln!(out, "#EXT-X-VERSION:{}", if skipped > 0 { 9 } else { 6 });
+    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{}", p.target_duration);
     let _ = writeln!(
         out,
-        "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}",
-        params.part_hold_back
+        "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={:.1},PART-HOLD-BACK={:.3}",
+        p.skip_until, p.part_hold_back
     );
-    let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={:.3}", params.part_target);
-    let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", up.media_sequence);
-    for h in &up.header {
-        out.push_str(h);
-        out.push('\n');
+    let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={:.3}", p.part_target);
+    let first = segs.front().map_or(0, |s| s.msn);
+    let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first}");
+    if t.discontinuity_sequence() > 0 {
+        let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", t.discontinuity_sequence());
     }
-    for s in &up.segments {
+    if skipped > 0 {
+        let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+    }
+    let total: u64 = segs.iter().map(timeline::Segment::duration).sum();
+    let parts_from = total.saturating_sub(3 * p.target_duration * CLOCK);
+    let mut end = 0u64;
+    let mut map = None;
+    for (i, s) in segs.iter().enumerate() {
+        end += s.duration();
+        if i < skipped {
+            continue;
+        }
+        if !s.complete && s.parts.is_empty() {
+            break;
+        }
         if s.discontinuity {
             out.push_str("#EXT-X-DISCONTINUITY\n");
         }
-        for t in &s.tags {
-            out.push_str(t);
-            out.push('\n');
+        if map != Some(s.init) {
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", init_uri(s.init));
+            map = Some(s.init);
         }
-        let info = ll(s.msn);
-        if let Some(t) = info.pdt {
-            let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", format_pdt(t));
-        }
-        for p in info.parts.unwrap_or(&[]) {
-            part_line(&mut out, &s.uri, p);
-        }
-        let _ = writeln!(out, "#EXTINF:{:.3},\n{}", s.duration, s.uri);
-    }
-    if up.endlist {
-        out.push_str("#EXT-X-ENDLIST\n");
-        return out;
-    }
-    if let Some(c) = current {
-        if c.discontinuity && !c.parts.is_empty() {
-            out.push_str("#EXT-X-DISCONTINUITY\n");
-        }
-        if let (Some(t), false) = (c.pdt, c.parts.is_empty()) {
-            let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", format_pdt(t));
-        }
-        if let Some(uri) = &c.uri {
-            for p in c.parts {
-                part_line(&mut out, uri, p);
+        let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", format_pdt(s.pdt));
+        if !s.complete || end > parts_from {
+            for part in &s.parts {
+                let _ = write!(
+                    out,
+                    "#EXT-X-PART:DURATION={},URI=\"{}\"",
+                    seconds(part.duration),
+                    part_uri(t.epoch(), part.n)
+                );
+                if part.independent {
+                    out.push_str(",INDEPENDENT=YES");
+                }
+                out.push('\n');
             }
-            let _ = writeln!(
-                out,
-                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\",BYTERANGE-START={}",
-                uri, c.next_part_start
-            );
+        }
+        if s.complete {
+            let _ = writeln!(out, "#EXTINF:{},\n{}", seconds(s.duration()), segment_uri(s));
         }
     }
+    if ended {
+        out.push_str("#EXT-X-ENDLIST\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",
+            part_uri(t.epoch(), t.next_part())
+        );
+    }
+    out.push_str(reports);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use crate::timeline::Segment;
+    use std::time::{Duration, UNIX_EPOCH};
 
     const NGINX: &str = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:4\n#EXT-X-TARGETDURATION:2\n\
 #EXTINF:0.300,\n4.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:2.000,\n5.ts\n#EXTINF:2.000,\n6.ts\n#EXTINF:1.988,\n7.ts\n";
@@ -287,116 +291,108 @@ mod tests {
         assert_eq!(ev.next_msn(), 0);
     }
 
-    fn part(offset: u64, len: u64, d: f64, i: bool) -> Part {
-        Part {
-            offset,
-            len,
-            duration: d,
-            independent: i,
-        }
-    }
+    const P: LlParams = LlParams {
+        target_duration: 2,
+        part_target: 0.36,
+        part_hold_back: 1.08,
+        skip_until: 12.0,
+    };
 
-    #[test]
-    fn renders_legacy_tags_plus_ll_tags() {
-        let up = parse(NGINX).unwrap();
-        let p7 = [
-            part(0, 1000, 0.5, true),
-            part(1000, 800, 0.5, false),
-            part(1800, 700, 0.988, false),
-        ];
-        let p8 = vec![part(0, 900, 0.5, true)];
+    /// `n` complete 2 s segments of six parts, then one in progress with
+    /// `current` parts; a discontinuity at `disc`.
+    fn timeline(n: u64, current: usize, disc: Option<u64>) -> Timeline {
         let t0 = UNIX_EPOCH + Duration::from_millis(1_795_688_771_478);
-        let cur = Current {
-            msn: 8,
-            uri: Some("8.ts".into()),
-            parts: &p8,
-            next_part_start: 900,
-            pdt: Some(t0 + Duration::from_millis(2000)),
-            discontinuity: false,
-        };
-        let params = LlParams {
-            target_duration: 2,
-            part_target: 0.5,
-            part_hold_back: 1.5,
-        };
-        let out = render(
-            &up,
-            &params,
-            |msn| SegmentLl {
-                parts: (msn == 7).then_some(&p7[..]),
-                pdt: (msn == 7).then_some(t0),
-            },
-            Some(&cur),
-        );
+        let mut t = Timeline::new(1000);
+        for msn in 0..=n {
+            t.begin(Segment {
+                msn: 10 + msn,
+                file: 1000 + 2000 * msn,
+                init: if disc.is_some_and(|d| msn >= d) { 7 } else { 1000 },
+                start: msn * 180_000,
+                parts: vec![],
+                complete: false,
+                discontinuity: disc == Some(msn),
+                pdt: t0 + Duration::from_secs(2 * msn),
+            });
+            let k = if msn == n { current } else { 6 };
+            for i in 0..k as u64 {
+                t.add_part(i * 100, 100, if i % 3 == 1 { 30_060 } else { 29_970 }, i == 0);
+            }
+            if msn < n {
+                t.complete();
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn renders_segments_parts_map_and_hint() {
+        let t = timeline(2, 2, None);
+        let out = render(&t, &P, false, false, "#EXT-X-RENDITION-REPORT:URI=\"../x/index.m3u8\",LAST-MSN=12,LAST-PART=1\n");
         let want = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:2\n\
-#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.500\n#EXT-X-PART-INF:PART-TARGET=0.500\n\
-#EXT-X-MEDIA-SEQUENCE:4\n#EXTINF:0.300,\n4.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:2.000,\n5.ts\n#EXTINF:2.000,\n6.ts\n\
-#EXT-X-PROGRAM-DATE-TIME:2026-11-26T10:26:11.478Z\n\
-#EXT-X-PART:DURATION=0.500,URI=\"7.ts\",BYTERANGE=\"1000@0\",INDEPENDENT=YES\n\
-#EXT-X-PART:DURATION=0.500,URI=\"7.ts\",BYTERANGE=\"800@1000\"\n\
-#EXT-X-PART:DURATION=0.988,URI=\"7.ts\",BYTERANGE=\"700@1800\"\n\
-#EXTINF:1.988,\n7.ts\n\
-#EXT-X-PROGRAM-DATE-TIME:2026-11-26T10:26:13.478Z\n\
-#EXT-X-PART:DURATION=0.500,URI=\"8.ts\",BYTERANGE=\"900@0\",INDEPENDENT=YES\n\
-#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"8.ts\",BYTERANGE-START=900\n";
-        assert_eq!(out, want);
-        // the legacy view of it: same segments, same order, same durations
-        let legacy = parse(&out).unwrap();
-        let key = |u: &Upstream| -> Vec<(u64, String, f64, bool)> {
-            u.segments
-                .iter()
-                .map(|s| (s.msn, s.uri.clone(), s.duration, s.discontinuity))
-                .collect()
-        };
-        assert_eq!(key(&legacy), key(&up));
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,PART-HOLD-BACK=1.080\n\
+#EXT-X-PART-INF:PART-TARGET=0.360\n#EXT-X-MEDIA-SEQUENCE:10\n\
+#EXT-X-MAP:URI=\"init-1000.mp4\"\n\
+#EXT-X-PROGRAM-DATE-TIME:2026-11-26T10:26:11.478Z\n";
+        assert!(out.starts_with(want), "{out}");
+        // every complete segment: EXTINF the sum of its parts
+        assert_eq!(out.matches("#EXTINF:2.000,\n").count(), 2, "{out}");
+        assert!(out.contains("#EXTINF:2.000,\n3000.m4s\n"), "{out}");
+        assert!(out.contains("#EXT-X-PART:DURATION=0.333,URI=\"1000-0.m4s\",INDEPENDENT=YES\n"));
+        assert!(out.contains("#EXT-X-PART:DURATION=0.334,URI=\"1000-1.m4s\"\n"));
+        // the part in progress's segment has no EXTINF; the hint names the
+        // next part
+        assert!(out.ends_with("#EXT-X-PART:DURATION=0.334,URI=\"1000-13.m4s\"\n\
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1000-14.m4s\"\n\
+#EXT-X-RENDITION-REPORT:URI=\"../x/index.m3u8\",LAST-MSN=12,LAST-PART=1\n"), "{out}");
+        // one map, one date-time per segment
+        assert_eq!(out.matches("#EXT-X-MAP").count(), 1);
+        assert_eq!(out.matches("#EXT-X-PROGRAM-DATE-TIME").count(), 3);
+        assert!(out.contains("#EXT-X-PROGRAM-DATE-TIME:2026-11-26T10:26:15.478Z\n"));
     }
 
     #[test]
-    fn in_progress_fragment_after_a_reconnect_is_a_discontinuity() {
-        let up = parse(
-            "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:0.300,\n3.ts\n",
-        )
-        .unwrap();
-        let p = vec![part(0, 10, 0.5, true)];
-        let params = LlParams {
-            target_duration: 4,
-            part_target: 0.5,
-            part_hold_back: 1.5,
-        };
-        let cur = Current {
-            msn: 4,
-            uri: Some("4.ts".into()),
-            parts: &p,
-            next_part_start: 10,
-            pdt: None,
-            discontinuity: true,
-        };
-        let out = render(&up, &params, |_| SegmentLl::default(), Some(&cur));
-        assert!(out.contains("#EXT-X-TARGETDURATION:4\n"));
-        assert!(out.ends_with("3.ts\n#EXT-X-DISCONTINUITY\n#EXT-X-PART:DURATION=0.500,URI=\"4.ts\",BYTERANGE=\"10@0\",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"4.ts\",BYTERANGE-START=10\n"), "{out}");
-        // no parts yet: only the hint, no dangling discontinuity
-        let cur = Current {
-            parts: &[],
-            next_part_start: 0,
-            ..cur
-        };
-        let out = render(&up, &params, |_| SegmentLl::default(), Some(&cur));
-        assert!(
-            out.ends_with("3.ts\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"4.ts\",BYTERANGE-START=0\n"),
-            "{out}"
-        );
+    fn parts_of_old_segments_are_left_out() {
+        // 5 complete segments (10 s) + one part: only the segments ending
+        // within 6 s of the end keep their parts
+        let t = timeline(5, 1, None);
+        let out = render(&t, &P, false, false, "");
+        assert!(!out.contains("\"1000-5.m4s\""), "{out}");
+        assert!(!out.contains("\"1000-11.m4s\""), "{out}");
+        assert!(out.contains("\"1000-12.m4s\""), "{out}");
+        assert_eq!(out.matches("#EXTINF").count(), 5);
     }
 
     #[test]
-    fn program_date_time_format() {
+    fn a_new_session_is_a_discontinuity_with_its_own_map() {
+        let t = timeline(3, 1, Some(2));
+        let out = render(&t, &P, false, false, "");
+        assert!(out.contains("3000.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-7.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:"), "{out}");
+        assert_eq!(out.matches("#EXT-X-MAP").count(), 2);
+    }
+
+    #[test]
+    fn delta_updates_skip_what_is_older_than_the_boundary() {
+        // 9 complete segments (18 s) + 2 parts: the first 3 end 12 s or
+        // more before the end
+        let t = timeline(9, 2, None);
+        assert_eq!(skippable(&t, 12.0), 3);
+        let full = render(&t, &P, false, false, "");
+        let delta = render(&t, &P, true, false, "");
+        assert!(delta.contains("#EXT-X-VERSION:9\n"));
+        assert!(delta.contains("#EXT-X-MEDIA-SEQUENCE:10\n#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n#EXT-X-MAP:URI=\"init-1000.mp4\"\n"), "{delta}");
+        assert!(!delta.contains("\n5000.m4s\n") && delta.contains("\n7000.m4s\n"), "{delta}");
+        assert!(delta.len() < full.len());
+        // nothing to skip: the full playlist
+        let t = timeline(3, 2, None);
+        assert_eq!(render(&t, &P, true, false, ""), render(&t, &P, false, false, ""));
+    }
+
+    #[test]
+    fn durations_print_exactly() {
+        assert_eq!(seconds(30_060), "0.334");
+        assert_eq!(seconds(180_000), "2.000");
+        assert_eq!(seconds(3003), "0.03337");
         assert_eq!(format_pdt(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            format_pdt(UNIX_EPOCH + Duration::from_millis(951_782_400_123)),
-            "2000-02-29T00:00:00.123Z"
-        );
-        assert_eq!(
-            format_pdt(UNIX_EPOCH + Duration::from_secs(4_102_444_799)),
-            "2099-12-31T23:59:59.000Z"
-        );
     }
 }

@@ -65,6 +65,8 @@ fn stream_file(rel: &Path) -> Option<(String, &str)> {
 pub struct Stream {
     pub state: Mutex<StreamState>,
     pub changed: watch::Sender<u64>,
+    /// Requests held waiting for it (bounded by the server).
+    pub held: std::sync::atomic::AtomicUsize,
 }
 
 impl Stream {
@@ -210,6 +212,7 @@ impl Registry {
                 let s = Arc::new(Stream {
                     state: Mutex::new(StreamState::new(dir, self.settings.clone())),
                     changed: tx,
+                    held: Default::default(),
                 });
                 self.streams
                     .write()

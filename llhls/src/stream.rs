@@ -1,18 +1,21 @@
-//! One stream folder (`<HLS>/<name>/`): nginx-rtmp's playlist, the fragment
-//! in progress being tailed, parts of the recent segments, and the rendered
-//! LL playlist.
+//! One stream folder (`<HLS>/<name>/`): nginx-rtmp's playlist and the
+//! fragment in progress, read as they grow; the CMAF segments, parts and
+//! init segments packaged from them, written beside them. The bookkeeping
+//! is [`Timeline`]'s, the packaging [`Packager`]'s; this is the I/O.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::blocking::View;
+use crate::cmaf::{Chunk, Packager};
 use crate::fragments::FragmentState;
 use crate::pace::{FrameClock, Pace};
-use crate::parts::{Expected, FragmentScanner, Part};
-use crate::playlist::{self, Current, LlParams, SegmentLl, Upstream};
+use crate::parts::{Closed, Expected, FragmentScanner};
+use crate::playlist::{self, LlParams, Upstream};
+use crate::timeline::{Segment, Timeline, CLOCK};
 use crate::ts::{self, TS_CLOCK};
 
 pub const PLAYLIST: &str = "index.m3u8";
@@ -22,8 +25,6 @@ pub struct Settings {
     pub part_target: f64,
     /// Floor of EXT-X-TARGETDURATION (the rendered value never decreases).
     pub min_target_duration: u64,
-    /// Complete segments that keep their EXT-X-PART lines.
-    pub part_segments: usize,
     /// When the fragment in progress is read.
     pub pace: Pace,
 }
@@ -34,15 +35,7 @@ impl Settings {
     }
 }
 
-#[derive(Debug)]
-struct Done {
-    parts: Vec<Part>,
-    last_ts: Option<u64>,
-    frame_ticks: i64,
-    /// Its length, the expected length of the next fragment.
-    length: Option<Expected>,
-}
-
+/// A fragment nginx-rtmp is writing.
 #[derive(Debug)]
 struct Tail {
     msn: u64,
@@ -54,7 +47,43 @@ struct Tail {
     after: Option<u64>,
     file: Option<File>,
     scanner: FragmentScanner,
-    discontinuity: Option<bool>,
+    /// The packaged segment being written (`.<n>.m4s`, renamed to
+    /// `<n>.m4s` once complete).
+    out: Option<File>,
+    written: u64,
+    /// Its segment opens a new publish session (after another one).
+    discontinuity: bool,
+}
+
+/// A publish session: one timeline of timestamps.
+#[derive(Debug)]
+struct Session {
+    packager: Packager,
+    /// The init segment in force (`init-<n>.mp4`).
+    init: Option<u64>,
+    /// When its first fragment was created (whole milliseconds).
+    wall: Option<SystemTime>,
+    /// That wall clock and the decode time of its first segment: every
+    /// segment's date-time follows from its decode time (continuous, the
+    /// same on every reload).
+    anchor: Option<(SystemTime, u64)>,
+    /// Decode time (33-bit) where the last packaged segment ended.
+    end: Option<u64>,
+    /// Length of the last complete fragment (plans the next one's parts).
+    length: Option<Expected>,
+}
+
+impl Session {
+    fn new() -> Session {
+        Session {
+            packager: Packager::default(),
+            init: None,
+            wall: None,
+            anchor: None,
+            end: None,
+            length: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -63,9 +92,12 @@ pub struct StreamState {
     settings: Settings,
     upstream: Option<Upstream>,
     target_duration: u64,
-    done: BTreeMap<u64, Done>,
-    pdt: BTreeMap<u64, SystemTime>,
     tail: Option<Tail>,
+    timeline: Timeline,
+    session: Session,
+    /// Files that left the playlist, deleted after a grace period (clients
+    /// may still ask for what the playlist they hold lists).
+    trash: VecDeque<(Instant, PathBuf)>,
     /// The playlist file last read (inode, size, modification time).
     playlist_id: Option<(u64, u64, i64, i64)>,
     /// When the publisher's frames are written (to time the next read).
@@ -75,17 +107,25 @@ pub struct StreamState {
     buf: Vec<u8>,
 }
 
+/// How long files stay after they left the playlist.
+const GRACE: Duration = Duration::from_secs(20);
+
 impl StreamState {
     pub fn new(dir: PathBuf, settings: Settings) -> Self {
         let target_duration = settings.min_target_duration.max(1);
+        remove_packaged(&dir);
+        let epoch = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         StreamState {
             dir,
             settings,
             upstream: None,
             target_duration,
-            done: BTreeMap::new(),
-            pdt: BTreeMap::new(),
             tail: None,
+            timeline: Timeline::new(epoch),
+            session: Session::new(),
+            trash: VecDeque::new(),
             playlist_id: None,
             clock: FrameClock::default(),
             due: Instant::now(),
@@ -95,6 +135,10 @@ impl StreamState {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
     }
 
     pub fn has_playlist(&self) -> bool {
@@ -123,7 +167,6 @@ impl StreamState {
             // lost inotify events lands here)
             return Ok(self.pump());
         }
-        let now = SystemTime::now();
         self.target_duration = self.target_duration.max(up.target_duration);
         for s in &up.segments {
             self.target_duration = self.target_duration.max(s.duration.round() as u64);
@@ -133,63 +176,40 @@ impl StreamState {
             if let Some(s) = up.segment(t.msn) {
                 let extinf = s.duration;
                 self.read_tail(&mut t, true);
-                t.scanner.finish(Some(extinf));
-                self.finish_done(t.msn, t.scanner);
+                let next = self.next_fragment_start(&up, &t);
+                t.scanner.finish(Some(extinf), next);
+                self.package(&mut t);
+                self.complete(t);
             } else if t.msn >= up.next_msn() {
                 self.tail = Some(t);
             }
         }
-        // recent segments this process did not tail (it started late): scan
-        // their files once
-        let first_with_parts = up
-            .next_msn()
-            .saturating_sub(self.settings.part_segments as u64);
-        for s in up.segments.iter().filter(|s| s.msn >= first_with_parts) {
-            if !self.done.contains_key(&s.msn) {
-                if let Ok(data) = std::fs::read(self.dir.join(&s.uri)) {
-                    let mut sc = FragmentScanner::new(self.settings.part_target);
-                    sc.push(&data);
-                    sc.finish(Some(s.duration));
-                    self.finish_done(s.msn, sc);
-                }
-            }
+        // listed fragments this process did not tail (it started late):
+        // packaged whole, once
+        if self.timeline.segments().is_empty() {
+            self.package_listed(&up);
         }
-        self.done.retain(|msn, _| *msn >= up.media_sequence);
-        // program date-times of listed segments: from the next known one back
-        let mut next: Option<(u64, SystemTime)> = None;
-        for s in up.segments.iter().rev() {
-            if let Some(t) = self.pdt.get(&s.msn) {
-                next = Some((s.msn, *t));
-                continue;
-            }
-            let end = match next {
-                Some((m, t)) if m == s.msn + 1 => t,
-                _ => now,
-            };
-            let t = end
-                .checked_sub(Duration::from_secs_f64(s.duration))
-                .unwrap_or(end);
-            self.pdt.insert(s.msn, t);
-            next = Some((s.msn, t));
+        for file in self.timeline.trim(up.media_sequence) {
+            self.discard(self.dir.join(format!("{file}.m4s")));
         }
-        self.pdt.retain(|msn, _| *msn >= up.media_sequence);
+        self.collect_trash();
         let next_msn = up.next_msn();
         let after = up.segments.last().and_then(|s| fragment_number(&s.uri));
+        let ended = up.endlist;
         self.upstream = Some(up);
-        if self.tail.is_none() && !self.upstream.as_ref().is_some_and(|u| u.endlist) {
-            // fragments follow the publisher's keyframe interval: the next
-            // one is planned to be as long as the last one
-            let expected = self
-                .done
-                .get(&next_msn.wrapping_sub(1))
-                .and_then(|d| d.length);
+        if self.tail.is_none() && !ended {
             self.tail = Some(Tail {
                 msn: next_msn,
                 name: None,
                 after,
                 file: None,
-                scanner: FragmentScanner::with_expected(self.settings.part_target, expected),
-                discontinuity: None,
+                scanner: FragmentScanner::with_expected(
+                    self.settings.part_target,
+                    self.session.length,
+                ),
+                out: None,
+                written: 0,
+                discontinuity: false,
             });
         }
         self.pump();
@@ -204,6 +224,7 @@ impl StreamState {
         let m = std::fs::metadata(self.dir.join(PLAYLIST))?;
         let id = Some((m.ino(), m.size(), m.mtime(), m.mtime_nsec()));
         if id == self.playlist_id {
+            self.collect_trash();
             return Ok(!self.tail_open() && self.pump());
         }
         let changed = self.reload_playlist()?;
@@ -211,23 +232,212 @@ impl StreamState {
         Ok(changed)
     }
 
-    fn finish_done(&mut self, msn: u64, sc: FragmentScanner) {
-        let last_ts = sc.last_ts();
-        let frame_ticks = sc.frame_ticks();
-        let length = sc.expected_next();
-        self.done.insert(
-            msn,
-            Done {
-                parts: sc.into_parts(),
-                last_ts,
-                frame_ticks,
-                length,
-            },
-        );
-        let keep = self.settings.part_segments.max(1);
-        while self.done.len() > keep {
-            let first = *self.done.keys().next().expect("non-empty");
-            self.done.remove(&first);
+    /// The decode time of the first frame of the fragment after `t` (the
+    /// end of `t`'s last frame): nginx-rtmp writes that keyframe into the
+    /// new fragment as it lists the last one, so it is on disk by now.
+    fn next_fragment_start(&self, up: &Upstream, t: &Tail) -> Option<u64> {
+        let after = t.name.as_ref().map(|(n, _)| *n).or(t.after)?;
+        let probe = Tail {
+            msn: up.next_msn(),
+            name: None,
+            after: Some(after),
+            file: None,
+            scanner: FragmentScanner::new(self.settings.part_target),
+            out: None,
+            written: 0,
+            discontinuity: false,
+        };
+        let (_, name) = self.find_tail(&probe)?;
+        let mut f = open_noatime(&self.dir.join(name)).ok()?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let n = read_full(&mut f, &mut buf).ok()?;
+        let mut sc = FragmentScanner::new(self.settings.part_target);
+        sc.push(&buf[..n]);
+        sc.first_ts()
+    }
+
+    /// Packages listed fragments this process has not seen being written
+    /// (a late start): each becomes a segment, its parts cut as if tailed.
+    fn package_listed(&mut self, up: &Upstream) {
+        let segs: Vec<_> = up.segments.iter().collect();
+        for (i, s) in segs.iter().enumerate() {
+            let Some(num) = fragment_number(&s.uri) else {
+                continue;
+            };
+            let Ok(data) = std::fs::read(self.dir.join(&s.uri)) else {
+                continue;
+            };
+            let next = segs.get(i + 1).and_then(|n| {
+                let d = std::fs::read(self.dir.join(&n.uri)).ok()?;
+                let mut sc = FragmentScanner::new(self.settings.part_target);
+                sc.push(&d[..d.len().min(256 * 1024)]);
+                sc.first_ts()
+            });
+            let mut t = Tail {
+                msn: s.msn,
+                name: Some((num, s.uri.clone())),
+                after: None,
+                file: None,
+                scanner: FragmentScanner::with_expected(
+                    self.settings.part_target,
+                    self.session.length,
+                ),
+                out: None,
+                written: 0,
+                discontinuity: false,
+            };
+            t.scanner.push(&data);
+            t.scanner.finish(Some(s.duration), next);
+            // the fragment was written about its duration before the next
+            // one's start, which is about now for the last listed one
+            let back: f64 = segs[i..].iter().map(|s| s.duration).sum();
+            self.package_at(&mut t, SystemTime::now() - Duration::from_secs_f64(back));
+            self.complete(t);
+        }
+    }
+
+    /// Packages the parts `t`'s scanner closed: each becomes a chunk,
+    /// appended to the segment file, and a part of the timeline.
+    fn package(&mut self, t: &mut Tail) {
+        let now = SystemTime::now();
+        let back = Duration::from_secs_f64(t.scanner.elapsed());
+        self.package_at(t, now.checked_sub(back).unwrap_or(now));
+    }
+
+    /// As [`Self::package`], `created` being when the fragment started.
+    fn package_at(&mut self, t: &mut Tail, created: SystemTime) {
+        for closed in t.scanner.take_closed() {
+            let first = t.out.is_none();
+            if first {
+                self.start_segment(t, &closed, created);
+            }
+            let Some(chunk) = self.session.packager.package(&closed.units, closed.end, first) else {
+                continue;
+            };
+            if let Err(e) = self.write_chunk(t, &chunk) {
+                tracing::warn!(dir = %self.dir.display(), "writing a part: {e}");
+                continue;
+            }
+            if let Some(end) = closed.end {
+                self.session.end = Some(end);
+            }
+        }
+    }
+
+    /// The first part of `t` closed: a new session if its timestamps do
+    /// not follow the last segment's (a new publish; nginx-rtmp marks it
+    /// too, but only once the fragment is listed).
+    fn start_segment(&mut self, t: &mut Tail, closed: &Closed, created: SystemTime) {
+        let first = closed
+            .units
+            .iter()
+            .find(|u| u.kind == crate::demux::Kind::Video)
+            .map(|u| u.dts);
+        let jumped = match (self.session.end, first) {
+            (Some(end), Some(first)) => ts::ts_diff(end, first).abs() > TS_CLOCK as i64,
+            _ => false,
+        };
+        if jumped {
+            self.session = Session::new();
+        }
+        t.discontinuity = jumped;
+        if self.session.anchor.is_none() {
+            // whole milliseconds, so that every date-time is exact: the
+            // anchor's decode time is set by the first chunk
+            let ms = created
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            self.session.wall = Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
+        }
+    }
+
+    /// Appends a chunk to `t`'s segment file (opening it, and the
+    /// timeline's segment, with the first one) and lists it as a part.
+    fn write_chunk(&mut self, t: &mut Tail, chunk: &Chunk) -> io::Result<()> {
+        let (num, _) = t.name.clone().ok_or(io::ErrorKind::NotFound)?;
+        if let Some(init) = &chunk.init {
+            write_atomic(&self.dir.join(playlist::init_uri(num)), init)?;
+            self.session.init = Some(num);
+        }
+        let Some(init) = self.session.init else {
+            return Err(io::Error::other("no init segment"));
+        };
+        if t.out.is_none() {
+            let path = self.dir.join(format!(".{num}.m4s"));
+            t.out = Some(File::create(path)?);
+            t.written = 0;
+            let wall = self.session.wall.unwrap_or_else(SystemTime::now);
+            let (wall, at) = *self.session.anchor.get_or_insert((wall, chunk.start));
+            let offset = chunk.start.saturating_sub(at);
+            let pdt = wall + Duration::from_micros(offset * 1_000_000 / CLOCK);
+            let discontinuity = t.discontinuity && !self.timeline.segments().is_empty();
+            self.timeline.begin(Segment {
+                msn: t.msn,
+                file: num,
+                init,
+                start: chunk.start,
+                parts: vec![],
+                complete: false,
+                discontinuity,
+                pdt,
+            });
+        }
+        let out = t.out.as_mut().expect("opened above");
+        out.write_all(&chunk.bytes)?;
+        let len = chunk.bytes.len() as u64;
+        self.timeline
+            .add_part(t.written, len, chunk.duration, chunk.independent);
+        t.written += len;
+        Ok(())
+    }
+
+    /// `t` is listed: its segment file takes its name.
+    fn complete(&mut self, t: Tail) {
+        self.session.length = t.scanner.expected_next();
+        let Some((num, _)) = t.name else {
+            return;
+        };
+        if t.out.is_none() {
+            return;
+        }
+        let tmp = self.dir.join(format!(".{num}.m4s"));
+        if let Err(e) = std::fs::rename(&tmp, self.dir.join(format!("{num}.m4s"))) {
+            tracing::warn!(dir = %self.dir.display(), "segment {num}: {e}");
+            return;
+        }
+        self.timeline.complete();
+    }
+
+    fn discard(&mut self, path: PathBuf) {
+        self.trash.push_back((Instant::now(), path));
+    }
+
+    /// Deletes what left the playlist more than [`GRACE`] ago, and init
+    /// segments no listed segment needs any more.
+    fn collect_trash(&mut self) {
+        while self.trash.front().is_some_and(|(t, _)| t.elapsed() >= GRACE) {
+            let (_, path) = self.trash.pop_front().expect("front exists");
+            let _ = std::fs::remove_file(path);
+        }
+        let inits = self.timeline.inits();
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let Some(n) = name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("init-")?.strip_suffix(".mp4"))
+                    .and_then(|n| n.parse::<u64>().ok())
+                else {
+                    continue;
+                };
+                let path = e.path();
+                if !inits.contains(&n)
+                    && Some(n) != self.session.init
+                    && !self.trash.iter().any(|(_, p)| *p == path)
+                {
+                    self.discard(path);
+                }
+            }
         }
     }
 
@@ -298,18 +508,18 @@ impl StreamState {
         grew
     }
 
-    /// Reads what nginx-rtmp appended to the fragment in progress. Returns
-    /// true if a part was completed (or the fragment appeared).
+    /// Reads what nginx-rtmp appended to the fragment in progress and
+    /// packages the parts it completes. Returns true if a part was added.
     pub fn pump(&mut self) -> bool {
         let Some(mut t) = self.tail.take() else {
             return false;
         };
-        let opened = t.file.is_none();
-        let parts_before = t.scanner.parts().len();
+        let parts_before = self.timeline.next_part();
+        let closed_before = t.scanner.parts().len();
         self.read_tail(&mut t, false);
         let now = Instant::now();
         if t.file.is_some() {
-            let closed = t.scanner.parts().len() != parts_before;
+            let closed = t.scanner.parts().len() != closed_before;
             self.clock
                 .read(now, t.scanner.last_ts(), closed, self.settings.pace.tick);
         }
@@ -324,40 +534,12 @@ impl StreamState {
             cut.and_then(|c| self.clock.expected(c, ticks(t.scanner.frame_ticks()))),
             self.clock.step(now),
         );
-        if opened && t.file.is_some() {
-            // first sight of the file: it was created about now (less what
-            // was already written if this process started late)
-            let now = SystemTime::now();
-            let back = Duration::from_secs_f64(t.scanner.elapsed());
-            self.pdt
-                .entry(t.msn)
-                .or_insert(now.checked_sub(back).unwrap_or(now));
-        }
-        if t.discontinuity.is_none() {
-            if let Some(first) = t.scanner.first_ts() {
-                // timestamps that do not follow the previous segment: a new
-                // publish (nginx-rtmp marks it too once the segment is listed)
-                t.discontinuity = Some(match self.done.get(&(t.msn.wrapping_sub(1))) {
-                    Some(Done {
-                        last_ts: Some(prev),
-                        frame_ticks,
-                        ..
-                    }) => {
-                        let gap = ts::ts_diff(*prev, first) - frame_ticks;
-                        gap.abs() > TS_CLOCK as i64
-                    }
-                    _ => false,
-                });
-            }
-        }
-        // a new part, or the fragment's file found (its preload hint)
-        let changed = t.scanner.parts().len() != parts_before || (opened && t.file.is_some());
+        self.package(&mut t);
+        let changed = self.timeline.next_part() != parts_before;
         self.tail = Some(t);
         changed
     }
 
-    /// Whether a write to one of the fragments numbered `nums` may concern
-    /// the fragment in progress (its own file, or any while it is unknown).
     /// The fragment in progress is open (its new bytes can be read).
     pub fn tail_open(&self) -> bool {
         self.tail.as_ref().is_some_and(|t| t.file.is_some())
@@ -385,6 +567,8 @@ impl StreamState {
         t.name = n.map(|n| (n, format!("{n}.ts")));
     }
 
+    /// Whether a write to one of the fragments numbered `nums` may concern
+    /// the fragment in progress (its own file, or any while it is unknown).
     pub fn tail_wants(&self, nums: &[u64]) -> bool {
         match &self.tail {
             Some(Tail {
@@ -392,19 +576,6 @@ impl StreamState {
             }) => nums.contains(n),
             Some(_) => true,
             None => false,
-        }
-    }
-
-    /// False while the fragment after the last listed one is expected but
-    /// its file name is not known yet (nginx-rtmp creates it right after it
-    /// lists the previous one; with system naming the name cannot be
-    /// predicted), i.e. while the playlist would have no preload hint.
-    pub fn next_known(&self) -> bool {
-        match &self.tail {
-            Some(t) => {
-                t.name.is_some() || t.after.is_some_and(|a| a + 1 == t.msn) || t.after.is_none()
-            }
-            None => true,
         }
     }
 
@@ -432,73 +603,87 @@ impl StreamState {
     }
 
     pub fn view(&self) -> Option<View> {
-        let up = self.upstream.as_ref()?;
-        let (current_msn, current_parts) = match &self.tail {
-            Some(t) => (t.msn, t.scanner.parts().len() as u64),
-            None => (up.next_msn(), 0),
-        };
-        let previous_parts = current_msn
-            .checked_sub(1)
-            .and_then(|m| self.done.get(&m))
-            .map(|d| d.parts.len() as u64)
-            .filter(|n| *n > 0);
-        Some(View {
-            current_msn,
-            current_parts,
-            previous_parts,
-            part_target: self.settings.part_target,
-        })
+        self.timeline.view(self.settings.part_target)
+    }
+
+    /// Whether the stream is still published (nginx-rtmp has not ended the
+    /// playlist and a fragment is expected).
+    pub fn live(&self) -> bool {
+        self.tail.is_some()
     }
 
     /// This playlist's last segment and part, as a sibling rendition's
-    /// `EXT-X-RENDITION-REPORT` gives them: `(LAST-MSN, LAST-PART)`, the
-    /// part only when that segment has parts listed.
+    /// `EXT-X-RENDITION-REPORT` gives them.
     pub fn last_part(&self) -> Option<(u64, Option<u64>)> {
-        let up = self.upstream.as_ref()?;
-        if let Some(t) = &self.tail {
-            let n = t.scanner.parts().len() as u64;
-            if n > 0 {
-                return Some((t.msn, Some(n - 1)));
-            }
-        }
-        let last = up.last_msn()?;
-        let part = self
-            .done
-            .get(&last)
-            .and_then(|d| (d.parts.len() as u64).checked_sub(1));
-        Some((last, part))
+        self.timeline.last_part()
     }
 
-    pub fn render(&self) -> Option<String> {
-        let up = self.upstream.as_ref()?;
-        let params = LlParams {
+    pub fn params(&self) -> LlParams {
+        LlParams {
             target_duration: self.target_duration,
             part_target: self.settings.part_target,
             part_hold_back: self.settings.part_hold_back(),
-        };
-        let current = self.tail.as_ref().map(|t| Current {
-            msn: t.msn,
-            uri: match (&t.name, t.after) {
-                (Some((_, n)), _) => Some(n.clone()),
-                // sequential naming: the next file is `<msn>.ts`
-                (None, Some(a)) if a + 1 == t.msn => Some(format!("{}.ts", t.msn)),
-                (None, _) => None,
-            },
-            parts: t.scanner.parts(),
-            next_part_start: t.scanner.next_part_start(),
-            pdt: self.pdt.get(&t.msn).copied(),
-            discontinuity: t.discontinuity.unwrap_or(false),
-        });
+            skip_until: 6.0 * self.target_duration as f64,
+        }
+    }
+
+    /// The LL playlist (`skip`: a delta update), `None` before the first
+    /// part.
+    pub fn render(&self, skip: bool, reports: &str) -> Option<String> {
+        self.timeline.segments().front()?;
+        let ended = self.upstream.as_ref().is_some_and(|u| u.endlist);
         Some(playlist::render(
-            up,
-            &params,
-            |msn| SegmentLl {
-                parts: self.done.get(&msn).map(|d| &d.parts[..]),
-                pdt: self.pdt.get(&msn).copied(),
-            },
-            current.as_ref(),
+            &self.timeline,
+            &self.params(),
+            skip,
+            ended,
+            reports,
         ))
     }
+
+    /// Where part `n`'s bytes are now (see [`Timeline::part`]), and the
+    /// path of its file.
+    pub fn part_path(&self, file: u64, complete: bool) -> PathBuf {
+        if complete {
+            self.dir.join(format!("{file}.m4s"))
+        } else {
+            self.dir.join(format!(".{file}.m4s"))
+        }
+    }
+}
+
+impl Drop for StreamState {
+    fn drop(&mut self) {
+        // the stream is gone (its playlist was deleted): so is what was
+        // packaged from it
+        remove_packaged(&self.dir);
+    }
+}
+
+/// Deletes this component's files in a stream folder (segments, their
+/// temporary names, init segments).
+fn remove_packaged(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let init = name.starts_with("init-") || name.starts_with(".init-");
+        if name.ends_with(".m4s") || (init && name.ends_with(".mp4")) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Writes a file under a temporary name, then renames it into place.
+fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("tmp")
+    ));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, path)
 }
 
 /// The number in a fragment's file name (`<n>.ts`).
@@ -517,6 +702,20 @@ fn open_noatime(path: &Path) -> io::Result<File> {
         .custom_flags(libc::O_NOATIME)
         .open(path)
         .or_else(|_| File::open(path))
+}
+
+/// Reads until `buf` is full or the file ends.
+fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut len = 0;
+    while len < buf.len() {
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(len)
 }
 
 /// Reads a playlist (a few hundred bytes, rewritten with each fragment):
@@ -538,267 +737,4 @@ fn read_playlist(path: &Path) -> io::Result<String> {
     }
     buf.truncate(len);
     String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::parts::tests::fragment;
-    use std::io::Write;
-
-    fn settings() -> Settings {
-        Settings {
-            part_target: 0.5,
-            min_target_duration: 2,
-            part_segments: 2,
-            pace: Pace::new(Duration::from_millis(10)),
-        }
-    }
-
-    fn write_playlist(dir: &Path, seq: u64, segs: &[(u64, f64)]) {
-        let mut s = format!(
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:{seq}\n#EXT-X-TARGETDURATION:2\n"
-        );
-        for (n, d) in segs {
-            s += &format!("#EXTINF:{d:.3},\n{n}.ts\n");
-        }
-        std::fs::write(dir.join("index.m3u8.bak"), s).unwrap();
-        std::fs::rename(dir.join("index.m3u8.bak"), dir.join("index.m3u8")).unwrap();
-    }
-
-    #[test]
-    fn follows_a_fragment_from_creation_to_listing() {
-        let d = tempfile::tempdir().unwrap();
-        let (f0, _) = fragment(60, 90_000, |i| i == 0);
-        std::fs::write(d.path().join("0.ts"), &f0).unwrap();
-        write_playlist(d.path(), 0, &[(0, 1.967)]);
-        let mut st = StreamState::new(d.path().to_path_buf(), settings());
-        assert!(st.reload_playlist().unwrap());
-        // a late start scans the listed segment for its parts
-        let out = st.render().unwrap();
-        assert_eq!(out.matches("URI=\"0.ts\"").count(), 4, "{out}");
-        assert!(
-            out.ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1.ts\",BYTERANGE-START=0\n"),
-            "{out}"
-        );
-        assert_eq!(
-            st.view().unwrap(),
-            View {
-                current_msn: 1,
-                current_parts: 0,
-                previous_parts: Some(4),
-                part_target: 0.5
-            }
-        );
-
-        // 1.ts grows in two steps
-        let (f1, vo) = fragment(60, 90_000 + 60 * 3000, |i| i == 0);
-        let mut w = File::create(d.path().join("1.ts")).unwrap();
-        w.write_all(&f1[..vo[20] as usize + 100]).unwrap();
-        assert!(st.pump());
-        assert_eq!(st.view().unwrap().current_parts, 1);
-        let out = st.render().unwrap();
-        assert!(
-            out.contains(&format!(
-                "#EXT-X-PART:DURATION=0.500,URI=\"1.ts\",BYTERANGE=\"{}@0\",INDEPENDENT=YES\n",
-                vo[15]
-            )),
-            "{out}"
-        );
-        assert!(out.contains(&format!("BYTERANGE-START={}\n", vo[15])));
-        assert!(!out.contains("DISCONTINUITY"), "{out}");
-        assert!(!st.pump());
-        w.write_all(&f1[vo[20] as usize + 100..]).unwrap();
-        assert!(st.pump());
-        assert_eq!(st.view().unwrap().current_parts, 3);
-        drop(w);
-        write_playlist(d.path(), 0, &[(0, 1.967), (1, 1.967)]);
-        assert!(st.reload_playlist().unwrap());
-        assert!(!st.reload_playlist().unwrap());
-        let v = st.view().unwrap();
-        assert_eq!((v.current_msn, v.current_parts), (2, 0));
-        let out = st.render().unwrap();
-        let up = playlist::parse(&out).unwrap();
-        assert_eq!(up.segments.len(), 2);
-        // parts of 1.ts tile the file
-        let mut at = 0u64;
-        for l in out
-            .lines()
-            .filter(|l| l.contains("URI=\"1.ts\"") && l.starts_with("#EXT-X-PART:"))
-        {
-            let br = l
-                .split("BYTERANGE=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap();
-            let (len, off) = br.split_once('@').unwrap();
-            assert_eq!(off.parse::<u64>().unwrap(), at);
-            at += len.parse::<u64>().unwrap();
-        }
-        assert_eq!(at, f1.len() as u64);
-        assert_eq!(out.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 2);
-    }
-
-    #[test]
-    fn the_fragment_in_progress_is_planned_from_the_last_one() {
-        // 25 fps, keyframe every 2 s
-        let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("0.ts"), crate::parts::tests::video(50, 25)).unwrap();
-        write_playlist(d.path(), 0, &[(0, 2.0)]);
-        let mut st = StreamState::new(d.path().to_path_buf(), settings());
-        st.reload_playlist().unwrap();
-        std::fs::write(d.path().join("1.ts"), crate::parts::tests::video(50, 25)).unwrap();
-        st.pump();
-        write_playlist(d.path(), 0, &[(0, 2.0), (1, 2.0)]);
-        st.reload_playlist().unwrap();
-        let out = st.render().unwrap();
-        let of = |uri: &str| -> Vec<&str> {
-            out.lines()
-                .filter(|l| l.starts_with("#EXT-X-PART:") && l.contains(uri))
-                .map(|l| &l[21..26])
-                .collect()
-        };
-        // scanned whole after a late start: cut as long as allowed
-        assert_eq!(
-            of("\"0.ts\""),
-            ["0.480", "0.480", "0.480", "0.480", "0.080"],
-            "{out}"
-        );
-        // tailed with 0.ts's length known: no 0.08 s sliver at the end
-        assert_eq!(
-            of("\"1.ts\""),
-            ["0.440", "0.440", "0.440", "0.440", "0.240"],
-            "{out}"
-        );
-    }
-
-    #[test]
-    fn new_publish_after_a_gap_is_marked_discontinuous() {
-        let d = tempfile::tempdir().unwrap();
-        let (f0, _) = fragment(30, 900_000, |i| i == 0);
-        std::fs::write(d.path().join("4.ts"), &f0).unwrap();
-        write_playlist(d.path(), 4, &[(4, 0.967)]);
-        let mut st = StreamState::new(d.path().to_path_buf(), settings());
-        st.reload_playlist().unwrap();
-        // timestamps restart near zero
-        let (f1, _) = fragment(20, 90_000, |i| i == 0);
-        std::fs::write(d.path().join("5.ts"), &f1).unwrap();
-        st.pump();
-        let out = st.render().unwrap();
-        assert!(
-            out.contains("4.ts\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:"),
-            "{out}"
-        );
-    }
-
-    #[test]
-    fn playlist_gone_is_not_found() {
-        let d = tempfile::tempdir().unwrap();
-        let mut st = StreamState::new(d.path().to_path_buf(), settings());
-        assert_eq!(
-            st.reload_playlist().unwrap_err().kind(),
-            io::ErrorKind::NotFound
-        );
-        assert!(st.render().is_none() && st.view().is_none());
-    }
-
-    #[test]
-    fn system_naming_finds_the_fragment_in_progress() {
-        let d = tempfile::tempdir().unwrap();
-        let (f0, _) = fragment(60, 90_000, |i| i == 0);
-        std::fs::write(d.path().join("1700000000000.ts"), &f0).unwrap();
-        write_playlist_named(d.path(), 0, &[("1700000000000.ts", 1.967)]);
-        let mut st = StreamState::new(d.path().to_path_buf(), settings());
-        assert!(st.reload_playlist().unwrap());
-        // the next name is not known before nginx-rtmp creates the file
-        let out = st.render().unwrap();
-        assert!(!out.contains("PRELOAD-HINT"), "{out}");
-        // an older leftover is not taken for the fragment in progress
-        std::fs::write(d.path().join("1699999990000.ts"), &f0).unwrap();
-        let (f1, vo) = fragment(60, 90_000 + 60 * 3000, |i| i == 0);
-        std::fs::write(
-            d.path().join("1700000002000.ts"),
-            &f1[..vo[20] as usize + 100],
-        )
-        .unwrap();
-        assert!(st.tail_wants(&[1700000002000]));
-        assert!(st.pump());
-        assert!(!st.tail_wants(&[1699999990000]));
-        let out = st.render().unwrap();
-        assert!(
-            out.contains(&format!(
-                "#EXT-X-PART:DURATION=0.500,URI=\"1700000002000.ts\",BYTERANGE=\"{}@0\",INDEPENDENT=YES\n",
-                vo[15]
-            )),
-            "{out}"
-        );
-        assert!(
-            out.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1700000002000.ts\""),
-            "{out}"
-        );
-        assert_eq!(st.view().unwrap().current_msn, 1);
-    }
-
-    #[test]
-    fn created_fragments_name_the_fragment_in_progress() {
-        let d = tempfile::tempdir().unwrap();
-        let (f0, _) = fragment(60, 90_000, |i| i == 0);
-        std::fs::write(d.path().join("1700000000000.ts"), &f0).unwrap();
-        write_playlist_named(d.path(), 0, &[("1700000000000.ts", 1.967)]);
-        let mut st = StreamState::new(d.path().to_path_buf(), settings());
-        st.reload_playlist().unwrap();
-        // an older one (deleted by nginx-rtmp's cleanup) is not it; of two
-        // newer ones, the first is
-        let (f1, vo) = fragment(60, 90_000 + 60 * 3000, |i| i == 0);
-        std::fs::write(
-            d.path().join("1700000002000.ts"),
-            &f1[..vo[20] as usize + 100],
-        )
-        .unwrap();
-        st.offer(&[1699999990000, 1700000004000, 1700000002000]);
-        assert!(st.pump());
-        assert_eq!(st.fragment_state(1700000002000), FragmentState::Growing);
-        assert_eq!(st.view().unwrap().current_parts, 1);
-    }
-
-    #[test]
-    fn a_rescan_reads_the_playlist_only_if_its_file_changed() {
-        let d = tempfile::tempdir().unwrap();
-        let (f0, _) = fragment(60, 90_000, |i| i == 0);
-        std::fs::write(d.path().join("0.ts"), &f0).unwrap();
-        write_playlist(d.path(), 0, &[(0, 1.967)]);
-        let mut st = StreamState::new(d.path().to_path_buf(), settings());
-        assert!(st.rescan().unwrap());
-        assert!(!st.rescan().unwrap());
-        // same inode, size and time, other text: not read
-        let path = d.path().join(PLAYLIST);
-        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace("1.967", "1.968");
-        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        (&f).write_all(text.as_bytes()).unwrap();
-        f.set_modified(mtime).unwrap();
-        assert!(!st.rescan().unwrap());
-        assert!(st.render().unwrap().contains("#EXTINF:1.967"));
-        // touched: read
-        f.set_modified(mtime + Duration::from_secs(1)).unwrap();
-        assert!(st.rescan().unwrap());
-        assert!(st.render().unwrap().contains("#EXTINF:1.968"));
-        // gone: the stream is
-        std::fs::remove_file(&path).unwrap();
-        assert_eq!(st.rescan().unwrap_err().kind(), io::ErrorKind::NotFound);
-    }
-
-    fn write_playlist_named(dir: &Path, seq: u64, segs: &[(&str, f64)]) {
-        let mut s = format!(
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:{seq}\n#EXT-X-TARGETDURATION:2\n"
-        );
-        for (n, d) in segs {
-            s += &format!("#EXTINF:{d:.3},\n{n}\n");
-        }
-        std::fs::write(dir.join("index.m3u8"), s).unwrap();
-    }
 }

@@ -249,7 +249,13 @@ pub(crate) mod tests {
             let mut pes = Vec::new();
             if first {
                 let hdr = if dts.is_some() { 10 } else { 5 };
-                pes.extend([0, 0, 1, if pid == 0x100 { 0xe0 } else { 0xc0 }, 0, 0, 0x80]);
+                // PES_packet_length as nginx-rtmp writes it: what follows
+                // it, or 0 when that does not fit
+                let len = 3 + usize::from(hdr) + body;
+                let len = if len > 0xffff { 0 } else { len as u16 };
+                pes.extend([0, 0, 1, if pid == 0x100 { 0xe0 } else { 0xc0 }]);
+                pes.extend(len.to_be_bytes());
+                pes.push(0x80);
                 pes.push(if dts.is_some() { 0xc0 } else { 0x80 });
                 pes.push(hdr);
                 pes.extend(put_ts(if dts.is_some() { 3 } else { 2 }, pts));

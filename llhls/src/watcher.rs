@@ -263,7 +263,6 @@ mod tests {
         let settings = Settings {
             part_target: 0.5,
             min_target_duration: 2,
-            part_segments: 2,
             pace: Pace::new(tick),
         };
         let reg = Registry::new(root.clone(), settings);

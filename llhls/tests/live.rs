@@ -1,17 +1,17 @@
 //! End to end with the real thing: stock nginx + nginx-rtmp with the origin's
 //! HLS settings, an ffmpeg publisher, `rtmp-live-llhls` tailing the HLS
-//! folder, and nginx in front routing playlists to it and `.ts` (with Range)
-//! to the files — the layout documented in docs/llhls-spike.md.
+//! folder and packaging it as CMAF, and nginx in front routing playlists
+//! and parts to it and serving the segment files, as the origin does
+//! (nginx/origin-llhls.conf.template).
 //!
 //! Needs `nginx`, the nginx-rtmp module and `ffmpeg`/`ffprobe`; skipped (with
 //! a message) when they are missing unless LLHLS_REQUIRE_LIVE=1.
 
+use mp4_atom::{Decode, Moof};
 use rtmp_live_llhls::DEFAULT_PART_TARGET;
-use std::io::Write;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
@@ -43,22 +43,13 @@ impl Drop for Kill {
 }
 
 fn free_port() -> u16 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    let seed = std::process::id() as u64
-        ^ nanos
-        ^ NEXT.fetch_add(97, std::sync::atomic::Ordering::Relaxed);
-    let mut p = 20_000 + (seed % 11_000) as u16;
     loop {
-        if TcpListener::bind(("127.0.0.1", p)).is_ok()
-            && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
-        {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        drop(l);
+        if p < 65_000 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
             return p;
         }
-        p = if p >= 31_990 { 20_000 } else { p + 7 };
     }
 }
 
@@ -88,24 +79,17 @@ fn nginx_conf(dir: &Path, rtmp: u16, http: u16, llhls: u16) -> String {
          rtmp {{ server {{ listen 127.0.0.1:{rtmp}; chunk_size 4096;\n\
            application hls {{ live on; allow publish 127.0.0.1; deny publish all; drop_idle_publisher 10s;\n\
              hls on; hls_path {d}/hls; hls_nested on; hls_fragment 2s; hls_playlist_length 8s;\n\
-             hls_fragment_slicing aligned; hls_cleanup on; }} }} }}\n\
+             hls_fragment_naming system; hls_fragment_slicing aligned; hls_cleanup on; }} }} }}\n\
          http {{ access_log {d}/access.log; client_body_temp_path {d}/cb; proxy_temp_path {d}/px;\n\
            fastcgi_temp_path {d}/fc; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;\n\
-           types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}\n\
+           types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; video/mp4 m4s mp4; }}\n\
            server {{ listen 127.0.0.1:{http}; root {d}/hls;\n\
-             location ~ \\.m3u8$ {{ proxy_pass http://127.0.0.1:{llhls}; proxy_buffering off; }}\n\
-             location ~ \\.ts$ {{ add_header Access-Control-Allow-Origin \"*\" always; }}\n\
+             location ~ \"/\\.\" {{ return 404; }}\n\
+             location ~ \"/[0-9]+-[0-9]+\\.m4s$\" {{ proxy_pass http://127.0.0.1:{llhls}; proxy_read_timeout 7s; }}\n\
+             location ~ \"\\.(?:m4s|mp4)$\" {{ }}\n\
+             location ~ \\.m3u8$ {{ proxy_pass http://127.0.0.1:{llhls}; proxy_buffering off; proxy_read_timeout 7s; }}\n\
              location / {{ return 404; }} }} }}\n"
     )
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct LlPart {
-    uri: String,
-    off: u64,
-    len: u64,
-    dur: f64,
-    independent: bool,
 }
 
 fn attr<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -118,122 +102,183 @@ fn attr<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     }
 }
 
-fn parts_of(playlist: &str) -> Vec<LlPart> {
-    playlist
-        .lines()
-        .filter(|l| l.starts_with("#EXT-X-PART:"))
-        .map(|l| {
-            let (len, off) = attr(l, "BYTERANGE").unwrap().split_once('@').unwrap();
-            LlPart {
-                uri: attr(l, "URI").unwrap().to_string(),
-                off: off.parse().unwrap(),
-                len: len.parse().unwrap(),
-                dur: attr(l, "DURATION").unwrap().parse().unwrap(),
-                independent: l.contains("INDEPENDENT=YES"),
-            }
-        })
-        .collect()
+#[derive(Debug, Clone, PartialEq)]
+struct Part {
+    uri: String,
+    dur: f64,
+    independent: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Seg {
+    msn: u64,
+    /// `None` for the segment in progress.
+    uri: Option<String>,
+    dur: f64,
+    map: String,
+    pdt: f64,
+    discontinuity: bool,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug)]
+struct Playlist {
+    text: String,
+    target: u64,
+    segs: Vec<Seg>,
+    hint: Option<String>,
 }
 
 /// `2026-11-26T10:24:22.123Z` to seconds since the epoch.
 fn parse_pdt(s: &str) -> f64 {
-    let n = |a: usize, b: usize| s[a..b].parse::<i64>().unwrap();
-    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
-    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19);
-    secs as f64 + s[19..s.len() - 1].parse::<f64>().unwrap_or(0.0)
+    let t = humantime::parse_rfc3339(s).unwrap();
+    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
 }
 
-/// Wall clock of the live edge a playlist announces: program date-time of
-/// the fragment in progress plus the duration of its listed parts.
-fn live_edge(pl: &str) -> Option<f64> {
-    let (msn, _) = next_part(pl);
-    let uri = format!("{msn}.ts");
-    // the last PDT line belongs to the fragment in progress when it has parts
-    let pdt = pl
-        .lines()
-        .filter_map(|l| l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:"))
-        .next_back()?;
-    let parts: Vec<LlPart> = parts_of(pl).into_iter().filter(|p| p.uri == uri).collect();
-    if parts.is_empty() {
-        return None;
+fn parse(text: &str) -> Playlist {
+    assert!(text.starts_with("#EXTM3U\n"), "{text}");
+    let mut p = Playlist {
+        text: text.to_string(),
+        target: 0,
+        segs: vec![],
+        hint: None,
+    };
+    let mut msn = 0;
+    let mut cur = Seg {
+        msn: 0,
+        uri: None,
+        dur: 0.0,
+        map: String::new(),
+        pdt: 0.0,
+        discontinuity: false,
+        parts: vec![],
+    };
+    for l in text.lines() {
+        if let Some(v) = l.strip_prefix("#EXT-X-TARGETDURATION:") {
+            p.target = v.parse().unwrap();
+        } else if let Some(v) = l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            msn = v.parse().unwrap();
+        } else if l.starts_with("#EXT-X-MAP:") {
+            cur.map = attr(l, "URI").unwrap().to_string();
+        } else if let Some(v) = l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            cur.pdt = parse_pdt(v);
+        } else if l == "#EXT-X-DISCONTINUITY" {
+            cur.discontinuity = true;
+        } else if l.starts_with("#EXT-X-PART:") {
+            cur.parts.push(Part {
+                uri: attr(l, "URI").unwrap().to_string(),
+                dur: attr(l, "DURATION").unwrap().parse().unwrap(),
+                independent: l.contains("INDEPENDENT=YES"),
+            });
+        } else if let Some(v) = l.strip_prefix("#EXTINF:") {
+            cur.dur = v.trim_end_matches(',').parse().unwrap();
+        } else if l.starts_with("#EXT-X-PRELOAD-HINT:") {
+            p.hint = attr(l, "URI").map(str::to_string);
+        } else if !l.starts_with('#') && !l.is_empty() {
+            cur.uri = Some(l.to_string());
+            cur.msn = msn;
+            msn += 1;
+            let map = cur.map.clone();
+            p.segs.push(std::mem::replace(
+                &mut cur,
+                Seg {
+                    msn: 0,
+                    uri: None,
+                    dur: 0.0,
+                    map,
+                    pdt: 0.0,
+                    discontinuity: false,
+                    parts: vec![],
+                },
+            ));
+        }
     }
-    Some(parse_pdt(pdt) + parts.iter().map(|p| p.dur).sum::<f64>())
+    if !cur.parts.is_empty() {
+        cur.msn = msn;
+        cur.dur = cur.parts.iter().map(|x| x.dur).sum();
+        p.segs.push(cur);
+    }
+    p
 }
 
-fn msn_of(uri: &str) -> u64 {
-    uri.trim_end_matches(".ts").parse().unwrap()
+impl Playlist {
+    /// The next part a client asks for: (msn, part index).
+    fn next(&self) -> (u64, u64) {
+        match self.segs.last() {
+            Some(s) if s.uri.is_none() => (s.msn, s.parts.len() as u64),
+            Some(s) => (s.msn + 1, 0),
+            None => (0, 0),
+        }
+    }
+
+    fn part(&self, msn: u64, i: u64) -> Option<&Part> {
+        self.segs.iter().find(|s| s.msn == msn)?.parts.get(i as usize)
+    }
 }
 
-/// (msn, index of the next part) the playlist's preload hint points at.
-fn next_part(playlist: &str) -> (u64, u64) {
-    let hint = playlist
-        .lines()
-        .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:"))
-        .expect("preload hint");
-    let msn = msn_of(attr(hint, "URI").unwrap());
-    let n = parts_of(playlist)
-        .iter()
-        .filter(|p| msn_of(&p.uri) == msn)
-        .count() as u64;
-    (msn, n)
-}
-
-/// Checks the rules the playlist must keep.
-fn check_playlist(pl: &str, part_target: f64) {
-    assert!(pl.starts_with("#EXTM3U\n"), "{pl}");
+/// The rules every playlist revision keeps.
+fn check(p: &Playlist, part_target: f64) {
+    let t = &p.text;
+    assert!(t.contains("#EXT-X-VERSION:6\n"), "{t}");
     assert!(
-        pl.contains(&format!(
-            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}\n",
+        t.contains(&format!(
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={:.1},PART-HOLD-BACK={:.3}\n",
+            6.0 * p.target as f64,
             3.0 * part_target
         )),
-        "{pl}"
+        "{t}"
     );
-    assert!(
-        pl.contains(&format!("#EXT-X-PART-INF:PART-TARGET={part_target:.3}\n")),
-        "{pl}"
-    );
-    let td: f64 = pl
-        .lines()
-        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
-        .unwrap()
-        .parse()
-        .unwrap();
-    for l in pl.lines().filter_map(|l| l.strip_prefix("#EXTINF:")) {
-        let d: f64 = l.trim_end_matches(',').parse().unwrap();
-        assert!(d.round() <= td, "EXTINF {d} > target {td}");
-    }
-    let parts = parts_of(pl);
-    let mut by_uri: Vec<(String, Vec<LlPart>)> = Vec::new();
-    for p in parts {
-        assert!(
-            p.dur <= part_target + 0.001,
-            "part longer than PART-TARGET: {p:?}"
-        );
-        match by_uri.last_mut() {
-            Some((u, v)) if *u == p.uri => v.push(p),
-            _ => by_uri.push((p.uri.clone(), vec![p])),
+    assert!(t.contains(&format!("#EXT-X-PART-INF:PART-TARGET={part_target:.3}\n")), "{t}");
+    assert!(p.hint.is_some(), "{t}");
+    for (i, s) in p.segs.iter().enumerate() {
+        assert!(s.map.starts_with("init-") && s.map.ends_with(".mp4"), "{t}");
+        assert!(s.dur.round() as u64 <= p.target, "{s:?}");
+        if let Some(next) = p.segs.get(i + 1).filter(|n| !n.discontinuity) {
+            // date-times follow the durations
+            assert!(
+                (next.pdt - (s.pdt + s.dur)).abs() < 0.0015,
+                "date-time of {} is not {} + {}: {t}",
+                next.msn,
+                s.pdt,
+                s.dur
+            );
+        }
+        if s.parts.is_empty() {
+            continue;
+        }
+        assert!(s.parts[0].independent, "{s:?}");
+        let sum: f64 = s.parts.iter().map(|x| x.dur).sum();
+        if s.uri.is_some() {
+            assert!((sum - s.dur).abs() < 0.0015, "{s:?}");
+        }
+        for (k, x) in s.parts.iter().enumerate() {
+            assert!(x.dur <= part_target + 0.0005, "part longer than PART-TARGET: {x:?}");
+            let last = k + 1 == s.parts.len() && s.uri.is_some();
+            if !last && !x.independent {
+                assert!(x.dur >= 0.85 * part_target - 0.0005, "{s:?}");
+            }
         }
     }
-    for (uri, v) in &by_uri {
-        // parts of one segment tile it from byte 0; the first starts at a keyframe
-        assert_eq!(v[0].off, 0, "{uri}: {v:?}");
-        assert!(v[0].independent, "{uri}: {v:?}");
-        for w in v.windows(2) {
-            assert_eq!(w[0].off + w[0].len, w[1].off, "{uri}: {v:?}");
-            // every part but a segment's last is at least 85% of PART-TARGET
-            assert!(w[0].dur >= 0.85 * part_target - 0.001, "{uri}: {v:?}");
-        }
-    }
+}
+
+/// Video track's (tfdt, sum of durations, samples, first sample sync) of a
+/// chunk.
+fn chunk_video(bytes: &[u8]) -> (u64, u64, usize, bool) {
+    let moof = Moof::decode(&mut std::io::Cursor::new(bytes)).unwrap();
+    let t = moof.traf.iter().find(|t| t.tfhd.track_id == 1).unwrap();
+    let samples: Vec<_> = t.trun[0].samples.iter().collect();
+    let dur = samples.iter().map(|s| u64::from(s.duration.unwrap())).sum();
+    let sync = samples[0].flags.unwrap() & 0x0001_0000 == 0;
+    (
+        t.tfdt.as_ref().unwrap().base_media_decode_time,
+        dur,
+        samples.len(),
+        sync,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ll_hls_from_a_real_nginx_rtmp() {
+async fn ll_hls_cmaf_from_a_real_nginx_rtmp() {
     let missing: Vec<&str> = ["nginx", "ffmpeg", "ffprobe"]
         .into_iter()
         .filter(|b| !have(b))
@@ -251,7 +296,12 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
     std::fs::create_dir_all(d.join("hls")).unwrap();
     let rtmp = free_port();
     let http = rtmp + 1;
-    let llhls_port = free_port_not(&[rtmp, http]);
+    let llhls_port = loop {
+        let p = free_port();
+        if p != rtmp && p != http && p + 1 != rtmp {
+            break p;
+        }
+    };
     std::fs::write(d.join("nginx.conf"), nginx_conf(&d, rtmp, http, llhls_port)).unwrap();
     let mut procs = Kill(Vec::new());
     let nginx = Command::new("nginx")
@@ -282,28 +332,9 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
         .args(["-hide_banner", "-loglevel", "error", "-re"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args([
-            "-t",
-            "40",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args([
-            "-pix_fmt",
-            "yuv420p",
-            "-b:v",
-            "500k",
-            "-g",
-            "60",
-            "-keyint_min",
-            "60",
-            "-sc_threshold",
-            "0",
-        ])
+        .args(["-t", "40", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-tune", "zerolatency", "-pix_fmt", "yuv420p", "-b:v", "500k"])
+        .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
         .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
         .arg(format!("rtmp://127.0.0.1:{rtmp}/hls/live"))
         .stdin(Stdio::null())
@@ -312,251 +343,193 @@ async fn ll_hls_from_a_real_nginx_rtmp() {
     procs.0.push(("ffmpeg".into(), ffmpeg));
 
     let client = reqwest::Client::new();
-    let pl_url = format!("http://127.0.0.1:{llhls_port}/live/index.m3u8");
-    let get = |q: String| {
+    let base = format!("http://127.0.0.1:{http}/live/");
+    let get = |path: String| {
         let c = client.clone();
-        let u = format!("{pl_url}{q}");
+        let u = format!("{base}{path}");
         async move {
             let r = c.get(&u).send().await.unwrap();
             let s = r.status().as_u16();
-            (s, r.text().await.unwrap())
+            (s, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let playlist = |q: String| {
+        let g = get(format!("index.m3u8{q}"));
+        async move {
+            let (s, b) = g.await;
+            (s, String::from_utf8(b).unwrap())
         }
     };
 
-    // 1. parts appear for the fragment in progress
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // 1. two complete segments and parts of the third
+    let deadline = Instant::now() + Duration::from_secs(20);
     let first = loop {
-        let (s, body) = get(String::new()).await;
-        if s == 200 && body.contains("#EXT-X-PART:") {
-            break body;
+        let (s, body) = playlist(String::new()).await;
+        if s == 200 {
+            let p = parse(&body);
+            if p.segs.iter().filter(|s| s.uri.is_some()).count() >= 2 {
+                break p;
+            }
         }
-        assert!(Instant::now() < deadline, "no parts: {s} {body}");
+        assert!(Instant::now() < deadline, "no playlist: {s} {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    check_playlist(&first, DEFAULT_PART_TARGET);
-    eprintln!("first LL playlist:\n{first}");
+    check(&first, DEFAULT_PART_TARGET);
+    eprintln!("first LL playlist:\n{}", first.text);
 
-    // 2. blocking reloads: each returns within 50 ms of its part being
-    // complete on disk (the video PES start that ends it has been written)
-    let ts_url = |uri: &str| format!("http://127.0.0.1:{http}/live/{uri}");
-    let mut fetched: Vec<(LlPart, Vec<u8>)> = Vec::new();
-    let mut latencies = Vec::new();
-    let mut edge_lag = Vec::new();
-    let (mut msn, mut part) = next_part(&first);
-    // 16 reloads or more: a segment's last part is complete only when nginx
-    // lists the segment (no packet follows it on disk), so at most 3 in 4
-    // are measurable, and fewer when the 1 ms disk poller is starved (a
-    // loaded machine): then more reloads, up to 48, until 3 were measured.
-    for i in 0..48 {
-        if i >= 16 && latencies.len() >= 3 {
-            break;
-        }
-        let file = d.join("hls/live").join(format!("{msn}.ts"));
-        let samples: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::default();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let poller = {
-            let (samples, stop, file) = (samples.clone(), stop.clone(), file.clone());
-            std::thread::spawn(move || {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-                    samples.lock().unwrap().push((Instant::now(), size));
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            })
-        };
-        let (s, body) = get(format!("?_HLS_msn={msn}&_HLS_part={part}")).await;
-        let answered = Instant::now();
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        poller.join().unwrap();
+    // 2. a strict client: blocking reload for the next part, the preload
+    // hint asked for before its part exists; every listed part fetched
+    let mut pl = first;
+    let mut parts: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
+    let mut hinted = 0;
+    for _ in 0..24 {
+        let (msn, i) = pl.next();
+        let hint = pl.hint.clone().unwrap();
+        let (hint_res, (s, body)) = tokio::join!(
+            get(hint.clone()),
+            playlist(format!("?_HLS_msn={msn}&_HLS_part={i}"))
+        );
         assert_eq!(s, 200, "{body}");
-        if let Some(edge) = live_edge(&body) {
-            edge_lag.push(((wall - edge) * 1000.0).round() as i64);
-        }
-        check_playlist(&body, DEFAULT_PART_TARGET);
-        let parts = parts_of(&body);
-        let uri = format!("{msn}.ts");
-        let seg_parts: Vec<&LlPart> = parts.iter().filter(|p| p.uri == uri).collect();
-        let got = seg_parts.get(part as usize).copied();
-        if let Some(p) = got {
-            // fetch the part right away, from nginx, while the segment grows
-            let r = client
-                .get(ts_url(&p.uri))
-                .header("Range", format!("bytes={}-{}", p.off, p.off + p.len - 1))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status().as_u16(), 206);
-            let bytes = r.bytes().await.unwrap().to_vec();
-            assert_eq!(bytes.len() as u64, p.len);
-            fetched.push((p.clone(), bytes));
-            // the part is complete once the packet after it is on disk
-            let need = p.off + p.len + 188;
-            let samples = samples.lock().unwrap();
-            if let Some((t, _)) = samples.iter().find(|(_, sz)| *sz >= need) {
-                let lat = answered.saturating_duration_since(*t);
-                latencies.push(lat);
-                assert!(
-                    lat <= Duration::from_millis(50),
-                    "answered {lat:?} after part {msn}/{part} was on disk"
-                );
-            }
-        } else {
-            // the segment was listed: the answer must hold it complete
-            assert!(body.contains(&format!("\n{uri}\n")), "{body}");
-        }
-        (msn, part) = next_part(&body);
-    }
-    eprintln!("blocking reload answered after the part was on disk: {latencies:?}");
-    eprintln!("answer time minus the live edge it announces (PDT + parts), ms: {edge_lag:?}");
-    // A part is measurable when the 1 ms disk poller saw it complete before
-    // the answer: not a segment's last part (complete only when listed),
-    // and not when the poller thread was starved (a loaded machine).
-    assert!(
-        latencies.len() >= 3,
-        "too few measured parts: {latencies:?}"
-    );
-
-    // 3. 400 for far-future requests
-    let (s, _) = get(format!("?_HLS_msn={}", msn + 5)).await;
-    assert_eq!(s, 400);
-    let (s, _) = get(format!("?_HLS_msn={msn}&_HLS_part=40")).await;
-    assert_eq!(s, 400);
-    let (s, _) = get("?_HLS_part=1".into()).await;
-    assert_eq!(s, 400);
-
-    // 4. parts fetched while their segment grew = the finished segment
-    let last_fetched_msn = msn_of(&fetched.last().unwrap().0.uri);
-    let (s, _) = get(format!("?_HLS_msn={last_fetched_msn}")).await;
-    assert_eq!(s, 200);
-    let mut checked = 0;
-    for (p, bytes) in &fetched {
-        let whole = client
-            .get(ts_url(&p.uri))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        assert_eq!(
-            &whole[p.off as usize..(p.off + p.len) as usize],
-            &bytes[..],
-            "{p:?}"
-        );
-        checked += 1;
-    }
-    // and the listed parts of the complete segments concatenate to them
-    let (_, now) = get(String::new()).await;
-    let parts = parts_of(&now);
-    let hint_msn = next_part(&now).0;
-    let mut segs_checked = 0;
-    for uri in parts
-        .iter()
-        .map(|p| p.uri.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-    {
-        if msn_of(&uri) >= hint_msn {
-            continue;
-        }
-        let whole = client
-            .get(ts_url(&uri))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        let mut cat = Vec::new();
-        for p in parts.iter().filter(|p| p.uri == uri) {
-            let r = client
-                .get(ts_url(&uri))
-                .header("Range", format!("bytes={}-{}", p.off, p.off + p.len - 1))
-                .send()
-                .await
-                .unwrap();
-            cat.extend(r.bytes().await.unwrap());
-        }
-        assert_eq!(cat.len(), whole.len(), "{uri}");
+        let next = parse(&body);
+        check(&next, DEFAULT_PART_TARGET);
+        // the answer holds the part asked for (or the segment after a
+        // complete one)
         assert!(
-            cat == whole.to_vec(),
-            "{uri}: parts differ from the segment"
+            next.part(msn, i).is_some() || next.part(msn + 1, 0).is_some(),
+            "{msn}/{i}: {body}"
         );
-        segs_checked += 1;
+        // the hint was held until its part existed, then answered with it
+        assert_eq!(hint_res.0, 200, "hint {hint}");
+        let listed: Vec<&Part> = next.segs.iter().flat_map(|s| &s.parts).collect();
+        let p = listed.iter().find(|p| p.uri == hint).unwrap_or_else(|| {
+            panic!("the hinted {hint} is not the next part listed: {body}")
+        });
+        let (_, _, frames, sync) = chunk_video(&hint_res.1);
+        assert_eq!(sync, p.independent, "{hint}");
+        assert!(frames > 0);
+        parts.insert(hint, hint_res.1);
+        hinted += 1;
+        for p in listed {
+            if !parts.contains_key(&p.uri) {
+                let (s, b) = get(p.uri.clone()).await;
+                assert_eq!(s, 200, "{}", p.uri);
+                parts.insert(p.uri.clone(), b);
+            }
+        }
+        pl = next;
     }
-    eprintln!(
-        "{checked} parts fetched in progress matched; {segs_checked} segments = concatenated parts"
-    );
-    assert!(segs_checked >= 1);
+    eprintln!("{hinted} hinted parts held and answered; {} parts fetched", parts.len());
 
-    // 5. the LL playlist plays (ffmpeg's HLS demuxer ignores the LL tags)
-    let front = format!("http://127.0.0.1:{http}/live/index.m3u8");
+    // 3. every complete segment is its parts, one after the other in time,
+    // and decodes with its init segment
+    let (_, body) = playlist(String::new()).await;
+    let now = parse(&body);
+    let mut decoded = 0;
+    for s in now.segs.iter().filter(|s| s.uri.is_some() && !s.parts.is_empty()) {
+        let (st, seg) = get(s.uri.clone().unwrap()).await;
+        assert_eq!(st, 200);
+        let mut cat = Vec::new();
+        let mut at = None;
+        for p in &s.parts {
+            let bytes = match parts.get(&p.uri) {
+                Some(b) => b.clone(),
+                None => get(p.uri.clone()).await.1,
+            };
+            let (tfdt, dur, _, _) = chunk_video(&bytes);
+            if let Some(end) = at {
+                assert_eq!(tfdt, end, "{} does not follow the part before", p.uri);
+            }
+            // the listed duration is the media's
+            assert!((dur as f64 / 90_000.0 - p.dur).abs() < 0.0005, "{p:?}");
+            at = Some(tfdt + dur);
+            cat.extend(bytes);
+        }
+        assert!(cat == seg, "{}: parts differ from the segment", s.uri.as_ref().unwrap());
+        let (st, init) = get(s.map.clone()).await;
+        assert_eq!(st, 200);
+        let file = d.join("seg.mp4");
+        std::fs::write(&file, [init, seg].concat()).unwrap();
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-select_streams", "v"])
+            .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let frames: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0);
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!((frames - 30.0 * s.dur).abs() <= 1.0, "{frames} frames in {}", s.dur);
+        decoded += 1;
+    }
+    assert!(decoded >= 1);
+    eprintln!("{decoded} segments = their parts, decoded with their init");
+
+    // 4. delivery directives: far future, malformed, repeated: 400 at once
+    let (msn, _) = now.next();
+    for q in [
+        format!("?_HLS_msn={}", msn + 5),
+        format!("?_HLS_msn={msn}&_HLS_part=40"),
+        "?_HLS_part=1".to_string(),
+        format!("?_HLS_msn=0{msn}"),
+        format!("?_HLS_msn={msn}&_HLS_msn=0"),
+        "?_HLS_msn=18446744073709551615".to_string(),
+        "?cachebuster=1".to_string(),
+    ] {
+        let t = Instant::now();
+        let (s, _) = playlist(q.clone()).await;
+        assert_eq!(s, 400, "{q}");
+        assert!(t.elapsed() < Duration::from_secs(1), "{q}");
+    }
+    // a delta update is a valid answer (nothing to skip in 8 s: whole)
+    let (s, body) = playlist("?_HLS_skip=YES".into()).await;
+    assert_eq!(s, 200);
+    check(&parse(&body), DEFAULT_PART_TARGET);
+
+    // 5. the LL playlist plays as plain HLS (ffmpeg ignores the LL tags)
+    let front = format!("{base}index.m3u8");
     let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-        ])
+        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
         .arg(&front)
         .output()
         .unwrap();
     let codecs = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "ffprobe: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        codecs.contains("h264") && codecs.contains("aac"),
-        "{codecs}"
-    );
+    assert!(out.status.success(), "ffprobe: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(codecs.contains("h264") && codecs.contains("aac"), "{codecs}");
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(&front)
         .args(["-t", "3", "-f", "null", "-"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("ffprobe of the LL playlist: {}", codecs.replace('\n', " "));
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
 
-    // 6. publisher gone: the fragment in progress is listed, a request for
-    // the next part is held and answered 503 after 3 target durations
+    // 6. publisher gone: the next part is held, then 503 after at most
+    // 3 target durations (6 s); the hint too
     let (_, mut ff) = procs.0.pop().unwrap();
-    let _ = Command::new("kill")
-        .arg("-KILL")
-        .arg(ff.id().to_string())
-        .status();
+    let _ = ff.kill();
     let _ = ff.wait();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (_, body) = get(String::new()).await;
-    let (msn, part) = next_part(&body);
+    // the last fragment gets listed once nginx-rtmp notices
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = parse(&playlist(String::new()).await.1);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let p = parse(&playlist(String::new()).await.1);
+        if p.text == last.text {
+            break;
+        }
+        last = p;
+        assert!(Instant::now() < deadline);
+    }
+    let (msn, i) = last.next();
     let t = Instant::now();
-    let (s, _) = get(format!("?_HLS_msn={msn}&_HLS_part={part}")).await;
+    let (s, _) = playlist(format!("?_HLS_msn={msn}&_HLS_part={i}")).await;
     let held = t.elapsed();
     assert_eq!(s, 503, "after {held:?}");
-    assert!(held >= Duration::from_secs(5), "{held:?}");
     eprintln!("after the publisher left: next part held {held:?}, then 503");
-    let _ = std::io::stderr().flush();
+    let (s, _) = get(last.hint.clone().unwrap()).await;
+    assert_eq!(s, 503);
     drop(procs);
-    let _: PathBuf = d;
-}
-
-fn free_port_not(not: &[u16]) -> u16 {
-    loop {
-        let p = free_port();
-        if !not.contains(&p) && !not.contains(&(p + 1)) {
-            return p;
-        }
-        std::thread::sleep(Duration::from_millis(3));
-    }
 }

@@ -1,0 +1,326 @@
+//! A stream's CMAF segments and parts, as this component has packaged
+//! them: what the playlist lists, what a part's name refers to, where a
+//! blocking request stands. Pure bookkeeping: the files are written by
+//! [`crate::stream`], the playlist by [`crate::playlist`].
+//!
+//! Names, in the stream's folder:
+//! - `<F>.m4s`: the segment packaged from nginx-rtmp's fragment `<F>.ts`;
+//! - `<E>-<n>.m4s`: part `n` of the stream, counted over every segment and
+//!   publish session since this process first saw the stream (`E`, its
+//!   epoch: the number of the first fragment it saw, unique over time),
+//!   so that the preload hint always names the next part, whichever
+//!   segment or session it turns out to open;
+//! - `init-<I>.mp4`: the init segment of the segments from fragment `<I>`
+//!   on (a new one per publish session or change of codec parameters).
+
+use std::collections::VecDeque;
+use std::time::SystemTime;
+
+use crate::blocking::View;
+
+/// 90 kHz: the media clock of segment and part times.
+pub const CLOCK: u64 = 90_000;
+
+/// One part of a segment: bytes `offset..offset+len` of its segment file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartEntry {
+    /// Its number in the stream (`<E>-<n>.m4s`).
+    pub n: u64,
+    pub offset: u64,
+    pub len: u64,
+    /// 90 kHz ticks.
+    pub duration: u64,
+    pub independent: bool,
+}
+
+/// One segment, listed (complete) or in progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    pub msn: u64,
+    /// nginx-rtmp's fragment number: the file is `<file>.m4s`.
+    pub file: u64,
+    /// The init segment it needs: `init-<init>.mp4`.
+    pub init: u64,
+    /// Decode time of its first sample (90 kHz).
+    pub start: u64,
+    pub parts: Vec<PartEntry>,
+    pub complete: bool,
+    /// Starts a new publish session (EXT-X-DISCONTINUITY before it).
+    pub discontinuity: bool,
+    pub pdt: SystemTime,
+}
+
+impl Segment {
+    /// 90 kHz ticks: the sum of its parts.
+    pub fn duration(&self) -> u64 {
+        self.parts.iter().map(|p| p.duration).sum()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.parts.last().map_or(0, |p| p.offset + p.len)
+    }
+}
+
+/// Where a part's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartLocation {
+    pub file: u64,
+    pub complete: bool,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// What asking for part `n` gets now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartLookup {
+    Ready(PartLocation),
+    /// The next part (or the one after): worth waiting for.
+    Soon,
+    /// Not listed and not coming (older than the playlist, or too far
+    /// ahead, or of another epoch).
+    Gone,
+}
+
+#[derive(Debug)]
+pub struct Timeline {
+    epoch: u64,
+    segments: VecDeque<Segment>,
+    next_part: u64,
+    /// EXT-X-DISCONTINUITY-SEQUENCE: discontinuities of segments that left.
+    discontinuity_sequence: u64,
+}
+
+impl Timeline {
+    pub fn new(epoch: u64) -> Timeline {
+        Timeline {
+            epoch,
+            segments: VecDeque::new(),
+            next_part: 0,
+            discontinuity_sequence: 0,
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub fn segments(&self) -> &VecDeque<Segment> {
+        &self.segments
+    }
+
+    pub fn discontinuity_sequence(&self) -> u64 {
+        self.discontinuity_sequence
+    }
+
+    /// The number the next part will have (the preload hint's).
+    pub fn next_part(&self) -> u64 {
+        self.next_part
+    }
+
+    pub fn in_progress(&self) -> Option<&Segment> {
+        self.segments.back().filter(|s| !s.complete)
+    }
+
+    /// Opens segment `seg` (no parts yet). An unfinished segment before it
+    /// is dropped (its fragment ended without being listed).
+    pub fn begin(&mut self, mut seg: Segment) {
+        if self.segments.back().is_some_and(|s| !s.complete) {
+            self.segments.pop_back();
+        }
+        seg.parts.clear();
+        seg.complete = false;
+        self.segments.push_back(seg);
+    }
+
+    /// Adds the next part to the segment in progress; its number is
+    /// assigned here. Returns it.
+    pub fn add_part(&mut self, offset: u64, len: u64, duration: u64, independent: bool) -> Option<PartEntry> {
+        let seg = self.segments.back_mut().filter(|s| !s.complete)?;
+        let p = PartEntry {
+            n: self.next_part,
+            offset,
+            len,
+            duration,
+            independent,
+        };
+        self.next_part += 1;
+        seg.parts.push(p);
+        Some(p)
+    }
+
+    /// The segment in progress is complete (nginx-rtmp listed it).
+    pub fn complete(&mut self) -> Option<&Segment> {
+        let seg = self.segments.back_mut().filter(|s| !s.complete)?;
+        if seg.parts.is_empty() {
+            self.segments.pop_back();
+            return None;
+        }
+        seg.complete = true;
+        self.segments.back()
+    }
+
+    /// Drops the segments before `first_msn` (they left the window).
+    /// Returns the files no longer listed.
+    pub fn trim(&mut self, first_msn: u64) -> Vec<u64> {
+        let mut gone = Vec::new();
+        while self.segments.front().is_some_and(|s| s.msn < first_msn && s.complete) {
+            let s = self.segments.pop_front().expect("front exists");
+            // the first segment's discontinuity is counted once it leaves
+            if s.discontinuity {
+                self.discontinuity_sequence += 1;
+            }
+            gone.push(s.file);
+        }
+        gone
+    }
+
+    /// The init segments still needed.
+    pub fn inits(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.segments.iter().map(|s| s.init).collect();
+        v.dedup();
+        v
+    }
+
+    pub fn part(&self, n: u64) -> PartLookup {
+        if n >= self.next_part {
+            // the hinted part, or the one after it (a client that raced
+            // ahead by one); further is not worth holding a request for
+            return if n <= self.next_part + 1 {
+                PartLookup::Soon
+            } else {
+                PartLookup::Gone
+            };
+        }
+        for s in self.segments.iter().rev() {
+            let Some(first) = s.parts.first() else {
+                continue;
+            };
+            if n >= first.n {
+                return match s.parts.iter().find(|p| p.n == n) {
+                    Some(p) => PartLookup::Ready(PartLocation {
+                        file: s.file,
+                        complete: s.complete,
+                        offset: p.offset,
+                        len: p.len,
+                    }),
+                    None => PartLookup::Gone,
+                };
+            }
+        }
+        PartLookup::Gone
+    }
+
+    /// Where a blocking reload stands (see [`crate::blocking`]).
+    pub fn view(&self, part_target: f64) -> Option<View> {
+        let last = self.segments.back()?;
+        let (current_msn, current_parts) = if last.complete {
+            (last.msn + 1, 0)
+        } else {
+            (last.msn, last.parts.len() as u64)
+        };
+        let previous_parts = self
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.complete && s.msn + 1 == current_msn)
+            .map(|s| s.parts.len() as u64)
+            .filter(|n| *n > 0);
+        Some(View {
+            current_msn,
+            current_parts,
+            previous_parts,
+            part_target,
+        })
+    }
+
+    /// `(LAST-MSN, LAST-PART)` of this playlist, as a sibling's rendition
+    /// report gives them.
+    pub fn last_part(&self) -> Option<(u64, Option<u64>)> {
+        let last = self.segments.iter().rev().find(|s| !s.parts.is_empty())?;
+        Some((last.msn, Some(last.parts.len() as u64 - 1)))
+    }
+
+    /// Seconds from the start of the first listed segment to the end of the
+    /// last part (the playlist's span).
+    pub fn span(&self) -> f64 {
+        self.segments.iter().map(Segment::duration).sum::<u64>() as f64 / CLOCK as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn seg(msn: u64, file: u64, disc: bool) -> Segment {
+        Segment {
+            msn,
+            file,
+            init: 100,
+            start: msn * 180_000,
+            parts: vec![],
+            complete: false,
+            discontinuity: disc,
+            pdt: UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn parts_are_numbered_across_segments_and_found_by_number() {
+        let mut t = Timeline::new(100);
+        t.begin(seg(5, 100, true));
+        assert_eq!(t.part(0), PartLookup::Soon);
+        assert_eq!(t.part(1), PartLookup::Soon);
+        assert_eq!(t.part(2), PartLookup::Gone);
+        t.add_part(0, 1000, 30_000, true);
+        t.add_part(1000, 500, 30_000, false);
+        assert_eq!(t.view(0.36).unwrap().current_parts, 2);
+        assert!(t.complete().is_some());
+        let v = t.view(0.36).unwrap();
+        assert_eq!((v.current_msn, v.current_parts, v.previous_parts), (6, 0, Some(2)));
+        t.begin(seg(6, 102, false));
+        t.add_part(0, 800, 30_000, true);
+        assert_eq!(
+            t.part(1),
+            PartLookup::Ready(PartLocation {
+                file: 100,
+                complete: true,
+                offset: 1000,
+                len: 500
+            })
+        );
+        assert_eq!(
+            t.part(2),
+            PartLookup::Ready(PartLocation {
+                file: 102,
+                complete: false,
+                offset: 0,
+                len: 800
+            })
+        );
+        assert_eq!(t.next_part(), 3);
+        assert_eq!(t.last_part(), Some((6, Some(0))));
+        assert_eq!(t.segments()[0].duration(), 60_000);
+        // the first segment leaves: its parts are gone, its discontinuity
+        // counted
+        assert_eq!(t.trim(6), vec![100]);
+        assert_eq!(t.discontinuity_sequence(), 1);
+        assert_eq!(t.part(0), PartLookup::Gone);
+        // a segment in progress is never trimmed
+        assert!(t.trim(99).is_empty());
+        assert_eq!(t.segments().len(), 1);
+    }
+
+    #[test]
+    fn an_unlisted_segment_in_progress_is_replaced() {
+        let mut t = Timeline::new(1);
+        t.begin(seg(1, 10, false));
+        t.add_part(0, 10, 100, true);
+        t.begin(seg(1, 12, true));
+        assert_eq!(t.segments().len(), 1);
+        assert_eq!(t.segments()[0].file, 12);
+        // a segment with no part is not listed
+        assert!(t.complete().is_none());
+        assert!(t.segments().is_empty());
+    }
+}

@@ -60,6 +60,56 @@ fn frames(src: &[u8]) -> (Vec<u8>, Vec<(f64, Vec<u8>)>) {
     (header, groups)
 }
 
+/// Moves the timestamps of one packet by `d` ticks (PES PTS/DTS and the
+/// PCR), so that every replay of the source continues the one before (as a
+/// live publisher's fragments do).
+fn shift(p: &mut [u8], d: u64) {
+    let afc = (p[3] >> 4) & 3;
+    let mut at = 4;
+    if afc & 2 != 0 {
+        let len = usize::from(p[4]);
+        if len > 0 && p[5] & 0x10 != 0 && len >= 7 {
+            // PCR base: 33 bits from byte 6
+            let b = &p[6..11];
+            let base = (u64::from(b[0]) << 25)
+                | (u64::from(b[1]) << 17)
+                | (u64::from(b[2]) << 9)
+                | (u64::from(b[3]) << 1)
+                | u64::from(b[4] >> 7);
+            let n = (base + d) & ((1 << 33) - 1);
+            p[6] = (n >> 25) as u8;
+            p[7] = (n >> 17) as u8;
+            p[8] = (n >> 9) as u8;
+            p[9] = (n >> 1) as u8;
+            p[10] = (p[10] & 0x7f) | (((n & 1) as u8) << 7);
+        }
+        at = 5 + len;
+    }
+    if p[1] & 0x40 == 0 || afc & 1 == 0 || at + 14 > p.len() || p[at..at + 3] != [0, 0, 1] {
+        return;
+    }
+    let flags = p[at + 7] >> 6;
+    let put = |q: &mut [u8], o: usize| {
+        let t = (u64::from((q[o] >> 1) & 7) << 30)
+            | (u64::from(q[o + 1]) << 22)
+            | (u64::from(q[o + 2] >> 1) << 15)
+            | (u64::from(q[o + 3]) << 7)
+            | u64::from(q[o + 4] >> 1);
+        let n = (t + d) & ((1 << 33) - 1);
+        q[o] = (q[o] & 0xf1) | ((((n >> 30) & 7) as u8) << 1);
+        q[o + 1] = (n >> 22) as u8;
+        q[o + 2] = ((((n >> 15) & 0x7f) as u8) << 1) | 1;
+        q[o + 3] = (n >> 7) as u8;
+        q[o + 4] = (((n & 0x7f) as u8) << 1) | 1;
+    };
+    if flags & 2 != 0 {
+        put(p, at + 9);
+    }
+    if flags == 3 {
+        put(p, at + 14);
+    }
+}
+
 struct Stream {
     dir: PathBuf,
     msn: u64,
@@ -71,9 +121,8 @@ struct Stream {
     bytes: u64,
 }
 
-/// (stream, fragment) → (bytes written, when), after each frame's packets:
-/// when a part's bytes (and the packet after them, which closes it) were
-/// on disk.
+/// (stream, fragment) → when each frame's packets were written: frame `k`
+/// on disk closes the part that ends before it.
 type Written = Arc<Mutex<HashMap<(usize, u64), Vec<(u64, Instant)>>>>;
 
 fn write_playlist(dir: &Path, listed: &[(u64, f64)]) {
@@ -129,7 +178,7 @@ fn main() {
     let w = written.clone();
     let clients_thread = url.map(|url| {
         let names: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
-        std::thread::spawn(move || clients(url, names, secs, w))
+        std::thread::spawn(move || clients(url, names, secs, w, frame))
     });
     let end = t0 + Duration::from_secs_f64(secs);
     let mut writes = 0u64;
@@ -152,10 +201,13 @@ fn main() {
                 s.bytes = header.len() as u64;
             }
             let el = now.duration_since(s.frag_start).as_secs_f64();
+            let offset = (s.msn as f64 * frag_len * ts::TS_CLOCK).round() as u64;
             while s.next_group < groups.len() && groups[s.next_group].0 <= el {
                 let f = s.file.as_mut().unwrap();
                 for p in groups[s.next_group].1.chunks(188) {
-                    f.write_all(p).unwrap();
+                    let mut p = p.to_vec();
+                    shift(&mut p, offset);
+                    f.write_all(&p).unwrap();
                     writes += 1;
                 }
                 s.next_group += 1;
@@ -202,7 +254,7 @@ fn main() {
 /// again; prints how many answers arrived, how many were not 200, and how
 /// long after its bytes were on disk the newest part of each answer to a
 /// blocking reload was received (the packet after a part closes it).
-fn clients(url: String, names: Vec<String>, secs: f64, written: Written) {
+fn clients(url: String, names: Vec<String>, secs: f64, written: Written, frame: f64) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -238,18 +290,11 @@ fn clients(url: String, names: Vec<String>, secs: f64, written: Written) {
                     let body = r.text().await.unwrap_or_default();
                     let received = Instant::now();
                     if !q.is_empty() {
-                        if let Some(d) = part_delay(&body, &written, i, received) {
+                        if let Some(d) = part_delay(&body, &written, i, received, frame) {
                             delays.push(d);
                         }
                     }
-                    let Some(hint) = body.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:")) else {
-                        q.clear();
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        continue;
-                    };
-                    let uri = hint.split("URI=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("");
-                    let msn = uri.trim_end_matches(".ts");
-                    let parts = body.lines().filter(|l| l.starts_with("#EXT-X-PART:") && l.contains(&format!("URI=\"{uri}\""))).count();
+                    let (msn, parts) = next_part(&body);
                     q = format!("?_HLS_msn={msn}&_HLS_part={parts}");
                 }
                 (ok, other, delays)
@@ -275,17 +320,48 @@ fn clients(url: String, names: Vec<String>, secs: f64, written: Written) {
     });
 }
 
-/// Seconds between the newest part of `body` being on disk (its bytes and
-/// the packet after them) and `received`.
-fn part_delay(body: &str, written: &Written, stream: usize, received: Instant) -> Option<f64> {
-    let line = body.lines().rfind(|l| l.starts_with("#EXT-X-PART:"))?;
-    let attr = |k: &str| line.split(&format!("{k}=\"")).nth(1)?.split('"').next();
-    let msn: u64 = attr("URI")?.strip_suffix(".ts")?.parse().ok()?;
-    let (len, off) = attr("BYTERANGE")?.split_once('@')?;
-    let end = off.parse::<u64>().ok()? + len.parse::<u64>().ok()?;
+/// The next part a client asks for: (MSN of the segment in progress, its
+/// parts so far).
+fn next_part(body: &str) -> (u64, usize) {
+    let mut msn = 0;
+    let mut parts = 0;
+    for l in body.lines() {
+        if let Some(v) = l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            msn = v.parse().unwrap_or(0);
+        } else if l.starts_with("#EXT-X-PART:") {
+            parts += 1;
+        } else if !l.starts_with('#') && !l.is_empty() {
+            msn += 1;
+            parts = 0;
+        }
+    }
+    (msn, parts)
+}
+
+/// Seconds between the newest part of `body` being on disk (the frame
+/// after it written) and `received`.
+fn part_delay(body: &str, written: &Written, stream: usize, received: Instant, frame: f64) -> Option<f64> {
+    let (msn, parts) = next_part(body);
+    if parts == 0 {
+        return None;
+    }
+    // the frames of the segment in progress's parts
+    let mut dur = 0.0;
+    let mut seen = 0;
+    for l in body.lines().rev() {
+        if !l.starts_with('#') && !l.is_empty() {
+            break;
+        }
+        if let Some(v) = l.strip_prefix("#EXT-X-PART:DURATION=") {
+            dur += v.split(',').next()?.parse::<f64>().ok()?;
+            seen += 1;
+        }
+    }
+    if seen != parts {
+        return None;
+    }
+    let closing = (dur / frame).round() as usize;
     let w = written.lock().unwrap();
-    // the first frame written past the part's end holds the packet that
-    // closed it
-    let &(_, at) = w.get(&(stream, msn))?.iter().find(|(b, _)| *b > end)?;
+    let &(_, at) = w.get(&(stream, msn))?.get(closing)?;
     Some(received.saturating_duration_since(at).as_secs_f64())
 }

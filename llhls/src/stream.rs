@@ -98,6 +98,8 @@ pub struct StreamState {
     /// Files that left the playlist, deleted after a grace period (clients
     /// may still ask for what the playlist they hold lists).
     trash: VecDeque<(Instant, PathBuf)>,
+    /// The init segments written (`init-<n>.mp4`) and not discarded yet.
+    inits: Vec<u64>,
     /// The playlist file last read (inode, size, modification time).
     playlist_id: Option<(u64, u64, i64, i64)>,
     /// When the publisher's frames are written (to time the next read).
@@ -126,6 +128,7 @@ impl StreamState {
             timeline: Timeline::new(epoch),
             session: Session::new(),
             trash: VecDeque::new(),
+            inits: Vec::new(),
             playlist_id: None,
             clock: FrameClock::default(),
             due: Instant::now(),
@@ -358,6 +361,9 @@ impl StreamState {
         if let Some(init) = &chunk.init {
             write_atomic(&self.dir.join(playlist::init_uri(num)), init)?;
             self.session.init = Some(num);
+            if !self.inits.contains(&num) {
+                self.inits.push(num);
+            }
         }
         let Some(init) = self.session.init else {
             return Err(io::Error::other("no init segment"));
@@ -419,25 +425,15 @@ impl StreamState {
             let (_, path) = self.trash.pop_front().expect("front exists");
             let _ = std::fs::remove_file(path);
         }
-        let inits = self.timeline.inits();
-        if let Ok(rd) = std::fs::read_dir(&self.dir) {
-            for e in rd.flatten() {
-                let name = e.file_name();
-                let Some(n) = name
-                    .to_str()
-                    .and_then(|n| n.strip_prefix("init-")?.strip_suffix(".mp4"))
-                    .and_then(|n| n.parse::<u64>().ok())
-                else {
-                    continue;
-                };
-                let path = e.path();
-                if !inits.contains(&n)
-                    && Some(n) != self.session.init
-                    && !self.trash.iter().any(|(_, p)| *p == path)
-                {
-                    self.discard(path);
-                }
-            }
+        let needed = self.timeline.inits();
+        let current = self.session.init;
+        let (keep, gone): (Vec<u64>, Vec<u64>) = self
+            .inits
+            .iter()
+            .partition(|n| needed.contains(n) || Some(**n) == current);
+        self.inits = keep;
+        for n in gone {
+            self.discard(self.dir.join(playlist::init_uri(n)));
         }
     }
 

@@ -294,10 +294,27 @@ mod tests {
     fn one_spelling_per_request() {
         // leading zeros, signs, spaces, huge numbers: refused, not read as
         // another spelling of a number
-        for bad in ["0042", "+42", " 42", "42 ", "4e2", "0x2a", "", "18446744073709551615", "9007199254740992"] {
-            assert_eq!(parse_query(Some(&format!("_HLS_msn={bad}"))), Err("bad _HLS_msn"), "{bad}");
+        for bad in [
+            "0042",
+            "+42",
+            " 42",
+            "42 ",
+            "4e2",
+            "0x2a",
+            "",
+            "18446744073709551615",
+            "9007199254740992",
+        ] {
+            assert_eq!(
+                parse_query(Some(&format!("_HLS_msn={bad}"))),
+                Err("bad _HLS_msn"),
+                "{bad}"
+            );
         }
-        assert_eq!(parse_query(Some("_HLS_msn=9007199254740991")).unwrap().msn, Some(MAX_NUMBER));
+        assert_eq!(
+            parse_query(Some("_HLS_msn=9007199254740991")).unwrap().msn,
+            Some(MAX_NUMBER)
+        );
         // a directive twice (the cache would key on one, the origin read
         // the other)
         assert_eq!(
@@ -306,7 +323,10 @@ mod tests {
         );
         assert_eq!(parse_query(Some("_HLS_skip=NO")), Err("bad _HLS_skip"));
         assert_eq!(parse_query(Some("x=1")), Err("unknown query parameter"));
-        assert_eq!(parse_query(Some("_hls_msn=1")), Err("unknown query parameter"));
+        assert_eq!(
+            parse_query(Some("_hls_msn=1")),
+            Err("unknown query parameter")
+        );
         // the canonical form
         let r = parse_query(Some("_HLS_skip=v2&_HLS_part=2&_HLS_msn=7")).unwrap();
         assert_eq!(r.canonical(), "_HLS_msn=7&_HLS_part=2&_HLS_skip=YES");
@@ -329,6 +349,9 @@ mod tests {
             ..V
         };
         // at the top of the range: saturates, no overflow
-        assert_eq!(decide(req(Some(u64::MAX), Some(u64::MAX)), &top), Decision::Ready);
+        assert_eq!(
+            decide(req(Some(u64::MAX), Some(u64::MAX)), &top),
+            Decision::Ready
+        );
     }
 }

@@ -45,6 +45,12 @@ pub struct Config {
     /// Floor of EXT-X-TARGETDURATION (seconds; hls_fragment).
     #[arg(long, env = "LLHLS_MIN_TARGET_DURATION", default_value_t = 2)]
     pub min_target_duration: u64,
+    /// How much of the stream the playlist holds, seconds: the oldest
+    /// segments leave while the others still span this. The segments are
+    /// this component's own files, so it can exceed nginx-rtmp's
+    /// `hls_playlist_length`.
+    #[arg(long, env = "LLHLS_WINDOW_SECS", default_value_t = 8.0)]
+    pub window_secs: f64,
     /// Safety-net rescan of the HLS folder, milliseconds (file events
     /// find everything; this catches what a full event queue lost).
     #[arg(long, env = "LLHLS_RESCAN_MS", default_value_t = 5000)]
@@ -65,6 +71,7 @@ impl Config {
             pace: pace::Pace::new(std::time::Duration::from_millis(
                 self.tick_ms.clamp(1, 1000),
             )),
+            window: std::time::Duration::from_secs_f64(self.window_secs.clamp(4.0, 86_400.0)),
         }
     }
 }

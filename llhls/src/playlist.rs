@@ -170,7 +170,7 @@ pub fn skippable(t: &Timeline, skip_until: f64) -> usize {
     let mut n = 0;
     for s in segs {
         end += s.duration();
-        if !s.complete || end > boundary {
+        if !(s.complete && s.announced) || end > boundary {
             break;
         }
         n += 1;
@@ -201,7 +201,11 @@ pub fn render(t: &Timeline, p: &LlParams, skip: bool, ended: bool, reports: &str
     let first = segs.front().map_or(0, |s| s.msn);
     let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first}");
     if t.discontinuity_sequence() > 0 {
-        let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", t.discontinuity_sequence());
+        let _ = writeln!(
+            out,
+            "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+            t.discontinuity_sequence()
+        );
     }
     if skipped > 0 {
         let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
@@ -226,7 +230,8 @@ pub fn render(t: &Timeline, p: &LlParams, skip: bool, ended: bool, reports: &str
             map = Some(s.init);
         }
         let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", format_pdt(s.pdt));
-        if !s.complete || end > parts_from {
+        let listed = s.complete && s.announced;
+        if !listed || end > parts_from {
             for part in &s.parts {
                 let _ = write!(
                     out,
@@ -240,8 +245,13 @@ pub fn render(t: &Timeline, p: &LlParams, skip: bool, ended: bool, reports: &str
                 out.push('\n');
             }
         }
-        if s.complete {
-            let _ = writeln!(out, "#EXTINF:{},\n{}", seconds(s.duration()), segment_uri(s));
+        if listed {
+            let _ = writeln!(
+                out,
+                "#EXTINF:{},\n{}",
+                seconds(s.duration()),
+                segment_uri(s)
+            );
         }
     }
     if ended {
@@ -307,16 +317,26 @@ mod tests {
             t.begin(Segment {
                 msn: 10 + msn,
                 file: 1000 + 2000 * msn,
-                init: if disc.is_some_and(|d| msn >= d) { 7 } else { 1000 },
+                init: if disc.is_some_and(|d| msn >= d) {
+                    7
+                } else {
+                    1000
+                },
                 start: msn * 180_000,
                 parts: vec![],
                 complete: false,
+                announced: false,
                 discontinuity: disc == Some(msn),
                 pdt: t0 + Duration::from_secs(2 * msn),
             });
             let k = if msn == n { current } else { 6 };
             for i in 0..k as u64 {
-                t.add_part(i * 100, 100, if i % 3 == 1 { 30_060 } else { 29_970 }, i == 0);
+                t.add_part(
+                    i * 100,
+                    100,
+                    if i % 3 == 1 { 30_060 } else { 29_970 },
+                    i == 0,
+                );
             }
             if msn < n {
                 t.complete();
@@ -328,7 +348,13 @@ mod tests {
     #[test]
     fn renders_segments_parts_map_and_hint() {
         let t = timeline(2, 2, None);
-        let out = render(&t, &P, false, false, "#EXT-X-RENDITION-REPORT:URI=\"../x/index.m3u8\",LAST-MSN=12,LAST-PART=1\n");
+        let out = render(
+            &t,
+            &P,
+            false,
+            false,
+            "#EXT-X-RENDITION-REPORT:URI=\"../x/index.m3u8\",LAST-MSN=12,LAST-PART=1\n",
+        );
         let want = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:2\n\
 #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,PART-HOLD-BACK=1.080\n\
 #EXT-X-PART-INF:PART-TARGET=0.360\n#EXT-X-MEDIA-SEQUENCE:10\n\
@@ -342,13 +368,32 @@ mod tests {
         assert!(out.contains("#EXT-X-PART:DURATION=0.334,URI=\"1000-1.m4s\"\n"));
         // the part in progress's segment has no EXTINF; the hint names the
         // next part
-        assert!(out.ends_with("#EXT-X-PART:DURATION=0.334,URI=\"1000-13.m4s\"\n\
+        assert!(
+            out.ends_with(
+                "#EXT-X-PART:DURATION=0.334,URI=\"1000-13.m4s\"\n\
 #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1000-14.m4s\"\n\
-#EXT-X-RENDITION-REPORT:URI=\"../x/index.m3u8\",LAST-MSN=12,LAST-PART=1\n"), "{out}");
+#EXT-X-RENDITION-REPORT:URI=\"../x/index.m3u8\",LAST-MSN=12,LAST-PART=1\n"
+            ),
+            "{out}"
+        );
         // one map, one date-time per segment
         assert_eq!(out.matches("#EXT-X-MAP").count(), 1);
         assert_eq!(out.matches("#EXT-X-PROGRAM-DATE-TIME").count(), 3);
         assert!(out.contains("#EXT-X-PROGRAM-DATE-TIME:2026-11-26T10:26:15.478Z\n"));
+    }
+
+    #[test]
+    fn a_segment_just_completed_is_listed_by_its_parts_until_the_next_has_one() {
+        // segment 11 is complete, segment 12 has no part yet
+        let t = timeline(2, 0, None);
+        let out = render(&t, &P, false, false, "");
+        assert_eq!(out.matches("#EXTINF").count(), 1, "{out}");
+        assert!(
+            out.ends_with("#EXT-X-PART:DURATION=0.333,URI=\"1000-11.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1000-12.m4s\"\n"),
+            "{out}"
+        );
+        let v = t.view(0.36).unwrap();
+        assert_eq!((v.current_msn, v.current_parts), (11, 6));
     }
 
     #[test]
@@ -381,11 +426,17 @@ mod tests {
         let delta = render(&t, &P, true, false, "");
         assert!(delta.contains("#EXT-X-VERSION:9\n"));
         assert!(delta.contains("#EXT-X-MEDIA-SEQUENCE:10\n#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n#EXT-X-MAP:URI=\"init-1000.mp4\"\n"), "{delta}");
-        assert!(!delta.contains("\n5000.m4s\n") && delta.contains("\n7000.m4s\n"), "{delta}");
+        assert!(
+            !delta.contains("\n5000.m4s\n") && delta.contains("\n7000.m4s\n"),
+            "{delta}"
+        );
         assert!(delta.len() < full.len());
         // nothing to skip: the full playlist
         let t = timeline(3, 2, None);
-        assert_eq!(render(&t, &P, true, false, ""), render(&t, &P, false, false, ""));
+        assert_eq!(
+            render(&t, &P, true, false, ""),
+            render(&t, &P, false, false, "")
+        );
     }
 
     #[test]

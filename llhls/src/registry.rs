@@ -172,7 +172,11 @@ impl Registry {
         // under the registry's read lock: a new stream waits for this tick
         for s in self.streams.read().expect("registry lock").values() {
             let mut st = s.state.lock().expect("stream lock");
-            if st.tail_open() && st.due() <= now && st.pump() {
+            let mut changed = st.tick(now);
+            if st.tail_open() && st.due() <= now {
+                changed |= st.pump();
+            }
+            if changed {
                 drop(st);
                 s.bump();
             }

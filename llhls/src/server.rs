@@ -147,7 +147,8 @@ fn target(uri: &Uri) -> Result<Target, StatusCode> {
     let (key, file) = match comps[..] {
         [name, file] if rtmp_live_types::is_valid_name(name) => (name.to_string(), file),
         [name, rendition, file]
-            if rtmp_live_types::is_valid_name(name) && rtmp_live_types::is_valid_name(rendition) =>
+            if rtmp_live_types::is_valid_name(name)
+                && rtmp_live_types::is_valid_name(rendition) =>
         {
             (format!("{name}/{rendition}"), file)
         }
@@ -259,7 +260,6 @@ async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response {
     let mut rx = stream.changed.subscribe();
     let mut held = None;
     let mut deadline = None;
-    let mut first_part_deadline = None;
     loop {
         let step = {
             let st = stream.state.lock().expect("stream lock");
@@ -270,27 +270,6 @@ async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response {
                     match blocking::decide(req, &view) {
                         Decision::BadRequest(why) => Step::Bad(why),
                         Decision::Wait => Step::Wait(td),
-                        // A blocking answer waits for the first part of the
-                        // segment that follows a complete one: video.js
-                        // (VHS 3) keeps the parts of its last playlist when
-                        // the new one lists none for the segment in
-                        // progress, asks for the same part again, and a
-                        // cache that kept that answer held it there until
-                        // it expired. The preload hint already named that
-                        // part, so players that load hints lose nothing.
-                        Decision::Ready
-                            if req.msn.is_some()
-                                && view.current_parts == 0
-                                && st.live()
-                                && first_part_deadline
-                                    .map_or(true, |d| tokio::time::Instant::now() < d) =>
-                        {
-                            first_part_deadline.get_or_insert_with(|| {
-                                tokio::time::Instant::now()
-                                    + Duration::from_secs_f64(2.0 * view.part_target + 0.25)
-                            });
-                            Step::Wait(td)
-                        }
                         Decision::Ready => match st.render(req.skip, "") {
                             Some(body) => Step::Answer(body, td),
                             None => Step::NotYet,
@@ -312,7 +291,11 @@ async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response {
             held = Held::take(app, &stream);
             if held.is_none() {
                 // too many held: the current playlist, at once
-                let body = stream.state.lock().expect("stream lock").render(req.skip, "");
+                let body = stream
+                    .state
+                    .lock()
+                    .expect("stream lock")
+                    .render(req.skip, "");
                 return match body {
                     Some(mut b) => {
                         b.push_str(&rendition_reports(&app.reg, key));
@@ -322,12 +305,9 @@ async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response {
                 };
             }
         }
-        let mut until = *deadline.get_or_insert_with(|| {
+        let until = *deadline.get_or_insert_with(|| {
             tokio::time::Instant::now() + Duration::from_secs(3 * td).min(MAX_HOLD)
         });
-        if let Some(d) = first_part_deadline {
-            until = until.min(d);
-        }
         match tokio::time::timeout_at(until, rx.changed()).await {
             Ok(Ok(())) => {
                 if !app.reg.get(key).is_some_and(|s| Arc::ptr_eq(&s, &stream)) {
@@ -335,9 +315,6 @@ async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response {
                 }
             }
             Ok(Err(_)) => return error(StatusCode::NOT_FOUND, "stream ended"),
-            Err(_) if first_part_deadline.is_some_and(|d| tokio::time::Instant::now() >= d) => {
-                // no first part came (the publisher left): answer as is
-            }
             Err(_) => {
                 return error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -395,7 +372,11 @@ async fn part(app: &App, key: &str, epoch: u64, n: u64) -> Response {
             }
             let l = st.timeline().part(n);
             let path = match l {
-                PartLookup::Ready(loc) => Some((loc, st.part_path(loc.file, loc.complete), st.part_path(loc.file, true))),
+                PartLookup::Ready(loc) => Some((
+                    loc,
+                    st.part_path(loc.file, loc.complete),
+                    st.part_path(loc.file, true),
+                )),
                 _ => None,
             };
             (l, path, st.target_duration())
@@ -484,9 +465,18 @@ mod tests {
 
     #[test]
     fn paths_are_decoded_once_and_must_name_a_stream_file() {
-        assert_eq!(t("/golive/index.m3u8"), Ok(Target::Playlist("golive".into())));
-        assert_eq!(t("/golive/%69ndex.m3u8"), Ok(Target::Playlist("golive".into())));
-        assert_eq!(t("/golive/720p/index.m3u8"), Ok(Target::Playlist("golive/720p".into())));
+        assert_eq!(
+            t("/golive/index.m3u8"),
+            Ok(Target::Playlist("golive".into()))
+        );
+        assert_eq!(
+            t("/golive/%69ndex.m3u8"),
+            Ok(Target::Playlist("golive".into()))
+        );
+        assert_eq!(
+            t("/golive/720p/index.m3u8"),
+            Ok(Target::Playlist("golive/720p".into()))
+        );
         assert_eq!(
             t("/golive/17000-42.m4s"),
             Ok(Target::Part {

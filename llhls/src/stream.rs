@@ -27,6 +27,9 @@ pub struct Settings {
     pub min_target_duration: u64,
     /// When the fragment in progress is read.
     pub pace: Pace,
+    /// How much the playlist holds: the oldest segments leave while the
+    /// others still span this.
+    pub window: Duration,
 }
 
 impl Settings {
@@ -106,6 +109,9 @@ pub struct StreamState {
     clock: FrameClock,
     /// When the watcher's tick reads the fragment in progress again.
     due: Instant,
+    /// When a segment that completed is listed as one even though the next
+    /// has no part yet (see [`Timeline::complete`]).
+    announce_at: Option<Instant>,
     buf: Vec<u8>,
 }
 
@@ -132,6 +138,7 @@ impl StreamState {
             playlist_id: None,
             clock: FrameClock::default(),
             due: Instant::now(),
+            announce_at: None,
             buf: vec![0; 64 * 1024],
         }
     }
@@ -191,8 +198,13 @@ impl StreamState {
         // packaged whole, once
         if self.timeline.segments().is_empty() {
             self.package_listed(&up);
+            self.timeline.announce();
         }
-        for file in self.timeline.trim(up.media_sequence) {
+        if up.endlist {
+            self.timeline.announce();
+        }
+        let window = (self.settings.window.as_secs_f64() * CLOCK as f64) as u64;
+        for file in self.timeline.trim_to(window) {
             self.discard(self.dir.join(format!("{file}.m4s")));
         }
         self.collect_trash();
@@ -314,7 +326,11 @@ impl StreamState {
             if first {
                 self.start_segment(t, &closed, created);
             }
-            let Some(chunk) = self.session.packager.package(&closed.units, closed.end, first) else {
+            let Some(chunk) = self
+                .session
+                .packager
+                .package(&closed.units, closed.end, first)
+            else {
                 continue;
             };
             if let Err(e) = self.write_chunk(t, &chunk) {
@@ -384,6 +400,7 @@ impl StreamState {
                 start: chunk.start,
                 parts: vec![],
                 complete: false,
+                announced: false,
                 discontinuity,
                 pdt,
             });
@@ -412,6 +429,24 @@ impl StreamState {
             return;
         }
         self.timeline.complete();
+        // the next segment's first part is due a part later; if it does not
+        // come (the publisher left), the segment is listed anyway
+        let wait = Duration::from_secs_f64(2.0 * self.settings.part_target + 0.25);
+        self.announce_at = Some(Instant::now() + wait);
+    }
+
+    /// Lists a complete segment as one once the next one's first part is
+    /// overdue. Returns whether the playlist changed.
+    pub fn tick(&mut self, now: Instant) -> bool {
+        match self.announce_at {
+            Some(at) if now >= at => {
+                self.announce_at = None;
+                let changed = self.timeline.unannounced();
+                self.timeline.announce();
+                changed
+            }
+            _ => false,
+        }
     }
 
     fn discard(&mut self, path: PathBuf) {
@@ -421,7 +456,11 @@ impl StreamState {
     /// Deletes what left the playlist more than [`GRACE`] ago, and init
     /// segments no listed segment needs any more.
     fn collect_trash(&mut self) {
-        while self.trash.front().is_some_and(|(t, _)| t.elapsed() >= GRACE) {
+        while self
+            .trash
+            .front()
+            .is_some_and(|(t, _)| t.elapsed() >= GRACE)
+        {
             let (_, path) = self.trash.pop_front().expect("front exists");
             let _ = std::fs::remove_file(path);
         }

@@ -45,6 +45,10 @@ pub struct Segment {
     pub start: u64,
     pub parts: Vec<PartEntry>,
     pub complete: bool,
+    /// Listed as a segment (EXTINF and URI). A segment that just completed
+    /// is first listed by its parts only, until the segment after it has a
+    /// part: see [`Timeline::complete`].
+    pub announced: bool,
     /// Starts a new publish session (EXT-X-DISCONTINUITY before it).
     pub discontinuity: bool,
     pub pdt: SystemTime,
@@ -133,8 +137,17 @@ impl Timeline {
     }
 
     /// Adds the next part to the segment in progress; its number is
-    /// assigned here. Returns it.
-    pub fn add_part(&mut self, offset: u64, len: u64, duration: u64, independent: bool) -> Option<PartEntry> {
+    /// assigned here. Returns it. The segments before it are listed as
+    /// segments from now on.
+    pub fn add_part(
+        &mut self,
+        offset: u64,
+        len: u64,
+        duration: u64,
+        independent: bool,
+    ) -> Option<PartEntry> {
+        self.segments.back().filter(|s| !s.complete)?;
+        self.announce();
         let seg = self.segments.back_mut().filter(|s| !s.complete)?;
         let p = PartEntry {
             n: self.next_part,
@@ -148,7 +161,15 @@ impl Timeline {
         Some(p)
     }
 
-    /// The segment in progress is complete (nginx-rtmp listed it).
+    /// The segment in progress is complete (nginx-rtmp listed it). It is
+    /// listed as a segment once the next one has its first part (or on
+    /// [`Timeline::announce`]): until then the playlist shows all its parts
+    /// and a preload hint, as a segment in progress. So a playlist never
+    /// ends with a complete segment followed by nothing but the hint:
+    /// video.js (VHS 3) keeps the parts of its previous playlist when the
+    /// new one lists none after its last segment, asks for the part it
+    /// already has again, and a cache that kept that answer held it there
+    /// until it expired. Parts are listed as they complete all the same.
     pub fn complete(&mut self) -> Option<&Segment> {
         let seg = self.segments.back_mut().filter(|s| !s.complete)?;
         if seg.parts.is_empty() {
@@ -156,14 +177,34 @@ impl Timeline {
             return None;
         }
         seg.complete = true;
+        seg.announced = false;
         self.segments.back()
     }
 
-    /// Drops the segments before `first_msn` (they left the window).
-    /// Returns the files no longer listed.
-    pub fn trim(&mut self, first_msn: u64) -> Vec<u64> {
+    /// Lists every complete segment as a segment (the next one got its
+    /// first part, or none is coming soon: the publisher left).
+    pub fn announce(&mut self) {
+        for s in self.segments.iter_mut().filter(|s| s.complete) {
+            s.announced = true;
+        }
+    }
+
+    /// A complete segment waits to be listed as one.
+    pub fn unannounced(&self) -> bool {
+        self.segments.iter().any(|s| s.complete && !s.announced)
+    }
+
+    /// Drops the oldest complete segments while the others still span
+    /// `window` (90 kHz ticks). Returns the files no longer listed.
+    pub fn trim_to(&mut self, window: u64) -> Vec<u64> {
+        let mut total: u64 = self.segments.iter().map(Segment::duration).sum();
         let mut gone = Vec::new();
-        while self.segments.front().is_some_and(|s| s.msn < first_msn && s.complete) {
+        while let Some(front) = self.segments.front() {
+            let d = front.duration();
+            if !front.complete || total - d < window {
+                break;
+            }
+            total -= d;
             let s = self.segments.pop_front().expect("front exists");
             // the first segment's discontinuity is counted once it leaves
             if s.discontinuity {
@@ -212,8 +253,13 @@ impl Timeline {
 
     /// Where a blocking reload stands (see [`crate::blocking`]).
     pub fn view(&self, part_target: f64) -> Option<View> {
-        let last = self.segments.back()?;
-        let (current_msn, current_parts) = if last.complete {
+        // (a segment begun with no part yet is not listed)
+        let last = self
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.complete || !s.parts.is_empty())?;
+        let (current_msn, current_parts) = if last.complete && last.announced {
             (last.msn + 1, 0)
         } else {
             (last.msn, last.parts.len() as u64)
@@ -222,7 +268,7 @@ impl Timeline {
             .segments
             .iter()
             .rev()
-            .find(|s| s.complete && s.msn + 1 == current_msn)
+            .find(|s| s.complete && s.announced && s.msn + 1 == current_msn)
             .map(|s| s.parts.len() as u64)
             .filter(|n| *n > 0);
         Some(View {
@@ -260,6 +306,7 @@ mod tests {
             start: msn * 180_000,
             parts: vec![],
             complete: false,
+            announced: false,
             discontinuity: disc,
             pdt: UNIX_EPOCH,
         }
@@ -276,8 +323,20 @@ mod tests {
         t.add_part(1000, 500, 30_000, false);
         assert_eq!(t.view(0.36).unwrap().current_parts, 2);
         assert!(t.complete().is_some());
+        // complete, but shown as the segment in progress until the next
+        // one has a part (or it is announced)
+        assert!(t.unannounced());
         let v = t.view(0.36).unwrap();
-        assert_eq!((v.current_msn, v.current_parts, v.previous_parts), (6, 0, Some(2)));
+        assert_eq!(
+            (v.current_msn, v.current_parts, v.previous_parts),
+            (5, 2, None)
+        );
+        t.announce();
+        let v = t.view(0.36).unwrap();
+        assert_eq!(
+            (v.current_msn, v.current_parts, v.previous_parts),
+            (6, 0, Some(2))
+        );
         t.begin(seg(6, 102, false));
         t.add_part(0, 800, 30_000, true);
         assert_eq!(
@@ -301,13 +360,14 @@ mod tests {
         assert_eq!(t.next_part(), 3);
         assert_eq!(t.last_part(), Some((6, Some(0))));
         assert_eq!(t.segments()[0].duration(), 60_000);
-        // the first segment leaves: its parts are gone, its discontinuity
-        // counted
-        assert_eq!(t.trim(6), vec![100]);
+        // the first segment leaves (the second still spans the window):
+        // its parts are gone, its discontinuity counted
+        assert!(t.trim_to(60_001).is_empty());
+        assert_eq!(t.trim_to(30_000), vec![100]);
         assert_eq!(t.discontinuity_sequence(), 1);
         assert_eq!(t.part(0), PartLookup::Gone);
         // a segment in progress is never trimmed
-        assert!(t.trim(99).is_empty());
+        assert!(t.trim_to(0).is_empty());
         assert_eq!(t.segments().len(), 1);
     }
 

@@ -264,6 +264,7 @@ mod tests {
             part_target: 0.5,
             min_target_duration: 2,
             pace: Pace::new(tick),
+            window: Duration::from_secs(8),
         };
         let reg = Registry::new(root.clone(), settings);
         // no safety-net rescan during the test: only the watches and the

@@ -171,7 +171,9 @@ pub(crate) mod tests {
 
     #[test]
     fn nal_splitting_handles_both_start_codes_and_trailing_zeros() {
-        let d = [0, 0, 0, 1, 9, 0xf0, 0, 0, 1, 0x41, 1, 2, 0, 0, 0, 0, 1, 0x06, 5, 0];
+        let d = [
+            0, 0, 0, 1, 9, 0xf0, 0, 0, 1, 0x41, 1, 2, 0, 0, 0, 0, 1, 0x06, 5, 0,
+        ];
         assert_eq!(
             nal_units(&d),
             vec![&[9u8, 0xf0][..], &[0x41, 1, 2][..], &[0x06, 5][..]]

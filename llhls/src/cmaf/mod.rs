@@ -104,7 +104,12 @@ impl Packager {
     /// the part opens a segment (new parameter sets take effect there).
     /// `None` while no keyframe with parameter sets has been seen (nothing
     /// to decode yet) or when the part holds no video.
-    pub fn package(&mut self, units: &[Unit], end: Option<u64>, segment_start: bool) -> Option<Chunk> {
+    pub fn package(
+        &mut self,
+        units: &[Unit],
+        end: Option<u64>,
+        segment_start: bool,
+    ) -> Option<Chunk> {
         let mut init_changed = false;
         // video frames, converted
         let mut frames = Vec::new();
@@ -254,7 +259,12 @@ mod tests {
         let moof = Moof::decode(&mut std::io::Cursor::new(bytes)).unwrap();
         moof.traf
             .iter()
-            .map(|t| (t.tfhd.track_id, t.tfdt.as_ref().unwrap().base_media_decode_time))
+            .map(|t| {
+                (
+                    t.tfhd.track_id,
+                    t.tfdt.as_ref().unwrap().base_media_decode_time,
+                )
+            })
             .collect()
     }
 
@@ -267,7 +277,9 @@ mod tests {
             video(1, t0, true),
             video(2, t0 + 3000, false),
         ];
-        let c1 = p.package(&part1, Some((t0 + 6000) % (1 << 33)), true).unwrap();
+        let c1 = p
+            .package(&part1, Some((t0 + 6000) % (1 << 33)), true)
+            .unwrap();
         assert!(c1.init.is_some() && c1.independent);
         assert_eq!(c1.duration, 6000);
         let part2 = [
@@ -294,6 +306,9 @@ mod tests {
         assert!(p.codecs().is_none());
         assert!(p.package(&[video(1, 12000, true)], None, true).is_some());
         let c = p.codecs().unwrap();
-        assert_eq!((c.video.as_str(), c.width, c.height), ("avc1.64001f", 1280, 720));
+        assert_eq!(
+            (c.video.as_str(), c.width, c.height),
+            ("avc1.64001f", 1280, 720)
+        );
     }
 }

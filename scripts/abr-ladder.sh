@@ -130,8 +130,11 @@ variant() {
     codecs+=",mp4a.40.2"
     audio=$akbps
   fi
-  printf '#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,RESOLUTION=%dx%d,CODECS="%s"\n%s/index.m3u8\n' \
-    "$(( (vkbps * 107 / 100 + audio) * 1000 ))" "$(( (vkbps + audio) * 1000 ))" "$w" "$h" "$codecs" "$rname"
+  # BANDWIDTH is a peak (the encoder's maxrate and some overhead); no
+  # AVERAGE-BANDWIDTH: the ladder does not know the average (a still
+  # picture costs a fraction of the target rate)
+  printf '#EXT-X-STREAM-INF:BANDWIDTH=%d,RESOLUTION=%dx%d,CODECS="%s"\n%s/index.m3u8\n' \
+    "$(( (vkbps * 107 / 100 + audio) * 1000 ))" "$w" "$h" "$codecs" "$rname"
 }
 
 # Writes master.m3u8 (temporary file + rename) once every rendition has a

@@ -6,3 +6,4 @@ echo "== API";       ./bench-api.sh "${BENCH_SECS_WRK:-10}"
 echo "== edge";      rounds=${BENCH_ROUNDS:-5} ./bench-edge.sh "${BENCH_SECS_WRK:-8}"
 echo "== discovery"; ./bench-discovery.sh
 echo "== ABR";       ./bench-abr.sh
+echo "== players";   ./bench-players.sh

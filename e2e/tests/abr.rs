@@ -209,14 +209,17 @@ fn abr_ladder_through_the_edge() {
         // advertised resolution.
         let path = format!("/golive/{uri}");
         let dir = uri.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-        let (_, segs) = wait_until(Duration::from_secs(20), "rendition segments", || {
+        let (text, segs) = wait_until(Duration::from_secs(20), "rendition segments", || {
             let r = p.edge_get(&path);
             let pl = media_playlist(&r.text());
-            (r.status == 200 && pl.1.len() >= 2).then_some(pl)
+            (r.status == 200 && pl.1.len() >= 2).then(|| (r.text(), pl.1))
         });
-        let seg = p.edge_get(&format!("/golive/{dir}/{}", segs[0].1));
-        assert_eq!(seg.status, 200);
-        let probe = ffprobe(&seg.body);
+        let probe = ffprobe(&segment_media(
+            &p,
+            &format!("/golive/{dir}"),
+            &text,
+            &segs[0].1,
+        ));
         let video = probe
             .streams
             .iter()
@@ -402,13 +405,14 @@ fn abr_ladder_through_the_edge() {
     );
     // Every segment of the new session, through the edge, is the origin's
     // file of this session, never a cached one of the last session.
-    // nginx-rtmp names fragments by the clock (`<ms>.ts`): wait until the
+    // nginx-rtmp names fragments by the clock (`<ms>.ts`, packaged as
+    // `<ms>.m4s`): wait until the
     // new session's fragments are listed in every rendition (each
     // rendition's playlist is rewritten when its own fragment closes).
     let number = |path: &str| -> u64 {
         path.rsplit('/')
             .next()
-            .and_then(|f| f.strip_suffix(".ts"))
+            .and_then(|f| f.strip_suffix(".ts").or_else(|| f.strip_suffix(".m4s")))
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("fragment name: {path}"))
     };
@@ -455,10 +459,10 @@ fn abr_ladder_through_the_edge() {
             Duration::from_secs(30),
             "a segment at the source's size",
             || {
-                let (_, segs) =
-                    media_playlist(&p.edge_get(&format!("/golive/{r}/index.m3u8")).text());
+                let text = p.edge_get(&format!("/golive/{r}/index.m3u8")).text();
+                let (_, segs) = media_playlist(&text);
                 let (_, newest) = segs.last()?;
-                let probe = ffprobe(&p.edge_get(&format!("/golive/{r}/{newest}")).body);
+                let probe = ffprobe(&segment_media(&p, &format!("/golive/{r}"), &text, newest));
                 let video = probe.streams.iter().find(|s| s.0 == "video")?;
                 ((video.2, video.3) == size).then_some(())
             },

@@ -404,11 +404,14 @@ fn player_page_plays_the_abr_master_and_switches_renditions() {
     );
     // The 720p rung of a fresh 640x360 stream could only copy the 480p
     // one: it is a stub, not listed (scripts/abr-ladder.sh).
-    let (_, segs) = media_playlist(&p.edge_get("/golive/720p/index.m3u8").text());
-    let stub = ffprobe(
-        &p.edge_get(&format!("/golive/720p/{}", segs.last().unwrap().1))
-            .body,
-    );
+    let text = p.edge_get("/golive/720p/index.m3u8").text();
+    let (_, segs) = media_playlist(&text);
+    let stub = ffprobe(&segment_media(
+        &p,
+        "/golive/720p",
+        &text,
+        &segs.last().unwrap().1,
+    ));
     assert!(
         stub.streams
             .iter()

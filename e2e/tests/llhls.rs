@@ -215,7 +215,7 @@ fn ll_hls_through_origin_component_and_edge() {
         (1..=2).contains(&at_origin),
         "{hint} asked of the origin {at_origin} times"
     );
-    let listed = wait_until(Duration::from_secs(5), "the hinted part listed", || {
+    wait_until(Duration::from_secs(5), "the hinted part listed", || {
         let ll = parse_ll(&p.edge_get(path).text());
         let all: Vec<String> = ll
             .segments
@@ -225,7 +225,6 @@ fn ll_hls_through_origin_component_and_edge() {
             .collect();
         all.contains(&hint).then_some(())
     });
-    let _ = listed;
     let again = p.edge_get(&format!("/golive/{hint}"));
     assert_eq!(again.body, hinted[0].1);
     assert_eq!(again.header("x-cache-status"), "HIT", "{hint}");

@@ -340,7 +340,13 @@ fn next_part(body: &str) -> (u64, usize) {
 
 /// Seconds between the newest part of `body` being on disk (the frame
 /// after it written) and `received`.
-fn part_delay(body: &str, written: &Written, stream: usize, received: Instant, frame: f64) -> Option<f64> {
+fn part_delay(
+    body: &str,
+    written: &Written,
+    stream: usize,
+    received: Instant,
+    frame: f64,
+) -> Option<f64> {
     let (msn, parts) = next_part(body);
     if parts == 0 {
         return None;

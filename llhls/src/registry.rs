@@ -75,10 +75,14 @@ impl Stream {
     }
 }
 
+/// A master playlist's renditions, when they were read.
+type Masters = HashMap<String, (std::time::Instant, Option<Vec<String>>)>;
+
 pub struct Registry {
     root: PathBuf,
     settings: Settings,
     streams: RwLock<HashMap<String, Arc<Stream>>>,
+    masters: Mutex<Masters>,
 }
 
 impl Registry {
@@ -87,6 +91,7 @@ impl Registry {
             root,
             settings,
             streams: RwLock::new(HashMap::new()),
+            masters: Mutex::new(HashMap::new()),
         })
     }
 
@@ -112,20 +117,56 @@ impl Registry {
     }
 
     /// The other renditions of `key`'s stream (`<name>/<other>` for
-    /// `<name>/<rendition>`), sorted; none for a single-rendition stream.
+    /// `<name>/<rendition>`) that its master playlist lists, sorted; none
+    /// for a single-rendition stream. (The ladder encodes renditions the
+    /// master leaves out: a report of one would name a playlist no client
+    /// of the master knows.)
     pub fn siblings(&self, key: &str) -> Vec<(String, Arc<Stream>)> {
         let Some((name, _)) = key.split_once('/') else {
             return Vec::new();
         };
+        let listed = self.master_renditions(name);
         let mut v: Vec<(String, Arc<Stream>)> = self
             .streams
             .read()
             .expect("registry lock")
             .iter()
-            .filter(|(k, _)| k.as_str() != key && k.split_once('/').is_some_and(|(n, _)| n == name))
+            .filter(|(k, _)| {
+                k.as_str() != key
+                    && k.split_once('/').is_some_and(|(n, r)| {
+                        n == name && listed.as_ref().map_or(true, |l| l.iter().any(|x| x == r))
+                    })
+            })
             .map(|(k, s)| (k.clone(), s.clone()))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// The renditions `<name>/master.m3u8` lists (`None` without one),
+    /// read at most once a second per stream.
+    fn master_renditions(&self, name: &str) -> Option<Vec<String>> {
+        let now = std::time::Instant::now();
+        if let Some((at, v)) = self.masters.lock().expect("masters lock").get(name) {
+            if now.duration_since(*at) < std::time::Duration::from_secs(1) {
+                return v.clone();
+            }
+        }
+        let v = std::fs::read_to_string(self.root.join(name).join("master.m3u8"))
+            .ok()
+            .map(|text| {
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .filter_map(|l| l.split('/').next().map(str::to_string))
+                    .collect()
+            });
+        let mut m = self.masters.lock().expect("masters lock");
+        // a bound on names kept (one per stream, dropped with it)
+        if m.len() > 4 * self.streams.read().expect("registry lock").len() + 16 {
+            m.clear();
+        }
+        m.insert(name.to_string(), (now, v.clone()));
         v
     }
 

@@ -112,6 +112,9 @@ pub struct StreamState {
     /// When a segment that completed is listed as one even though the next
     /// has no part yet (see [`Timeline::complete`]).
     announce_at: Option<Instant>,
+    /// A fragment nginx-rtmp listed, waiting for the next one's first frame
+    /// (the end of its last): (it, its EXTINF, the longest wait).
+    closing: Option<(Tail, f64, Instant)>,
     buf: Vec<u8>,
 }
 
@@ -139,6 +142,7 @@ impl StreamState {
             clock: FrameClock::default(),
             due: Instant::now(),
             announce_at: None,
+            closing: None,
             buf: vec![0; 64 * 1024],
         }
     }
@@ -181,15 +185,22 @@ impl StreamState {
         for s in &up.segments {
             self.target_duration = self.target_duration.max(s.duration.round() as u64);
         }
-        // the fragment being tailed is listed now: it is complete
+        // the fragment being tailed is listed now: it is complete. Its last
+        // frame lasts until the next fragment's first, which nginx-rtmp
+        // writes as it lists this one: read it now, or (a read that came
+        // between the two) as soon as the next fragment's tail has it.
+        self.close_pending(None);
         if let Some(mut t) = self.tail.take() {
             if let Some(s) = up.segment(t.msn) {
                 let extinf = s.duration;
                 self.read_tail(&mut t, true);
-                let next = self.next_fragment_start(&up, &t);
-                t.scanner.finish(Some(extinf), next);
-                self.package(&mut t);
-                self.complete(t);
+                match self.next_fragment_start(&up, &t) {
+                    Some(next) => self.close(t, extinf, Some(next)),
+                    None => {
+                        let wait = Duration::from_secs_f64(2.0 * self.settings.part_target);
+                        self.closing = Some((t, extinf, Instant::now() + wait));
+                    }
+                }
             } else if t.msn >= up.next_msn() {
                 self.tail = Some(t);
             }
@@ -282,12 +293,6 @@ impl StreamState {
             let Ok(data) = std::fs::read(self.dir.join(&s.uri)) else {
                 continue;
             };
-            let next = segs.get(i + 1).and_then(|n| {
-                let d = std::fs::read(self.dir.join(&n.uri)).ok()?;
-                let mut sc = FragmentScanner::new(self.settings.part_target);
-                sc.push(&d[..d.len().min(256 * 1024)]);
-                sc.first_ts()
-            });
             let mut t = Tail {
                 msn: s.msn,
                 name: Some((num, s.uri.clone())),
@@ -302,11 +307,29 @@ impl StreamState {
                 discontinuity: false,
             };
             t.scanner.push(&data);
-            t.scanner.finish(Some(s.duration), next);
+            // the end of its last frame: the next listed fragment's first,
+            // or for the last listed one the fragment being written after it
+            let next = match segs.get(i + 1) {
+                Some(n) => std::fs::read(self.dir.join(&n.uri)).ok().and_then(|d| {
+                    let mut sc = FragmentScanner::new(self.settings.part_target);
+                    sc.push(&d[..d.len().min(256 * 1024)]);
+                    sc.first_ts()
+                }),
+                None => self.next_fragment_start(up, &t),
+            };
             // the fragment was written about its duration before the next
             // one's start, which is about now for the last listed one
             let back: f64 = segs[i..].iter().map(|s| s.duration).sum();
-            self.package_at(&mut t, SystemTime::now() - Duration::from_secs_f64(back));
+            let created = SystemTime::now() - Duration::from_secs_f64(back);
+            if next.is_none() && i + 1 == segs.len() {
+                // its end comes with the next fragment's first frame
+                self.package_at(&mut t, created);
+                let wait = Duration::from_secs_f64(2.0 * self.settings.part_target);
+                self.closing = Some((t, s.duration, Instant::now() + wait));
+                continue;
+            }
+            t.scanner.finish(Some(s.duration), next);
+            self.package_at(&mut t, created);
             self.complete(t);
         }
     }
@@ -435,9 +458,43 @@ impl StreamState {
         self.announce_at = Some(Instant::now() + wait);
     }
 
+    /// Finishes `t` (listed by nginx-rtmp, `extinf` long), its last frame
+    /// ending at `next` (the next fragment's first decode time) if known.
+    fn close(&mut self, mut t: Tail, extinf: f64, next: Option<u64>) {
+        // a next fragment of another publish session (timestamps that do not
+        // follow) says nothing of this one's end
+        let next = next.filter(|n| {
+            t.scanner
+                .last_ts()
+                .is_some_and(|last| (0..=TS_CLOCK as i64).contains(&ts::ts_diff(last, *n)))
+        });
+        t.scanner.finish(Some(extinf), next);
+        self.package(&mut t);
+        self.complete(t);
+    }
+
+    /// Finishes the listed fragment that waits for the next one's first
+    /// frame: with `next` (that decode time), or when the wait is over.
+    /// Returns whether it did.
+    fn close_pending(&mut self, next: Option<u64>) -> bool {
+        let due = self
+            .closing
+            .as_ref()
+            .is_some_and(|(_, _, until)| next.is_some() || Instant::now() >= *until);
+        if !due {
+            return false;
+        }
+        let (t, extinf, _) = self.closing.take().expect("checked above");
+        self.close(t, extinf, next);
+        true
+    }
+
     /// Lists a complete segment as one once the next one's first part is
     /// overdue. Returns whether the playlist changed.
     pub fn tick(&mut self, now: Instant) -> bool {
+        if self.closing.is_some() && self.close_pending(None) {
+            return true;
+        }
         match self.announce_at {
             Some(at) if now >= at => {
                 self.announce_at = None;
@@ -569,8 +626,21 @@ impl StreamState {
             cut.and_then(|c| self.clock.expected(c, ticks(t.scanner.frame_ticks()))),
             self.clock.step(now),
         );
-        self.package(&mut t);
-        let changed = self.timeline.next_part() != parts_before;
+        if self.closing.is_some() && t.scanner.first_ts().is_none() {
+            // the listed fragment waits for this one's first frame: read
+            // every tick until it is there
+            self.due = now + self.settings.pace.tick;
+        }
+        let mut changed = false;
+        if self.closing.is_some() {
+            if let Some(first) = t.scanner.first_ts() {
+                changed |= self.close_pending(Some(first));
+            }
+        }
+        if self.closing.is_none() {
+            self.package(&mut t);
+        }
+        changed |= self.timeline.next_part() != parts_before;
         self.tail = Some(t);
         changed
     }

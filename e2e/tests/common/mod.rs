@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod web;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -271,6 +273,87 @@ pub fn publish(port: u16, key: &str, size: &str, fps: u32, seconds: Option<u32>)
     Proc::spawn(&format!("ffmpeg-{key}-{port}"), cmd)
 }
 
+/// The publisher of `scripts/bench-latency.sh`: frames that carry the
+/// publisher's wall clock (`scripts/clock-frames.py`, read back by
+/// `e2e/browser/latency.mjs` and `players.mjs`) encoded in real time by
+/// ffmpeg (x264 veryfast/zerolatency, keyframes every 2 s, a 440 Hz AAC
+/// tone) and published over RTMP. The generator and ffmpeg run in their own
+/// process group, stopped as a whole when this is dropped.
+pub struct ClockPublisher {
+    proc: Proc,
+}
+
+impl ClockPublisher {
+    pub fn log(&self) -> String {
+        self.proc.log()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.proc.is_running()
+    }
+}
+
+impl Drop for ClockPublisher {
+    fn drop(&mut self) {
+        if let Some(pid) = self.proc.pid() {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        self.proc.stop();
+    }
+}
+
+/// [`ClockPublisher`] of `width`x`height` at `fps` to `port` with `key`;
+/// the video rate is sized to the frame (about 2.7 bits a pixel a second:
+/// 2.5 Mbit/s at 720p30, the top rung of the ABR ladder).
+pub fn publish_clock(port: u16, key: &str, width: u32, height: u32, fps: u32) -> ClockPublisher {
+    use std::os::unix::process::CommandExt;
+    let script = rtmp_live_testkit::workspace_root().join("scripts/clock-frames.py");
+    let kbps = (u64::from(width) * u64::from(height) * u64::from(fps) / 11_000).max(300);
+    let pipeline = format!(
+        "python3 \"$0\" {fps} {width} {height} | ffmpeg -hide_banner -nostdin -loglevel error \
+         -f rawvideo -pix_fmt gray -s {width}x{height} -framerate {fps} -i - \
+         -re -f lavfi -i sine=frequency=440:sample_rate=44100 \
+         -c:v libx264 -preset veryfast -tune zerolatency -pix_fmt yuv420p \
+         -b:v {kbps}k -maxrate {kbps}k -bufsize {}k \
+         -g {g} -keyint_min {g} -sc_threshold 0 -c:a aac -b:a 64k \
+         -f flv rtmp://127.0.0.1:{port}/stream/{key}",
+        kbps * 2,
+        g = fps * 2,
+    );
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(pipeline).arg(script).process_group(0);
+    ClockPublisher {
+        proc: Proc::spawn(&format!("clock-{key}-{port}"), cmd),
+    }
+}
+
+/// The bytes of segment `uri` of the media playlist `playlist` (served at
+/// `dir`, e.g. `/golive`), through the edge, that decode on their own: a
+/// CMAF segment with the init segment its `EXT-X-MAP` names in front.
+pub fn segment_media(p: &Platform, dir: &str, playlist: &str, uri: &str) -> Vec<u8> {
+    let mut map = None;
+    for line in playlist.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("#EXT-X-MAP:URI=\"") {
+            map = rest.split('"').next().map(str::to_string);
+        } else if line == uri {
+            break;
+        }
+    }
+    let seg = p.edge_get(&format!("{dir}/{uri}"));
+    assert_eq!(seg.status, 200, "{dir}/{uri}");
+    match map {
+        Some(init) => {
+            let i = p.edge_get(&format!("{dir}/{init}"));
+            assert_eq!(i.status, 200, "{dir}/{init}");
+            [i.body, seg.body].concat()
+        }
+        None => seg.body,
+    }
+}
+
 /// Media playlist: (media sequence, [(duration, uri)]).
 pub fn media_playlist(text: &str) -> (u64, Vec<(f64, String)>) {
     let mut seq = 0;
@@ -296,7 +379,11 @@ pub struct Probe {
 }
 
 pub fn ffprobe(bytes: &[u8]) -> Probe {
-    let f = tempfile::Builder::new().suffix(".ts").tempfile().unwrap();
+    let fmp4 = bytes.get(4..8) == Some(b"ftyp");
+    let f = tempfile::Builder::new()
+        .suffix(if fmp4 { ".mp4" } else { ".ts" })
+        .tempfile()
+        .unwrap();
     std::fs::write(f.path(), bytes).unwrap();
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-count_frames", "-show_entries"])

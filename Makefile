@@ -16,7 +16,7 @@ MODULE := target/release/libngx_edge_router.so
 # their own folder and cargo target dir (scripts/nginx-current.sh).
 NGINX_CURRENT := $(CURDIR)/target/nginx-current
 
-.PHONY: all deps build module nginx-current test-nginx-current player browser-deps check test chaos up stream bench compose-check compose-test clean
+.PHONY: all deps build module nginx-current test-nginx-current player browser-deps conform-deps check test chaos up stream bench compose-check compose-test clean
 
 all: build
 
@@ -49,6 +49,15 @@ player/hls.min.js: player/package.json player/package-lock.json
 	npm ci --prefix player --no-audit --no-fund
 	cp player/node_modules/hls.js/dist/hls.min.js $@
 
+# hls-parser (pinned in conform/package-lock.json): the conformance
+# checker's external strict parser (e2e/tests/conform.rs).
+conform-deps: conform/node_modules/.package-lock.json
+
+conform/node_modules/.package-lock.json: conform/package.json conform/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js and npm (scripts/deps.sh build does)" >&2; exit 1; }
+	npm ci --prefix conform --no-audit --no-fund
+	@touch $@
+
 # playwright-core (pinned in e2e/browser/package-lock.json) for the browser
 # end-to-end test, which drives Debian's chromium.
 browser-deps: e2e/browser/node_modules/.package-lock.json
@@ -68,7 +77,7 @@ check: module
 # free loopback ports and use the release binaries built above (the LL-HLS
 # live test fails, not skips, when nginx-rtmp or ffmpeg is missing). The chaos
 # suite runs shortened here; `make chaos` runs it at full length.
-test: deps build browser-deps
+test: deps build browser-deps conform-deps
 	LLHLS_REQUIRE_LIVE=1 $(CARGO) test --release --workspace --no-fail-fast
 
 # The edge module's test suites again, against the current nginx and the
@@ -79,22 +88,26 @@ test-nginx-current: deps build nginx-current
 	EDGE_MODULE=$(NGINX_CURRENT)/cargo/release/libngx_edge_router.so \
 	$(CARGO) test --release -p ngx-edge-router --no-fail-fast
 
-chaos: deps build
+chaos: deps build conform-deps
 	CHAOS_FULL=1 $(CARGO) test --release -p rtmp-live-e2e --test chaos -- --nocapture
+	CONFORM_SECONDS=600 $(CARGO) test --release -p rtmp-live-e2e --test conform -- --nocapture --test-threads 1
 
 # The platform's topology (platform/): processes, ports, configs.
 up: build
 	target/release/rtmp-live-up
 
+# The test pattern, published with `make up`'s key (rtmp-live-publish: the
+# key on no command line).
 stream:
+	$(CARGO) build --release -p rtmp-live-platform --bin rtmp-live-publish
 	scripts/stream.sh
 
-bench: build
+bench: build browser-deps
 	scripts/bench.sh
 
 # docker-compose.yml parses (no Docker engine needed).
 compose-check:
-	API_REPORT_TOKEN=check STREAM_KEYS=check-key-0123456789=golive docker-compose -f docker-compose.yml config -q
+	API_REPORT_TOKEN=check REDIS_PASSWORD=check STREAM_KEYS=check-key-0123456789=golive docker-compose -f docker-compose.yml config -q
 
 # docker-compose.yml run for real with podman (as root): images built (local
 # stand-ins for base images no registry serves), the stack used as a viewer

@@ -3,7 +3,8 @@
 # ffmpeg ladder they start as www-data) and, beside it, this origin's
 # discovery (as www-data too: nginx-rtmp creates each stream's folder with
 # mode 0744, readable by its owner only). Discovery advertises this
-# container's own host name, which the compose network's DNS resolves, so
+# container's address on the compose network: the edge lists exactly the
+# addresses its origins' name resolves to (docker/edge-entrypoint.sh), so
 # `--scale origin=N` gives N origins with nothing to configure. It also
 # answers nginx-rtmp's on_publish (its /authorize asks the API and, while the
 # API does not answer, still allows keys the API allowed recently).
@@ -19,7 +20,11 @@ export ORIGIN_RENDITIONS=/var/lib/rtmp-live/origin/renditions.conf
 export ABR_LADDER_SCRIPT=/usr/local/bin/abr-ladder.sh
 export AUTHORIZE_URL="${AUTHORIZE_URL:-http://$DISCOVERY_LISTEN/authorize}"
 export DISCOVERY_API_URL="${DISCOVERY_API_URL:-$API_URL}"
-export ADVERTISE_HOST="${ADVERTISE_HOST:-$(hostname):$ORIGIN_HTTP_PORT}"
+if [ -z "${ADVERTISE_HOST:-}" ]; then
+  ip=$(hostname -I | tr ' ' '\n' | grep -m1 -E '^[0-9]+(\.[0-9]+){3}$' || true)
+  [ -n "$ip" ] || { echo "origin: no IPv4 address: set ADVERTISE_HOST" >&2; exit 1; }
+  export ADVERTISE_HOST=$ip:$ORIGIN_HTTP_PORT
+fi
 # Per-stream ingest facts in discovery's /metrics, from this origin's
 # nginx-rtmp statistics (loopback only, in this container).
 export DISCOVERY_RTMP_STAT_URL="${DISCOVERY_RTMP_STAT_URL:-http://127.0.0.1:$RTMP_STAT_PORT/}"

@@ -232,7 +232,18 @@ $("pick").addEventListener("submit", (e) => {
   play($("name").value.trim());
 });
 
-const fromHash = decodeURIComponent(location.hash.slice(1));
+// The name from the page's #hash (a link to a stream). A hash that is not
+// valid percent-encoding (a bad link) is ignored: decodeURIComponent throws
+// on it, which would stop this whole script.
+function nameFromHash(hash) {
+  try {
+    return decodeURIComponent(hash.slice(1));
+  } catch (e) {
+    return "";
+  }
+}
+
+const fromHash = nameFromHash(location.hash);
 if (NAME.test(fromHash)) play(fromHash);
 loadList();
 setInterval(loadList, 5000);

@@ -10,11 +10,15 @@
 #      published edge port (ffprobe); the API container is stopped for
 #      COMPOSE_TEST_OUTAGE_SECS (60) while a viewer polls the playlist and
 #      its newest segment through the edge: not one error, and the stream
-#      keeps advancing;
+#      keeps advancing; a registration forged with the registry token,
+#      naming the API, Redis or an origin's other port, is refused by the
+#      edge (502, never contacted: its allowlist is exactly the origins);
 #   4. `down -v`, then again with ABR=0 and `--scale origin=2`: two streams
-#      published to the two origins register under each origin's own host
-#      name and play (index.m3u8) through the edge (ffprobe; hls.js in
-#      headless chromium on the edge's own player page);
+#      published to the two origins register under each origin's own
+#      address; while the API is stopped, the one the edge never saw plays
+#      through the edge's probe of its exact origins; both play (index.m3u8)
+#      through the edge (ffprobe; hls.js in headless chromium on the edge's
+#      own player page);
 #   5. `down -v` leaves no container, network or volume of the project.
 # Whatever happens, the project is taken down on exit.
 #
@@ -69,6 +73,7 @@ free_port() {
 secret() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 
 pids=()
+forged=0
 logs=$WORK/$project
 mkdir -p "$logs"
 cleanup() {
@@ -90,8 +95,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-export API_REPORT_TOKEN
-API_REPORT_TOKEN=$(secret)
+export API_REPORT_TOKEN REDIS_PASSWORD
+API_REPORT_TOKEN=$(secret) REDIS_PASSWORD=$(secret)
 key1=$(secret) key2=$(secret)
 export STREAM_KEYS="$key1=golive,$key2=second"
 
@@ -185,9 +190,9 @@ probe "http://127.0.0.1:$edge/golive/master.m3u8"
 rendition=$(curl -fsS "http://127.0.0.1:$edge/golive/master.m3u8" | grep -v '^#' | head -n1)
 probe "http://127.0.0.1:$edge/golive/$rendition"
 
-# Who runs what: as root only the origin's supervisor (its entrypoint) and each nginx
-# master; the ABR ladder (ffmpeg), discovery and nginx workers as www-data,
-# the API as nobody.
+# Who runs what: as root only the origin's and the edge's supervisors (their
+# entrypoints) and each nginx master; the ABR ladder (ffmpeg), discovery and
+# nginx workers as www-data, the API as nobody.
 check_users() { # service  allowed-root-commands...  (comm names)
   local svc=$1 c procs
   shift
@@ -204,10 +209,28 @@ check_users() { # service  allowed-root-commands...  (comm names)
 origin_procs=$(check_users origin origin-entrypoi nginx)
 grep -Eq '^www-data +ffmpeg' <<<"$origin_procs" || fail "no ffmpeg ladder as www-data in the origin: $origin_procs"
 grep -Eq '^www-data +rtmp-live-disc' <<<"$origin_procs" || fail "no discovery as www-data in the origin: $origin_procs"
-check_users edge nginx >/dev/null
+check_users edge edge-entrypoint nginx >/dev/null
 check_users api >/dev/null
 say "users: origin $(echo "$origin_procs" | awk '{print $2 "=" $1}' | sort -u | tr '\n' ' '), edge workers and API not root"
 
+
+# A registration forged with the registry token (a stolen token, or written
+# straight into Redis) names something that is no origin: the edge refuses
+# it (502) without contacting it, whatever the address or name.
+api_ip=$(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(container_of api)")
+origin_ip=$(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(container_of origin)")
+for host in "api:9090" "$api_ip:9090" "redis:6379" "$origin_ip:9091" "$origin_ip:1935"; do
+  name=forged$((++forged))
+  podman exec "$(container_of api)" curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $API_REPORT_TOKEN" \
+    -H 'Content-Type: application/json' -d "{\"name\":\"$name\",\"manifest\":\"index.m3u8\",\"host\":\"$host\"}" \
+    http://127.0.0.1:9090/streams || fail "forged registration of $host not stored"
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$edge/$name/index.m3u8")
+  [[ $code == 502 ]] || fail "a registration naming $host: the edge answered $code, not 502"
+done
+edge_log=$(podman logs "$(container_of edge)" 2>&1)
+grep -q 'not allowed by "edge_router_origins"' <<<"$edge_log" ||
+  fail "the edge did not log the refused origins"
+say "forged registrations (API, Redis, other ports) refused by the edge: 502"
 
 say "API outage: the api container stopped for $OUTAGE s while a viewer plays"
 python3 scripts/compose-test/viewer.py "http://127.0.0.1:$edge/golive/master.m3u8" $((OUTAGE + 10)) >"$logs/viewer.json" &
@@ -237,7 +260,18 @@ p1=$(podman port "$o1" 1935/tcp | head -n1) p2=$(podman port "$o2" 1935/tcp | he
 publish "${p1##*:}" "$key1" "$logs/publish2a.log"
 publish "${p2##*:}" "$key2" "$logs/publish2b.log"
 wait_playable "http://127.0.0.1:$edge/golive/index.m3u8" 60
-wait_playable "http://127.0.0.1:$edge/second/index.m3u8" 60
+# `second` is registered (by origin 2) but the edge never saw it: with the
+# API down, the edge probes its exact origins and finds it there.
+until=$((SECONDS + 60))
+until [[ -n $(api_origins second 2>/dev/null) ]]; do
+  ((SECONDS < until)) || fail "second not registered"
+  sleep 1
+done
+podman stop -t 5 "$(container_of api)" >/dev/null
+wait_playable "http://127.0.0.1:$edge/second/index.m3u8" 30
+say "second, never seen by the edge, plays while the API is down (origin probes)"
+podman start "$(container_of api)" >/dev/null
+wait_healthy 30
 probe "http://127.0.0.1:$edge/golive/index.m3u8"
 probe "http://127.0.0.1:$edge/second/index.m3u8"
 if ((BROWSER)); then
@@ -252,10 +286,11 @@ if ((BROWSER)); then
   grep '^{"how"' "$logs/browser.log" | tail -n1 | python3 scripts/compose-test/browser_check.py 15 ||
     fail "hls.js did not play"
 fi
-h1=$(podman inspect -f '{{.Config.Hostname}}' "$o1"):8080 h2=$(podman inspect -f '{{.Config.Hostname}}' "$o2"):8080
+ip_of() { podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"; }
+h1=$(ip_of "$o1"):8080 h2=$(ip_of "$o2"):8080
 a1=$(api_origins golive) a2=$(api_origins second)
 say "API: golive on $a1, second on $a2 (origin containers: $h1, $h2)"
-[[ $a1 == "$h1" && $a2 == "$h2" ]] || fail "each stream must be registered by its own origin's host name"
+[[ $a1 == "$h1" && $a2 == "$h2" ]] || fail "each stream must be registered by its own origin's address"
 
 # podman-compose 1.6's `down` knows only the compose file's replica count
 # (docker compose removes every replica): the extra origin goes first.

@@ -26,12 +26,17 @@ build_pkgs=(
 test_pkgs=(
   wrk                       # benchmarks
   docker-compose            # validates docker-compose.yml without an engine (tests)
-  chromium                  # the browser end-to-end test (e2e/tests/browser.rs)
-  vlc-bin vlc-plugin-base   # VLC's HLS client (cvlc) in the LL-HLS end-to-end test
+  chromium                  # the browser end-to-end tests (e2e/tests/browser.rs, players.rs)
+  vlc-bin vlc-plugin-base   # VLC's HLS client (cvlc) in the LL-HLS and players end-to-end tests
+  mpv                       # mpv's HLS client (e2e/tests/players.rs)
+  gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
+                            # GStreamer's hlsdemux/hlsdemux2 and decoders (e2e/tests/players.rs)
   dnsmasq-base              # a real DNS server for the edge's origins-by-name tests
 )
 compose_pkgs=(
   podman runc               # the container engine (runc: crun refuses hybrid cgroups)
+  golang-github-containernetworking-plugin-dnsname
+                            # container names on compose networks (Debian 12's podman uses CNI)
   debootstrap               # local base images where no registry answers
   python3-venv              # podman-compose, pinned, from PyPI
   chromium                  # hls.js in a real browser against the stack

@@ -18,6 +18,12 @@ if [[ -z ${EDGE_RESOLVER:-} ]]; then
   export EDGE_RESOLVER=${ns:-127.0.0.1}
 fi
 export EDGE_RESOLVER_VALID=${EDGE_RESOLVER_VALID:-10s}
+# Derived: where the origin's HTTP server listens: ORIGIN_HTTP_PORT on every
+# interface (a container's, on its private network) unless given (`make up`
+# gives loopback).
+if [[ -n ${ORIGIN_HTTP_PORT:-} && -z ${ORIGIN_HTTP_LISTEN:-} ]]; then
+  export ORIGIN_HTTP_LISTEN=$ORIGIN_HTTP_PORT
+fi
 vars=$(grep -o '\${[A-Z_][A-Z0-9_]*}' "$tmpl" | sort -u || true)
 for v in $vars; do
   name=${v:2:-1}

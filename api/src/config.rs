@@ -11,8 +11,16 @@ pub struct Config {
     #[arg(long, env = "API_LISTEN", default_value = "0.0.0.0:9090")]
     pub listen: String,
     /// Redis holding the registry.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
     pub redis_url: String,
+    /// Redis's password (`requirepass`), unless REDIS_URL carries one.
+    #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
     /// A registration expires this long after the origin's last report.
     #[arg(long, env = "STREAM_TTL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub stream_ttl_secs: u64,

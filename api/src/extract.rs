@@ -33,8 +33,9 @@ pub struct ApiJson<T>(pub T);
 #[from_request(via(axum::Form), rejection(ApiError))]
 pub struct ApiForm<T>(pub T);
 
-/// A caller allowed to write the registry: `Authorization: Bearer <token>`
-/// matching `API_REPORT_TOKEN` or one of `API_ORIGIN_TOKENS` (401 otherwise).
+/// An origin (its discovery): `Authorization: Bearer <token>` matching
+/// `API_REPORT_TOKEN` or one of `API_ORIGIN_TOKENS` (401 otherwise). Needed
+/// to write the registry and to ask `/authorize`.
 impl FromRequestParts<Arc<AppState>> for Writer {
     type Rejection = ApiError;
 
@@ -48,7 +49,7 @@ impl FromRequestParts<Arc<AppState>> for Writer {
             .and_then(|v| v.to_str().ok());
         state.tokens.check(h).inspect_err(|_| {
             // The request span already carries the method and path.
-            tracing::warn!("registry write refused: missing or invalid token");
+            tracing::warn!("refused: missing or invalid token");
         })
     }
 }

@@ -97,6 +97,7 @@ async fn run(config: Config) -> Result<(), String> {
     let metrics = Arc::new(metrics::Metrics::new());
     let store = store::Store::new(
         &config.redis_url,
+        config.redis_password.as_deref(),
         config.stream_ttl_secs,
         config.redis_timeout(),
         metrics.clone(),
@@ -117,7 +118,7 @@ async fn run(config: Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    tracing::info!(listen = %config.listen, redis = %config.redis_url, ttl = config.stream_ttl_secs, "API listening");
+    tracing::info!(listen = %config.listen, redis = %redis_addr(&config.redis_url), ttl = config.stream_ttl_secs, "API listening");
     let app = routes::router(state, Duration::from_secs(config.request_timeout_secs));
     server::serve(
         listener,
@@ -133,6 +134,14 @@ async fn run(config: Config) -> Result<(), String> {
     .await;
     tracing::info!("API stopped");
     Ok(())
+}
+
+/// Where REDIS_URL points, without its credentials (for the log).
+fn redis_addr(url: &str) -> String {
+    use redis::IntoConnectionInfo;
+    url.into_connection_info()
+        .map(|i| i.addr().to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -98,7 +98,10 @@ async fn metrics_text(State(s): Shared) -> Response {
 }
 
 /// The parameters nginx-rtmp sends with `on_publish` (`name` is the key the
-/// publisher typed, `addr` its address).
+/// publisher typed, `addr` its address). They reach the API through the
+/// origin's discovery, which adds the origin's token: `/authorize` answers
+/// only callers with a registry token ([`Writer`], 401 otherwise), so
+/// `addr` is what an origin reported, never what anyone else claims.
 #[derive(Debug, Deserialize)]
 pub struct PublishParams {
     name: Option<String>,
@@ -108,6 +111,7 @@ pub struct PublishParams {
 
 async fn authorize_get(
     State(s): Shared,
+    _origin: Writer,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiQuery(p): ApiQuery<PublishParams>,
 ) -> Result<Response, ApiError> {
@@ -116,6 +120,7 @@ async fn authorize_get(
 
 async fn authorize_post(
     State(s): Shared,
+    _origin: Writer,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiForm(p): ApiForm<PublishParams>,
 ) -> Result<Response, ApiError> {
@@ -123,9 +128,10 @@ async fn authorize_post(
 }
 
 async fn authorize(s: &AppState, peer: SocketAddr, p: PublishParams) -> Result<Response, ApiError> {
-    // nginx-rtmp passes the publisher's address; failures are counted per
-    // publisher, not per origin (which would let one guesser lock out every
-    // publisher of that origin). Without it, the caller's address counts.
+    // nginx-rtmp passes the publisher's address (trusted: the caller holds
+    // an origin's token); failures are counted per publisher, not per origin
+    // (which would let one guesser lock out every publisher of that origin).
+    // Without it, the caller's address counts.
     let client: IpAddr = p
         .addr
         .as_deref()

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script};
+use redis::{AsyncCommands, IntoConnectionInfo, Script};
 use rtmp_live_types::{Origin, StreamInfo, StreamReport};
 use tokio::sync::OnceCell;
 
@@ -159,13 +159,21 @@ pub struct Store {
 impl Store {
     /// Does not connect: the API starts (and `/readyz` says 503) while
     /// Redis is down, and connects on first use.
+    /// `password`: sent with AUTH on every connection (overrides one in
+    /// `url`).
     pub fn new(
         url: &str,
+        password: Option<&str>,
         ttl_secs: u64,
         timeout: Duration,
         metrics: Arc<Metrics>,
     ) -> Result<Store, String> {
-        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        let mut info = url.into_connection_info().map_err(|e| e.to_string())?;
+        if let Some(p) = password.filter(|p| !p.is_empty()) {
+            let settings = info.redis_settings().clone().set_password(p);
+            info = info.set_redis_settings(settings);
+        }
+        let client = redis::Client::open(info).map_err(|e| e.to_string())?;
         Ok(Store {
             client,
             conn: OnceCell::new(),

@@ -697,15 +697,78 @@ fn since_is_kept_by_heartbeats_and_new_per_registration() {
 
 // ----- authorize: failed attempts, ownership ---------------------------------
 
+/// nginx-rtmp's `on_publish` as an origin's discovery forwards it: with
+/// the origin's token.
 fn authorize(c: &Client, api: &Api, key: &str, addr: Option<&str>) -> Response {
+    authorize_as(c, api, key, addr, Some(TOK_ANY))
+}
+
+fn authorize_as(
+    c: &Client,
+    api: &Api,
+    key: &str,
+    addr: Option<&str>,
+    token: Option<&str>,
+) -> Response {
     let mut form = vec![("call", "publish"), ("app", "stream"), ("name", key)];
     if let Some(a) = addr {
         form.push(("addr", a));
     }
-    c.post(format!("{}/authorize", api.url()))
-        .form(&form)
-        .send()
-        .unwrap()
+    let mut r = c.post(format!("{}/authorize", api.url())).form(&form);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().unwrap()
+}
+
+/// `/authorize` trusts `addr` (the publisher's address, which the guess
+/// limit counts by): only origins may call it. Without an origin's token
+/// (any-host or per-origin) it answers 401 with a short JSON body and one
+/// log line, whatever the key, and counts nothing.
+#[test]
+fn authorize_needs_an_origins_token() {
+    let redis = Redis::start();
+    let api = secure_api(&redis, &[("AUTHORIZE_MAX_FAILURES_PER_MIN", "3")]);
+    let c = client();
+    for token in [None, Some("wrong-token-0123456789"), Some("")] {
+        for key in [KEY1, "guess-0123456789abcdef"] {
+            let r = authorize_as(&c, &api, key, Some("198.51.100.7"), token);
+            assert_eq!(r.headers()["www-authenticate"], "Bearer");
+            let r = r.text().unwrap();
+            assert!(r.len() < 100, "{r}");
+            let v: Value = serde_json::from_str(&r).unwrap();
+            assert!(v["error"].as_str().unwrap().contains("token"), "{r}");
+            // GET (nginx-rtmp's other form) too.
+            let mut g = c.get(format!(
+                "{}/authorize?name={key}&addr=198.51.100.7",
+                api.url()
+            ));
+            if let Some(t) = token {
+                g = g.bearer_auth(t);
+            }
+            assert_json_error(g.send().unwrap(), 401);
+        }
+    }
+    // Nothing was counted: 20 refused calls, and the address is not limited.
+    assert_eq!(
+        authorize(&c, &api, KEY1, Some("198.51.100.7"))
+            .status()
+            .as_u16(),
+        302
+    );
+    // Every origin token is accepted, per-origin ones included.
+    for tok in [TOK_A, TOK_B] {
+        assert_eq!(
+            authorize_as(&c, &api, KEY1, Some("198.51.100.8"), Some(tok))
+                .status()
+                .as_u16(),
+            302
+        );
+    }
+    let log = api.proc.log();
+    let refused = log.matches("missing or invalid token").count();
+    assert_eq!(refused, 12, "one line per refused call:\n{log}");
+    assert!(!log.contains("wrong-token"), "{log}");
 }
 
 #[test]
@@ -757,11 +820,7 @@ fn failed_authorize_attempts_are_limited_per_client() {
 }
 
 fn redis_cli(redis: &Redis, args: &[&str]) -> String {
-    let out = std::process::Command::new("redis-cli")
-        .args(["-p", &redis.port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli");
+    let out = redis.cli().args(args).output().expect("redis-cli");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -1128,4 +1187,24 @@ fn live_names_list_only_names() {
     assert_eq!(v["streams"], serde_json::json!(["a", "b"]));
     assert_eq!(v["truncated"], false);
     assert!(!text.contains("10.0.0."), "origin addresses leaked: {text}");
+}
+
+/// Redis requires a password: the API sends it (REDIS_PASSWORD, or in
+/// REDIS_URL) and never logs it; without it the API is not ready.
+#[test]
+fn redis_password_is_sent_and_never_logged() {
+    let redis = Redis::start();
+    let c = client();
+    let bare = format!("redis://127.0.0.1:{}", redis.port);
+    let without = Api::start(&bare, &[]);
+    assert_eq!(ready(&c, &without), 503);
+    let with_env = Api::start(&bare, &[("REDIS_PASSWORD", redis.password.as_str())]);
+    assert_eq!(ready(&c, &with_env), 200);
+    let in_url = Api::start(&redis.url(), &[]);
+    assert_eq!(ready(&c, &in_url), 200);
+    for api in [&without, &with_env, &in_url] {
+        let log = api.proc.log();
+        assert!(log.contains("API listening"), "{log}");
+        assert!(!log.contains(&redis.password), "{log}");
+    }
 }

@@ -89,6 +89,9 @@ enum ApiAnswer {
 pub struct Authorizer {
     http: reqwest::Client,
     url: String,
+    /// This origin's token (`API_REPORT_TOKEN`): the API answers
+    /// `/authorize` only to origins.
+    token: Option<String>,
     max_age: Duration,
     memory: Mutex<Memory>,
     metrics: Arc<Metrics>,
@@ -100,6 +103,7 @@ impl Authorizer {
     /// memory only).
     pub fn new(
         api: &str,
+        token: Option<String>,
         timeout: Duration,
         max_age: Duration,
         state_dir: Option<&Path>,
@@ -117,6 +121,7 @@ impl Authorizer {
         Authorizer {
             http,
             url: format!("{}/authorize", api.trim_end_matches('/')),
+            token,
             max_age,
             memory: Mutex::new(memory),
             metrics,
@@ -154,6 +159,15 @@ impl Authorizer {
                 tracing::debug!(%client, %app, key = %tag, "publish denied by the API");
                 Answer {
                     status,
+                    location: None,
+                }
+            }
+            ApiAnswer::Other(status) if status == StatusCode::UNAUTHORIZED => {
+                self.metrics.authorize(AuthSource::Api, false);
+                tracing::error!(%client, %app, key = %tag, %status,
+                    "publish refused: the API does not accept this origin's token (API_REPORT_TOKEN)");
+                Answer {
+                    status: StatusCode::FORBIDDEN,
                     location: None,
                 }
             }
@@ -202,14 +216,15 @@ impl Authorizer {
     }
 
     async fn ask_api(&self, body: Bytes) -> ApiAnswer {
-        let resp = match self
+        let mut req = self
             .http
             .post(&self.url)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-        {
+            .body(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => return ApiAnswer::Unavailable(error_chain(&e)),
         };
@@ -229,6 +244,8 @@ impl Authorizer {
         } else if status.is_client_error() {
             // 429 included: a publisher the API throttles for failed
             // attempts must not be able to test keys against the memory.
+            // 401 (this origin's token refused) too: the memory is for
+            // outages, not for a misconfigured origin.
             ApiAnswer::Other(status)
         } else {
             ApiAnswer::Unavailable(format!("API answered {status}"))

@@ -23,7 +23,7 @@ pub struct Config {
         default_value = "http://127.0.0.1:9090"
     )]
     pub api_url: String,
-    /// Bearer token for POST/DELETE /streams.
+    /// This origin's bearer token: POST/DELETE /streams and /authorize.
     #[arg(long, env = "API_REPORT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// `host[:port]` at which edges reach this origin's HTTP server

@@ -61,6 +61,7 @@ async fn main() -> std::process::ExitCode {
     let api_back = Arc::new(Notify::new());
     let authorizer = Arc::new(Authorizer::new(
         &config.api_url,
+        config.token.clone().filter(|t| !t.is_empty()),
         config.auth_timeout(),
         config.auth_cache(),
         config.state_dir.as_deref(),
@@ -147,6 +148,28 @@ impl FolderWatch {
             }
         }
     }
+
+    /// Watches a folder that appeared inside the HLS folder (a stream, an
+    /// ABR rendition). notify's recursive watch adds it by itself, but drops
+    /// a failure silently (all but running out of watches): asking again
+    /// returns the error, which is logged at warn. The folder's changes are
+    /// then seen by the periodic rescan only.
+    fn watch_new(&mut self, dir: &Path, rescan: Duration) {
+        let Some((w, _)) = self.current.as_mut() else {
+            return;
+        };
+        match w.watch(dir, RecursiveMode::Recursive) {
+            Ok(()) => {}
+            // Gone already (a publish that ended at once): nothing to watch.
+            Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {
+                tracing::debug!(path = %dir.display(), "folder gone before its watch");
+            }
+            Err(e) => {
+                tracing::warn!(path = %dir.display(), error = %e, every = ?rescan,
+                    "cannot watch a stream folder (inotify): its changes are seen by the periodic rescan only");
+            }
+        }
+    }
 }
 
 async fn run(config: Config, mut registry: Registry) {
@@ -164,7 +187,8 @@ async fn run(config: Config, mut registry: Registry) {
     let mut expiry = tokio::time::interval(
         (config.stale() / 4).clamp(Duration::from_millis(25), Duration::from_millis(500)),
     );
-    let mut safety = tokio::time::interval(config.heartbeat().min(Duration::from_secs(5)));
+    let rescan = config.heartbeat().min(Duration::from_secs(5));
+    let mut safety = tokio::time::interval(rescan);
     expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -173,7 +197,7 @@ async fn run(config: Config, mut registry: Registry) {
     loop {
         tokio::select! {
             Some(msg) = rx.recv() => match msg {
-                Msg::Fs(res) => handle(&root, &mut folder, &mut registry, res),
+                Msg::Fs(res) => handle(&root, &mut folder, &mut registry, res, rescan),
                 Msg::Recheck(name, left) => {
                     registry.touched(&name, Instant::now());
                     if !registry.is_live(&name) && left > 0 {
@@ -210,6 +234,7 @@ fn handle(
     folder: &mut FolderWatch,
     registry: &mut Registry,
     res: notify::Result<Event>,
+    rescan: Duration,
 ) {
     let ev = match res {
         Ok(ev) => ev,
@@ -238,6 +263,9 @@ fn handle(
             Touched::Playlist(name) if path.exists() => registry.touched(&name, Instant::now()),
             Touched::StreamDir(name) if !path.exists() => registry.gone(&name, "folder removed"),
             Touched::StreamDir(name) | Touched::StreamSubdir(name) if path.is_dir() => {
+                if matches!(ev.kind, EventKind::Create(_)) {
+                    folder.watch_new(path, rescan);
+                }
                 registry.touched(&name, Instant::now());
                 if !registry.is_live(&name) {
                     recheck_later(&folder.tx, name, 10);

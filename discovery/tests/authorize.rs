@@ -81,6 +81,45 @@ const DENIED_BY_API: &str = r#"discovery_authorize_decisions_total{source="api",
 const FROM_CACHE: &str = r#"discovery_authorize_decisions_total{source="cache",decision="allow"}"#;
 const REFUSED: &str = r#"discovery_authorize_decisions_total{source="refused",decision="deny"}"#;
 
+/// The API answers `/authorize` only to origins (it trusts the publisher
+/// address they pass on): discovery sends this origin's token. A token the
+/// API refuses (401) is a misconfigured origin, not an outage: the publish
+/// is refused, logged at error, and the memory is left alone.
+#[test]
+fn authorize_carries_the_origins_token() {
+    const TOKEN: &str = "origin-token-0123456789abcdef";
+    let redis = Redis::start();
+    let api = Api::start(
+        &redis.url(),
+        &[
+            ("STREAM_KEYS", KEYS),
+            ("PUBLISH_REDIRECT", "{name}"),
+            ("API_INSECURE_NO_AUTH", "0"),
+            ("API_REPORT_TOKEN", TOKEN),
+        ],
+    );
+    let c = client();
+    let hls = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let good = start_discovery(&api.url(), hls.path(), port, &[("API_REPORT_TOKEN", TOKEN)]);
+    assert_eq!(authorize(&c, port, KEY), (302, Some("show".into())));
+    assert_eq!(metric(&c, port, FROM_API), 1.0);
+    drop(good);
+    for token in [Some("not-the-token-0123456789"), None] {
+        let port = free_port();
+        let env: Vec<(&str, &str)> = token.map(|t| ("API_REPORT_TOKEN", t)).into_iter().collect();
+        let d = start_discovery(&api.url(), hls.path(), port, &env);
+        assert_eq!(authorize(&c, port, KEY), (403, None), "{token:?}");
+        assert_eq!(metric(&c, port, FROM_CACHE), 0.0);
+        let log = d.log();
+        assert!(
+            log.contains("ERROR") && log.contains("does not accept this origin's token"),
+            "{log}"
+        );
+        assert!(!log.contains("not-the-token"), "{log}");
+    }
+}
+
 #[test]
 fn allowed_keys_are_allowed_from_memory_while_the_api_is_down_until_they_expire() {
     let redis = Redis::start();

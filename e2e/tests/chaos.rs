@@ -249,9 +249,9 @@ fn chaos_suite() {
             }
             let (_, segs) = media_playlist(&r.text());
             let fresh = segs.iter().find(|(_, u)| {
-                u.trim_end_matches(".ts")
-                    .parse::<u64>()
-                    .is_ok_and(|ms| ms > late_published)
+                u.rsplit_once('.')
+                    .and_then(|(ms, _)| ms.parse::<u64>().ok())
+                    .is_some_and(|ms| ms > late_published)
             })?;
             let seg = p.edge_get(&format!("/late/{}", fresh.1));
             (seg.status == 200 && !seg.body.is_empty()).then(|| t0.elapsed())
@@ -418,10 +418,13 @@ fn chaos_suite() {
     std::thread::sleep(Duration::from_secs(2));
     player.reset();
 
-    // 3. Redis loses everything (FLUSHALL), then is killed and restarted.
+    // 3. Redis loses everything (FLUSHALL), then is killed and restarted
+    // (with the run's password, from its private config file).
+    let redis_password = std::fs::read_to_string(p.state_dir().join("redis-password")).unwrap();
     let redis_cli = |args: &[&str]| {
         let out = std::process::Command::new("redis-cli")
             .args(["-p", &p.ports.redis.to_string()])
+            .env("REDISCLI_AUTH", redis_password.trim())
             .args(args)
             .output()
             .unwrap();
@@ -441,7 +444,8 @@ fn chaos_suite() {
     kill(Pid::from_raw(redis_pid), Signal::SIGKILL).unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let mut cmd = std::process::Command::new("redis-server");
-    cmd.args(["--port", &p.ports.redis.to_string(), "--bind", "127.0.0.1"])
+    cmd.arg(p.state_dir().join("redis/redis.conf"))
+        .args(["--port", &p.ports.redis.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"]);
     let mut redis = Proc::spawn("redis-server", cmd);
     let back = Instant::now();

@@ -135,9 +135,11 @@ fn compose_file_parses_without_an_engine() {
         cmd.current_dir(workspace_root())
             .args(["-f", "docker-compose.yml", "config"])
             .env_remove("API_REPORT_TOKEN")
+            .env_remove("REDIS_PASSWORD")
             .env_remove("STREAM_KEYS");
         if creds {
             cmd.env("API_REPORT_TOKEN", "compose-test-token-0123456789")
+                .env("REDIS_PASSWORD", "compose-test-redis-0123456789")
                 .env("STREAM_KEYS", "compose-test-key-0123456789=golive");
         }
         cmd.output()
@@ -185,4 +187,30 @@ fn compose_file_parses_without_an_engine() {
     // origin's HTTP stay on the compose network.
     published.sort();
     assert_eq!(published, ["1935", "8081"], "{text}");
+    // The edge contacts exactly the origins (their service name and port,
+    // resolved to exact addresses by its entrypoint), never a network.
+    assert!(text.contains("EDGE_ORIGINS: origin:8080"), "{text}");
+    // Redis needs a password, and gets it on no command line.
+    assert!(text.contains("requirepass $$REDIS_PASSWORD"), "{text}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.contains("redis-server") && l.contains("compose-test-redis")),
+        "{text}"
+    );
+    // Without REDIS_PASSWORD compose refuses to start, like without the token.
+    let mut cmd = Command::new("docker-compose");
+    cmd.current_dir(workspace_root())
+        .args(["-f", "docker-compose.yml", "config"])
+        .env("API_REPORT_TOKEN", "compose-test-token-0123456789")
+        .env("STREAM_KEYS", "compose-test-key-0123456789=golive")
+        .env_remove("REDIS_PASSWORD");
+    if !workspace_root().join(".env").exists() {
+        let out = cmd.output().unwrap();
+        assert!(
+            !out.status.success(),
+            "compose must refuse to start without REDIS_PASSWORD"
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("REDIS_PASSWORD"));
+    }
 }

@@ -8,32 +8,9 @@
 //! `_HLS_msn` is a bad request. The 503 after three target durations is the
 //! caller's timeout.
 
-/// What the client asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Request {
-    pub msn: Option<u64>,
-    pub part: Option<u64>,
-    /// `_HLS_skip=YES` (or `v2`): a delta update.
-    pub skip: bool,
-}
-
-impl Request {
-    /// The canonical query string of this request (what caches key on):
-    /// the directives in the spec's order, decimal without leading zeros.
-    pub fn canonical(&self) -> String {
-        let mut q = Vec::new();
-        if let Some(m) = self.msn {
-            q.push(format!("_HLS_msn={m}"));
-        }
-        if let Some(p) = self.part {
-            q.push(format!("_HLS_part={p}"));
-        }
-        if self.skip {
-            q.push("_HLS_skip=YES".to_string());
-        }
-        q.join("&")
-    }
-}
+/// What the client asked for: the request's delivery directives, parsed
+/// by the rule every component shares (`rtmp_live_types::delivery`).
+pub use rtmp_live_types::delivery::{Directives as Request, MAX_NUMBER};
 
 /// What the playlist holds right now.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,58 +90,6 @@ pub fn decide(req: Request, v: &View) -> Decision {
     } else {
         Decision::Wait
     }
-}
-
-/// The largest MSN or part index a request may name (no playlist gets
-/// near it; larger numbers are refused rather than wrapped).
-pub const MAX_NUMBER: u64 = (1 << 53) - 1;
-
-/// Parses the delivery directives of a playlist request. Only the spec's
-/// (`_HLS_msn`, `_HLS_part`, `_HLS_skip`) are accepted, each at most once,
-/// numbers in canonical decimal (no sign, no leading zero) up to
-/// [`MAX_NUMBER`]: every spelling of one request is then one request, for
-/// this component and for the caches in front of it.
-pub fn parse_query(q: Option<&str>) -> Result<Request, &'static str> {
-    let mut r = Request::default();
-    let (mut msn, mut part, mut skip) = (false, false, false);
-    for kv in q.unwrap_or("").split('&') {
-        if kv.is_empty() {
-            continue;
-        }
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        match k {
-            "_HLS_msn" if !msn => {
-                msn = true;
-                r.msn = Some(number(v).ok_or("bad _HLS_msn")?);
-            }
-            "_HLS_part" if !part => {
-                part = true;
-                r.part = Some(number(v).ok_or("bad _HLS_part")?);
-            }
-            "_HLS_skip" if !skip => {
-                skip = true;
-                r.skip = match v {
-                    "YES" | "v2" => true,
-                    _ => return Err("bad _HLS_skip"),
-                };
-            }
-            "_HLS_msn" | "_HLS_part" | "_HLS_skip" => return Err("repeated delivery directive"),
-            _ => return Err("unknown query parameter"),
-        }
-    }
-    if r.part.is_some() && r.msn.is_none() {
-        return Err("_HLS_part without _HLS_msn");
-    }
-    Ok(r)
-}
-
-/// A canonical decimal number: `0`, or digits without a leading zero.
-fn number(v: &str) -> Option<u64> {
-    let canonical = v == "0" || (!v.is_empty() && !v.starts_with('0') && v.len() <= 16);
-    if !canonical || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    v.parse().ok().filter(|n| *n <= MAX_NUMBER)
 }
 
 #[cfg(test)]
@@ -261,75 +186,6 @@ mod tests {
             Decision::BadRequest("_HLS_part too far in the future")
         );
         assert_eq!(decide(req(Some(11), Some(5)), &V), Decision::Wait);
-    }
-
-    #[test]
-    fn query_parsing() {
-        assert_eq!(parse_query(None), Ok(req(None, None)));
-        assert_eq!(
-            parse_query(Some("_HLS_msn=12&_HLS_part=3")),
-            Ok(req(Some(12), Some(3)))
-        );
-        assert_eq!(
-            parse_query(Some("_HLS_skip=YES&_HLS_msn=5")),
-            Ok(Request {
-                msn: Some(5),
-                part: None,
-                skip: true
-            })
-        );
-        assert_eq!(parse_query(Some("_HLS_msn=0")), Ok(req(Some(0), None)));
-        assert_eq!(parse_query(Some("_HLS_msn=-1")), Err("bad _HLS_msn"));
-        assert_eq!(
-            parse_query(Some("_HLS_part=a&_HLS_msn=1")),
-            Err("bad _HLS_part")
-        );
-        assert_eq!(
-            parse_query(Some("_HLS_part=1")),
-            Err("_HLS_part without _HLS_msn")
-        );
-    }
-
-    #[test]
-    fn one_spelling_per_request() {
-        // leading zeros, signs, spaces, huge numbers: refused, not read as
-        // another spelling of a number
-        for bad in [
-            "0042",
-            "+42",
-            " 42",
-            "42 ",
-            "4e2",
-            "0x2a",
-            "",
-            "18446744073709551615",
-            "9007199254740992",
-        ] {
-            assert_eq!(
-                parse_query(Some(&format!("_HLS_msn={bad}"))),
-                Err("bad _HLS_msn"),
-                "{bad}"
-            );
-        }
-        assert_eq!(
-            parse_query(Some("_HLS_msn=9007199254740991")).unwrap().msn,
-            Some(MAX_NUMBER)
-        );
-        // a directive twice (the cache would key on one, the origin read
-        // the other)
-        assert_eq!(
-            parse_query(Some("_HLS_msn=50&_HLS_part=1&_HLS_msn=0")),
-            Err("repeated delivery directive")
-        );
-        assert_eq!(parse_query(Some("_HLS_skip=NO")), Err("bad _HLS_skip"));
-        assert_eq!(parse_query(Some("x=1")), Err("unknown query parameter"));
-        assert_eq!(
-            parse_query(Some("_hls_msn=1")),
-            Err("unknown query parameter")
-        );
-        // the canonical form
-        let r = parse_query(Some("_HLS_skip=v2&_HLS_part=2&_HLS_msn=7")).unwrap();
-        assert_eq!(r.canonical(), "_HLS_msn=7&_HLS_part=2&_HLS_skip=YES");
     }
 
     #[test]

@@ -61,9 +61,24 @@ pub struct Config {
     /// `pace.rs`).
     #[arg(long, env = "LLHLS_TICK_MS", default_value_t = 10)]
     pub tick_ms: u64,
+    /// Requests held at once for one stream (blocking reloads and parts not
+    /// written yet); past it a reload gets the current playlist at once, a
+    /// part a 503 (see BENCHMARKS.md, "Held requests").
+    #[arg(long, env = "LLHLS_HELD_PER_STREAM", default_value_t = 512)]
+    pub held_per_stream: usize,
+    /// Requests held at once in all.
+    #[arg(long, env = "LLHLS_HELD_TOTAL", default_value_t = 4096)]
+    pub held_total: usize,
 }
 
 impl Config {
+    pub fn limits(&self) -> server::Limits {
+        server::Limits {
+            held_total: self.held_total,
+            held_per_stream: self.held_per_stream,
+        }
+    }
+
     pub fn settings(&self) -> stream::Settings {
         stream::Settings {
             part_target: self.part_target,

@@ -35,9 +35,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = stop_tx.send(true);
     });
     let mut stopping = stop_rx.clone();
-    let server = axum::serve(listener, server::router(reg)).with_graceful_shutdown(async move {
-        let _ = stopping.wait_for(|s| *s).await;
-    });
+    let server = axum::serve(listener, server::router_with(reg, cfg.limits()))
+        .with_graceful_shutdown(async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        });
     // Blocking reloads are held for up to 6 s: give them 1 s after the
     // signal, then leave (players retry; the origin serves the files).
     tokio::select! {

@@ -250,9 +250,9 @@ enum Step {
 }
 
 async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response {
-    let req = match blocking::parse_query(q) {
+    let req = match Request::parse(q.unwrap_or("").as_bytes()) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.as_str()),
     };
     let Some(stream) = app.reg.get(key) else {
         return error(StatusCode::NOT_FOUND, "no such stream");
@@ -290,7 +290,9 @@ async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response {
         if held.is_none() {
             held = Held::take(app, &stream);
             if held.is_none() {
-                // too many held: the current playlist, at once
+                // too many held: the current playlist, at once, which no
+                // cache may keep (under this URL it would stand for a
+                // part it does not hold)
                 let body = stream
                     .state
                     .lock()
@@ -299,7 +301,7 @@ async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response {
                 return match body {
                     Some(mut b) => {
                         b.push_str(&rendition_reports(&app.reg, key));
-                        playlist_response(b, &Request::default(), td)
+                        playlist_with(b, "no-store")
                     }
                     None => error(StatusCode::SERVICE_UNAVAILABLE, "too many held requests"),
                 };
@@ -334,6 +336,10 @@ fn playlist_response(body: String, req: &Request, td: u64) -> Response {
     } else {
         "public, max-age=1".to_string()
     };
+    playlist_with(body, &cache)
+}
+
+fn playlist_with(body: String, cache: &str) -> Response {
     (
         StatusCode::OK,
         [
@@ -347,7 +353,7 @@ fn playlist_response(body: String, req: &Request, td: u64) -> Response {
             ),
             (
                 header::CACHE_CONTROL,
-                HeaderValue::from_str(&cache).expect("header"),
+                HeaderValue::from_str(cache).expect("header"),
             ),
         ],
         body,

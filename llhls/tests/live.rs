@@ -70,6 +70,9 @@ fn wait_port(port: u16) {
     }
 }
 
+/// The component's cap on held requests per stream, in this test.
+const HELD_PER_STREAM: usize = 8;
+
 fn nginx_conf(dir: &Path, rtmp: u16, http: u16, llhls: u16) -> String {
     let d = dir.display();
     let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
@@ -132,7 +135,9 @@ struct Playlist {
 /// `2026-11-26T10:24:22.123Z` to seconds since the epoch.
 fn parse_pdt(s: &str) -> f64 {
     let t = humantime::parse_rfc3339(s).unwrap();
-    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+    t.duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 fn parse(text: &str) -> Playlist {
@@ -212,7 +217,11 @@ impl Playlist {
     }
 
     fn part(&self, msn: u64, i: u64) -> Option<&Part> {
-        self.segs.iter().find(|s| s.msn == msn)?.parts.get(i as usize)
+        self.segs
+            .iter()
+            .find(|s| s.msn == msn)?
+            .parts
+            .get(i as usize)
     }
 }
 
@@ -228,7 +237,10 @@ fn check(p: &Playlist, part_target: f64) {
         )),
         "{t}"
     );
-    assert!(t.contains(&format!("#EXT-X-PART-INF:PART-TARGET={part_target:.3}\n")), "{t}");
+    assert!(
+        t.contains(&format!("#EXT-X-PART-INF:PART-TARGET={part_target:.3}\n")),
+        "{t}"
+    );
     assert!(p.hint.is_some(), "{t}");
     for (i, s) in p.segs.iter().enumerate() {
         assert!(s.map.starts_with("init-") && s.map.ends_with(".mp4"), "{t}");
@@ -252,7 +264,10 @@ fn check(p: &Playlist, part_target: f64) {
             assert!((sum - s.dur).abs() < 0.0015, "{s:?}");
         }
         for (k, x) in s.parts.iter().enumerate() {
-            assert!(x.dur <= part_target + 0.0005, "part longer than PART-TARGET: {x:?}");
+            assert!(
+                x.dur <= part_target + 0.0005,
+                "part longer than PART-TARGET: {x:?}"
+            );
             let last = k + 1 == s.parts.len() && s.uri.is_some();
             if !last && !x.independent {
                 assert!(x.dur >= 0.85 * part_target - 0.0005, "{s:?}");
@@ -320,6 +335,9 @@ async fn ll_hls_cmaf_from_a_real_nginx_rtmp() {
         .arg(d.join("hls"))
         .arg("--listen")
         .arg(format!("127.0.0.1:{llhls_port}"))
+        // small, for step 4's check of the cap
+        .arg("--held-per-stream")
+        .arg(HELD_PER_STREAM.to_string())
         .env("RUST_LOG", "warn")
         .spawn()
         .unwrap();
@@ -332,8 +350,15 @@ async fn ll_hls_cmaf_from_a_real_nginx_rtmp() {
         .args(["-hide_banner", "-loglevel", "error", "-re"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args(["-t", "40", "-c:v", "libx264", "-preset", "ultrafast"])
-        .args(["-tune", "zerolatency", "-pix_fmt", "yuv420p", "-b:v", "500k"])
+        .args(["-t", "90", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args([
+            "-tune",
+            "zerolatency",
+            "-pix_fmt",
+            "yuv420p",
+            "-b:v",
+            "500k",
+        ])
         .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
         .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
         .arg(format!("rtmp://127.0.0.1:{rtmp}/hls/live"))
@@ -401,9 +426,10 @@ async fn ll_hls_cmaf_from_a_real_nginx_rtmp() {
         // the hint was held until its part existed, then answered with it
         assert_eq!(hint_res.0, 200, "hint {hint}");
         let listed: Vec<&Part> = next.segs.iter().flat_map(|s| &s.parts).collect();
-        let p = listed.iter().find(|p| p.uri == hint).unwrap_or_else(|| {
-            panic!("the hinted {hint} is not the next part listed: {body}")
-        });
+        let p = listed
+            .iter()
+            .find(|p| p.uri == hint)
+            .unwrap_or_else(|| panic!("the hinted {hint} is not the next part listed: {body}"));
         let (_, _, frames, sync) = chunk_video(&hint_res.1);
         assert_eq!(sync, p.independent, "{hint}");
         assert!(frames > 0);
@@ -418,14 +444,21 @@ async fn ll_hls_cmaf_from_a_real_nginx_rtmp() {
         }
         pl = next;
     }
-    eprintln!("{hinted} hinted parts held and answered; {} parts fetched", parts.len());
+    eprintln!(
+        "{hinted} hinted parts held and answered; {} parts fetched",
+        parts.len()
+    );
 
     // 3. every complete segment is its parts, one after the other in time,
     // and decodes with its init segment
     let (_, body) = playlist(String::new()).await;
     let now = parse(&body);
     let mut decoded = 0;
-    for s in now.segs.iter().filter(|s| s.uri.is_some() && !s.parts.is_empty()) {
+    for s in now
+        .segs
+        .iter()
+        .filter(|s| s.uri.is_some() && !s.parts.is_empty())
+    {
         let (st, seg) = get(s.uri.clone().unwrap()).await;
         assert_eq!(st, 200);
         let mut cat = Vec::new();
@@ -444,7 +477,11 @@ async fn ll_hls_cmaf_from_a_real_nginx_rtmp() {
             at = Some(tfdt + dur);
             cat.extend(bytes);
         }
-        assert!(cat == seg, "{}: parts differ from the segment", s.uri.as_ref().unwrap());
+        assert!(
+            cat == seg,
+            "{}: parts differ from the segment",
+            s.uri.as_ref().unwrap()
+        );
         let (st, init) = get(s.map.clone()).await;
         assert_eq!(st, 200);
         let file = d.join("seg.mp4");
@@ -455,13 +492,20 @@ async fn ll_hls_cmaf_from_a_real_nginx_rtmp() {
             .arg(&file)
             .output()
             .unwrap();
-        let frames: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0);
+        let frames: f64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0.0);
         assert!(
             out.status.success() && out.stderr.is_empty(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!((frames - 30.0 * s.dur).abs() <= 1.0, "{frames} frames in {}", s.dur);
+        assert!(
+            (frames - 30.0 * s.dur).abs() <= 1.0,
+            "{frames} frames in {}",
+            s.dur
+        );
         decoded += 1;
     }
     assert!(decoded >= 1);
@@ -483,6 +527,38 @@ async fn ll_hls_cmaf_from_a_real_nginx_rtmp() {
         assert_eq!(s, 400, "{q}");
         assert!(t.elapsed() < Duration::from_secs(1), "{q}");
     }
+    // held requests are capped per stream: past the cap, the current
+    // playlist at once, which no cache may keep
+    let (msn, _) = parse(&playlist(String::new()).await.1).next();
+    let t = Instant::now();
+    let asks: Vec<_> = (0..HELD_PER_STREAM + 4)
+        .map(|_| {
+            let c = client.clone();
+            let u = format!("{base}index.m3u8?_HLS_msn={}", msn + 1);
+            tokio::spawn(async move {
+                let r = c.get(&u).send().await.unwrap();
+                let cc = r
+                    .headers()
+                    .get("cache-control")
+                    .map(|v| v.to_str().unwrap().to_string());
+                (r.status().as_u16(), cc, t.elapsed())
+            })
+        })
+        .collect();
+    let mut quick = 0;
+    for a in asks {
+        let (s, cc, took) = a.await.unwrap();
+        assert_eq!(s, 200);
+        if cc.as_deref() == Some("no-store") {
+            assert!(took < Duration::from_secs(1), "{took:?}");
+            quick += 1;
+        }
+    }
+    assert_eq!(
+        quick, 4,
+        "{HELD_PER_STREAM} held, the rest answered at once"
+    );
+
     // a delta update is a valid answer (nothing to skip in 8 s: whole)
     let (s, body) = playlist("?_HLS_skip=YES".into()).await;
     assert_eq!(s, 200);
@@ -491,37 +567,60 @@ async fn ll_hls_cmaf_from_a_real_nginx_rtmp() {
     // 5. the LL playlist plays as plain HLS (ffmpeg ignores the LL tags)
     let front = format!("{base}index.m3u8");
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(&front)
         .output()
         .unwrap();
     let codecs = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "ffprobe: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(codecs.contains("h264") && codecs.contains("aac"), "{codecs}");
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        codecs.contains("h264") && codecs.contains("aac"),
+        "{codecs}"
+    );
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(&front)
         .args(["-t", "3", "-f", "null", "-"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // 6. publisher gone: the next part is held, then 503 after at most
     // 3 target durations (6 s); the hint too
     let (_, mut ff) = procs.0.pop().unwrap();
     let _ = ff.kill();
     let _ = ff.wait();
-    // the last fragment gets listed once nginx-rtmp notices
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // the last fragment gets listed once nginx-rtmp notices, its last part
+    // once the component gives up waiting for a next fragment, and then it
+    // is listed as a segment: wait for a playlist that stays the same 2 s
+    let deadline = Instant::now() + Duration::from_secs(15);
     let mut last = parse(&playlist(String::new()).await.1);
-    loop {
+    let mut same = 0;
+    while same < 4 {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let p = parse(&playlist(String::new()).await.1);
         if p.text == last.text {
-            break;
+            same += 1;
+        } else {
+            same = 0;
+            last = p;
         }
-        last = p;
-        assert!(Instant::now() < deadline);
+        assert!(Instant::now() < deadline, "the playlist kept changing");
     }
     let (msn, i) = last.next();
     let t = Instant::now();
@@ -529,7 +628,19 @@ async fn ll_hls_cmaf_from_a_real_nginx_rtmp() {
     let held = t.elapsed();
     assert_eq!(s, 503, "after {held:?}");
     eprintln!("after the publisher left: next part held {held:?}, then 503");
-    let (s, _) = get(last.hint.clone().unwrap()).await;
-    assert_eq!(s, 503);
+    // the hint: 503 in time, or 404 if nginx-rtmp's cleanup removed the
+    // stream meanwhile (its files go a few seconds after the publisher)
+    let t = Instant::now();
+    let (s, b) = get(last.hint.clone().unwrap()).await;
+    let body = String::from_utf8_lossy(&b);
+    assert!(
+        s == 503 || (s == 404 && body.contains("stream ended")),
+        "{s} {body}"
+    );
+    assert!(
+        t.elapsed() <= Duration::from_millis(6500),
+        "{:?}",
+        t.elapsed()
+    );
     drop(procs);
 }

@@ -35,6 +35,7 @@ use crate::ctx::{self, Peer, Peers, PoolBytes, ReqCtx, State, Viewer};
 use crate::ffi::{guard, now_ms};
 use crate::lookup;
 use crate::probe;
+use crate::query;
 use crate::resolve;
 use crate::waitlist;
 use crate::zone::Zone;
@@ -59,6 +60,12 @@ fn handle(r: &mut Request) -> ngx_int_t {
     };
     if lcf.name.is_null() || !r.is_main() {
         return NGX_DECLINED as ngx_int_t;
+    }
+    // First visit: the query is settled before anything is looked up.
+    if ctx::viewer(r).is_none() {
+        if let Err(rc) = query::canonicalize(r, lcf) {
+            return rc;
+        }
     }
     let rc = route(r, lcf);
     // Routed: wait for a request of this worker already fetching the same

@@ -10,10 +10,22 @@
 //! Here the waiters run as soon as the leading request is freed (its answer
 //! is in the cache by then). Each worker sends its own leading request, so
 //! an origin sees at most one request per key per edge worker.
+//!
+//! `edge_router_collapse_max` bounds the leading requests one worker has
+//! upstream at one origin (distinct keys: every held LL-HLS reload and part
+//! of every stream). Past it a request gets a 503 with `Retry-After` at
+//! once: a viewer cannot make the edge hold an unbounded number of
+//! connections at an origin.
 
-use ngx::ffi::{ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_HTTP_INTERNAL_SERVER_ERROR};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use ngx::ffi::{
+    ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_HTTP_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_SERVICE_UNAVAILABLE, NGX_LOG_WARN,
+};
 use ngx::http::Request;
-use ngx::ngx_log_debug_http;
+use ngx::{ngx_log_debug_http, ngx_log_error};
 
 use crate::conf::LocConf;
 use crate::ctx;
@@ -22,6 +34,25 @@ use crate::waitlist::{self, Waitlist};
 thread_local! {
     /// Keys with a leading request upstream → requests waiting for it.
     static WAITING: Waitlist = Waitlist::default();
+    /// Origin → leading requests of this worker upstream there.
+    static UPSTREAM: RefCell<HashMap<Box<[u8]>, usize>> = RefCell::default();
+}
+
+/// The leading requests of this worker at `origin`.
+fn upstream_at(origin: &[u8]) -> usize {
+    UPSTREAM.with(|u| u.borrow().get(origin).copied().unwrap_or(0))
+}
+
+fn leave_origin(origin: &[u8]) {
+    UPSTREAM.with(|u| {
+        let mut u = u.borrow_mut();
+        if let Some(n) = u.get_mut(origin) {
+            *n -= 1;
+            if *n == 0 {
+                u.remove(origin);
+            }
+        }
+    });
 }
 
 /// Where a routed request stands with collapsing.
@@ -33,8 +64,9 @@ pub enum Collapse {
     Undecided,
     /// No key here: the request goes upstream on its own.
     Off,
-    /// This request goes upstream for `key`; others may wait for it.
-    Leading(Box<[u8]>),
+    /// This request goes upstream for `key` (at `origin`); others may wait
+    /// for it.
+    Leading { key: Box<[u8]>, origin: Box<[u8]> },
     /// Another request of this worker is upstream for `key`.
     Waiting(Box<[u8]>),
     /// The leader answered 200: go on (to the cached answer).
@@ -51,7 +83,7 @@ pub fn gate(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
     match v.collapse {
         Collapse::Undecided => {}
         Collapse::Waiting(_) => return ngx::core::Status::NGX_AGAIN.0,
-        Collapse::Off | Collapse::Leading(_) | Collapse::Released => {
+        Collapse::Off | Collapse::Leading { .. } | Collapse::Released => {
             return NGX_DECLINED as ngx_int_t
         }
     }
@@ -75,8 +107,24 @@ pub fn gate(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
         waitlist::park(r);
         return ngx::core::Status::NGX_AGAIN.0;
     }
+    let origin: Box<[u8]> = v.origin().unwrap_or_default().into();
+    let max = usize::try_from(lcf.collapse_max).unwrap_or(0);
+    if max > 0 && upstream_at(&origin) >= max {
+        ngx_log_error!(
+            NGX_LOG_WARN,
+            r.log(),
+            "edge_router: {max} collapsed requests of this worker upstream at {} (edge_router_collapse_max), request refused",
+            String::from_utf8_lossy(&origin)
+        );
+        v.collapse = Collapse::Off;
+        return NGX_HTTP_SERVICE_UNAVAILABLE as ngx_int_t;
+    }
     WAITING.with(|w| w.lead(key));
-    v.collapse = Collapse::Leading(key.into());
+    UPSTREAM.with(|u| *u.borrow_mut().entry(origin.clone()).or_insert(0) += 1);
+    v.collapse = Collapse::Leading {
+        key: key.into(),
+        origin,
+    };
     NGX_DECLINED as ngx_int_t
 }
 
@@ -86,7 +134,8 @@ pub fn gate(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
 pub fn on_free(state: &Collapse, r: *mut ngx_http_request_t) {
     match state {
         Collapse::Waiting(key) => WAITING.with(|w| w.leave(key, r)),
-        Collapse::Leading(key) => {
+        Collapse::Leading { key, origin } => {
+            leave_origin(origin);
             // SAFETY: called from the request's pool cleanup: the request
             // structure (allocated from that pool) is still intact.
             let answered = unsafe { (*r).headers_out.status } == 200;

@@ -2,14 +2,15 @@
 //! `edge_router_api`, `edge_router_valid`, `edge_router_negative`,
 //! `edge_router_stale`, `edge_router_grace`, `edge_router_viewer_key`,
 //! `edge_router_origins`, `edge_router_max_fails`, `edge_router_fail_timeout`,
-//! `edge_router_lookups`, `edge_router_probe`, `edge_router_metrics` and
-//! `edge_router_upstream`.
+//! `edge_router_lookups`, `edge_router_probe`, `edge_router_collapse`,
+//! `edge_router_collapse_max`, `edge_router_query`, `edge_router_metrics`
+//! and `edge_router_upstream`.
 
 use core::ffi::{c_char, c_void};
 use core::mem::offset_of;
 use core::ptr;
 
-use edge_router_policy::{AllowList, Allowed, FailPolicy, Timing};
+use edge_router_policy::{AllowList, Allowed, FailPolicy, QueryRule, Timing};
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_set_msec_slot, ngx_conf_set_num_slot, ngx_conf_t,
@@ -41,6 +42,10 @@ pub const DEFAULT_FAIL_TIMEOUT_MS: ngx_msec_t = 10_000;
 pub const DEFAULT_MAX_FAILS: ngx_int_t = 1;
 /// `edge_router_lookups` default: API lookups one worker may have in flight.
 pub const DEFAULT_LOOKUPS: ngx_int_t = 64;
+/// `edge_router_collapse_max` default: collapsed requests (held LL-HLS
+/// reloads and parts) one worker may have upstream at one origin (see
+/// BENCHMARKS.md, "Held requests").
+pub const DEFAULT_COLLAPSE_MAX: ngx_int_t = 1024;
 /// After a failed lookup, stale routes are served this long before the API
 /// is asked again.
 pub const RETRY_AFTER_FAILURE_MS: u64 = 1_000;
@@ -51,6 +56,8 @@ pub const REFRESH_CLAIM_MS: u64 = 5_000;
 const MIN_ZONE_SIZE: isize = 64 * 1024;
 
 const UNSET_MSEC: ngx_msec_t = ngx_msec_t::MAX;
+const QUERY_DROP: ngx_int_t = 0;
+const QUERY_DELIVERY: ngx_int_t = 1;
 const UNSET_NUM: ngx_int_t = -1;
 
 /// `http` level: the shared route cache.
@@ -96,6 +103,10 @@ pub struct LocConf {
     pub fail_timeout: ngx_msec_t,
     pub max_fails: ngx_int_t,
     pub lookups: ngx_int_t,
+    /// `edge_router_collapse_max` (0: no limit).
+    pub collapse_max: ngx_int_t,
+    /// `edge_router_query`: 0 `drop`, 1 `delivery`.
+    pub query: ngx_int_t,
     /// `edge_router_origins`; `None` when not set at this level.
     pub origins: Option<AllowList>,
 }
@@ -121,6 +132,8 @@ impl Default for LocConf {
             fail_timeout: UNSET_MSEC,
             max_fails: UNSET_NUM,
             lookups: UNSET_NUM,
+            collapse_max: UNSET_NUM,
+            query: UNSET_NUM,
             origins: None,
         }
     }
@@ -135,6 +148,14 @@ impl LocConf {
             retry_ms: RETRY_AFTER_FAILURE_MS,
             grace_ms: self.grace as u64,
             refresh_claim_ms: REFRESH_CLAIM_MS,
+        }
+    }
+
+    pub fn query_rule(&self) -> QueryRule {
+        if self.query == QUERY_DELIVERY {
+            QueryRule::Delivery
+        } else {
+            QueryRule::Drop
         }
     }
 
@@ -200,6 +221,12 @@ impl LocConf {
         };
         num(&mut self.max_fails, prev.max_fails, DEFAULT_MAX_FAILS);
         num(&mut self.lookups, prev.lookups, DEFAULT_LOOKUPS);
+        num(
+            &mut self.collapse_max,
+            prev.collapse_max,
+            DEFAULT_COLLAPSE_MAX,
+        );
+        num(&mut self.query, prev.query, QUERY_DROP);
         if self.origins.is_none() {
             self.origins = prev.origins.clone();
         }
@@ -252,6 +279,14 @@ pub unsafe extern "C" fn merge_loc_conf(
                 cf,
                 "\"edge_router\" without \"edge_router_origins\": any origin the API names is contacted, except loopback, link-local and unspecified addresses"
             );
+        }
+        if conf.collapse_max < 0 {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "\"edge_router_collapse_max\" must not be negative"
+            );
+            return NGX_CONF_ERROR;
         }
         if conf.stale < conf.valid {
             ngx_conf_log_error!(
@@ -405,6 +440,37 @@ unsafe extern "C" fn set_origins(
     })
 }
 
+/// `edge_router_query drop|delivery;`
+unsafe extern "C" fn set_query(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    guard(NGX_CONF_ERROR, || {
+        // SAFETY: `conf` is our LocConf (NGX_HTTP_LOC_CONF_OFFSET).
+        let lcf = unsafe { &mut *conf.cast::<LocConf>() };
+        if lcf.query != UNSET_NUM {
+            return c"is duplicate".as_ptr().cast_mut();
+        }
+        // SAFETY: TAKE1 guarantees two arguments.
+        let v = unsafe { args(cf) }[1];
+        lcf.query = match v.as_bytes() {
+            b"drop" => QUERY_DROP,
+            b"delivery" => QUERY_DELIVERY,
+            other => {
+                ngx_conf_log_error!(
+                    NGX_LOG_EMERG,
+                    cf,
+                    "invalid value \"{}\" in \"edge_router_query\": expected drop or delivery",
+                    String::from_utf8_lossy(other)
+                );
+                return NGX_CONF_ERROR;
+            }
+        };
+        NGX_CONF_OK
+    })
+}
+
 /// `edge_router_upstream;` inside `upstream {}`.
 unsafe extern "C" fn set_upstream(
     cf: *mut ngx_conf_t,
@@ -465,7 +531,7 @@ const fn command(
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 17] = [
+pub static mut COMMANDS: [ngx_command_t; 19] = [
     command(
         ngx_string!("edge_router_zone"),
         NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2,
@@ -563,6 +629,20 @@ pub static mut COMMANDS: [ngx_command_t; 17] = [
         ngx_http_set_complex_value_slot,
         NGX_HTTP_LOC_CONF_OFFSET,
         offset_of!(LocConf, collapse),
+    ),
+    command(
+        ngx_string!("edge_router_collapse_max"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        ngx_conf_set_num_slot,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        offset_of!(LocConf, collapse_max),
+    ),
+    command(
+        ngx_string!("edge_router_query"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_query,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        0,
     ),
     command(
         ngx_string!("edge_router_metrics"),

@@ -33,6 +33,7 @@ mod local;
 mod lookup;
 mod metrics;
 mod probe;
+mod query;
 mod resolve;
 mod subrequest;
 mod upstream;

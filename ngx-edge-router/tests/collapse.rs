@@ -62,7 +62,8 @@ fn edge_with(api: &str, collapse: bool, http_extra: &str) -> Edge {
     Edge::start(&EdgeOpts {
         http_extra: format!("proxy_cache_path {{dir}}/cache keys_zone=playlists:1m; {http_extra}"),
         extra: format!(
-            "proxy_cache playlists; proxy_cache_key {key}; proxy_read_timeout 5s; {how}"
+            "edge_router_query delivery; proxy_cache playlists; proxy_cache_key {key}; \
+             proxy_read_timeout 5s; {how}"
         ),
         ..EdgeOpts::new(api)
     })

@@ -7,7 +7,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -135,10 +134,7 @@ fn registry_loss_does_not_turn_a_live_stream_into_404s() {
     });
     assert_eq!(get(&c, &edge.url("/live/index.m3u8"), "v").status, 200);
 
-    let flush = Command::new("redis-cli")
-        .args(["-p", &redis.port.to_string(), "FLUSHALL"])
-        .output()
-        .expect("redis-cli");
+    let flush = redis.cli().arg("FLUSHALL").output().expect("redis-cli");
     assert!(flush.status.success());
     let api_says = c.get(format!("{}/streams/live", api.url())).send().unwrap();
     assert_eq!(

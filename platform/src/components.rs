@@ -1,7 +1,14 @@
 //! One function per component: its command line, environment, configs and
 //! folders. [`crate::Topology::processes`] lists them in start order.
 
+use std::net::{Ipv4Addr, SocketAddr};
+
 use crate::topology::{origin_dir, Config, Process, Topology};
+
+/// `127.0.0.1:port`: what loopback-only and public listeners are checked at.
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
 
 fn pairs(list: &[(&str, String)]) -> Vec<(String, String)> {
     list.iter()
@@ -19,6 +26,8 @@ fn process(name: &str, program: impl Into<std::path::PathBuf>) -> Process {
         check: None,
         fresh_dirs: Vec::new(),
         dirs: Vec::new(),
+        worker_dirs: Vec::new(),
+        private_files: Vec::new(),
         listens: Vec::new(),
     }
 }
@@ -41,12 +50,15 @@ fn nginx_args(prefix: &std::path::Path, conf: &std::path::Path) -> Vec<String> {
     ]
 }
 
-/// Redis: private, loopback, no persistence.
+/// Redis: private, loopback, no persistence, a password (`requirepass`,
+/// from a config file of mode 0600: never on the command line).
 pub fn redis(t: &Topology) -> Process {
     let s = &t.settings;
     let dir = s.state_dir.join("redis");
+    let conf = dir.join("redis.conf");
     let mut p = process("redis", "redis-server");
     p.args = [
+        &conf.display().to_string(),
         "--port",
         &s.ports.redis.to_string(),
         "--bind",
@@ -65,23 +77,29 @@ pub fn redis(t: &Topology) -> Process {
     .map(String::from)
     .to_vec();
     p.dirs = vec![dir];
-    p.listens = vec![s.ports.redis];
+    p.private_files = vec![(
+        conf,
+        format!("requirepass {}\n", s.credentials.redis_password),
+    )];
+    p.listens = vec![local(s.ports.redis)];
     p
 }
 
-/// The API. Allowed publishes are renamed to their public name (`{name}`);
-/// each origin relays them into its own packaging application.
+/// The API, on the internal address. Allowed publishes are renamed to
+/// their public name (`{name}`); each origin relays them into its own
+/// packaging application.
 pub fn api(t: &Topology) -> Process {
     let s = &t.settings;
     let mut p = process("api", s.bin_dir.join("rtmp-live-api"));
     p.env = pairs(&[
-        ("API_LISTEN", format!("0.0.0.0:{}", s.ports.api)),
+        ("API_LISTEN", t.internal_listen(s.ports.api)),
         ("REDIS_URL", format!("redis://127.0.0.1:{}", s.ports.redis)),
+        ("REDIS_PASSWORD", s.credentials.redis_password.clone()),
         ("PUBLISH_REDIRECT", "{name}".into()),
         ("API_REPORT_TOKEN", s.credentials.report_token.clone()),
         ("STREAM_KEYS", s.credentials.stream_keys.clone()),
     ]);
-    p.listens = vec![s.ports.api];
+    p.listens = vec![SocketAddr::new(t.internal_ip(), s.ports.api)];
     p
 }
 
@@ -101,6 +119,7 @@ pub fn origin(t: &Topology, k: usize) -> Process {
         ("ORIGIN_RENDITIONS", d(&dir.join("renditions.conf"))),
         ("RTMP_PORT", o.rtmp.to_string()),
         ("ORIGIN_HTTP_PORT", o.http.to_string()),
+        ("ORIGIN_HTTP_LISTEN", t.internal_listen(o.http)),
         ("RTMP_STAT_PORT", o.stat.to_string()),
         ("RTMP_PACKAGING_PORT", o.packaging.to_string()),
         ("LLHLS_PORT", o.llhls.to_string()),
@@ -159,7 +178,14 @@ pub fn origin(t: &Topology, k: usize) -> Process {
     p.args = nginx_args(&dir, &conf);
     p.fresh_dirs = vec![dir.join("hls"), dir.join("rtmp.d")];
     p.dirs = vec![dir.join("tmp")];
-    p.listens = vec![o.rtmp, o.http, o.stat];
+    // nginx-rtmp's workers write the HLS folder (and the ABR ladder they
+    // start writes the master playlist there).
+    p.worker_dirs = vec![dir.join("hls")];
+    p.listens = vec![
+        local(o.rtmp),
+        SocketAddr::new(t.internal_ip(), o.http),
+        local(o.stat),
+    ];
     p
 }
 
@@ -177,7 +203,7 @@ pub fn discovery(t: &Topology, k: usize) -> Process {
         ("HLS_PATH", dir.join("hls").display().to_string()),
         ("DISCOVERY_API_URL", t.api_url()),
         ("API_REPORT_TOKEN", s.credentials.report_token.clone()),
-        ("ADVERTISE_HOST", s.ports.origin_host(k)),
+        ("ADVERTISE_HOST", t.origin_host(k)),
         ("DISCOVERY_LISTEN", format!("127.0.0.1:{}", o.discovery)),
         (
             "DISCOVERY_RTMP_STAT_URL",
@@ -188,7 +214,7 @@ pub fn discovery(t: &Topology, k: usize) -> Process {
             dir.join("discovery").display().to_string(),
         ),
     ]);
-    p.listens = vec![o.discovery];
+    p.listens = vec![local(o.discovery)];
     p
 }
 
@@ -204,7 +230,7 @@ pub fn llhls(t: &Topology, k: usize) -> Process {
         ("HLS_PATH", dir.join("hls").display().to_string()),
         ("LLHLS_LISTEN", format!("127.0.0.1:{}", o.llhls)),
     ]);
-    p.listens = vec![o.llhls];
+    p.listens = vec![local(o.llhls)];
     p
 }
 
@@ -226,6 +252,9 @@ pub fn edge(t: &Topology) -> Process {
         s.state_dir.join("edge-playlist-cache"),
         s.state_dir.join("tmp"),
     ];
-    p.listens = vec![s.ports.edge];
+    // Caches and temporary files of the workers (nginx hands its own
+    // temp and cache paths to them too; these are their parents).
+    p.worker_dirs = p.fresh_dirs.clone();
+    p.listens = vec![local(s.ports.edge)];
     p
 }

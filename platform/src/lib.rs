@@ -15,5 +15,23 @@ pub mod render;
 pub mod topology;
 
 pub use ports::{OriginPorts, Ports};
+
+/// The state folder when `STATE_DIR` is not given:
+/// `${XDG_STATE_HOME:-~/.local/state}/rtmp-live`, or `/var/lib/rtmp-live`
+/// for root (whose home is private: the nginx workers, which run as
+/// another user then, must reach the HLS folders inside).
+pub fn default_state_dir() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    if nix::unistd::Uid::effective().is_root() {
+        return PathBuf::from("/var/lib/rtmp-live");
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/state")
+        });
+    base.join("rtmp-live")
+}
 pub use render::{render, template_vars, RenderError};
 pub use topology::{Config, Process, Settings, Topology};

@@ -162,7 +162,8 @@ impl Ports {
     }
 
     /// `127.0.0.1:<port>` of origin `k`'s HTTP server: the host its
-    /// discovery advertises and the edge proxies to.
+    /// discovery advertises and the edge proxies to with the default
+    /// `INTERNAL_BIND` (see `Topology::origin_host`).
     pub fn origin_host(&self, k: usize) -> String {
         format!("127.0.0.1:{}", self.origin(k).http)
     }

@@ -1,6 +1,7 @@
 //! The whole platform as data: settings in, processes (with their
 //! environment and rendered configs) out. Nothing here starts anything.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::components;
@@ -10,6 +11,12 @@ use crate::ports::Ports;
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub ports: Ports,
+    /// Where the API and the origins' HTTP servers listen (`INTERNAL_BIND`):
+    /// loopback by default, since only this run's own parts use them;
+    /// another address for edges or origins on other hosts. RTMP ingest and
+    /// the edge listen on every interface; Redis, discovery, LL-HLS, the
+    /// RTMP statistics and packaging ports on loopback only.
+    pub internal_bind: IpAddr,
     /// Origins, each with its discovery (1..=9).
     pub origins: usize,
     /// Transcode every stream into the ABR ladder.
@@ -24,6 +31,8 @@ pub struct Settings {
     /// Runtime files: configs, HLS, logs, caches, credentials.
     pub state_dir: PathBuf,
     pub nginx: PathBuf,
+    /// nginx's `user` directive (`user [group]`): who the workers (and the
+    /// ABR ladder they start) run as when nginx is started as root.
     pub nginx_user: String,
     pub rtmp_module: PathBuf,
     pub edge_module: PathBuf,
@@ -70,11 +79,13 @@ impl Default for EdgeSettings {
     }
 }
 
-/// The registry token and the stream keys the API and discoveries share.
+/// The registry token and the stream keys the API and discoveries share,
+/// and Redis's password (the API's only).
 #[derive(Clone, Debug)]
 pub struct Credentials {
     pub report_token: String,
     pub stream_keys: String,
+    pub redis_password: String,
 }
 
 /// A config file rendered from one of `nginx/*.template` before its
@@ -104,9 +115,14 @@ pub struct Process {
     pub fresh_dirs: Vec<PathBuf>,
     /// Created before the start when missing.
     pub dirs: Vec<PathBuf>,
-    /// Loopback ports it accepts connections on once it is ready (the
-    /// platform is announced only when every one of them answers).
-    pub listens: Vec<u16>,
+    /// Folders (among the above) its nginx workers write: given to
+    /// [`Settings::nginx_user`] when the platform runs as root.
+    pub worker_dirs: Vec<PathBuf>,
+    /// Files written (mode 0600) before the start: (path, content).
+    pub private_files: Vec<(PathBuf, String)>,
+    /// Addresses it accepts connections on once it is ready (the platform
+    /// is announced only when every one of them answers).
+    pub listens: Vec<SocketAddr>,
 }
 
 /// The platform a [`Settings`] describes.
@@ -139,8 +155,34 @@ impl Topology {
         out
     }
 
+    /// Where this run's parts reach the API and the origins' HTTP: the
+    /// internal address, or loopback when that is "every interface".
+    pub fn internal_ip(&self) -> IpAddr {
+        match self.settings.internal_bind {
+            IpAddr::V4(b) if b.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(b) if b.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            b => b,
+        }
+    }
+
+    /// `ip:port` of the internal address (IPv6 in brackets).
+    pub fn internal(&self, port: u16) -> String {
+        SocketAddr::new(self.internal_ip(), port).to_string()
+    }
+
+    /// `ip:port` the API and the origins' HTTP servers listen on.
+    pub fn internal_listen(&self, port: u16) -> String {
+        SocketAddr::new(self.settings.internal_bind, port).to_string()
+    }
+
     pub fn api_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.settings.ports.api)
+        format!("http://{}", self.internal(self.settings.ports.api))
+    }
+
+    /// `ip:port` of origin `k`'s HTTP server: the host its discovery
+    /// advertises and the edge proxies to.
+    pub fn origin_host(&self, k: usize) -> String {
+        self.internal(self.settings.ports.origin(k).http)
     }
 
     /// The origins the edge may contact.
@@ -148,7 +190,7 @@ impl Topology {
         let s = &self.settings;
         s.edge.origins.clone().unwrap_or_else(|| {
             (1..=s.origins)
-                .map(|k| s.ports.origin_host(k))
+                .map(|k| self.origin_host(k))
                 .collect::<Vec<_>>()
                 .join(" ")
         })
@@ -192,7 +234,7 @@ impl Topology {
                     d(&s.root.join("scripts/abr-ladder.sh")),
                 ),
                 ("API_URL", self.api_url()),
-                ("API_HOST", format!("127.0.0.1:{}", s.ports.api)),
+                ("API_HOST", self.internal(s.ports.api)),
                 ("EDGE_WORKERS", e.workers.clone()),
                 ("EDGE_VIEWER_KEY", e.viewer_key.clone()),
                 ("EDGE_ROUTE_VALID", e.route_valid.clone()),

@@ -25,6 +25,7 @@ fn bin_dir() -> PathBuf {
 fn topology(state: &Path, origins: usize, abr: bool, llhls: bool) -> Topology {
     Topology::new(Settings {
         ports: Ports::default(),
+        internal_bind: "127.0.0.1".parse().unwrap(),
         origins,
         abr,
         llhls,
@@ -40,6 +41,7 @@ fn topology(state: &Path, origins: usize, abr: bool, llhls: bool) -> Topology {
         credentials: Credentials {
             report_token: "t".into(),
             stream_keys: "k".into(),
+            redis_password: "redis-test-password".into(),
         },
     })
 }
@@ -140,4 +142,62 @@ fn every_config_of_the_topology_passes_nginx_t() {
         }
         assert_eq!(checked, 3, "two origins and the edge");
     }
+}
+
+/// Only RTMP ingest and the edge listen beyond loopback by default; the
+/// API and the origins' HTTP follow INTERNAL_BIND (edges and origins on
+/// other hosts), and everything this run's parts connect to follows it.
+/// Redis's password is on no command line.
+#[test]
+fn internal_services_listen_on_the_internal_address() {
+    let state = tempfile::tempdir().unwrap();
+    let t = topology(state.path(), 2, true, true);
+    let env = |name: &str, var: &str| -> String {
+        let p = t.processes().into_iter().find(|p| p.name == name).unwrap();
+        p.env.iter().find(|(k, _)| k == var).unwrap().1.clone()
+    };
+    let conf = |name: &str| -> String {
+        let p = t.processes().into_iter().find(|p| p.name == name).unwrap();
+        let c = p.configs.last().unwrap();
+        render(&std::fs::read_to_string(&c.template).unwrap(), &c.vars).unwrap()
+    };
+    assert_eq!(env("api", "API_LISTEN"), "127.0.0.1:9090");
+    let origin = conf("origin2");
+    assert!(origin.contains("listen 127.0.0.1:8090;"), "{origin}");
+    assert!(origin.contains("listen 1936;"), "RTMP ingest is public");
+    assert!(conf("edge").contains("listen 8081;"), "the edge is public");
+    let redis = t
+        .processes()
+        .into_iter()
+        .find(|p| p.name == "redis")
+        .unwrap();
+    assert!(
+        !redis.args.iter().any(|a| a.contains("redis-test-password")),
+        "{:?}",
+        redis.args
+    );
+    assert_eq!(
+        redis.private_files[0].1,
+        "requirepass redis-test-password\n"
+    );
+    assert_eq!(env("api", "REDIS_PASSWORD"), "redis-test-password");
+
+    let mut t = topology(state.path(), 1, false, false);
+    t.settings.internal_bind = "10.1.2.3".parse().unwrap();
+    let env = |name: &str, var: &str| -> String {
+        let p = t.processes().into_iter().find(|p| p.name == name).unwrap();
+        p.env.iter().find(|(k, _)| k == var).unwrap().1.clone()
+    };
+    assert_eq!(env("api", "API_LISTEN"), "10.1.2.3:9090");
+    assert_eq!(
+        env("discovery1", "DISCOVERY_API_URL"),
+        "http://10.1.2.3:9090"
+    );
+    assert_eq!(env("discovery1", "ADVERTISE_HOST"), "10.1.2.3:8080");
+    assert_eq!(env("discovery1", "DISCOVERY_LISTEN"), "127.0.0.1:9091");
+    assert_eq!(t.edge_origins(), "10.1.2.3:8080");
+    // Every interface: this run's parts still connect over loopback.
+    t.settings.internal_bind = "0.0.0.0".parse().unwrap();
+    assert_eq!(t.api_url(), "http://127.0.0.1:9090");
+    assert_eq!(t.internal_listen(9090), "0.0.0.0:9090");
 }

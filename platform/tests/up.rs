@@ -19,6 +19,9 @@ fn up(state: &Path, ports: &Ports) -> Command {
         .env("PUBLIC_HOST", "127.0.0.1")
         .env_remove("API_REPORT_TOKEN")
         .env_remove("STREAM_KEYS")
+        .env_remove("REDIS_PASSWORD")
+        .env_remove("INTERNAL_BIND")
+        .env_remove("NGINX_USER")
         .env_remove("ORIGINS")
         .env_remove("ABR")
         .env_remove("LLHLS");
@@ -111,7 +114,7 @@ fn credentials_are_generated_once_private_and_reused() {
     let _one = one_at_a_time();
     let state = tempfile::tempdir().unwrap();
     let first = run_once(state.path());
-    for file in ["stream-key", "api-report-token"] {
+    for file in ["stream-key", "api-report-token", "redis-password"] {
         let f = state.path().join(file);
         let secret = std::fs::read_to_string(&f).unwrap();
         assert_eq!(secret.len(), 32, "{file}");
@@ -123,6 +126,14 @@ fn credentials_are_generated_once_private_and_reused() {
         std::fs::read_to_string(state.path().join("stream-key")).unwrap(),
         first
     );
+    // Redis's password reaches it through a private config file.
+    let conf = state.path().join("redis/redis.conf");
+    let mode = std::fs::metadata(&conf).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let password = std::fs::read_to_string(state.path().join("redis-password")).unwrap();
+    assert!(std::fs::read_to_string(&conf)
+        .unwrap()
+        .contains(&format!("requirepass {password}")));
     let token = std::fs::read_to_string(state.path().join("api-report-token")).unwrap();
     assert_eq!(run_once(state.path()), first, "the key is reused");
     assert_eq!(

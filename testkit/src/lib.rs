@@ -230,31 +230,51 @@ impl Drop for Proc {
 }
 
 /// A private `redis-server` on a free port (never the system one), no
-/// persistence. Can be stopped and started again on the same port.
+/// persistence, requiring a password (as the platform's does). Can be
+/// stopped and started again on the same port.
 pub struct Redis {
     pub port: u16,
+    /// Its `requirepass`; [`Redis::url`] carries it.
+    pub password: String,
     proc: Option<Proc>,
+    conf: tempfile::TempDir,
 }
 
 impl Redis {
     pub fn start() -> Redis {
+        let port = free_port();
         let mut r = Redis {
-            port: free_port(),
+            port,
+            password: format!("testkit-redis-{port}-{:x}", std::process::id()),
             proc: None,
+            conf: tempfile::tempdir().expect("tempdir"),
         };
         r.restart();
         r
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://:{}@127.0.0.1:{}", self.password, self.port)
+    }
+
+    /// `redis-cli` for this server (authenticated through the environment,
+    /// not the command line).
+    pub fn cli(&self) -> Command {
+        let mut c = Command::new("redis-cli");
+        c.args(["-p", &self.port.to_string()])
+            .env("REDISCLI_AUTH", &self.password);
+        c
     }
 
     /// Starts (again) on the same port.
     pub fn restart(&mut self) {
         self.stop();
+        // The password in a config file, not on the command line.
+        let conf = self.conf.path().join("redis.conf");
+        fs::write(&conf, format!("requirepass {}\n", self.password)).expect("redis.conf");
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        cmd.arg(&conf)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"]);
         let p = Proc::spawn("redis-server", cmd);
         assert!(

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod delivery;
+
 /// Longest accepted stream name.
 pub const MAX_NAME_LEN: usize = 64;
 /// Longest accepted origin host (`hostname-or-IP[:port]`).

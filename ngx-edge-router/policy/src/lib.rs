@@ -12,6 +12,7 @@ pub mod freshness;
 pub mod health;
 pub mod metrics;
 pub mod prepared;
+pub mod query;
 pub mod rendezvous;
 pub mod route;
 pub mod target;
@@ -22,8 +23,10 @@ pub use classify::{classify, is_json_content_type, ApiAnswer, LookupError, Outco
 pub use freshness::{after_lookup, claim_refresh, decide, CacheStatus, Decision, Timing};
 pub use health::{healthy_first, FailPolicy, Health};
 pub use prepared::Prepared;
+pub use query::{upstream_query, QueryRule};
 pub use rendezvous::rank;
 pub use route::{Route, RouteKind, RouteOrigin};
+pub use rtmp_live_types::delivery::BadQuery;
 pub use target::Target;
 
 /// Whether `name` may be looked up at all (`[A-Za-z0-9_-]{1,64}`).

@@ -17,6 +17,12 @@ use rtmp_live_platform::Ports;
 pub struct Args {
     #[command(flatten)]
     pub ports: Ports,
+    /// Address the API and the origins' HTTP servers listen on. Only this
+    /// run's parts use them, hence loopback; for edges or origins on other
+    /// hosts give this host's private address (or 0.0.0.0) and firewall
+    /// them. RTMP ingest and the edge always listen on every interface.
+    #[arg(long, env = "INTERNAL_BIND", default_value = "127.0.0.1")]
+    pub internal_bind: std::net::IpAddr,
     /// Origins to run (1..9), each with its discovery.
     #[arg(long, env = "ORIGINS", default_value_t = 1,
           value_parser = clap::value_parser!(u8).range(1..=9))]
@@ -30,7 +36,8 @@ pub struct Args {
     #[arg(id = "llhls_on", long = "llhls", env = "LLHLS", value_parser = BoolishValueParser::new(),
           default_value = "1", num_args = 0..=1, default_missing_value = "1")]
     pub llhls_on: bool,
-    /// Runtime files [default: ${XDG_STATE_HOME:-~/.local/state}/rtmp-live].
+    /// Runtime files [default: ${XDG_STATE_HOME:-~/.local/state}/rtmp-live;
+    /// as root /var/lib/rtmp-live].
     #[arg(long, env = "STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Host name printed in the OBS/player URLs [default: first IPv4].
@@ -45,7 +52,8 @@ pub struct Args {
     pub bin_dir: Option<PathBuf>,
     #[arg(long, env = "NGINX", default_value = "/usr/sbin/nginx")]
     pub nginx: PathBuf,
-    /// User of the nginx workers [default: the current user].
+    /// User (and group: `user [group]`) of the nginx workers and the ABR
+    /// ladder they start [default: the current user; as root www-data].
     #[arg(long, env = "NGINX_USER")]
     pub nginx_user: Option<String>,
     #[arg(
@@ -94,6 +102,10 @@ pub struct Args {
     /// STATE_DIR/stream-key, publishing as `golive`].
     #[arg(long, env = "STREAM_KEYS", hide_env_values = true)]
     pub stream_keys: Option<String>,
+    /// Redis's password [default: generated once into
+    /// STATE_DIR/redis-password].
+    #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
 }
 
 impl Args {
@@ -114,16 +126,10 @@ impl Args {
     }
 
     pub fn state_dir(&self) -> PathBuf {
-        if let Some(d) = self.state_dir.clone().filter(|d| !d.as_os_str().is_empty()) {
-            return d;
+        match self.state_dir.clone().filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) => d,
+            None => rtmp_live_platform::default_state_dir(),
         }
-        let base = std::env::var_os("XDG_STATE_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".local/state")
-            });
-        base.join("rtmp-live")
     }
 
     /// The repository: given, else the one holding this binary's

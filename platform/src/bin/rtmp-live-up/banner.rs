@@ -68,8 +68,8 @@ pub fn print(t: &Topology, public_host: Option<&str>, obs_key: Option<&str>) {
         }
     }
     say(&format!(
-        "  metrics: http://127.0.0.1:{edge}/metrics (edge), http://127.0.0.1:{}/metrics (API)",
-        s.ports.api
+        "  metrics: http://127.0.0.1:{edge}/metrics (edge), {}/metrics (API)",
+        t.api_url()
     ));
     say("  test stream: make stream     stop: Ctrl-C");
 }

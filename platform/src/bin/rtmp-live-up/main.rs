@@ -6,6 +6,7 @@ mod args;
 mod banner;
 mod credentials;
 mod supervise;
+mod workers;
 
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, ExitCode};
@@ -20,9 +21,12 @@ use supervise::{say, signals, Supervisor};
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Every file of the run is readable by the nginx workers (which may be
+    // another user, see `workers`): secrets are created 0600 explicitly.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     // Before any thread or child: signals are taken by one thread.
     let signals = signals();
-    let (topology, obs_key) = match prepare(&args) {
+    let (topology, obs_key, workers) = match prepare(&args) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("[up] error: {e}");
@@ -31,7 +35,7 @@ fn main() -> ExitCode {
     };
     let s = &topology.settings;
     let common_env = vec![("STATE_DIR".to_string(), s.state_dir.display().to_string())];
-    let mut sup = Supervisor::new(&s.state_dir, common_env);
+    let mut sup = Supervisor::new(&s.state_dir, common_env, workers);
     for p in topology.processes() {
         if let Err(e) = sup.start(&p) {
             eprintln!("[up] error: {e}");
@@ -51,8 +55,9 @@ fn main() -> ExitCode {
 }
 
 /// Checks what a run needs and resolves the settings; also returns the
-/// generated OBS key, if one is used.
-fn prepare(a: &Args) -> Result<(Topology, Option<String>), String> {
+/// generated OBS key, if one is used, and the nginx workers' user when they
+/// run as another user than this one (root).
+fn prepare(a: &Args) -> Result<(Topology, Option<String>, Option<workers::Ids>), String> {
     let root = a.root();
     let bin_dir = a.bin_dir();
     let st = Command::new(root.join("scripts/deps.sh"))
@@ -103,6 +108,17 @@ fn prepare(a: &Args) -> Result<(Topology, Option<String>), String> {
     let secret = |name: &str| {
         credentials::kept_secret(&state_dir.join(name)).map_err(|e| format!("{name}: {e}"))
     };
+    let redis_password = match non_empty(&a.redis_password) {
+        Some(p) => p,
+        None => secret("redis-password")?,
+    };
+    // One word of Redis's config file (`requirepass <password>`).
+    if redis_password
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'')
+    {
+        return Err("REDIS_PASSWORD: no spaces, quotes or control characters".into());
+    }
     let report_token = match non_empty(&a.api_report_token) {
         Some(t) => t,
         None => secret("api-report-token")?,
@@ -114,13 +130,30 @@ fn prepare(a: &Args) -> Result<(Topology, Option<String>), String> {
             (format!("{key}=golive"), Some(key))
         }
     };
+    let nginx_user = match non_empty(&a.nginx_user) {
+        Some(u) => u,
+        None if nix::unistd::Uid::effective().is_root() => workers::DEFAULT_USER.to_string(),
+        None => current_user(),
+    };
+    let (nginx_user, worker_ids) = workers::resolve(&nginx_user)?;
+    let ladder = root.join("scripts/abr-ladder.sh");
+    if let Some(ids) = worker_ids {
+        workers::check_access(
+            ids,
+            &nginx_user,
+            &state_dir,
+            &player_dir,
+            a.abr.then_some(&ladder),
+        )?;
+    }
     let settings = Settings {
         ports: a.ports.clone(),
+        internal_bind: a.internal_bind,
         origins,
         abr: a.abr,
         llhls: a.llhls_on,
         nginx: a.nginx.clone(),
-        nginx_user: a.nginx_user.clone().unwrap_or_else(current_user),
+        nginx_user,
         rtmp_module: a.rtmp_module.clone(),
         edge_module,
         player_dir,
@@ -128,12 +161,13 @@ fn prepare(a: &Args) -> Result<(Topology, Option<String>), String> {
         credentials: Credentials {
             report_token,
             stream_keys,
+            redis_password,
         },
         root,
         bin_dir,
         state_dir,
     };
-    Ok((Topology::new(settings), obs_key))
+    Ok((Topology::new(settings), obs_key, worker_ids))
 }
 
 /// The user this runs as (`id -un`).

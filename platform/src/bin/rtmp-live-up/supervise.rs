@@ -2,6 +2,8 @@
 //! and stopping all of them (SIGTERM, then SIGKILL) in reverse order.
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -10,6 +12,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::unistd::Pid;
 use rtmp_live_platform::{render, Process};
+
+use crate::workers::Ids;
 
 /// Prints `[up] ...` like every line of the platform's output.
 pub fn say(msg: &str) {
@@ -60,7 +64,7 @@ struct Running {
     name: String,
     child: Child,
     exited: bool,
-    listens: Vec<u16>,
+    listens: Vec<SocketAddr>,
 }
 
 /// The processes started so far.
@@ -70,14 +74,21 @@ pub struct Supervisor {
     /// transcoders nginx-rtmp started, should any outlive their nginx).
     state_dir: PathBuf,
     common_env: Vec<(String, String)>,
+    /// The nginx workers' user, when it is not this one (root).
+    workers: Option<Ids>,
 }
 
 impl Supervisor {
-    pub fn new(state_dir: &Path, common_env: Vec<(String, String)>) -> Supervisor {
+    pub fn new(
+        state_dir: &Path,
+        common_env: Vec<(String, String)>,
+        workers: Option<Ids>,
+    ) -> Supervisor {
         Supervisor {
             running: Vec::new(),
             state_dir: state_dir.to_path_buf(),
             common_env,
+            workers,
         }
     }
 
@@ -88,6 +99,15 @@ impl Supervisor {
         }
         for d in p.fresh_dirs.iter().chain(&p.dirs) {
             std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        if let Some(ids) = self.workers {
+            for d in &p.worker_dirs {
+                nix::unistd::chown(d, Some(ids.uid), Some(ids.gid))
+                    .map_err(|e| format!("{}: chown: {e}", d.display()))?;
+            }
+        }
+        for (path, content) in &p.private_files {
+            write_private(path, content).map_err(|e| format!("{}: {e}", path.display()))?;
         }
         for c in &p.configs {
             let text = std::fs::read_to_string(&c.template)
@@ -144,13 +164,13 @@ impl Supervisor {
         limit: Duration,
     ) -> Result<(), String> {
         let deadline = Instant::now() + limit;
-        let mut pending: Vec<(String, u16)> = self
+        let mut pending: Vec<(String, SocketAddr)> = self
             .running
             .iter()
             .flat_map(|r| r.listens.iter().map(|&p| (r.name.clone(), p)))
             .collect();
         loop {
-            pending.retain(|&(_, port)| !accepts(port));
+            pending.retain(|&(_, addr)| !accepts(addr));
             if pending.is_empty() {
                 return Ok(());
             }
@@ -163,7 +183,7 @@ impl Supervisor {
             if Instant::now() >= deadline {
                 let list: Vec<String> = pending
                     .iter()
-                    .map(|(name, port)| format!("{name} on port {port}"))
+                    .map(|(name, addr)| format!("{name} on {addr}"))
                     .collect();
                 return Err(format!(
                     "not accepting connections after {limit:?}: {}",
@@ -234,10 +254,21 @@ impl Supervisor {
     }
 }
 
-/// Whether something accepts TCP connections on loopback `port`.
-fn accepts(port: u16) -> bool {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+/// Whether something accepts TCP connections at `addr`.
+fn accepts(addr: SocketAddr) -> bool {
     std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+/// Writes `content` to `path`, readable by this user only (0600), replacing
+/// what was there.
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(content.as_bytes())
 }
 
 /// Copies `stream` line by line to stdout as `[name] line`.

@@ -48,17 +48,19 @@ for (const player of ["hlsjs", "shaka", "videojs"]) {
   if (!rs.length) continue;
   const v = Object.entries(rs[0].versions || {}).map(([k, x]) => `${k} ${x}`).join(", ");
   console.log(`\n#### ${names[player]} (${v}; ${rs[0].seconds} s after ${rs[0].warmup} s of warm-up)\n`);
-  console.log("| mode | plays | first frame | glass-to-glass p50 | p95 | min | max | player's own latency p50 | stalls after warm-up (in all) | stall time after warm-up | longest freeze after warm-up | frames after warm-up (fps) | media time / wall time | renditions, switches | errors (fatal) |");
-  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+  console.log("| mode | plays | first frame | glass-to-glass p50 | p95 | min | max | player's own latency p50 | stalls after warm-up (in all) | stall time after warm-up | longest freeze after warm-up | frames after warm-up (fps) | media time / wall time | renditions, switches | errors (fatal) | requests/s (parts, segments) |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rs.sort((a, b) => (a.mode === b.mode ? 0 : a.mode === "default" ? -1 : 1))) {
     const l = r.latency_ms || {};
+    const h = r.http || {};
     const fatal = (r.fatal || []).length ? ` (${r.fatal[0].slice(0, 60)})` : "";
     console.log(
       `| ${r.mode} | ${r.plays ? "yes" : "**no**"} | ${s(r.first_frame_ms)} | ${s(l.p50)} | ${s(l.p95)} | ${s(l.min)} | ${s(l.max)} | ` +
         `${r.player_latency_s && r.player_latency_s.p50 !== null ? r.player_latency_s.p50.toFixed(2) + " s" : "-"} | ` +
         `${r.stalls_after_warmup ?? "-"} (${r.stalls ?? "-"}) | ${s(r.stall_ms_after_warmup)} | ${s(r.longest_freeze_after_warmup_ms)} | ` +
         `${r.frames_after_warmup} (${r.fps_after_warmup ?? "-"}) | ${r.media_time && r.media_time.ratio_after_warmup !== null ? r.media_time.ratio_after_warmup : "-"} | ` +
-        `${(r.renditions || []).length}, ${r.switches ?? "-"} | ${r.error_count ?? 0}${fatal} |`,
+        `${(r.renditions || []).length}, ${r.switches ?? "-"} | ${r.error_count ?? 0}${fatal} | ` +
+        `${h.requests && r.watched_s ? (h.requests / r.watched_s).toFixed(1) : "-"} (${h.parts ?? "-"}, ${h.segments ?? "-"}) |`,
     );
   }
   const failed = rs.filter((r) => !r.plays);
@@ -139,6 +141,7 @@ for player in $players; do
       node -e '
         const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
         const l = r.latency_ms || {};
+    const h = r.http || {};
         console.log(`${r.player} ${r.mode}: ${r.plays ? "plays" : "DOES NOT PLAY"}; ` +
           (r.latency_ms ? `latency p50 ${l.p50} ms, p95 ${l.p95} ms; ` : "no latency (clock not read); ") +
           `stalls ${r.stalls_after_warmup} after warm-up (${r.stalls} in all); frames ${r.frames_after_warmup} (${r.fps_after_warmup} fps)` +

@@ -169,6 +169,7 @@ async function setup({ src, player, config, warmupMs, pick, switchTo, clockHeigh
     lastMediaTime: null,
     maxGap: 0,
     maxGapAfterWarmup: 0,
+    freezes: [],
     lat: [],
     clockOk: 0,
     clockBad: 0,
@@ -297,7 +298,9 @@ async function setup({ src, player, config, warmupMs, pick, switchTo, clockHeigh
     if (pick !== null) p.configure({ restrictions: { minHeight: pick, maxHeight: pick } });
     estimate = () => p.getStats().liveLatency;
     forceTo = (r) => {
-      const t = p.getVariantTracks().find((x) => x.width === r.width && x.height === r.height && x.bandwidth === r.bitrate);
+      // by picture size: shaka may revise a track's bandwidth after load
+      const t = p.getVariantTracks().find((x) => x.width === r.width && x.height === r.height);
+      if (!t) throw new Error(`no variant track ${r.width}x${r.height}`);
       p.configure({ abr: { enabled: false } });
       p.selectVariantTrack(t, false);
     };
@@ -398,6 +401,8 @@ async function setup({ src, player, config, warmupMs, pick, switchTo, clockHeigh
       const gap = now - m.lastFrame;
       if (gap > m.maxGap) m.maxGap = gap;
       if (m.warmAt !== null && gap > m.maxGapAfterWarmup) m.maxGapAfterWarmup = gap;
+      // where the picture froze (ends here), to tell a switch's from others
+      if (m.warmAt !== null && gap > 300 && m.freezes.length < 50) m.freezes.push({ at_ms: m.lastFrame - m.first, ms: gap });
     }
     m.lastFrame = now;
     m.lastMediaTime = md.mediaTime;
@@ -507,6 +512,7 @@ async function setup({ src, player, config, warmupMs, pick, switchTo, clockHeigh
       freezeAtEnd: sinceLast,
       size: `${v.videoWidth}x${v.videoHeight}`,
       paused: v.paused,
+      quality: v.getVideoPlaybackQuality ? (({ totalVideoFrames, droppedVideoFrames }) => ({ decoded: totalVideoFrames, dropped: droppedVideoFrames }))(v.getVideoPlaybackQuality()) : null,
     };
   };
 }
@@ -533,7 +539,13 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   // max_in_flight: the most requests the player had open at once (what
   // an edge's per-client limit on held requests must allow)
-  const http = { requests: 0, by_status: {}, failed: 0, aborted: 0, problems: [], max_in_flight: 0 };
+  // parts / segments: media requests by kind (CMAF parts <E>-<n>.m4s,
+  // whole segments; byte ranges count as parts): does the player use the
+  // low-latency parts?
+  const http = {
+    requests: 0, by_status: {}, failed: 0, aborted: 0, problems: [], max_in_flight: 0,
+    parts: 0, segments: 0, playlists: 0,
+  };
   const recent = [];
   const t0 = Date.now();
   const open = new Set();
@@ -546,6 +558,10 @@ try {
   page.on("requestfailed", (r) => open.delete(r));
   page.on("response", (r) => {
     http.requests++;
+    const u = r.url().split("?")[0];
+    if (/\/[0-9]+-[0-9]+\.m4s$/.test(u) || r.request().headers().range) http.parts++;
+    else if (/\.(m4s|ts)$/.test(u)) http.segments++;
+    else if (/\.m3u8$/.test(u)) http.playlists++;
     http.by_status[r.status()] = (http.by_status[r.status()] || 0) + 1;
     const range = r.request().headers().range;
     const line = `${Date.now() - t0} ms ${r.status()} ${r.url()}${range ? " " + range : ""}`;
@@ -604,6 +620,8 @@ try {
   report.frames_after_warmup = m.presentedAtWarm === null ? 0 : m.presented - m.presentedAtWarm;
   report.fps_after_warmup = wallWarm > 0 ? +(report.frames_after_warmup / wallWarm).toFixed(2) : null;
   report.rvfc_callbacks = m.callbacks;
+  // the element's own count: frames decoded, and dropped (late or lost)
+  report.playback_quality = m.quality;
   report.size = m.size;
   report.paused_at_end = m.paused;
   const adv = first === null ? 0 : m.ctEnd - m.ctFirst;
@@ -624,6 +642,8 @@ try {
   report.stall_list = m.stalls.slice(0, 20);
   report.longest_freeze_ms = Math.max(m.maxGap, m.freezeAtEnd && first !== null ? m.freezeAtEnd : 0);
   report.longest_freeze_after_warmup_ms = Math.max(m.maxGapAfterWarmup, m.warmAt !== null ? m.freezeAtEnd : 0);
+  // freezes after the warm-up over 300 ms: from (ms after the first frame), how long
+  report.freezes_after_warmup = m.freezes.concat(m.warmAt !== null && m.freezeAtEnd > 300 && first !== null ? [{ at_ms: m.end - first - m.freezeAtEnd, ms: m.freezeAtEnd, open: true }] : []);
   report.seeks = m.seeks;
   report.fatal = m.fatal;
   report.errors = m.errors;

@@ -117,8 +117,11 @@ fn ll_hls_through_origin_component_and_edge() {
         Duration::from_secs(40),
         "parts in the edge playlist",
         || {
+            // (no hint while a segment just completed waits for the next
+            // one's first part: a third of a second in two)
             let r = p.edge_get(path);
-            (r.status == 200 && !parse_ll(&r.text()).current.is_empty()).then(|| r.text())
+            let ll = parse_ll(&r.text());
+            (r.status == 200 && !ll.current.is_empty() && ll.hint.is_some()).then(|| r.text())
         },
     );
     for tag in [
@@ -203,8 +206,9 @@ fn ll_hls_through_origin_component_and_edge() {
     // 4. The preload hint's part, asked for by several viewers before it
     //    exists: held, one origin request per edge worker, answered with
     //    the bytes then listed under its name.
-    let ll = parse_ll(&p.edge_get(path).text());
-    let hint = ll.hint.clone().expect("a preload hint");
+    let hint = wait_until(Duration::from_secs(5), "a preload hint", || {
+        parse_ll(&p.edge_get(path).text()).hint
+    });
     let hinted = together(&p, &format!("/golive/{hint}"), viewers);
     assert!(
         hinted.iter().all(|a| a.0 == 200 && a.1 == hinted[0].1),

@@ -312,22 +312,8 @@ fn vlc_frames(url: &str) -> (usize, String) {
     let frames = dir.path().join("frames");
     std::fs::create_dir(&frames).unwrap();
     std::fs::set_permissions(&frames, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let mut cmd = if nix::unistd::Uid::effective().is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "nobody", "--", "env"]);
-        c
-    } else {
-        Command::new("env")
-    };
-    cmd.arg(format!("HOME={}", dir.path().display()))
-        .args([
-            "cvlc",
-            "-I",
-            "dummy",
-            "--no-video-title-show",
-            "--play-and-exit",
-        ])
-        .args(["--run-time=11", "--vout=dummy", "--aout=dummy"])
+    let mut cmd = cvlc_command(dir.path());
+    cmd.args(["--run-time=11", "--vout=dummy", "--aout=dummy"])
         .args([
             "--video-filter=scene",
             "--scene-format=png",

@@ -448,6 +448,27 @@ pub fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<
 /// real-time encoding.
 pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// `cvlc` without an interface, exiting at the end of its input, with
+/// `home` (world-writable) as its home: as `nobody` when root (VLC refuses
+/// to run as root).
+pub fn cvlc_command(home: &std::path::Path) -> Command {
+    let mut cmd = if nix::unistd::Uid::effective().is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "nobody", "--", "env"]);
+        c
+    } else {
+        Command::new("env")
+    };
+    cmd.arg(format!("HOME={}", home.display())).args([
+        "cvlc",
+        "-I",
+        "dummy",
+        "--no-video-title-show",
+        "--play-and-exit",
+    ]);
+    cmd
+}
+
 /// VLC's HLS client (`cvlc`, Debian's `vlc-bin`) reads `url` for `secs`
 /// seconds, writing what it demuxed unchanged to a file (`--sout std`, no
 /// transcoding): ffprobe's view of that file. VLC refuses to run as root, so
@@ -456,27 +477,11 @@ pub fn vlc_record(url: &str, secs: u32) -> Probe {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = dir.path().join("vlc.ts");
-    let mut cmd = if nix::unistd::Uid::effective().is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "nobody", "--", "env"]);
-        c
-    } else {
-        Command::new("env")
-    };
-    cmd.arg(format!("HOME={}", dir.path().display()))
-        .args([
-            "cvlc",
-            "-I",
-            "dummy",
-            "--no-video-title-show",
-            "--play-and-exit",
-        ])
-        .arg(format!("--run-time={secs}"))
-        .arg(url)
-        .arg(format!(
-            "--sout=#std{{access=file,mux=ts,dst={}}}",
-            out.display()
-        ));
+    let mut cmd = cvlc_command(dir.path());
+    cmd.arg(format!("--run-time={secs}")).arg(url).arg(format!(
+        "--sout=#std{{access=file,mux=ts,dst={}}}",
+        out.display()
+    ));
     let run = cmd
         .stdin(std::process::Stdio::null())
         .output()

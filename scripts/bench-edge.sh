@@ -4,6 +4,9 @@
 # (no proxy cache on either side), for a playlist and a 500 KB segment; then
 # the latency a route-cache miss adds. Needs `make build`.
 # Usage: scripts/bench-edge.sh [seconds per wrk run]
+# SEMANTICS=template compares the edge as `make up` renders it with the same
+# rendered configuration minus the module (see template_conf below), for a
+# playlist, a blocking reload and a segment.
 #
 # With two or more CPUs (PIN=1, the default there) the proxying nginx's one
 # worker has CPU 1 to itself (`worker_cpu_affinity`) and everything else
@@ -59,6 +62,48 @@ edge_conf() { # edge_conf <valid>
 }
 if [[ -n ${PRINT_EDGE_CONF:-} ]]; then edge_conf 5s; exit 0; fi
 
+# SEMANTICS=template: the edge exactly as `make up` renders
+# nginx/edge.conf.template (proxy caches, playlists cached per 200 ms slot
+# and per delivery directive, collapsing, the held-request limit, CORS, the
+# JSON access log), and as the reference the same rendered file with the
+# module taken out: a fixed keepalive upstream to the same origin, the
+# module's variables replaced by constants of the same length (the session:
+# a registration time in ms), without collapsing (its `proxy_cache_lock off`
+# stays: nginx's lock would make every playlist miss's waiters sleep 500 ms)
+# and without the query canonicalization. So both answer from the same
+# caches with keys of the same length; what differs is the module's work per
+# request. (The key's length matters: it moves the body's offset in the
+# cache file, and a cached 500 KB segment whose body starts at byte 628
+# instead of 616 is sent 15-20 % slower by this machine's kernel, with the
+# same system calls; measured with the reference's key padded to the
+# edge's, in BENCHMARKS.md.)
+template_conf() { # template_conf <dir> <port> <module: 1 | 0>
+  local out=$1/nginx.conf
+  mkdir -p "$1/tmp"
+  EDGE_MODULE=$ROOT/target/release/libngx_edge_router.so NGINX_USER="nobody nogroup" \
+    EDGE_WORKERS=$workers STATE_DIR=$1 API_HOST=127.0.0.1:$aport EDGE_PORT=127.0.0.1:$2 \
+    EDGE_ORIGINS=127.0.0.1:$oport EDGE_ROUTE_VALID=5s EDGE_ROUTE_NEGATIVE=1s EDGE_ROUTE_STALE=15m \
+    EDGE_ROUTE_GRACE=8s EDGE_VIEWER_KEY='$remote_addr' EDGE_DEBUG_HEADERS=0 EDGE_CORS_ORIGIN='*' \
+    EDGE_RESOLVER=127.0.0.1 PLAYER_DIR=$ROOT/player "$ROOT/scripts/render-conf.sh" \
+    "$ROOT/nginx/edge.conf.template" "$out.rendered"
+  local run=(-e 's|^daemon off;|daemon on;|' -e "s|^pid .*|pid $1/nginx.pid;|" -e "s|^error_log stderr notice;|error_log $1/error.log warn;|"
+    -e "s|^worker_processes .*|&${proxy_affinity:+ $proxy_affinity}|")
+  if [[ $3 == 1 ]]; then
+    sed "${run[@]}" "$out.rendered" >"$out"
+  else
+    sed "${run[@]}" -e '/^load_module /d' \
+      -e "s|edge_router_upstream;|server 127.0.0.1:$oport;|" \
+      -e 's|edge_router_metrics;|return 204;|' \
+      -e '/^ *edge_router[a-z_]*[ ;]/d' \
+      -e "s|\$edge_router_origin|127.0.0.1:$oport|g" -e 's|\$edge_router_session|1000000000000|g' \
+      -e 's|\$edge_router_cache|HIT|g' "$out.rendered" >"$out"
+    if grep -n 'edge_router_[a-z]*[ ;]\|\$edge_router' "$out" | grep -v -e '_edge_router_\(api\|probe\)' -e '^[0-9]*: *#'; then
+      echo "bench-edge: the reference still uses the module (lines above): update template_conf" >&2
+      exit 1
+    fi
+  fi
+}
+
 "${on_cpu0[@]}" redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" >/dev/null &
 API_INSECURE_NO_AUTH=1 API_LISTEN=127.0.0.1:$aport REDIS_URL=redis://127.0.0.1:$rport RUST_LOG=warn STREAM_TTL_SECS=3600 \
   "${on_cpu0[@]}" "$ROOT/target/release/rtmp-live-api" >"$tmp/api.log" 2>&1 &
@@ -72,7 +117,19 @@ head -c 500000 /dev/urandom >"$tmp/origin/html/golive/1.ts"
   server { listen 127.0.0.1:$fport; location ~ \"^/([^/]+)/[^?]+\$\" { proxy_pass http://fixed; } } }"; } >"$tmp/fixed/nginx.conf"
 # A second, identical reference: the control of the "both at once" rounds.
 sed -e "s|$tmp/fixed|$tmp/fixed2|g" -e "s|listen 127.0.0.1:$fport;|listen 127.0.0.1:$f2port;|" "$tmp/fixed/nginx.conf" >"$tmp/fixed2/nginx.conf"
-edge_conf 5s >"$tmp/edge/nginx.conf"
+objects=(index.m3u8 1.ts) conns=64
+if [[ ${SEMANTICS:-minimal} == template ]]; then
+  template_conf "$tmp/edge" "$eport" 1
+  template_conf "$tmp/fixed" "$fport" 0
+  template_conf "$tmp/fixed2" "$f2port" 0
+  # a plain playlist (cached per 200 ms slot), a blocking reload (cached
+  # per delivery directive; the static origin answers it at once), a segment
+  objects=(index.m3u8 'index.m3u8?_HLS_msn=3&_HLS_part=1' 1.ts)
+  # below the template's 64 held requests per client address
+  conns=32
+else
+  edge_conf 5s >"$tmp/edge/nginx.conf"
+fi
 for d in origin fixed fixed2 edge; do $NGINX -p "$tmp/$d" -c "$tmp/$d/nginx.conf" -e "$tmp/$d/error.log"; done
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$aport/readyz" >/dev/null && break; sleep 0.1; done
 for i in $(seq 0 199); do
@@ -96,14 +153,14 @@ hz=$(getconf CLK_TCK)
 run() { # run <dir> <url> -> "req/s p99 origin-connections-opened worker-cpu-us-per-request"
   local out a0 t0 n
   a0=$(accepted) t0=$(worker_ticks "$1")
-  out=$("${on_cpu0[@]}" wrk -t2 -c64 -d"${secs}s" --latency "$2")
+  out=$("${on_cpu0[@]}" wrk -t2 -c"$conns" -d"${secs}s" --latency "$2")
   if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers from $2" >&2; exit 1; fi
   n=$(awk '/requests in/ {print $1}' <<<"$out")
   echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1 == "99%" {print $2}' <<<"$out") $(($(accepted) - a0 - 1))" \
     "$(awk -v t="$(($(worker_ticks "$1") - t0))" -v n="$n" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
 }
 if [[ -n ${HOLD:-} ]]; then echo "edge $eport fixed $fport origin $oport"; sleep "$HOLD"; exit 0; fi
-echo "cores: $(nproc), nginx workers: $workers, wrk -t2 -c64 -d${secs}s on the same machine"
+echo "cores: $(nproc), nginx workers: $workers, wrk -t2 -c$conns -d${secs}s on the same machine"
 ((PIN)) && echo "pinned: the proxying worker alone on CPU 1; wrk, origin, API and Redis on CPU 0"
 echo "each pair runs ${rounds:=3} times, alternating which goes first; the ratio is the median of the rounds"
 echo "cpu/req: CPU time of the proxying nginx's workers per request (µs); its ratio reference/edge is"
@@ -112,7 +169,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1
 # SEQUENTIAL=0 skips these rounds (the "both at once" ones only).
 if [[ ${SEQUENTIAL:-1} == 1 ]]; then
 printf '%-10s %-34s %12s %10s %12s %8s\n' object setup req/s p99 origin-conns cpu/req
-for obj in index.m3u8 1.ts; do
+for obj in "${objects[@]}"; do
   ratios=() cratios=()
   for ((r = 0; r < rounds; r++)); do
     if ((r % 2 == 0)); then
@@ -158,7 +215,7 @@ if ((PIN)) && ((workers == 1)); then
   echo "both at once on one shared core (CPU 1), each with its own wrk -t1 -c32 -d${secs}s"
   echo "(ratio: req/s setup / reference; cpu-ratio: CPU per request reference / setup)"
   printf '%-10s %-8s %12s %12s %10s %10s %8s %10s\n' object setup req/s ref-req/s cpu ref-cpu ratio cpu-ratio
-  for obj in index.m3u8 1.ts; do
+  for obj in "${objects[@]}"; do
     for setup in edge control; do
       ratios=() cratios=()
       for ((r = 0; r < rounds; r++)); do

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod error;
 pub mod external;
+pub mod fanout;
 pub mod findings;
 pub mod follow;
 pub mod m3u8;

@@ -28,7 +28,7 @@ pub fn lead(name: &[u8]) {
 
 /// Adds `r` to the waiters of `name`'s lookup; false if none is in flight.
 pub fn join(name: &[u8], r: *mut ngx_http_request_t) -> bool {
-    WAITING.with(|w| w.join(name, r))
+    WAITING.with(|w| w.join(name, r)).is_some()
 }
 
 /// Removes `r` from the waiters of `name` (it is being freed).

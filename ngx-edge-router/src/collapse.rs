@@ -17,9 +17,11 @@
 //! once: a viewer cannot make the edge hold an unbounded number of
 //! connections at an origin.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
+use foldhash::fast::RandomState;
 use ngx::ffi::{
     ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_HTTP_INTERNAL_SERVER_ERROR,
     NGX_HTTP_SERVICE_UNAVAILABLE, NGX_LOG_WARN,
@@ -34,25 +36,33 @@ use crate::waitlist::{self, Waitlist};
 thread_local! {
     /// Keys with a leading request upstream → requests waiting for it.
     static WAITING: Waitlist = Waitlist::default();
-    /// Origin → leading requests of this worker upstream there.
-    static UPSTREAM: RefCell<HashMap<Box<[u8]>, usize>> = RefCell::default();
+    /// Origin → leading requests of this worker upstream there (a counter
+    /// each leading request holds, so that leaving needs no lookup). An
+    /// origin's entry stays at zero (the next request there allocates
+    /// nothing) until the map holds more than [`KEEP_ORIGINS`] origins.
+    static UPSTREAM: RefCell<HashMap<Box<[u8]>, Counter, RandomState>> = RefCell::default();
 }
 
-/// The leading requests of this worker at `origin`.
-fn upstream_at(origin: &[u8]) -> usize {
-    UPSTREAM.with(|u| u.borrow().get(origin).copied().unwrap_or(0))
-}
+/// Leading requests of this worker at one origin.
+type Counter = Rc<Cell<usize>>;
 
-fn leave_origin(origin: &[u8]) {
+/// Origins whose idle (zero) entries [`UPSTREAM`] keeps.
+const KEEP_ORIGINS: usize = 64;
+
+/// The counter of leading requests of this worker at `origin`.
+fn upstream_at(origin: &[u8]) -> Counter {
     UPSTREAM.with(|u| {
         let mut u = u.borrow_mut();
-        if let Some(n) = u.get_mut(origin) {
-            *n -= 1;
-            if *n == 0 {
-                u.remove(origin);
-            }
+        if let Some(n) = u.get(origin) {
+            return Rc::clone(n);
         }
-    });
+        if u.len() >= KEEP_ORIGINS {
+            u.retain(|_, n| n.get() > 0);
+        }
+        let n = Rc::new(Cell::new(0));
+        u.insert(origin.into(), Rc::clone(&n));
+        n
+    })
 }
 
 /// Where a routed request stands with collapsing.
@@ -66,9 +76,9 @@ pub enum Collapse {
     Off,
     /// This request goes upstream for `key` (at `origin`); others may wait
     /// for it.
-    Leading { key: Box<[u8]>, origin: Box<[u8]> },
+    Leading { key: Rc<[u8]>, upstream: Counter },
     /// Another request of this worker is upstream for `key`.
-    Waiting(Box<[u8]>),
+    Waiting(Rc<[u8]>),
     /// The leader answered 200: go on (to the cached answer).
     Released,
 }
@@ -101,29 +111,29 @@ pub fn gate(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
         v.collapse = Collapse::Off;
         return NGX_DECLINED as ngx_int_t;
     }
-    if WAITING.with(|w| w.join(key, raw)) {
-        v.collapse = Collapse::Waiting(key.into());
+    if let Some(key) = WAITING.with(|w| w.join(key, raw)) {
+        v.collapse = Collapse::Waiting(key);
         ngx_log_debug_http!(r, "edge_router: waiting for the request in flight");
         waitlist::park(r);
         return ngx::core::Status::NGX_AGAIN.0;
     }
-    let origin: Box<[u8]> = v.origin().unwrap_or_default().into();
+    let origin = v.origin().unwrap_or_default();
+    let upstream = upstream_at(origin);
     let max = usize::try_from(lcf.collapse_max).unwrap_or(0);
-    if max > 0 && upstream_at(&origin) >= max {
+    if max > 0 && upstream.get() >= max {
         ngx_log_error!(
             NGX_LOG_WARN,
             r.log(),
             "edge_router: {max} collapsed requests of this worker upstream at {} (edge_router_collapse_max), request refused",
-            String::from_utf8_lossy(&origin)
+            String::from_utf8_lossy(origin)
         );
         v.collapse = Collapse::Off;
         return NGX_HTTP_SERVICE_UNAVAILABLE as ngx_int_t;
     }
-    WAITING.with(|w| w.lead(key));
-    UPSTREAM.with(|u| *u.borrow_mut().entry(origin.clone()).or_insert(0) += 1);
+    upstream.set(upstream.get() + 1);
     v.collapse = Collapse::Leading {
-        key: key.into(),
-        origin,
+        key: WAITING.with(|w| w.lead(key)),
+        upstream,
     };
     NGX_DECLINED as ngx_int_t
 }
@@ -134,8 +144,8 @@ pub fn gate(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
 pub fn on_free(state: &Collapse, r: *mut ngx_http_request_t) {
     match state {
         Collapse::Waiting(key) => WAITING.with(|w| w.leave(key, r)),
-        Collapse::Leading { key, origin } => {
-            leave_origin(origin);
+        Collapse::Leading { key, upstream } => {
+            upstream.set(upstream.get().saturating_sub(1));
             // SAFETY: called from the request's pool cleanup: the request
             // structure (allocated from that pool) is still intact.
             let answered = unsafe { (*r).headers_out.status } == 200;

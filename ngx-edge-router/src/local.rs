@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use edge_router_policy::Prepared;
+use foldhash::fast::RandomState;
 
 /// At most this many routes per worker (a few hundred bytes each).
 const MAX_ROUTES: usize = 4096;
@@ -20,7 +21,7 @@ struct Copy {
 
 thread_local! {
     // nginx workers run one thread: this is the worker's own map.
-    static ROUTES: RefCell<HashMap<Box<[u8]>, Copy>> = RefCell::new(HashMap::new());
+    static ROUTES: RefCell<HashMap<Box<[u8]>, Copy, RandomState>> = RefCell::default();
 }
 
 /// The decoded form of `encoded`, the route the zone holds for `name` now;

@@ -21,7 +21,7 @@ pub fn canonicalize(r: &mut Request, lcf: &LocConf) -> Result<(), ngx_int_t> {
     let args = r.as_ref().args.as_bytes();
     match upstream_query(rule, args) {
         Ok(q) => {
-            if set_upstream_target(r, q.as_bytes()) {
+            if set_upstream_target(r, &q) {
                 Ok(())
             } else {
                 Err(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t)
@@ -40,13 +40,18 @@ pub fn canonicalize(r: &mut Request, lcf: &LocConf) -> Result<(), ngx_int_t> {
     }
 }
 
-/// Makes `args` (copied into the request pool) the request's query, and
-/// makes nginx's proxy build the upstream request line from `$uri` (escaped)
-/// and these args instead of the client's raw request line. False when the
-/// pool is out of memory.
+/// Makes `args` (copied into the request pool unless the query already is
+/// exactly that) the request's query, and makes nginx's proxy build the
+/// upstream request line from `$uri` (escaped) and these args instead of
+/// the client's raw request line. False when the pool is out of memory.
 fn set_upstream_target(r: &mut Request, args: &[u8]) -> bool {
+    let current = r.as_ref().args;
     let data = if args.is_empty() {
         core::ptr::null_mut()
+    } else if current.as_bytes() == args {
+        // already canonical (what players send): it stays where nginx
+        // parsed it, in the request's buffer
+        current.data
     } else {
         let p = r.pool().alloc_unaligned(args.len()).cast::<u8>();
         if p.is_null() {

@@ -5,29 +5,36 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
+use foldhash::fast::RandomState;
 use ngx::ffi::ngx_http_request_t;
 use ngx::http::Request;
 
-/// Keys with work in flight → the requests waiting for it.
+/// Keys with work in flight → the requests waiting for it. A key is stored
+/// once and shared (`Rc`) with the requests that lead or wait for it: one
+/// allocation per leading request, none per waiter. Keys hold URIs viewers
+/// choose: the hash is seeded per process (foldhash's `RandomState`).
 #[derive(Default)]
-pub struct Waitlist(RefCell<HashMap<Box<[u8]>, Vec<*mut ngx_http_request_t>>>);
+pub struct Waitlist(RefCell<HashMap<Rc<[u8]>, Waiters, RandomState>>);
+
+type Waiters = Vec<*mut ngx_http_request_t>;
 
 impl Waitlist {
-    /// Registers work in flight for `key` (nobody waits yet).
-    pub fn lead(&self, key: &[u8]) {
-        self.0.borrow_mut().insert(key.into(), Vec::new());
+    /// Registers work in flight for `key` (nobody waits yet); the stored key.
+    pub fn lead(&self, key: &[u8]) -> Rc<[u8]> {
+        let key: Rc<[u8]> = key.into();
+        self.0.borrow_mut().insert(Rc::clone(&key), Vec::new());
+        key
     }
 
-    /// Adds `r` to the waiters of `key`; false if no work is in flight.
-    pub fn join(&self, key: &[u8], r: *mut ngx_http_request_t) -> bool {
-        match self.0.borrow_mut().get_mut(key) {
-            Some(list) => {
-                list.push(r);
-                true
-            }
-            None => false,
-        }
+    /// Adds `r` to the waiters of `key`; the stored key, or `None` if no
+    /// work is in flight.
+    pub fn join(&self, key: &[u8], r: *mut ngx_http_request_t) -> Option<Rc<[u8]>> {
+        let mut map = self.0.borrow_mut();
+        let stored = Rc::clone(map.get_key_value(key)?.0);
+        map.get_mut(key)?.push(r);
+        Some(stored)
     }
 
     /// Removes `r` from the waiters of `key` (it is being freed).

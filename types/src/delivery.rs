@@ -100,25 +100,78 @@ impl Directives {
     /// The canonical query (what caches key on and what goes upstream):
     /// the directives in the spec's order, empty for none.
     pub fn canonical(&self) -> String {
-        let mut q = String::new();
-        let mut add = |s: std::fmt::Arguments<'_>| {
-            if !q.is_empty() {
-                q.push('&');
-            }
-            std::fmt::Write::write_fmt(&mut q, s).expect("writing to a String");
+        String::from_utf8_lossy(&self.canonical_bytes()).into_owned()
+    }
+
+    /// [`Directives::canonical`] without allocating (the edge computes it
+    /// on every playlist request).
+    pub fn canonical_bytes(&self) -> Canonical {
+        let mut q = Canonical {
+            buf: [0; CANONICAL_MAX],
+            len: 0,
         };
+        let mut num = itoa::Buffer::new();
         if let Some(m) = self.msn {
-            add(format_args!("_HLS_msn={m}"));
+            q.push(b"_HLS_msn=");
+            q.push(num.format(m).as_bytes());
         }
         if let Some(p) = self.part {
-            add(format_args!("_HLS_part={p}"));
+            q.push(if q.len == 0 {
+                b"_HLS_part="
+            } else {
+                b"&_HLS_part="
+            });
+            q.push(num.format(p).as_bytes());
         }
         if self.skip {
-            add(format_args!("_HLS_skip=YES"));
+            q.push(if q.len == 0 {
+                b"_HLS_skip=YES"
+            } else {
+                b"&_HLS_skip=YES"
+            });
         }
         q
     }
 }
+
+/// A canonical query, held inline ([`Directives::canonical_bytes`]).
+#[derive(Clone, Copy)]
+pub struct Canonical {
+    buf: [u8; CANONICAL_MAX],
+    len: usize,
+}
+
+impl Canonical {
+    /// Appends `b`; every canonical query fits (numbers are at most
+    /// [`MAX_NUMBER`]).
+    fn push(&mut self, b: &[u8]) {
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+    }
+}
+
+impl std::ops::Deref for Canonical {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Debug for Canonical {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self))
+    }
+}
+
+impl PartialEq for Canonical {
+    fn eq(&self, other: &Canonical) -> bool {
+        **self == **other
+    }
+}
+
+/// The longest canonical query: both numbers at [`MAX_NUMBER`] and a skip.
+const CANONICAL_MAX: usize = 66;
 
 /// A canonical decimal number: `0`, or digits without a leading zero, at
 /// most [`MAX_NUMBER`].
@@ -163,6 +216,9 @@ mod tests {
         assert!(ok("_HLS_msn=0").is_blocking());
         let max = format!("_HLS_msn={MAX_NUMBER}&_HLS_part={MAX_NUMBER}");
         assert_eq!(ok(&max).canonical(), max);
+        let longest = format!("{max}&_HLS_skip=YES");
+        assert_eq!(ok(&longest).canonical(), longest);
+        assert_eq!(longest.len(), CANONICAL_MAX);
     }
 
     #[test]

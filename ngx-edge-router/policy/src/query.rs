@@ -3,7 +3,7 @@
 //! same value, so the key of an answer is exactly what the origin was
 //! asked: a viewer cannot store one answer under another request's key.
 
-use rtmp_live_types::delivery::{BadQuery, Directives};
+use rtmp_live_types::delivery::{BadQuery, Canonical, Directives};
 
 /// The rule of a location.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -18,11 +18,11 @@ pub enum QueryRule {
 }
 
 /// The upstream query for `args` (without the `?`) under `rule`: empty for
-/// none.
-pub fn upstream_query(rule: QueryRule, args: &[u8]) -> Result<String, BadQuery> {
+/// none. Held inline: nothing is allocated per request.
+pub fn upstream_query(rule: QueryRule, args: &[u8]) -> Result<Canonical, BadQuery> {
     match rule {
-        QueryRule::Drop => Ok(String::new()),
-        QueryRule::Delivery => Directives::parse(args).map(|d| d.canonical()),
+        QueryRule::Drop => Ok(Directives::default().canonical_bytes()),
+        QueryRule::Delivery => Directives::parse(args).map(|d| d.canonical_bytes()),
     }
 }
 
@@ -34,16 +34,19 @@ mod tests {
     fn segments_and_parts_send_no_query() {
         for q in ["", "x=1", "_HLS_msn=1", "%00", "a&&b"] {
             assert_eq!(
-                upstream_query(QueryRule::Drop, q.as_bytes()),
-                Ok(String::new())
+                upstream_query(QueryRule::Drop, q.as_bytes()).as_deref(),
+                Ok(&b""[..])
             );
         }
     }
 
     #[test]
     fn playlists_send_the_canonical_directives_or_are_refused() {
-        let q = |s: &str| upstream_query(QueryRule::Delivery, s.as_bytes());
-        assert_eq!(q(""), Ok(String::new()));
+        let q = |s: &str| {
+            upstream_query(QueryRule::Delivery, s.as_bytes())
+                .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        };
+        assert_eq!(q("").as_deref(), Ok(""));
         assert_eq!(
             q("_HLS_part=2&_HLS_msn=7").as_deref(),
             Ok("_HLS_msn=7&_HLS_part=2")

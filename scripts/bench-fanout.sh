@@ -42,7 +42,13 @@ pub=$!
 set +m
 edge="http://127.0.0.1:$EDGE_PORT/golive/index.m3u8"
 origin="http://127.0.0.1:$ORIGIN_HTTP_PORT/golive/index.m3u8"
-for _ in $(seq 300); do curl -sf "$edge" | grep -q '#EXT-X-PART:' && break; sleep 0.1; done
+live=0
+for _ in $(seq 600); do curl -sf "$edge" | grep -q '#EXT-X-PART:' && live=1 && break; sleep 0.1; done
+if ((!live)) || [[ ! -s $state/edge.pid ]]; then
+  echo "bench-fanout: the stream is not live at the edge after 60 s" >&2
+  tail -20 "$state/up.log" "$state/publisher.log" >&2
+  exit 1
+fi
 sleep 3
 
 edge_master=$(cat "$state/edge.pid")

@@ -24,8 +24,9 @@ use url::Url;
 
 use crate::m3u8::{media, MediaPlaylist, Pos};
 
-/// Largest playlist or part a viewer reads.
-const MAX_BODY: usize = 8 << 20;
+mod conn;
+use conn::Conn;
+
 /// A held reload is answered within the origin's hold (6 s) or refused.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -90,18 +91,6 @@ impl Tally {
     }
 }
 
-/// One HTTP client per source address.
-fn client(addr: Option<IpAddr>, pool: usize) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .local_address(addr)
-        .pool_max_idle_per_host(pool)
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(TIMEOUT)
-        .build()
-        .expect("a client with these settings builds")
-}
-
 /// The `i`-th loopback source address (127.0.1.1, 127.0.1.2, ...).
 fn source(i: usize) -> IpAddr {
     let i = i as u32;
@@ -111,24 +100,6 @@ fn source(i: usize) -> IpAddr {
         1 + (i / 250) as u8,
         1 + (i % 250) as u8,
     ))
-}
-
-async fn get(
-    c: &reqwest::Client,
-    url: &Url,
-    range: Option<(u64, u64)>,
-) -> Result<(u16, Vec<u8>), String> {
-    let mut req = c.get(url.clone());
-    if let Some((a, b)) = range {
-        req = req.header(reqwest::header::RANGE, format!("bytes={a}-{b}"));
-    }
-    let resp = req.send().await.map_err(|_| "error".to_string())?;
-    let status = resp.status().as_u16();
-    let body = resp.bytes().await.map_err(|_| "error".to_string())?;
-    if body.len() > MAX_BODY {
-        return Err("too large".into());
-    }
-    Ok((status, body.to_vec()))
 }
 
 /// Playlists parsed so far, by their bytes: thousands of viewers receive
@@ -156,7 +127,7 @@ impl Parsed {
 }
 
 async fn playlist(
-    c: &reqwest::Client,
+    c: &mut Conn,
     url: &Url,
     want: Option<Pos>,
     parsed: &Parsed,
@@ -168,7 +139,7 @@ async fn playlist(
         ),
         None => url.clone(),
     };
-    match get(c, &url, None).await? {
+    match c.get(&url, None, TIMEOUT).await? {
         (200, body) => Ok(parsed.get(body)),
         (status, _) => Err(status.to_string()),
     }
@@ -193,7 +164,7 @@ fn after(pos: Pos, last: bool) -> Pos {
 /// every part from the wanted one on, in order, with the playlist it came in.
 /// Returns the number of reloads.
 async fn follow(
-    c: &reqwest::Client,
+    c: &mut Conn,
     url: &Url,
     end: Instant,
     tally: &mut Tally,
@@ -240,7 +211,7 @@ async fn follow(
             let range = part
                 .byterange
                 .map(|r| (r.offset, r.end().saturating_sub(1)));
-            match get(c, &part_url, range).await {
+            match c.get(&part_url, range, TIMEOUT).await {
                 Ok((200 | 206, body)) => {
                     tally.parts += 1;
                     tally.bytes += body.len() as u64;
@@ -287,32 +258,27 @@ pub async fn run(o: Options) -> Report {
         let (seen, url) = (Arc::clone(&seen), o.origin.clone());
         tokio::spawn(async move {
             let mut t = Tally::default();
-            follow(
-                &client(None, 2),
-                &url,
-                end,
-                &mut t,
-                false,
-                &seen,
-                &Parsed::default(),
-            )
-            .await;
+            match Conn::new(&url, None) {
+                Ok(mut c) => {
+                    follow(&mut c, &url, end, &mut t, false, &seen, &Parsed::default()).await
+                }
+                Err(e) => t.error(e),
+            }
             t
         })
     };
     let per = o.per_address.max(1);
-    let clients: Vec<reqwest::Client> = (0..o.viewers.div_ceil(per))
-        .map(|i| client(Some(source(i)), per))
-        .collect();
     let mut jobs = Vec::with_capacity(o.viewers);
     for v in 0..o.viewers {
-        let c = clients[v / per].clone();
         let (seen, url, parsed) = (Arc::clone(&seen), o.edge.clone(), Arc::clone(&parsed));
         let delay = Duration::from_secs_f64(o.ramp * v as f64 / o.viewers.max(1) as f64);
         jobs.push(tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let mut t = Tally::default();
-            follow(&c, &url, end, &mut t, true, &seen, &parsed).await;
+            match Conn::new(&url, Some(source(v / per))) {
+                Ok(mut c) => follow(&mut c, &url, end, &mut t, true, &seen, &parsed).await,
+                Err(e) => t.error(e),
+            }
             t
         }));
     }

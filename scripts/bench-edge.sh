@@ -66,17 +66,10 @@ if [[ -n ${PRINT_EDGE_CONF:-} ]]; then edge_conf 5s; exit 0; fi
 # nginx/edge.conf.template (proxy caches, playlists cached per 200 ms slot
 # and per delivery directive, collapsing, the held-request limit, CORS, the
 # JSON access log), and as the reference the same rendered file with the
-# module taken out: a fixed keepalive upstream to the same origin, the
-# module's variables replaced by constants of the same length (the session:
-# a registration time in ms), without collapsing (its `proxy_cache_lock off`
-# stays: nginx's lock would make every playlist miss's waiters sleep 500 ms)
-# and without the query canonicalization. So both answer from the same
-# caches with keys of the same length; what differs is the module's work per
-# request. (The key's length matters: it moves the body's offset in the
-# cache file, and a cached 500 KB segment whose body starts at byte 628
-# instead of 616 is sent 15-20 % slower by this machine's kernel, with the
-# same system calls; measured with the reference's key padded to the
-# edge's, in BENCHMARKS.md.)
+# module taken out (scripts/edge-reference.sh, without collapsing: nginx's
+# lock would make every playlist miss's waiters sleep 500 ms). Both answer
+# from the same caches with keys of the same length; what differs is the
+# module's work per request.
 template_conf() { # template_conf <dir> <port> <module: 1 | 0>
   local out=$1/nginx.conf
   mkdir -p "$1/tmp"
@@ -91,16 +84,7 @@ template_conf() { # template_conf <dir> <port> <module: 1 | 0>
   if [[ $3 == 1 ]]; then
     sed "${run[@]}" "$out.rendered" >"$out"
   else
-    sed "${run[@]}" -e '/^load_module /d' \
-      -e "s|edge_router_upstream;|server 127.0.0.1:$oport;|" \
-      -e 's|edge_router_metrics;|return 204;|' \
-      -e '/^ *edge_router[a-z_]*[ ;]/d' \
-      -e "s|\$edge_router_origin|127.0.0.1:$oport|g" -e 's|\$edge_router_session|1000000000000|g' \
-      -e 's|\$edge_router_cache|HIT|g' "$out.rendered" >"$out"
-    if grep -n 'edge_router_[a-z]*[ ;]\|\$edge_router' "$out" | grep -v -e '_edge_router_\(api\|probe\)' -e '^[0-9]*: *#'; then
-      echo "bench-edge: the reference still uses the module (lines above): update template_conf" >&2
-      exit 1
-    fi
+    "$ROOT/scripts/edge-reference.sh" "$out.rendered" "127.0.0.1:$oport" off | sed "${run[@]}" >"$out"
   fi
 }
 

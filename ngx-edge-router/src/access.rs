@@ -230,6 +230,7 @@ fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<(), ngx_int_t> {
         names_pending: 0,
         pending_route: None,
         collapse: Collapse::default(),
+        collapse_key: None,
     };
     match ctx::set(r, ReqCtx::Viewer(v)) {
         Some(_) => Ok(()),

@@ -106,6 +106,9 @@ pub fn gate(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
     let Some(key) = r.get_complex_value(cv) else {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
+    // SAFETY: the key was evaluated into this request's pool, which
+    // outlives its context.
+    v.collapse_key = Some(unsafe { ctx::PoolBytes::new(key) });
     let key = key.as_bytes();
     if key.is_empty() {
         v.collapse = Collapse::Off;

@@ -160,6 +160,10 @@ pub struct Viewer {
     pub pending_route: Option<(Rc<Prepared>, CacheStatus)>,
     /// Collapsing with other requests for the same object, once routed.
     pub collapse: Collapse,
+    /// The collapse key as the gate evaluated it (in the request pool):
+    /// `$edge_router_collapse_key`, so that the proxy cache key is not
+    /// evaluated a second time.
+    pub collapse_key: Option<PoolBytes>,
 }
 
 impl Viewer {

@@ -8,11 +8,12 @@ use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_http_variable_value_t, ngx_int_t,
     ngx_str_t, ngx_uint_t, NGX_ERROR, NGX_HTTP_VAR_NOCACHEABLE, NGX_OK,
 };
-use ngx::http::Request;
+use ngx::http::{HttpModuleLocationConf, Request};
 use ngx::{http_variable_get, ngx_string};
 
 use crate::ctx::{self, Viewer};
 use crate::ffi::guard;
+use crate::EdgeRouter;
 
 type Getter = unsafe extern "C" fn(
     *mut ngx_http_request_t,
@@ -35,10 +36,11 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
         );
         return NGX_ERROR as ngx_int_t;
     }
-    let vars: [(ngx_str_t, Getter); 3] = [
+    let vars: [(ngx_str_t, Getter); 4] = [
         (ngx_string!("edge_router_origin"), get_origin),
         (ngx_string!("edge_router_cache"), get_cache),
         (ngx_string!("edge_router_session"), get_session),
+        (ngx_string!("edge_router_collapse_key"), get_collapse_key),
     ];
     for (mut name, get) in vars {
         // SAFETY: per the contract, `cf` is the configuration being parsed.
@@ -131,3 +133,30 @@ http_variable_get!(get_cache, |r: &mut Request, v, _| variable(r, v, |c| c
 http_variable_get!(get_session, |r: &mut Request, v, _| variable(r, v, |c| {
     Some(c.session()).filter(|s| !s.is_empty())
 }));
+
+/// `$edge_router_collapse_key`: the `edge_router_collapse` key of this
+/// request, as the gate evaluated it, or evaluated now where the gate did
+/// not (a subrequest, a location without collapsing: "not found").
+fn collapse_key(r: &mut Request, v: *mut ngx_http_variable_value_t) -> Status {
+    guard(Status::NGX_ERROR, || {
+        if let Some(k) = ctx::viewer(r).and_then(|c| c.collapse_key) {
+            // the bytes live in the request's pool
+            return set(v, Some(&k));
+        }
+        let Some(lcf) = EdgeRouter::location_conf(r.as_ref()) else {
+            return set(v, None);
+        };
+        if lcf.collapse.is_null() {
+            return set(v, None);
+        }
+        // SAFETY: a non-null complex value compiled at configuration time.
+        let cv = unsafe { &*lcf.collapse };
+        match r.get_complex_value(cv) {
+            // evaluated into the request's pool
+            Some(k) => set(v, Some(k.as_bytes())),
+            None => Status::NGX_ERROR,
+        }
+    })
+}
+
+http_variable_get!(get_collapse_key, |r: &mut Request, v, _| collapse_key(r, v));

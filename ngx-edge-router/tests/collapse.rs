@@ -54,15 +54,20 @@ fn edge(api: &str, collapse: bool) -> Edge {
 /// [`edge`], with more directives in the http block (`{dir}`: its folder).
 fn edge_with(api: &str, collapse: bool, http_extra: &str) -> Edge {
     let key = "$edge_router_origin$uri$is_args$args";
+    // collapsing: the cache key is the collapse key as the module
+    // evaluated it (as in the platform's template)
     let how = if collapse {
-        format!("proxy_cache_lock off; edge_router_collapse {key};")
+        format!(
+            "proxy_cache_lock off; edge_router_collapse {key}; \
+             proxy_cache_key $edge_router_collapse_key;"
+        )
     } else {
-        "proxy_cache_lock on; proxy_cache_lock_timeout 5s;".to_string()
+        format!("proxy_cache_lock on; proxy_cache_lock_timeout 5s; proxy_cache_key {key};")
     };
     Edge::start(&EdgeOpts {
         http_extra: format!("proxy_cache_path {{dir}}/cache keys_zone=playlists:1m; {http_extra}"),
         extra: format!(
-            "edge_router_query delivery; proxy_cache playlists; proxy_cache_key {key}; \
+            "edge_router_query delivery; proxy_cache playlists; \
              proxy_read_timeout 5s; {how}"
         ),
         ..EdgeOpts::new(api)

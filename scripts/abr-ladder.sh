@@ -112,12 +112,12 @@ done
 # One rendition's master entry, once its playlist lists a fragment of this
 # ladder's: the newest one tells its size and level.
 variant() {
-  local rname=$1 vkbps=$2 akbps=$3 seg probe w h level codecs audio inode
+  local rname=$1 vkbps=$2 akbps=$3 seg probe w h level codecs audio inode cc
   inode=$(stat -c %i "$out/$rname/index.m3u8" 2>/dev/null) || return 1
   [ "$inode" != "${before[$rname]}" ] || return 1
   seg=$(grep -v '^#' "$out/$rname/index.m3u8" 2>/dev/null | grep '\.ts$' | tail -n1)
   [ -n "$seg" ] || return 1
-  probe=$("$ffprobe_bin" -v error -show_entries stream=codec_type,codec_name,width,height,level \
+  probe=$("$ffprobe_bin" -v error -show_entries stream=codec_type,codec_name,width,height,level,closed_captions \
     -of compact=p=0:nk=0 "$out/$rname/$seg") || return 1
   w=$(sed -n 's/.*codec_type=video.*width=\([0-9]*\).*/\1/p' <<<"$probe" | head -1)
   h=$(sed -n 's/.*codec_type=video.*height=\([0-9]*\).*/\1/p' <<<"$probe" | head -1)
@@ -133,8 +133,28 @@ variant() {
   # BANDWIDTH is a peak (the encoder's maxrate and some overhead); no
   # AVERAGE-BANDWIDTH: the ladder does not know the average (a still
   # picture costs a fraction of the target rate)
-  printf '#EXT-X-STREAM-INF:BANDWIDTH=%d,RESOLUTION=%dx%d,CODECS="%s"\n%s/index.m3u8\n' \
-    "$(( (vkbps * 107 / 100 + audio) * 1000 ))" "$w" "$h" "$codecs" "$rname"
+  # CEA-608/708 captions in the video (the encoder carries the source's
+  # along): the master declares them, or that there are none (CC below)
+  cc=NONE
+  if grep -q 'codec_type=video.*closed_captions=1' <<<"$probe"; then cc='"cc"'; fi
+  printf '#EXT-X-STREAM-INF:BANDWIDTH=%d,RESOLUTION=%dx%d,CODECS="%s",CLOSED-CAPTIONS=%s\n%s/index.m3u8\n' \
+    "$(( (vkbps * 107 / 100 + audio) * 1000 ))" "$w" "$h" "$codecs" "$cc" "$rname"
+}
+
+# Closed captions, per RFC 8216bis 4.4.6.2: CLOSED-CAPTIONS=NONE on every
+# variant when ffprobe saw none in any rendition's fragment; otherwise one
+# group, "cc" (CC1, the first 608 channel), on every variant. A player that
+# is not told either way looks for captions in the segments itself: shaka
+# 5.2 then fetches the in-progress segment's parts-only entry as if it were
+# a segment, and fails to load (undefined URI) while the playlist lists
+# fewer than 3 whole segments: the first 4-6 s of every stream.
+captions() {
+  local body=$1
+  if [[ $body == *'CLOSED-CAPTIONS="cc"'* ]]; then
+    body=${body//CLOSED-CAPTIONS=NONE/CLOSED-CAPTIONS=\"cc\"}
+    body=${body/\#EXT-X-STREAM-INF:/\#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC1\",INSTREAM-ID=\"CC1\",DEFAULT=YES,AUTOSELECT=YES$'\n'\#EXT-X-STREAM-INF:}
+  fi
+  printf '%s' "$body"
 }
 
 # Writes master.m3u8 (temporary file + rename) once every rendition has a
@@ -175,7 +195,7 @@ keep_master() {
         done
         body+="${entries[$i]}"$'\n'
       done
-      printf '%s' "$body" >"$out/.master.m3u8.tmp"
+      captions "$body" >"$out/.master.m3u8.tmp"
       mv -f "$out/.master.m3u8.tmp" "$out/master.m3u8"
       break
     fi

@@ -42,9 +42,10 @@
 // (largest gap between presented frames, or since the last one at the end);
 // seeks; fatal, errors (first 20), error_count; renditions, selections (the
 // player's own switch events), switches (changes after the first frame),
-// forced_switch; latency_ms (glass to glass: p50, p95, min, max after the
-// warm-up; null when no frame carried a readable clock), clock;
-// player_latency_s (the player's own estimate, after the warm-up); http
+// forced_switch; disabled_by_player (renditions the player took out of use
+// itself: when, and the decoder's decoded/dropped frames then); latency_ms
+// (glass to glass: p50, p95, min, max after the warm-up; null when no
+// frame carried a readable clock), clock; player_latency_s (the player's own estimate, after the warm-up); http
 // (responses by status, failures); with `trace`, trace, samples (one a
 // second) and last_requests.
 //
@@ -184,6 +185,7 @@ async function setup({ src, player, config, warmupMs, pick, switchTo, clockHeigh
     renditions: [],
     selections: [],
     forced: null,
+    bans: [],
     est: [],
     samples: [],
     trace: [],
@@ -227,6 +229,9 @@ async function setup({ src, player, config, warmupMs, pick, switchTo, clockHeigh
   const sortByHeight = (ls) => [...ls].sort((a, b) => a.height - b.height || a.bitrate - b.bitrate);
   let estimate = () => NaN;
   let forceTo = null; // (rendition) => void
+  // renditions the player itself has taken out of use (shaka disables a
+  // variant for a while after a failed request or too many dropped frames)
+  let banned = () => [];
 
   // ---- the player ----
   const attach = (el) => {
@@ -297,6 +302,10 @@ async function setup({ src, player, config, warmupMs, pick, switchTo, clockHeigh
     if (Object.keys(config).length) p.configure(config);
     if (pick !== null) p.configure({ restrictions: { minHeight: pick, maxHeight: pick } });
     estimate = () => p.getStats().liveLatency;
+    banned = () =>
+      ((p.getManifest() || {}).variants || [])
+        .filter((x) => x.disabledUntilTime && x.video)
+        .map((x) => ({ width: x.video.width, height: x.video.height }));
     forceTo = (r) => {
       // by picture size: shaka may revise a track's bandwidth after load
       const t = p.getVariantTracks().find((x) => x.width === r.width && x.height === r.height);
@@ -471,6 +480,16 @@ async function setup({ src, player, config, warmupMs, pick, switchTo, clockHeigh
 
   // ---- a sample a second ----
   setInterval(() => {
+    try {
+      for (const b of banned()) {
+        if (m.bans.some((x) => x.height === b.height && x.width === b.width)) continue;
+        const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : {};
+        m.bans.push({ at_ms: since(), ...b, decoded: q.totalVideoFrames, dropped: q.droppedVideoFrames });
+        tr(`player disabled ${b.width}x${b.height}`);
+      }
+    } catch (err) {
+      /* the player is not loaded yet */
+    }
     let e = NaN;
     try {
       e = +estimate();
@@ -491,6 +510,7 @@ async function setup({ src, player, config, warmupMs, pick, switchTo, clockHeigh
         buffer_s: +ahead.toFixed(3),
         rate: v.playbackRate,
         size: `${v.videoWidth}x${v.videoHeight}`,
+        dropped: v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().droppedVideoFrames : null,
         player_latency_s: Number.isFinite(e) ? +e.toFixed(3) : null,
         glass_ms: m.lat.length ? m.lat[m.lat.length - 1][1] : null,
       });
@@ -654,6 +674,7 @@ try {
   // changes of the selected rendition once the first frame was presented
   report.switches = m.selections.filter((s, i) => i > 0 && !s.before_first_frame).length;
   report.forced_switch = m.forced;
+  report.disabled_by_player = m.bans;
   const lat = m.lat.filter(([t]) => after(t)).map(([, d]) => d).sort((a, b) => a - b);
   const q = (xs, p) => xs[Math.min(xs.length - 1, Math.round((xs.length - 1) * p))];
   report.latency_ms = lat.length

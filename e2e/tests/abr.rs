@@ -202,6 +202,13 @@ fn abr_ladder_through_the_edge() {
             attrs["CODECS"].contains("avc1") && attrs["CODECS"].contains("mp4a"),
             "{attrs:?}"
         );
+        // the test source carries no captions, and the master says so
+        // (a player not told looks for them in the segments)
+        assert_eq!(
+            attrs.get("CLOSED-CAPTIONS").map(String::as_str),
+            Some("NONE"),
+            "{attrs:?}"
+        );
         let (w, h) = attrs["RESOLUTION"].split_once('x').unwrap();
         let (w, h): (u64, u64) = (w.parse().unwrap(), h.parse().unwrap());
 

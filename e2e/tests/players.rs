@@ -194,26 +194,35 @@ fn web_players_play_the_abr_master_and_switch_renditions() {
     // the buffer ahead has played out: up to 8 s measured)
     let switch_after = t.warmup + 2;
     let mut failed = Vec::new();
-    for player in players() {
+    // shaka first, on a stream this young (2 whole segments): it failed to
+    // load one until the master declared CLOSED-CAPTIONS
+    let mut order = players();
+    order.sort_by_key(|p| *p != "shaka");
+    for player in order {
         let name = format!("{player}-default-abr");
-        let r = play(
-            &t,
-            &src,
-            player,
-            "default",
-            &name,
-            h,
-            json!({ "switch": { "after": switch_after, "to": "other" } }),
-        );
+        let mut opts = json!({ "switch": { "after": switch_after, "to": "other" } });
+        if player == "shaka" {
+            // shaka takes a rendition out of use for 30 s when 15 % of the
+            // frames in 2 s were dropped; this machine's software decoder,
+            // shared with the ladder's encoders, drops a few frames while
+            // shaka seeks to the live edge, and 2 runs in 3 lost 480p so
+            // (`disabled_by_player`). That judges the client's CPU, not the
+            // ladder, so this run keeps shaka's defaults but that rule.
+            opts["config"] = json!({ "abr": { "droppedFrames": false } });
+        }
+        let r = play(&t, &src, player, "default", &name, h, opts);
         println!("{}", summary(&name, &r));
         println!(
-            "{name}: renditions {}; selections {}; forced switch {}; freezes after the warm-up {}",
-            r["renditions"], r["selections"], r["forced_switch"], r["freezes_after_warmup"]
+            "{name}: renditions {}; selections {}; forced switch {}; disabled by the player {}; freezes after the warm-up {}",
+            r["renditions"], r["selections"], r["forced_switch"], r["disabled_by_player"], r["freezes_after_warmup"]
         );
         let mut why = problems(&r, FPS);
         let seen = r["renditions"].as_array().map_or(0, Vec::len);
         if seen < 2 {
             why.push(format!("the player saw {seen} rendition(s)"));
+        }
+        if let Some(off) = r["disabled_by_player"].as_array().filter(|d| !d.is_empty()) {
+            why.push(format!("the player took renditions out of use: {off:?}"));
         }
         if r["first_frame_ms"].is_number() && r["forced_switch"]["presented_at_ms"].is_null() {
             why.push(format!(

@@ -16,24 +16,9 @@ steps=${FANOUT_STEPS:-100 1000 2500 5000}
 secs=${FANOUT_SECONDS:-20}
 ramp=${FANOUT_RAMP:-5}
 ulimit -n "$(ulimit -Hn)" # a socket per viewer
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-state=$(mktemp -d)
-chmod 755 "$state"
-key=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-export STATE_DIR=$state RTMP_PORT=$(port) ORIGIN_HTTP_PORT=$(port) API_PORT=$(port) EDGE_PORT=$(port)
-export REDIS_PORT=$(port) RTMP_STAT_PORT=$(port) DISCOVERY_PORT=$(port) LLHLS_PORT=$(port) RTMP_PACKAGING_PORT=$(port)
-export ABR=0 ORIGINS=1 PUBLIC_HOST=127.0.0.1 STREAM_KEYS="$key=golive"
-"$ROOT/scripts/up.sh" >"$state/up.log" 2>&1 &
-up=$!
-pub=
-cleanup() {
-  [[ -n $pub ]] && kill -- "-$pub" 2>/dev/null
-  kill -TERM "$up" 2>/dev/null || true
-  wait 2>/dev/null || true
-  [[ -n ${KEEP:-} ]] || rm -rf "$state"
-}
-trap cleanup EXIT
-for _ in $(seq 300); do curl -sf "http://127.0.0.1:$API_PORT/readyz" >/dev/null && break; sleep 0.1; done
+source "$ROOT/scripts/spare-platform.sh"
+trap stop_platform EXIT
+start_platform 0
 set -m
 ffmpeg -hide_banner -nostdin -loglevel error -re -f lavfi -i testsrc2=size=640x360:rate=30 \
   -re -f lavfi -i sine=frequency=440:sample_rate=44100 \
@@ -64,7 +49,7 @@ mkdir -p "$state/ref/tmp"
     -e "s|^error_log stderr notice;|error_log $state/ref/error.log warn;|" >"$state/ref/nginx.conf"
 [[ ${FANOUT_REFERENCE:-1} == 1 ]] && /usr/sbin/nginx -p "$state/ref" -c "$state/ref/nginx.conf"
 stop_reference() { [[ -s $state/ref/edge.pid ]] && kill "$(cat "$state/ref/edge.pid")" 2>/dev/null || true; }
-trap 'stop_reference; cleanup' EXIT
+trap 'stop_reference; stop_platform' EXIT
 
 master=
 workers() { pgrep -P "$master" -f 'worker process'; }

@@ -75,33 +75,14 @@ if [[ -n ${BENCH_TABLES:-} ]]; then
 fi
 mkdir -p "$out"
 
-state=
-up=
-pub=
-cleanup() {
-  [[ -n $pub ]] && kill -- "-$pub" 2>/dev/null
-  [[ -n $up ]] && kill -TERM "$up" 2>/dev/null
-  wait 2>/dev/null || true
-  [[ -n $state ]] && rm -rf "$state"
-  return 0
-}
-trap cleanup EXIT
+source "$ROOT/scripts/spare-platform.sh"
+trap stop_platform EXIT
 
 if [[ -n ${BENCH_SRC:-} ]]; then
   src=$BENCH_SRC
   what="$src"
 else
-  port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-  state=$(mktemp -d)
-  chmod 755 "$state"
-  key=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-  export STATE_DIR=$state RTMP_PORT=$(port) ORIGIN_HTTP_PORT=$(port) API_PORT=$(port) EDGE_PORT=$(port)
-  export REDIS_PORT=$(port) RTMP_STAT_PORT=$(port) DISCOVERY_PORT=$(port) LLHLS_PORT=$(port) RTMP_PACKAGING_PORT=$(port)
-  export ABR=$abr ORIGINS=1 PUBLIC_HOST=127.0.0.1 STREAM_KEYS="$key=golive"
-  "$ROOT/scripts/up.sh" >"$state/up.log" 2>&1 &
-  up=$!
-  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$API_PORT/readyz" >/dev/null && break; sleep 0.1; done
-  curl -sf "http://127.0.0.1:$API_PORT/readyz" >/dev/null || { cat "$state/up.log" >&2; echo "the platform did not start" >&2; exit 1; }
+  start_platform "$abr"
 
   # The publisher in its own process group (generator | ffmpeg).
   set -m

@@ -59,13 +59,13 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
 /// no_cacheable:1, not_found:1, escape:1`) written in one store. bindgen's
 /// setters move one bit at a time (`set_len` is a 28-step loop): with three
 /// variables in every playlist's cache key, collapse key and log line they
-/// were 2.6 % of an edge worker's time (BENCHMARKS.md, "Edge router at LL
-/// scale"). C compilers on the targets nginx supports allocate these fields
+/// were 2.6 % of an edge worker's time (BENCHMARKS.md, "The edge as `make
+/// up` renders it"). C compilers on the targets nginx supports allocate these fields
 /// from the lowest bit of a little-endian word; [`check_layout`] verifies it
 /// against bindgen's getters when the configuration loads.
 fn bits(len: usize, valid: bool, not_found: bool) -> ngx::ffi::__BindgenBitfieldUnit<[u8; 4]> {
     const LEN_MASK: u32 = (1 << 28) - 1;
-    // our values (an address, a session, a status) are far below 2^28 bytes
+    // `set` refuses longer values (nginx's `len` has 28 bits)
     let word = (len as u32 & LEN_MASK)
         | u32::from(valid) << 28
         | 1 << 29 // no_cacheable
@@ -80,6 +80,7 @@ fn set(v: *mut ngx_http_variable_value_t, bytes: Option<&[u8]>) -> Status {
         return Status::NGX_ERROR;
     };
     match bytes {
+        Some(b) if b.len() >= 1 << 28 => return Status::NGX_ERROR,
         Some(b) => {
             v._bitfield_1 = bits(b.len(), true, false);
             v.data = b.as_ptr().cast_mut();

@@ -1,0 +1,29 @@
+# Sourced by the benchmarks that run the whole platform (bench-fanout.sh,
+# bench-latency.sh, bench-players.sh). `start_platform <ABR: 0|1>` starts it
+# (scripts/up.sh, one origin) on spare loopback ports in a fresh STATE_DIR
+# ($state) with one stream key for "golive" ($key), leaves its process in
+# $up, and returns once the API is ready (exits with its log otherwise).
+# `stop_platform` (the caller's EXIT trap) stops the publisher's process
+# group ($pub, if the caller started one) and the platform, and removes
+# $state (kept with KEEP=1).
+state= up= pub=
+stop_platform() {
+  [[ -n $pub ]] && kill -- "-$pub" 2>/dev/null
+  [[ -n $up ]] && kill -TERM "$up" 2>/dev/null
+  wait 2>/dev/null || true
+  [[ -n $state && -z ${KEEP:-} ]] && rm -rf "$state"
+  return 0
+}
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start_platform() {
+  state=$(mktemp -d)
+  chmod 755 "$state"
+  key=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+  export STATE_DIR=$state RTMP_PORT=$(port) ORIGIN_HTTP_PORT=$(port) API_PORT=$(port) EDGE_PORT=$(port)
+  export REDIS_PORT=$(port) RTMP_STAT_PORT=$(port) DISCOVERY_PORT=$(port) LLHLS_PORT=$(port) RTMP_PACKAGING_PORT=$(port)
+  export ABR=$1 ORIGINS=1 PUBLIC_HOST=127.0.0.1 STREAM_KEYS="$key=golive"
+  "$ROOT/scripts/up.sh" >"$state/up.log" 2>&1 &
+  up=$!
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$API_PORT/readyz" >/dev/null && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$API_PORT/readyz" >/dev/null || { cat "$state/up.log" >&2; echo "the platform did not start" >&2; exit 1; }
+}

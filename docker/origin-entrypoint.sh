@@ -17,7 +17,7 @@ export RTMP_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so NGINX_USER=www-data
 export ORIGIN_DIR=/var/lib/rtmp-live/origin ORIGIN_PACKAGING=/var/lib/rtmp-live/origin/packaging.conf
 export ORIGIN_HLS_HTTP=/var/lib/rtmp-live/origin/hls-http.conf
 export ORIGIN_RENDITIONS=/var/lib/rtmp-live/origin/renditions.conf
-export ABR_LADDER_SCRIPT=/usr/local/bin/abr-ladder.sh
+export ABR_LADDER_BIN=/usr/local/bin/rtmp-live-abr
 export AUTHORIZE_URL="${AUTHORIZE_URL:-http://$DISCOVERY_LISTEN/authorize}"
 export DISCOVERY_API_URL="${DISCOVERY_API_URL:-$API_URL}"
 if [ -z "${ADVERTISE_HOST:-}" ]; then

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
 use crate::report::{Desired, Reporter};
-use crate::scan::{choose_manifest, has_endlist, is_playlist, MASTER};
+use crate::scan::{choose_manifest, has_endlist, is_playlist, INDEX, MASTER};
 
 struct Stream {
     last_change: Instant,
@@ -228,7 +228,7 @@ fn ended(dir: &Path, manifest: &str) -> bool {
             .into_iter()
             .flatten()
             .flatten()
-            .map(|e| e.path().join("index.m3u8"))
+            .map(|e| e.path().join(INDEX))
             .filter(|p| p.is_file())
             .collect()
     } else {

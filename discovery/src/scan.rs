@@ -2,17 +2,13 @@
 //! which playlist is a stream's manifest, and whether a playlist says the
 //! stream ended. nginx-rtmp (nested) writes `<root>/<name>/index.m3u8`
 //! through a temporary `index.m3u8.bak` renamed over it; the ABR ladder
-//! (ffmpeg) writes `<root>/<name>/master.m3u8` once and
-//! `<root>/<name>/<rendition>/index.m3u8` through `*.m3u8.tmp` renames.
+//! writes `<root>/<name>/master.m3u8` once and nginx-rtmp each
+//! `<root>/<name>/<rendition>/index.m3u8` (`rtmp_live_types::layout`).
 
 use std::path::Path;
 
 use rtmp_live_types::is_valid_name;
-
-/// The master playlist of an ABR stream.
-pub const MASTER: &str = "master.m3u8";
-/// The playlist of a single-rendition stream.
-pub const INDEX: &str = "index.m3u8";
+pub use rtmp_live_types::layout::{INDEX, MASTER};
 
 /// What a changed path means.
 #[derive(Debug, Clone, PartialEq, Eq)]

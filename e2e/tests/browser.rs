@@ -403,7 +403,7 @@ fn player_page_plays_the_abr_master_and_switches_renditions() {
         },
     );
     // The 720p rung of a fresh 640x360 stream could only copy the 480p
-    // one: it is a stub, not listed (scripts/abr-ladder.sh).
+    // one: it is a stub, not listed (abr/src/master.rs).
     let text = p.edge_get("/golive/720p/index.m3u8").text();
     let (_, segs) = media_playlist(&text);
     let stub = ffprobe(&segment_media(

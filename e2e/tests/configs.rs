@@ -48,10 +48,7 @@ fn origin_templates_render_and_pass_nginx_t() {
                 "ORIGIN_RENDITIONS",
                 dir.join("renditions.conf").display().to_string(),
             ),
-            (
-                "ABR_LADDER_SCRIPT",
-                "/usr/local/bin/abr-ladder.sh".to_string(),
-            ),
+            ("ABR_LADDER_BIN", "/usr/local/bin/rtmp-live-abr".to_string()),
             ("RTMP_PORT", "1935".to_string()),
             ("ORIGIN_HTTP_PORT", "8080".to_string()),
             ("RTMP_STAT_PORT", "8088".to_string()),

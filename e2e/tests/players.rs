@@ -87,7 +87,7 @@ fn clock_publisher(p: &Platform) -> ClockPublisher {
 
 /// The ABR test's source: `PLAYERS_ABR_SIZE` (`WxH`), else 1280x720 on
 /// 4 cores or more and 854x480 below. The ladder encodes every rung up to
-/// the source's height in real time (scripts/abr-ladder.sh) beside the
+/// the source's height in real time (abr/src/ladder.rs) beside the
 /// publisher and the browser: from 720p, a 2-core machine with anything
 /// else running falls behind (measured: 24.6 fps presented, media time
 /// 89 % of the wall time). From 480p the master still lists two renditions

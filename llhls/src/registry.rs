@@ -6,6 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
+use rtmp_live_types::layout;
 use tokio::sync::watch;
 
 use crate::stream::{Settings, StreamState, PLAYLIST};
@@ -152,15 +153,9 @@ impl Registry {
                 return v.clone();
             }
         }
-        let v = std::fs::read_to_string(self.root.join(name).join("master.m3u8"))
+        let v = std::fs::read_to_string(self.root.join(name).join(layout::MASTER))
             .ok()
-            .map(|text| {
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .filter_map(|l| l.split('/').next().map(str::to_string))
-                    .collect()
-            });
+            .map(|text| layout::master_renditions(&text));
         let mut m = self.masters.lock().expect("masters lock");
         // a bound on names kept (one per stream, dropped with it)
         if m.len() > 4 * self.streams.read().expect("registry lock").len() + 16 {

@@ -18,7 +18,8 @@ use crate::playlist::{self, LlParams, Upstream};
 use crate::timeline::{Segment, Timeline, CLOCK};
 use crate::ts::{self, TS_CLOCK};
 
-pub const PLAYLIST: &str = "index.m3u8";
+/// nginx-rtmp's playlist in a stream's (or a rendition's) folder.
+pub const PLAYLIST: &str = rtmp_live_types::layout::INDEX;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -229,10 +229,7 @@ impl Topology {
                 ("RTMP_MODULE", d(&s.rtmp_module)),
                 ("EDGE_MODULE", d(&s.edge_module)),
                 ("PLAYER_DIR", d(&s.player_dir)),
-                (
-                    "ABR_LADDER_SCRIPT",
-                    d(&s.root.join("scripts/abr-ladder.sh")),
-                ),
+                ("ABR_LADDER_BIN", d(&s.bin_dir.join("rtmp-live-abr"))),
                 ("API_URL", self.api_url()),
                 ("API_HOST", self.internal(s.ports.api)),
                 ("EDGE_WORKERS", e.workers.clone()),

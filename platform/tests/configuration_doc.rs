@@ -1,5 +1,5 @@
 //! Every environment variable a service reads (`#[arg(env = "...")]` in the
-//! API, discovery, LL-HLS and platform sources) is documented: in
+//! API, discovery, LL-HLS, ABR ladder and platform sources) is documented: in
 //! `docs/configuration.md`, or for the LL-HLS component's own tuning in
 //! `llhls/README.md`. A variable added without its line fails here.
 
@@ -32,7 +32,13 @@ fn variables(dir: &Path, out: &mut BTreeSet<String>) {
 #[test]
 fn every_service_variable_is_documented() {
     let mut vars = BTreeSet::new();
-    for crate_dir in ["api/src", "discovery/src", "llhls/src", "platform/src"] {
+    for crate_dir in [
+        "api/src",
+        "discovery/src",
+        "llhls/src",
+        "abr/src",
+        "platform/src",
+    ] {
         variables(&root().join(crate_dir), &mut vars);
     }
     assert!(

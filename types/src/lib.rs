@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod delivery;
+pub mod layout;
 
 /// Longest accepted stream name.
 pub const MAX_NAME_LEN: usize = 64;

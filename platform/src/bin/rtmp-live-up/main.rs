@@ -136,7 +136,7 @@ fn prepare(a: &Args) -> Result<(Topology, Option<String>, Option<workers::Ids>),
         None => current_user(),
     };
     let (nginx_user, worker_ids) = workers::resolve(&nginx_user)?;
-    let ladder = root.join("scripts/abr-ladder.sh");
+    let ladder = bin_dir.join("rtmp-live-abr");
     if let Some(ids) = worker_ids {
         workers::check_access(
             ids,

@@ -122,7 +122,7 @@ pub fn check_access(
         if !as_worker(ids, "-x", l) {
             return Err(format!(
                 "the origin's workers run as {user} and cannot run the ABR ladder {}: move the \
-                 repository where they can read it",
+                 build (BIN_DIR) where they can read it",
                 l.display()
             ));
         }

@@ -16,8 +16,8 @@ use edge_router_policy::metrics::Event;
 use std::rc::Rc;
 
 use edge_router_policy::{
-    healthy_first, is_valid_stream_name, rank, CacheStatus, Decision, Outcome, Prepared, Route,
-    Target,
+    healthy_first, is_valid_stream_name, rank_grouped, CacheStatus, Decision, Outcome, Prepared,
+    Route,
 };
 use ngx::core::Status;
 use ngx::ffi::{
@@ -37,6 +37,7 @@ use crate::lookup;
 use crate::probe;
 use crate::query;
 use crate::resolve;
+use crate::targets::{allowed_targets, Targets};
 use crate::waitlist;
 use crate::zone::Zone;
 use crate::EdgeRouter;
@@ -408,109 +409,4 @@ fn route_to(r: &mut Request, lcf: &LocConf, route: Rc<Prepared>, st: CacheStatus
         st.as_str()
     );
     NGX_DECLINED as ngx_int_t
-}
-
-/// The route's origins as addresses (each with the index of its origin in
-/// the route), or the need to resolve names first.
-enum Targets {
-    /// Inline for routes of up to two addresses: no allocation per request.
-    Ready(smallvec::SmallVec<[(std::net::SocketAddr, usize); 2]>),
-    Resolve,
-}
-
-/// Applies `edge_router_origins` to the route's origins: literal addresses
-/// directly, host names by name and then by every address they resolve to
-/// (a name needs resolving once per request; nginx caches the answers).
-fn allowed_targets(
-    v: &mut Viewer,
-    lcf: &LocConf,
-    log: *mut ngx::ffi::ngx_log_t,
-    route: &Prepared,
-) -> Targets {
-    let list = lcf.allowed();
-    let origins = &route.route.origins;
-    let mut out = smallvec::SmallVec::new();
-    let mut unresolved = false;
-    let refuse = |v: &Viewer, what: &str| {
-        if let Some(z) = v.zone {
-            z.count(Event::Refused);
-        }
-        ngx_log_error!(
-            NGX_LOG_WARN,
-            log,
-            "edge_router: origin {what} of stream \"{}\" is not allowed by \"edge_router_origins\"; not contacted",
-            String::from_utf8_lossy(&v.name)
-        );
-    };
-    for (i, (o, target)) in origins.iter().zip(&route.targets).enumerate() {
-        match target {
-            Some(Target::Addr(a)) if list.allows(a) => out.push((*a, i)),
-            Some(Target::Name { host, port }) if list.allows_name(host, *port) => {
-                match v
-                    .resolving
-                    .iter()
-                    .find(|r| r.host == *host && r.port == *port)
-                {
-                    None => {
-                        v.resolving
-                            .push(resolve::Resolution::new(host.clone(), *port));
-                        unresolved = true;
-                    }
-                    Some(r) => match &r.result {
-                        None => unresolved = true,
-                        Some(Err(why)) => {
-                            ngx_log_error!(
-                                NGX_LOG_ERR,
-                                log,
-                                "edge_router: origin {} of stream \"{}\" could not be resolved: {why}",
-                                o.addr,
-                                String::from_utf8_lossy(&v.name)
-                            );
-                        }
-                        Some(Ok(addrs)) => {
-                            for a in addrs.clone() {
-                                if list.allows_resolved(&a) {
-                                    out.push((a, i));
-                                } else {
-                                    refuse(v, &format!("{} (resolved to {a})", o.addr));
-                                }
-                            }
-                        }
-                    },
-                }
-            }
-            _ => refuse(v, &o.addr),
-        }
-    }
-    if unresolved {
-        Targets::Resolve
-    } else {
-        Targets::Ready(out)
-    }
-}
-
-/// Ranks the distinct origin names of `names` (which may repeat, one entry
-/// per resolved address) for this viewer; returns indexes into `names`,
-/// each origin's addresses together and in their order.
-fn rank_grouped(stream: &[u8], viewer_key: &[u8], names: &[&str]) -> Vec<usize> {
-    if !(1..names.len()).any(|i| names[..i].contains(&names[i])) {
-        return rank(stream, viewer_key, names);
-    }
-    let mut distinct: Vec<&str> = Vec::with_capacity(names.len());
-    for n in names {
-        if !distinct.contains(n) {
-            distinct.push(n);
-        }
-    }
-    rank(stream, viewer_key, &distinct)
-        .into_iter()
-        .flat_map(|d| {
-            let want = distinct[d];
-            names
-                .iter()
-                .enumerate()
-                .filter(move |(_, n)| **n == want)
-                .map(|(i, _)| i)
-        })
-        .collect()
 }

@@ -36,6 +36,7 @@ mod probe;
 mod query;
 mod resolve;
 mod subrequest;
+mod targets;
 mod upstream;
 mod variables;
 mod waitlist;

@@ -41,7 +41,7 @@ pub fn start(r: &mut Request, name: &[u8], leader: Option<&mut ctx::Viewer>) -> 
     path.extend_from_slice(name);
     let probes_follow = !lcf.probe_targets().is_empty();
     let state = ReqCtx::Lookup(Lookup::new(name, leader, lcf.timing(), probes_follow));
-    subrequest::spawn(r, lcf.api.as_bytes(), &path, state, background)?;
+    subrequest::spawn::<ApiLookup>(r, lcf.api.as_bytes(), &path, state, background)?;
     ngx_log_debug_http!(
         r,
         "edge_router: lookup of \"{}\" started ({})",
@@ -55,8 +55,19 @@ pub fn start(r: &mut Request, name: &[u8], leader: Option<&mut ctx::Viewer>) -> 
     Ok(())
 }
 
-/// The API subrequest ended (see [`subrequest::post_handler`]).
-pub fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
+/// The API subrequests' owner.
+struct ApiLookup;
+
+impl subrequest::Owner for ApiLookup {
+    fn finished(sr: &mut Request, state: &mut ReqCtx, rc: ngx_int_t) {
+        if let ReqCtx::Lookup(lk) = state {
+            finished(sr, lk, rc);
+        }
+    }
+}
+
+/// The API subrequest ended.
+fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
     if lk.done {
         return;
     }

@@ -57,13 +57,24 @@ fn start_one(
         done: false,
         timing,
     });
-    subrequest::spawn(r, prefix, path, state, false)?;
+    subrequest::spawn::<OriginProbe>(r, prefix, path, state, false)?;
     ngx_log_debug_http!(r, "edge_router: probing {name}");
     Ok(())
 }
 
-/// A probe ended (see [`subrequest::post_handler`]).
-pub fn finished(sr: &mut Request, p: &mut Probe, rc: ngx_int_t) {
+/// The probes' owner.
+struct OriginProbe;
+
+impl subrequest::Owner for OriginProbe {
+    fn finished(sr: &mut Request, state: &mut ReqCtx, rc: ngx_int_t) {
+        if let ReqCtx::Probe(p) = state {
+            finished(sr, p, rc);
+        }
+    }
+}
+
+/// A probe ended.
+fn finished(sr: &mut Request, p: &mut Probe, rc: ngx_int_t) {
     if p.done {
         return;
     }

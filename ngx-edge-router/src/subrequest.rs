@@ -1,7 +1,8 @@
 //! The module's in-memory subrequests (API lookups and origin probes):
 //! creating them (the URI and the post-subrequest handler in the main
 //! request's pool, a fake request body, the subrequest's own context) and
-//! the one post-subrequest handler, which hands each to its owner.
+//! the post-subrequest handler, which hands each back to its owner through
+//! [`Owner`]: this file does not know its callers.
 
 use ngx::ffi::{
     ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
@@ -12,12 +13,18 @@ use ngx::http::Request;
 
 use crate::ctx::{self, ReqCtx};
 use crate::ffi::guard;
-use crate::{lookup, probe};
+
+/// What started a subrequest, told when it ends.
+pub trait Owner {
+    /// The subrequest `sr` ended with `rc`; `state` is the context it was
+    /// spawned with.
+    fn finished(sr: &mut Request, state: &mut ReqCtx, rc: ngx_int_t);
+}
 
 /// Starts an in-memory subrequest of main request `r` for `prefix` + `path`,
-/// with `state` as its context. `background`: the main request does not
-/// wait for it (`NGX_HTTP_SUBREQUEST_BACKGROUND`).
-pub fn spawn(
+/// with `state` as its context; `O` is told when it ends. `background`: the
+/// main request does not wait for it (`NGX_HTTP_SUBREQUEST_BACKGROUND`).
+pub fn spawn<O: Owner>(
     r: &mut Request,
     prefix: &[u8],
     path: &[u8],
@@ -38,7 +45,7 @@ pub fn spawn(
     let mut uri = unsafe {
         core::ptr::copy_nonoverlapping(prefix.as_ptr(), uri_p, prefix.len());
         core::ptr::copy_nonoverlapping(path.as_ptr(), uri_p.add(prefix.len()), path.len());
-        (*ps).handler = Some(post_handler);
+        (*ps).handler = Some(post_handler::<O>);
         (*ps).data = state.cast();
         ngx_str_t { len, data: uri_p }
     };
@@ -76,8 +83,8 @@ pub fn spawn(
     Ok(())
 }
 
-/// `post_subrequest` handler of every subrequest made by [`spawn`].
-unsafe extern "C" fn post_handler(
+/// `post_subrequest` handler of the subrequests [`spawn`] made for `O`.
+unsafe extern "C" fn post_handler<O: Owner>(
     sr: *mut ngx_http_request_t,
     data: *mut core::ffi::c_void,
     rc: ngx_int_t,
@@ -87,10 +94,8 @@ unsafe extern "C" fn post_handler(
         let sr = unsafe { Request::from_ngx_http_request(sr) };
         // SAFETY: `data` is the context allocated in `spawn`, in the main
         // request's pool, which outlives the subrequest.
-        match unsafe { data.cast::<ReqCtx>().as_mut() } {
-            Some(ReqCtx::Lookup(lk)) => lookup::finished(sr, lk, rc),
-            Some(ReqCtx::Probe(p)) => probe::finished(sr, p, rc),
-            _ => {}
+        if let Some(state) = unsafe { data.cast::<ReqCtx>().as_mut() } {
+            O::finished(sr, state, rc);
         }
         rc
     })

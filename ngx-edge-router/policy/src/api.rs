@@ -2,9 +2,7 @@
 //! edge may contact. Only addresses the API returned, validated, ever become
 //! upstream peers; anything odd is an error, never a panic.
 
-use std::net::{IpAddr, SocketAddr};
-
-use rtmp_live_types::{is_valid_host, StreamInfo};
+use rtmp_live_types::StreamInfo;
 
 use crate::route::RouteOrigin;
 use crate::target::Target;
@@ -61,24 +59,6 @@ pub fn parse_api_body(name: &str, body: &[u8]) -> Result<Vec<RouteOrigin>, ApiEr
         return Err(ApiError::NoOrigins);
     }
     Ok(out)
-}
-
-/// `ip[:port]` or `[ipv6][:port]` → socket address; `None` for anything
-/// else, host names included (see [`Target`]).
-pub fn socket_addr(host: &str) -> Option<SocketAddr> {
-    if !is_valid_host(host) {
-        return None;
-    }
-    if let Ok(a) = host.parse::<SocketAddr>() {
-        return Some(a);
-    }
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    bare.parse::<IpAddr>()
-        .ok()
-        .map(|ip| SocketAddr::new(ip, 80))
 }
 
 #[cfg(test)]

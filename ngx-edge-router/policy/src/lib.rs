@@ -18,15 +18,16 @@ pub mod route;
 pub mod target;
 
 pub use allow::{AllowList, Allowed};
-pub use api::{parse_api_body, socket_addr, ApiError, MAX_ORIGINS};
+pub use api::{parse_api_body, ApiError, MAX_ORIGINS};
 pub use classify::{classify, is_json_content_type, ApiAnswer, LookupError, Outcome, MAX_API_BODY};
 pub use freshness::{after_lookup, claim_refresh, decide, CacheStatus, Decision, Timing};
 pub use health::{healthy_first, FailPolicy, Health};
 pub use prepared::Prepared;
 pub use query::{upstream_query, QueryRule};
-pub use rendezvous::rank;
+pub use rendezvous::{rank, rank_grouped};
 pub use route::{Route, RouteKind, RouteOrigin};
 pub use rtmp_live_types::delivery::BadQuery;
+pub use target::socket_addr;
 pub use target::Target;
 
 /// Whether `name` may be looked up at all (`[A-Za-z0-9_-]{1,64}`).

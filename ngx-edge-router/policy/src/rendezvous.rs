@@ -37,6 +37,32 @@ pub fn rank<S: AsRef<[u8]>>(stream: &[u8], viewer: &[u8], origins: &[S]) -> Vec<
     scored.into_iter().map(|(_, i)| i).collect()
 }
 
+/// Ranks the distinct origin names of `names` (which may repeat, one entry
+/// per resolved address) for this viewer; returns indexes into `names`,
+/// each origin's addresses together and in their order.
+pub fn rank_grouped(stream: &[u8], viewer_key: &[u8], names: &[&str]) -> Vec<usize> {
+    if !(1..names.len()).any(|i| names[..i].contains(&names[i])) {
+        return rank(stream, viewer_key, names);
+    }
+    let mut distinct: Vec<&str> = Vec::with_capacity(names.len());
+    for n in names {
+        if !distinct.contains(n) {
+            distinct.push(n);
+        }
+    }
+    rank(stream, viewer_key, &distinct)
+        .into_iter()
+        .flat_map(|d| {
+            let want = distinct[d];
+            names
+                .iter()
+                .enumerate()
+                .filter(move |(_, n)| **n == want)
+                .map(|(i, _)| i)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +113,33 @@ mod tests {
             }
         }
         assert!(moved > 0);
+    }
+
+    #[test]
+    fn an_origins_addresses_stay_together_in_its_rank() {
+        // two origins by name, the first resolved to two addresses
+        let names = ["a.example:80", "b.example:80", "a.example:80"];
+        let r = rank_grouped(b"golive", b"v1", &names);
+        let mut sorted = r.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [0, 1, 2], "a permutation");
+        let distinct = ["a.example:80", "b.example:80"];
+        let best = distinct[rank(b"golive", b"v1", &distinct)[0]];
+        if best == "a.example:80" {
+            assert_eq!(r, [0, 2, 1]);
+        } else {
+            assert_eq!(r, [1, 0, 2]);
+        }
+        // the same viewer ranks the names alike with one address each
+        for v in 0..100 {
+            let v = format!("v{v}");
+            let grouped = rank_grouped(b"golive", v.as_bytes(), &names);
+            let plain = rank(b"golive", v.as_bytes(), &distinct);
+            assert_eq!(names[grouped[0]], distinct[plain[0]]);
+        }
+        // no repeats: exactly `rank`
+        let o = ["x:1", "y:1", "z:1"];
+        assert_eq!(rank_grouped(b"s", b"v", &o), rank(b"s", b"v", &o));
     }
 
     #[test]

@@ -1,11 +1,9 @@
 //! What an origin string of a route is: a socket address the edge connects
 //! to as is, or a host name nginx's resolver turns into addresses first.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use rtmp_live_types::is_valid_host;
-
-use crate::api::socket_addr;
 
 /// Longest host name accepted (RFC 1035).
 const MAX_NAME: usize = 253;
@@ -69,6 +67,24 @@ pub fn is_dns_name(h: &str) -> bool {
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });
     labels_ok && !h.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+/// `ip[:port]` or `[ipv6][:port]` → socket address; `None` for anything
+/// else, host names included (see [`Target`]).
+pub fn socket_addr(host: &str) -> Option<SocketAddr> {
+    if !is_valid_host(host) {
+        return None;
+    }
+    if let Ok(a) = host.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, 80))
 }
 
 #[cfg(test)]

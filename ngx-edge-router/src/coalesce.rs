@@ -2,23 +2,19 @@
 //! API subrequest. The first request leads; later ones wait (without
 //! blocking: they return `NGX_AGAIN`) and are resumed by a posted write
 //! event with the leader's outcome, or with none if the leader went away, in
-//! which case one of them leads a new lookup. Also counts the lookups in
-//! flight, bounded by `edge_router_lookups`.
-
-use std::cell::Cell;
+//! which case one of them leads a new lookup.
 
 use edge_router_policy::Outcome;
 use ngx::ffi::ngx_http_request_t;
 use ngx::http::Request;
 
-use crate::ctx::{self, State};
+use crate::ctx;
+use crate::state::State;
 use crate::waitlist::{self, Waitlist};
 
 thread_local! {
     /// Streams with a foreground lookup in flight → requests waiting.
     static WAITING: Waitlist = Waitlist::default();
-    /// API subrequests in flight (foreground and background).
-    static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Registers the caller as the leader of `name`'s lookup.
@@ -41,9 +37,9 @@ pub fn leave(name: &[u8], r: *mut ngx_http_request_t) {
 pub fn wake(name: &[u8], outcome: Option<&Outcome>) {
     for w in WAITING.with(|l| l.take(name)) {
         // SAFETY: waiting requests remove themselves from the list when they
-        // are freed (`Viewer::drop`), so every pointer here is live.
+        // are freed (see `release`), so every pointer here is live.
         let req = unsafe { Request::from_ngx_http_request(w) };
-        if let Some(v) = ctx::viewer(req) {
+        if let Some(mut v) = ctx::viewer(req) {
             match outcome {
                 Some(o) => {
                     v.state = State::Resolved;
@@ -54,17 +50,4 @@ pub fn wake(name: &[u8], outcome: Option<&Outcome>) {
         }
         waitlist::resume(req);
     }
-}
-
-pub fn lookup_started() {
-    IN_FLIGHT.with(|c| c.set(c.get() + 1));
-}
-
-pub fn lookup_ended() {
-    IN_FLIGHT.with(|c| c.set(c.get().saturating_sub(1)));
-}
-
-/// API subrequests in flight in this worker.
-pub fn in_flight() -> usize {
-    IN_FLIGHT.with(Cell::get)
 }

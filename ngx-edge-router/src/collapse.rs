@@ -31,6 +31,7 @@ use ngx::{ngx_log_debug_http, ngx_log_error};
 
 use crate::conf::LocConf;
 use crate::ctx;
+use crate::state::{Collapse, Counter, PoolBytes, Viewer};
 use crate::waitlist::{self, Waitlist};
 
 thread_local! {
@@ -42,9 +43,6 @@ thread_local! {
     /// nothing) until the map holds more than [`KEEP_ORIGINS`] origins.
     static UPSTREAM: RefCell<HashMap<Box<[u8]>, Counter, RandomState>> = RefCell::default();
 }
-
-/// Leading requests of this worker at one origin.
-type Counter = Rc<Cell<usize>>;
 
 /// Origins whose idle (zero) entries [`UPSTREAM`] keeps.
 const KEEP_ORIGINS: usize = 64;
@@ -65,41 +63,16 @@ fn upstream_at(origin: &[u8]) -> Counter {
     })
 }
 
-/// Where a routed request stands with collapsing.
-#[derive(Debug, Default)]
-pub enum Collapse {
-    /// Not decided yet (or woken after a leader whose answer was not a
-    /// 200, which the cache may not hold: decide again).
-    #[default]
-    Undecided,
-    /// No key here: the request goes upstream on its own.
-    Off,
-    /// This request goes upstream for `key` (at `origin`); others may wait
-    /// for it.
-    Leading { key: Rc<[u8]>, upstream: Counter },
-    /// Another request of this worker is upstream for `key`.
-    Waiting(Rc<[u8]>),
-    /// The leader answered 200: go on (to the cached answer).
-    Released,
-}
-
 /// Called once the request is routed: `NGX_DECLINED` to go on upstream (or
 /// to the cache), `NGX_AGAIN` to wait for the request leading its key.
+///
+/// The key is evaluated with the viewer's state not borrowed: it names
+/// this module's variables (`$edge_router_origin`), which read that state.
 pub fn gate(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
-    let raw: *mut ngx_http_request_t = (&mut *r).into();
-    let Some(v) = ctx::viewer(r) else {
-        return NGX_DECLINED as ngx_int_t;
-    };
-    match v.collapse {
-        Collapse::Undecided => {}
-        Collapse::Waiting(_) => return ngx::core::Status::NGX_AGAIN.0,
-        Collapse::Off | Collapse::Leading { .. } | Collapse::Released => {
-            return NGX_DECLINED as ngx_int_t
-        }
-    }
-    if lcf.collapse.is_null() {
-        v.collapse = Collapse::Off;
-        return NGX_DECLINED as ngx_int_t;
+    match ctx::with_viewer(r, |_, v| settled(lcf, v)) {
+        None => return NGX_DECLINED as ngx_int_t,
+        Some(Some(rc)) => return rc,
+        Some(None) => {}
     }
     // SAFETY: a non-null complex value compiled at configuration time.
     let cv = unsafe { &*lcf.collapse };
@@ -108,13 +81,34 @@ pub fn gate(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
     };
     // SAFETY: the key was evaluated into this request's pool, which
     // outlives its context.
-    v.collapse_key = Some(unsafe { ctx::PoolBytes::new(key) });
-    let key = key.as_bytes();
+    let key = unsafe { PoolBytes::new(key) };
+    ctx::with_viewer(r, |r, v| decide(r, lcf, v, key))
+        .unwrap_or(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t)
+}
+
+/// The gate's answer where it needs no key; `None`: the key decides.
+fn settled(lcf: &LocConf, v: &mut Viewer) -> Option<ngx_int_t> {
+    match v.collapse {
+        Collapse::Undecided if lcf.collapse.is_null() => {
+            v.collapse = Collapse::Off;
+            Some(NGX_DECLINED as ngx_int_t)
+        }
+        Collapse::Undecided => None,
+        Collapse::Waiting(_) => Some(ngx::core::Status::NGX_AGAIN.0),
+        Collapse::Off | Collapse::Leading { .. } | Collapse::Released => {
+            Some(NGX_DECLINED as ngx_int_t)
+        }
+    }
+}
+
+/// The gate with the key evaluated: lead, wait or go on alone.
+fn decide(r: &mut Request, lcf: &LocConf, v: &mut Viewer, key: PoolBytes) -> ngx_int_t {
+    v.collapse_key = Some(key);
     if key.is_empty() {
         v.collapse = Collapse::Off;
         return NGX_DECLINED as ngx_int_t;
     }
-    if let Some(key) = WAITING.with(|w| w.join(key, raw)) {
+    if let Some(key) = WAITING.with(|w| w.join(&key, v.r)) {
         v.collapse = Collapse::Waiting(key);
         ngx_log_debug_http!(r, "edge_router: waiting for the request in flight");
         waitlist::park(r);
@@ -135,7 +129,7 @@ pub fn gate(r: &mut Request, lcf: &LocConf) -> ngx_int_t {
     }
     upstream.set(upstream.get() + 1);
     v.collapse = Collapse::Leading {
-        key: WAITING.with(|w| w.lead(key)),
+        key: WAITING.with(|w| w.lead(&key)),
         upstream,
     };
     NGX_DECLINED as ngx_int_t
@@ -156,7 +150,7 @@ pub fn on_free(state: &Collapse, r: *mut ngx_http_request_t) {
                 // SAFETY: waiters leave the list when they are freed, so
                 // every pointer here is a live request.
                 let req = unsafe { Request::from_ngx_http_request(w) };
-                if let Some(v) = ctx::viewer(req) {
+                if let Some(mut v) = ctx::viewer(req) {
                     v.collapse = if answered {
                         Collapse::Released
                     } else {

@@ -4,7 +4,11 @@
 //!
 //! - [`conf`]: directives, configuration structs, defaults and merge;
 //! - [`zone`]: the shared zone (route cache, origin failure memory);
-//! - [`ctx`]: the per-request context of viewers and API subrequests;
+//! - [`state`]: what the module keeps per request (viewers, API lookups,
+//!   origin probes), plain data;
+//! - [`ctx`]: the one door to that state, a borrow checked at run time;
+//! - [`release`]: what a viewer request leaves behind when it is freed;
+//! - [`inflight`]: the worker's lookups and probes in flight;
 //! - [`access`]: the access-phase handler, the lookup state machine;
 //! - [`coalesce`]: per-worker sharing of one lookup among waiting requests;
 //! - [`collapse`]: `edge_router_collapse`, per-worker sharing of one
@@ -29,12 +33,15 @@ mod collapse;
 mod conf;
 mod ctx;
 mod ffi;
+mod inflight;
 mod local;
 mod lookup;
 mod metrics;
 mod probe;
 mod query;
+mod release;
 mod resolve;
+mod state;
 mod subrequest;
 mod targets;
 mod upstream;

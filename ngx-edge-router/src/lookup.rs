@@ -22,25 +22,37 @@ use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::{ngx_log_debug_http, ngx_log_error};
 
 use crate::coalesce;
-use crate::ctx::{self, Lookup, ReqCtx, State};
+use crate::ctx;
 use crate::ffi::{guard, now_ms};
+use crate::inflight::InFlight;
+use crate::state::{Lookup, ReqCtx, State};
 use crate::subrequest;
 use crate::zone::{StoreError, Zone};
 use crate::EdgeRouter;
 
-/// Starts the lookup of `name` as a subrequest of `r`. `leader`: the viewer
-/// that waits for the answer (foreground); `None`: a background refresh.
-pub fn start(r: &mut Request, name: &[u8], leader: Option<&mut ctx::Viewer>) -> Result<(), ()> {
+/// Starts the lookup of `name` as a subrequest of viewer request `r`:
+/// `leads`, the viewer waits for the answer (foreground); otherwise a
+/// background refresh.
+pub fn ask_api(r: &mut Request, name: &[u8], leads: bool) -> Result<(), ()> {
     let Some(lcf) = EdgeRouter::location_conf(r.as_ref()) else {
         return Err(());
     };
-    let background = leader.is_none();
-    let leader = leader.map_or(core::ptr::null_mut(), |l| l as *mut ctx::Viewer);
+    let background = !leads;
     let mut path = Vec::with_capacity(1 + name.len());
     path.push(b'/');
     path.extend_from_slice(name);
     let probes_follow = !lcf.probe_targets().is_empty();
-    let state = ReqCtx::Lookup(Lookup::new(name, leader, lcf.timing(), probes_follow));
+    let state = ReqCtx::Lookup(Lookup {
+        name: name.to_vec(),
+        leads,
+        body: Vec::new(),
+        too_big: false,
+        done: false,
+        started_ms: now_ms(),
+        timing: lcf.timing(),
+        probes_follow,
+        _in_flight: InFlight::start(),
+    });
     subrequest::spawn::<ApiLookup>(r, lcf.api.as_bytes(), &path, state, background)?;
     ngx_log_debug_http!(
         r,
@@ -59,7 +71,7 @@ pub fn start(r: &mut Request, name: &[u8], leader: Option<&mut ctx::Viewer>) -> 
 struct ApiLookup;
 
 impl subrequest::Owner for ApiLookup {
-    fn finished(sr: &mut Request, state: &mut ReqCtx, rc: ngx_int_t) {
+    fn finished(sr: &Request, state: &mut ReqCtx, rc: ngx_int_t) {
         if let ReqCtx::Lookup(lk) = state {
             finished(sr, lk, rc);
         }
@@ -67,7 +79,7 @@ impl subrequest::Owner for ApiLookup {
 }
 
 /// The API subrequest ended.
-fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
+fn finished(sr: &Request, lk: &mut Lookup, rc: ngx_int_t) {
     if lk.done {
         return;
     }
@@ -100,13 +112,12 @@ fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
             sr,
             "edge_router: lookup of \"{name}\" cut short by a client abort"
         );
-        if lk.is_background() {
+        if !lk.leads {
             if let Some(z) = zone {
                 z.release_refresh(&lk.name, now, &t);
             }
         } else {
-            // SAFETY: the leader lives in the same pool as this lookup.
-            if let Some(leader) = unsafe { lk.leader.as_mut() } {
+            if let Some(mut leader) = ctx::main_viewer(sr) {
                 leader.state = State::Resolved;
             }
             coalesce::wake(&lk.name, None);
@@ -125,7 +136,7 @@ fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
     lk.body = Vec::new();
 
     if let Outcome::Failed(why) = &outcome {
-        if lk.is_background() {
+        if !lk.leads {
             ngx_log_error!(
                 NGX_LOG_WARN,
                 sr.log(),
@@ -142,16 +153,17 @@ fn finished(sr: &mut Request, lk: &mut Lookup, rc: ngx_int_t) {
             );
         }
     }
-    // SAFETY: the leader lives in the same pool as this lookup.
-    if let Some(leader) = unsafe { lk.leader.as_mut() } {
+    if !lk.leads {
+        return;
+    }
+    if let Some(mut leader) = ctx::main_viewer(sr) {
         leader.state = State::Resolved;
-        let failed = matches!(outcome, Outcome::Failed(_));
         leader.outcome = Some(outcome.clone());
-        // With origins to probe, the leader probes next (see `access`);
-        // its waiters keep waiting for that result.
-        if !failed || !lk.probes_follow {
-            coalesce::wake(&lk.name, Some(&outcome));
-        }
+    }
+    // With origins to probe, the leader probes next (see `access`); its
+    // waiters keep waiting for that result.
+    if !matches!(outcome, Outcome::Failed(_)) || !lk.probes_follow {
+        coalesce::wake(&lk.name, Some(&outcome));
     }
 }
 
@@ -214,10 +226,12 @@ unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_cha
     // SAFETY: nginx passes a live request.
     let req = unsafe { Request::from_ngx_http_request(r) };
     if !req.is_main() {
-        match ctx::get(req) {
-            Some(ReqCtx::Lookup(lk)) => return guard(Status::NGX_ERROR, || capture(lk, chain)).0,
-            Some(ReqCtx::Probe(_)) => return guard(Status::NGX_ERROR, || discard(chain)).0,
-            _ => {}
+        if let Some(mut state) = ctx::get(req) {
+            match &mut *state {
+                ReqCtx::Lookup(lk) => return guard(Status::NGX_ERROR, || capture(lk, chain)).0,
+                ReqCtx::Probe(_) => return guard(Status::NGX_ERROR, || discard(chain)).0,
+                ReqCtx::Viewer(_) => {}
+            }
         }
     }
     // SAFETY: the next filter was set at configuration time; static reads

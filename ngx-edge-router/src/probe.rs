@@ -15,14 +15,16 @@ use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::{ngx_log_debug_http, ngx_log_error};
 
 use crate::coalesce;
-use crate::ctx::{Peer, Probe, ReqCtx, State, Viewer};
+use crate::ctx;
 use crate::ffi::now_ms;
+use crate::inflight::{self, InFlight};
+use crate::state::{Peer, Probe, ReqCtx, State};
 use crate::subrequest;
 use crate::zone::Zone;
 use crate::EdgeRouter;
 
 /// Starts one probe per target for the leader `r`; returns how many started.
-pub fn start(r: &mut Request, v: *mut Viewer, targets: &[std::net::SocketAddr]) -> usize {
+pub fn ask_origins(r: &mut Request, targets: &[std::net::SocketAddr]) -> usize {
     let Some(lcf) = EdgeRouter::location_conf(r.as_ref()) else {
         return 0;
     };
@@ -31,10 +33,10 @@ pub fn start(r: &mut Request, v: *mut Viewer, targets: &[std::net::SocketAddr]) 
     let path = r.as_ref().uri.as_bytes().to_vec();
     let mut started = 0;
     for addr in targets {
-        if coalesce::in_flight() >= usize::try_from(lcf.lookups.max(1)).unwrap_or(1) {
+        if inflight::count() >= usize::try_from(lcf.lookups.max(1)).unwrap_or(1) {
             break;
         }
-        if start_one(r, v, (&prefix, &path), *addr, lcf.timing()).is_ok() {
+        if start_one(r, (&prefix, &path), *addr, lcf.timing()).is_ok() {
             started += 1;
         }
     }
@@ -43,19 +45,17 @@ pub fn start(r: &mut Request, v: *mut Viewer, targets: &[std::net::SocketAddr]) 
 
 fn start_one(
     r: &mut Request,
-    v: *mut Viewer,
     (prefix, path): (&[u8], &[u8]),
     addr: std::net::SocketAddr,
     timing: Timing,
 ) -> Result<(), ()> {
     let name = addr.to_string();
-    coalesce::lookup_started();
     let state = ReqCtx::Probe(Probe {
-        leader: v,
         origin: RouteOrigin::new(name.clone(), 0),
         peers: vec![Peer::new(addr, &name)],
         done: false,
         timing,
+        _in_flight: InFlight::start(),
     });
     subrequest::spawn::<OriginProbe>(r, prefix, path, state, false)?;
     ngx_log_debug_http!(r, "edge_router: probing {name}");
@@ -66,21 +66,20 @@ fn start_one(
 struct OriginProbe;
 
 impl subrequest::Owner for OriginProbe {
-    fn finished(sr: &mut Request, state: &mut ReqCtx, rc: ngx_int_t) {
+    fn finished(sr: &Request, state: &mut ReqCtx, rc: ngx_int_t) {
         if let ReqCtx::Probe(p) = state {
             finished(sr, p, rc);
         }
     }
 }
 
-/// A probe ended.
-fn finished(sr: &mut Request, p: &mut Probe, rc: ngx_int_t) {
+/// A probe ended: its result goes to the leader, the main request.
+fn finished(sr: &Request, p: &mut Probe, rc: ngx_int_t) {
     if p.done {
         return;
     }
     p.done = true;
-    // SAFETY: the leader lives in the same pool as its probes.
-    let Some(v) = (unsafe { p.leader.as_mut() }) else {
+    let Some(mut v) = ctx::main_viewer(sr) else {
         return;
     };
     if v.probe_done {

@@ -5,14 +5,17 @@
 //! `valid=` time of the `resolver` directive, which bounds it.
 //!
 //! A viewer whose route names a host it has no addresses for returns
-//! `NGX_AGAIN` from the access phase; the resolver's handler stores the
-//! addresses (or the error) in the viewer and, once every name is done,
-//! posts the request's write event, which runs the access phase again. An
-//! answer nginx already has in its cache arrives before `start` returns.
-//! A request that goes away first cancels its lookups (`Viewer::drop`).
+//! `NGX_AGAIN` from the access phase. The resolver's handler writes each
+//! answer into the request's [`Names`] (never into the viewer, which may be
+//! borrowed when nginx answers from its cache inside `ask_resolver`) and, once
+//! every name is answered, posts the request's write event, which runs the
+//! access phase again. A request that goes away first cancels its lookups
+//! ([`Names::cancel`], from the viewer's release).
 
 use core::ffi::{c_void, CStr};
+use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::rc::Rc;
 
 use ngx::ffi::{
     ngx_http_request_t, ngx_resolve_name, ngx_resolve_name_done, ngx_resolve_start,
@@ -21,50 +24,124 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule, Request};
 
-use crate::ctx::{State, Viewer};
 use crate::ffi::guard;
 
 /// `NGX_NO_RESOLVER` of `ngx_resolver.h`: no `resolver` is configured.
 const NO_RESOLVER: *mut ngx_resolver_ctx_t = usize::MAX as *mut ngx_resolver_ctx_t;
 
-/// One host name of a viewer's route and what became of it.
-pub struct Resolution {
-    pub host: String,
-    pub port: u16,
-    /// `None` while nginx's resolver works on it.
-    pub result: Option<Result<Vec<SocketAddr>, String>>,
+/// What became of one host name.
+pub enum Answer {
+    /// Not asked yet, or nginx's resolver works on it.
+    Pending,
+    Failed(String),
+    Addrs(Vec<SocketAddr>),
+}
+
+/// One host name of a viewer's route.
+struct Entry {
+    /// The name's bytes: the resolver reads them until it is done (a
+    /// `String` does not move its bytes when the list grows).
+    host: String,
+    port: u16,
+    result: Option<Result<Vec<SocketAddr>, String>>,
     /// The resolver's context while it works (null when done).
     ctx: *mut ngx_resolver_ctx_t,
 }
 
-impl Resolution {
-    pub fn new(host: String, port: u16) -> Resolution {
-        Resolution {
-            host,
-            port,
-            result: None,
-            ctx: core::ptr::null_mut(),
+/// The host names of one viewer's route and their answers, shared (`Rc`)
+/// by the viewer and the resolver's handler.
+pub struct Names {
+    /// The request, woken when the last name is answered.
+    r: *mut ngx_http_request_t,
+    entries: RefCell<Vec<Entry>>,
+    in_flight: Cell<usize>,
+    /// The request returned `NGX_AGAIN` for its names: the last answer
+    /// wakes it (answers that come inside `ask_resolver` need no wake-up).
+    parked: Cell<bool>,
+}
+
+impl Names {
+    pub fn new(r: *mut ngx_http_request_t) -> Rc<Names> {
+        Rc::new(Names {
+            r,
+            entries: RefCell::default(),
+            in_flight: Cell::new(0),
+            parked: Cell::new(false),
+        })
+    }
+
+    /// The answer for `host`:`port`, which is added (to be asked by the
+    /// next `ask_resolver`) if it is new.
+    pub fn answer(&self, host: &str, port: u16) -> Answer {
+        let mut entries = self.entries.borrow_mut();
+        let Some(e) = entries.iter().find(|e| e.host == host && e.port == port) else {
+            entries.push(Entry {
+                host: host.to_owned(),
+                port,
+                result: None,
+                ctx: core::ptr::null_mut(),
+            });
+            return Answer::Pending;
+        };
+        match &e.result {
+            None => Answer::Pending,
+            Some(Err(why)) => Answer::Failed(why.clone()),
+            Some(Ok(a)) => Answer::Addrs(a.clone()),
         }
     }
 
-    /// Stops a lookup still in flight (its handler will not run).
-    pub fn cancel(&mut self) {
-        if !self.ctx.is_null() {
-            // SAFETY: a context from `ngx_resolve_start` whose handler has
-            // not run yet (the handler nulls `ctx`): still owned by us.
-            unsafe { ngx_resolve_name_done(self.ctx) };
-            self.ctx = core::ptr::null_mut();
+    /// Names asked and not answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.get()
+    }
+
+    /// The request waits (`NGX_AGAIN`) for the names in flight.
+    pub fn park(&self) {
+        self.parked.set(true);
+    }
+
+    /// Stops the lookups still in flight (their handlers will not run).
+    pub fn cancel(&self) {
+        for e in self.entries.borrow_mut().iter_mut() {
+            if !e.ctx.is_null() {
+                // SAFETY: a context from `ngx_resolve_start` whose handler
+                // has not run yet (the handler nulls `ctx`): still ours.
+                unsafe { ngx_resolve_name_done(e.ctx) };
+                e.ctx = core::ptr::null_mut();
+            }
+        }
+        self.in_flight.set(0);
+    }
+
+    /// Records the answer for entry `index`; wakes the request after the
+    /// last one if it waits.
+    fn answered(&self, index: usize, result: Result<Vec<SocketAddr>, String>) {
+        if let Some(e) = self.entries.borrow_mut().get_mut(index) {
+            if e.ctx.is_null() {
+                return;
+            }
+            e.ctx = core::ptr::null_mut();
+            e.result = Some(result);
+        }
+        self.in_flight.set(self.in_flight.get().saturating_sub(1));
+        if self.in_flight.get() == 0 && self.parked.replace(false) {
+            // SAFETY: the request is live while its names are (it cancels
+            // them before its pool goes); its write event runs its phases
+            // again.
+            unsafe {
+                ngx::ffi::ngx_post_event(
+                    (*(*self.r).connection).write,
+                    core::ptr::addr_of_mut!(ngx::ffi::ngx_posted_events),
+                );
+            }
         }
     }
 }
 
-/// What the resolver's handler needs, in the request pool: the name's bytes
-/// (the resolver reads them until it is done) and where the answer goes.
+/// What the resolver's handler is given, in the request pool.
 struct Pending {
-    viewer: *mut Viewer,
-    r: *mut ngx_http_request_t,
+    names: *const Names,
     index: usize,
-    host: Box<[u8]>,
 }
 
 /// Why names could not be looked up at all.
@@ -76,34 +153,30 @@ pub enum StartError {
     NoMemory,
 }
 
-/// Starts resolving the names in `v.resolving` that have no result yet.
-/// Returns how many are still in flight when it returns (0: all answered
-/// from nginx's cache, or failed at once).
-///
-/// `v` is `r`'s viewer context; no other reference to it may be held.
-pub fn start(r: &mut Request, v: *mut Viewer) -> Result<usize, StartError> {
+/// Starts resolving the names of `names` that have no answer and no lookup
+/// yet. Returns how many are still in flight when it returns (0: all
+/// answered from nginx's cache, or failed at once).
+pub fn ask_resolver(r: &Request, names: &Rc<Names>) -> Result<usize, StartError> {
     let Some(clcf) = NgxHttpCoreModule::location_conf(r.as_ref()) else {
         return Err(StartError::NoResolver);
     };
     let (resolver, timeout) = (clcf.resolver, clcf.resolver_timeout);
-    let raw: *mut ngx_http_request_t = (&mut *r).into();
-    // SAFETY: per the contract, `v` is the live context of `r`, not borrowed.
-    let count = unsafe { (*v).resolving.len() };
+    let count = names.entries.borrow().len();
     for index in 0..count {
         let host = {
-            // SAFETY: as above; the borrow ends before the resolver runs.
-            let vr = unsafe { &mut *v };
-            let res = &mut vr.resolving[index];
-            if res.result.is_some() || !res.ctx.is_null() {
+            let entries = names.entries.borrow();
+            let e = &entries[index];
+            if e.result.is_some() || !e.ctx.is_null() {
                 continue;
             }
-            res.host.as_bytes().into()
+            ngx_str_t {
+                len: e.host.len(),
+                data: e.host.as_ptr().cast_mut(),
+            }
         };
         let pending = r.pool().allocate(Pending {
-            viewer: v,
-            r: raw,
+            names: Rc::as_ptr(names),
             index,
-            host,
         });
         if pending.is_null() {
             return Err(StartError::NoMemory);
@@ -116,46 +189,39 @@ pub fn start(r: &mut Request, v: *mut Viewer) -> Result<usize, StartError> {
         if ctx.is_null() {
             return Err(StartError::NoMemory);
         }
-        {
-            // SAFETY: a fresh context; `pending` lives in the request pool,
-            // and the request cancels the lookup before that pool goes away.
-            let (c, p, vr) = unsafe { (&mut *ctx, &*pending, &mut *v) };
-            c.name = ngx_str_t {
-                len: p.host.len(),
-                data: p.host.as_ptr().cast_mut(),
-            };
-            c.handler = Some(resolved);
-            c.data = pending.cast::<c_void>();
-            c.timeout = timeout;
-            vr.resolving[index].ctx = ctx;
-            vr.names_pending += 1;
+        // SAFETY: a fresh context; `pending` and the name's bytes live as
+        // long as the request, which cancels the lookup before they go.
+        unsafe {
+            (*ctx).name = host;
+            (*ctx).handler = Some(resolved);
+            (*ctx).data = pending.cast::<c_void>();
+            (*ctx).timeout = timeout;
         }
-        // SAFETY: a fully set up context. On error nginx has freed it.
+        names.entries.borrow_mut()[index].ctx = ctx;
+        names.in_flight.set(names.in_flight.get() + 1);
+        // SAFETY: a fully set up context. On error nginx has freed it. The
+        // handler may run inside this call (a cached answer): no borrow of
+        // the entries is held here.
         if unsafe { ngx_resolve_name(ctx) } != NGX_OK as isize {
-            // SAFETY: as above; the resolver is done with `v`.
-            let vr = unsafe { &mut *v };
-            let res = &mut vr.resolving[index];
-            if !res.ctx.is_null() {
-                res.ctx = core::ptr::null_mut();
-                res.result = Some(Err("the resolver failed to start".into()));
-                vr.names_pending -= 1;
-            }
+            names.answered(index, Err("the resolver failed to start".into()));
         }
     }
-    // SAFETY: as above.
-    Ok(unsafe { (*v).names_pending })
+    Ok(names.in_flight())
 }
 
 /// The resolver's handler: called once per name, possibly from inside
 /// `ngx_resolve_name` (cached answers).
 unsafe extern "C" fn resolved(ctx: *mut ngx_resolver_ctx_t) {
     guard((), || {
-        // SAFETY: nginx passes the context set up in `start`, whose `data`
-        // is the `Pending` in the live request's pool (a request that goes
-        // away cancels its lookups first).
+        // SAFETY: nginx passes the context set up in `ask_resolver`, whose `data`
+        // is the `Pending` in the live request's pool, naming that
+        // request's live `Names` (a request that goes away cancels its
+        // lookups first).
         let (c, p) = unsafe { (&*ctx, &*(*ctx).data.cast::<Pending>()) };
+        // SAFETY: as above.
+        let names = unsafe { &*p.names };
         let result = if c.state == 0 {
-            let port = p_port(p);
+            let port = names.entries.borrow().get(p.index).map_or(80, |e| e.port);
             // SAFETY: on success `addrs` holds `naddrs` entries.
             let addrs = unsafe { core::slice::from_raw_parts(c.addrs, c.naddrs) };
             Ok(addrs
@@ -169,33 +235,8 @@ unsafe extern "C" fn resolved(ctx: *mut ngx_resolver_ctx_t) {
         };
         // SAFETY: the context is ours until this call; not used after it.
         unsafe { ngx_resolve_name_done(ctx) };
-        // SAFETY: the viewer lives as long as its request (see above); no
-        // other reference to it is in use while the resolver runs.
-        let v = unsafe { &mut *p.viewer };
-        let Some(res) = v.resolving.get_mut(p.index) else {
-            return;
-        };
-        res.ctx = core::ptr::null_mut();
-        res.result = Some(result);
-        v.names_pending = v.names_pending.saturating_sub(1);
-        if v.names_pending == 0 && v.state == State::Naming {
-            v.state = State::Named;
-            // SAFETY: the connection of a live request is live; its write
-            // event runs the request's phases again.
-            unsafe {
-                ngx::ffi::ngx_post_event(
-                    (*(*p.r).connection).write,
-                    core::ptr::addr_of_mut!(ngx::ffi::ngx_posted_events),
-                );
-            }
-        }
+        names.answered(p.index, result);
     });
-}
-
-fn p_port(p: &Pending) -> u16 {
-    // SAFETY: see `resolved`.
-    let v = unsafe { &*p.viewer };
-    v.resolving.get(p.index).map_or(80, |r| r.port)
 }
 
 /// A resolver answer's address (IPv4 or IPv6) with `port`.

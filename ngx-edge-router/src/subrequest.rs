@@ -11,14 +11,15 @@ use ngx::ffi::{
 };
 use ngx::http::Request;
 
-use crate::ctx::{self, ReqCtx};
+use crate::ctx;
 use crate::ffi::guard;
+use crate::state::ReqCtx;
 
 /// What started a subrequest, told when it ends.
 pub trait Owner {
     /// The subrequest `sr` ended with `rc`; `state` is the context it was
     /// spawned with.
-    fn finished(sr: &mut Request, state: &mut ReqCtx, rc: ngx_int_t);
+    fn finished(sr: &Request, state: &mut ReqCtx, rc: ngx_int_t);
 }
 
 /// Starts an in-memory subrequest of main request `r` for `prefix` + `path`,
@@ -36,7 +37,7 @@ pub fn spawn<O: Owner>(
     let pool = r.pool();
     let uri_p = pool.alloc(len).cast::<u8>();
     let ps = pool.calloc_type::<ngx_http_post_subrequest_t>();
-    let state = pool.allocate(state);
+    let state = ctx::alloc(r, state);
     if uri_p.is_null() || ps.is_null() || state.is_null() {
         return Err(());
     }
@@ -79,7 +80,7 @@ pub fn spawn<O: Owner>(
         return Err(());
     }
     sr.as_mut().request_body = body;
-    ctx::set_raw(sr, state);
+    ctx::attach(sr, state);
     Ok(())
 }
 
@@ -91,11 +92,13 @@ unsafe extern "C" fn post_handler<O: Owner>(
 ) -> ngx_int_t {
     guard(rc, || {
         // SAFETY: nginx passes the live, finishing subrequest.
-        let sr = unsafe { Request::from_ngx_http_request(sr) };
-        // SAFETY: `data` is the context allocated in `spawn`, in the main
+        let sr: &Request = unsafe { Request::from_ngx_http_request(sr) };
+        // The state comes from `data`, not from the subrequest's context
+        // slot, which an internal redirect of the subrequest clears.
+        // SAFETY: `data` is the state `spawn` allocated in the main
         // request's pool, which outlives the subrequest.
-        if let Some(state) = unsafe { data.cast::<ReqCtx>().as_mut() } {
-            O::finished(sr, state, rc);
+        if let Some(mut state) = unsafe { ctx::from_data(data) } {
+            O::finished(sr, &mut state, rc);
         }
         rc
     })

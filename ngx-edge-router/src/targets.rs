@@ -1,15 +1,18 @@
 //! Which of a route's origins this edge may contact (`edge_router_origins`),
 //! as socket addresses: literal addresses directly, host names once they
-//! are resolved (`resolve.rs`).
+//! are resolved (`resolve.rs`); and in which order this viewer tries them.
 
 use edge_router_policy::metrics::Event;
-use edge_router_policy::{Prepared, Target};
+use std::rc::Rc;
+
+use edge_router_policy::{healthy_first, rank_grouped, Prepared, Target};
 use ngx::ffi::{NGX_LOG_ERR, NGX_LOG_WARN};
 use ngx::ngx_log_error;
 
 use crate::conf::LocConf;
-use crate::ctx::Viewer;
-use crate::resolve;
+use crate::ffi::now_ms;
+use crate::resolve::{Answer, Names};
+use crate::state::{Peer, Peers, Viewer};
 
 /// The route's origins as addresses (each with the index of its origin in
 /// the route), or the need to resolve names first.
@@ -47,37 +50,31 @@ pub fn allowed_targets(
         match target {
             Some(Target::Addr(a)) if list.allows(a) => out.push((*a, i)),
             Some(Target::Name { host, port }) if list.allows_name(host, *port) => {
-                match v
-                    .resolving
-                    .iter()
-                    .find(|r| r.host == *host && r.port == *port)
-                {
-                    None => {
-                        v.resolving
-                            .push(resolve::Resolution::new(host.clone(), *port));
-                        unresolved = true;
+                let r = v.r;
+                let answer = v
+                    .names
+                    .get_or_insert_with(|| Names::new(r))
+                    .answer(host, *port);
+                match answer {
+                    Answer::Pending => unresolved = true,
+                    Answer::Failed(why) => {
+                        ngx_log_error!(
+                            NGX_LOG_ERR,
+                            log,
+                            "edge_router: origin {} of stream \"{}\" could not be resolved: {why}",
+                            o.addr,
+                            String::from_utf8_lossy(&v.name)
+                        );
                     }
-                    Some(r) => match &r.result {
-                        None => unresolved = true,
-                        Some(Err(why)) => {
-                            ngx_log_error!(
-                                NGX_LOG_ERR,
-                                log,
-                                "edge_router: origin {} of stream \"{}\" could not be resolved: {why}",
-                                o.addr,
-                                String::from_utf8_lossy(&v.name)
-                            );
-                        }
-                        Some(Ok(addrs)) => {
-                            for a in addrs.clone() {
-                                if list.allows_resolved(&a) {
-                                    out.push((a, i));
-                                } else {
-                                    refuse(v, &format!("{} (resolved to {a})", o.addr));
-                                }
+                    Answer::Addrs(addrs) => {
+                        for a in addrs {
+                            if list.allows_resolved(&a) {
+                                out.push((a, i));
+                            } else {
+                                refuse(v, &format!("{} (resolved to {a})", o.addr));
                             }
                         }
-                    },
+                    }
                 }
             }
             _ => refuse(v, &o.addr),
@@ -88,4 +85,40 @@ pub fn allowed_targets(
     } else {
         Targets::Ready(out)
     }
+}
+
+/// The viewer's candidates among the `allowed` addresses of `route` (at
+/// least one), in order: the sticky rendezvous choice for `viewer_key`
+/// first, origins that failed recently last.
+pub fn order_peers(
+    v: &Viewer,
+    route: &Rc<Prepared>,
+    allowed: &[(std::net::SocketAddr, usize)],
+    viewer_key: &[u8],
+) -> Peers {
+    let peer =
+        |&(addr, origin): &(std::net::SocketAddr, usize)| Peer::of_route(addr, route, origin);
+    if allowed.len() == 1 {
+        // One address (most streams): nothing to choose or reorder.
+        return smallvec::smallvec![peer(&allowed[0])];
+    }
+    let names: Vec<&str> = allowed
+        .iter()
+        .map(|&(_, i)| route.route.origins[i].addr.as_str())
+        .collect();
+    // One rank per origin, not per address: a name's addresses stay
+    // together, in the resolver's order.
+    let ranked: Vec<usize> = rank_grouped(&v.name, viewer_key, &names);
+    let down = match v.zone {
+        Some(z) => {
+            let keys: Vec<&[u8]> = ranked.iter().map(|&i| names[i].as_bytes()).collect();
+            z.down(&keys, now_ms())
+        }
+        None => vec![false; ranked.len()],
+    };
+    let order: Vec<(usize, bool)> = ranked.into_iter().zip(down).collect();
+    healthy_first(order, |&(_, d)| d)
+        .into_iter()
+        .map(|(i, _)| peer(&allowed[i]))
+        .collect()
 }

@@ -18,8 +18,9 @@ use ngx::{ngx_conf_log_error, ngx_log_error};
 
 use edge_router_policy::FailPolicy;
 
-use crate::ctx::{self, Peer, ReqCtx};
+use crate::ctx;
 use crate::ffi::{guard, now_ms};
+use crate::state::{Peer, ReqCtx};
 use crate::zone::Zone;
 
 /// `peer.init_upstream`: called once per upstream block at configuration.
@@ -64,16 +65,23 @@ unsafe extern "C" fn init_peer(
         // SAFETY: nginx passes the live request being proxied.
         let req = unsafe { Request::from_ngx_http_request(r) };
         let log = req.log();
-        let data = match ctx::get(req) {
-            Some(ReqCtx::Probe(p)) => Some((
-                &p.peers[..] as *const [Peer],
+        // The peers stay where they are, unchanged, until the request's
+        // pool goes: a routed viewer's (and a probe's) are never changed
+        // again, and nginx selects peers outside the module's handlers.
+        let probe = ctx::get(req).and_then(|s| match &*s {
+            ReqCtx::Probe(p) => Some(&p.peers[..] as *const [Peer]),
+            ReqCtx::Viewer(_) | ReqCtx::Lookup(_) => None,
+        });
+        let data = match probe {
+            Some(peers) => Some((
+                peers,
                 None,
                 FailPolicy {
                     max_fails: 0,
                     fail_timeout_ms: 0,
                 },
             )),
-            _ => ctx::main_viewer(req)
+            None => ctx::main_viewer(req)
                 .filter(|v| !v.peers.is_empty())
                 .map(|v| (&v.peers[..] as *const [Peer], v.zone, v.fail_policy)),
         };

@@ -11,8 +11,9 @@ use ngx::ffi::{
 use ngx::http::{HttpModuleLocationConf, Request};
 use ngx::{http_variable_get, ngx_string};
 
-use crate::ctx::{self, Viewer};
+use crate::ctx;
 use crate::ffi::guard;
+use crate::state::Viewer;
 use crate::EdgeRouter;
 
 type Getter = unsafe extern "C" fn(
@@ -118,8 +119,11 @@ fn variable(
     pick: fn(&Viewer) -> Option<&[u8]>,
 ) -> Status {
     guard(Status::NGX_ERROR, || {
-        // The bytes live in the request's context (or are static).
-        set(v, ctx::main_viewer(r).and_then(|c| pick(c)))
+        // The bytes live in the request's context (or are static), which
+        // stays where it is until the request's pool goes. While the state
+        // machine has the context borrowed, the value is "not found".
+        let viewer = ctx::main_viewer(r);
+        set(v, viewer.as_deref().and_then(pick))
     })
 }
 

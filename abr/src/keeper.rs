@@ -82,9 +82,14 @@ impl Folder {
     }
 }
 
-/// What ffprobe says of `fragment` (None: it could not read it).
+/// How long one ffprobe run may take: a fragment is a 2 s file on local
+/// disk, read in milliseconds; one that hangs (a stuck disk, a broken
+/// file) is killed and tried again at the next poll.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What ffprobe says of `fragment` (None: it could not read it in time).
 async fn probe(ffprobe: &str, fragment: &Path) -> Option<Probe> {
-    let out = Command::new(ffprobe)
+    let run = Command::new(ffprobe)
         .args([
             "-v",
             "error",
@@ -95,9 +100,14 @@ async fn probe(ffprobe: &str, fragment: &Path) -> Option<Probe> {
         ])
         .arg(fragment)
         .kill_on_drop(true)
-        .output()
-        .await
-        .ok()?;
+        .output();
+    let out = match tokio::time::timeout(PROBE_TIMEOUT, run).await {
+        Ok(out) => out.ok()?,
+        Err(_) => {
+            tracing::warn!(fragment = %fragment.display(), "ffprobe took longer than {PROBE_TIMEOUT:?}; killed");
+            return None;
+        }
+    };
     if !out.status.success() {
         return None;
     }
@@ -137,5 +147,47 @@ pub async fn keep(folder: Folder, rungs: Vec<Rung>, before: Vec<Option<u64>>, ff
     loop {
         tokio::time::sleep(TOUCH).await;
         folder.touch_master();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ffprobe that never answers is killed after [`PROBE_TIMEOUT`]: the
+    /// keeper goes on polling instead of waiting with it.
+    #[tokio::test]
+    async fn a_hung_ffprobe_is_killed() {
+        let dir = std::env::temp_dir().join(format!("abr-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fake = dir.join("ffprobe");
+        let pid_file = dir.join("pid");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\necho $$ > {}\nexec sleep 60\n",
+                pid_file.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let got = probe(fake.to_str().unwrap(), &dir.join("0.ts")).await;
+        assert!(got.is_none());
+        assert!(started.elapsed() >= PROBE_TIMEOUT);
+        // the child went with the timed-out run (kill_on_drop)
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let proc_dir = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while proc_dir.join("stat").exists()
+            && !std::fs::read_to_string(proc_dir.join("stat"))
+                .unwrap_or_default()
+                .contains(") Z ")
+        {
+            assert!(std::time::Instant::now() < deadline, "ffprobe still runs");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -182,9 +182,9 @@ pub fn skippable(t: &Timeline, skip_until: f64) -> usize {
 /// leaves out the segments [`skippable`] says. Parts are listed for the
 /// segment in progress and the complete segments that end within three
 /// target durations of the end (RFC 8216bis 4.4.4.9). `ended`: the stream
-/// ended (EXT-X-ENDLIST, no preload hint). `reports`: rendition reports to
-/// append.
-pub fn render(t: &Timeline, p: &LlParams, skip: bool, ended: bool, reports: &str) -> String {
+/// ended (EXT-X-ENDLIST, no preload hint). Rendition reports, which need
+/// the other renditions' state, are appended with [`push_reports`].
+pub fn render(t: &Timeline, p: &LlParams, skip: bool, ended: bool) -> String {
     let segs = t.segments();
     let skipped = if skip { skippable(t, p.skip_until) } else { 0 };
     let mut out = String::with_capacity(256 + 160 * segs.len());
@@ -280,8 +280,31 @@ pub fn render(t: &Timeline, p: &LlParams, skip: bool, ended: bool, reports: &str
             part_uri(t.epoch(), t.next_part())
         );
     }
-    out.push_str(reports);
     out
+}
+
+/// Where another rendition of the stream is (RFC 8216bis 4.4.5.4).
+pub struct RenditionReport {
+    /// The rendition's folder name, beside this one's.
+    pub rendition: String,
+    pub msn: u64,
+    pub part: Option<u64>,
+}
+
+/// Appends `EXT-X-RENDITION-REPORT` lines for `reports` to a rendered
+/// playlist.
+pub fn push_reports(out: &mut String, reports: &[RenditionReport]) {
+    for r in reports {
+        let _ = write!(
+            out,
+            "#EXT-X-RENDITION-REPORT:URI=\"../{}/index.m3u8\",LAST-MSN={}",
+            r.rendition, r.msn
+        );
+        if let Some(p) = r.part {
+            let _ = write!(out, ",LAST-PART={p}");
+        }
+        out.push('\n');
+    }
 }
 
 #[cfg(test)]
@@ -365,12 +388,21 @@ mod tests {
     #[test]
     fn renders_segments_parts_map_and_hint() {
         let t = timeline(2, 2, None);
-        let out = render(
-            &t,
-            &P,
-            false,
-            false,
-            "#EXT-X-RENDITION-REPORT:URI=\"../x/index.m3u8\",LAST-MSN=12,LAST-PART=1\n",
+        let mut out = render(&t, &P, false, false);
+        push_reports(
+            &mut out,
+            &[
+                RenditionReport {
+                    rendition: "x".into(),
+                    msn: 12,
+                    part: Some(1),
+                },
+                RenditionReport {
+                    rendition: "y".into(),
+                    msn: 11,
+                    part: None,
+                },
+            ],
         );
         let want = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:2\n\
 #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,PART-HOLD-BACK=1.080\n\
@@ -389,7 +421,8 @@ mod tests {
             out.ends_with(
                 "#EXT-X-PART:DURATION=0.334,URI=\"1000-13.m4s\"\n\
 #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"1000-14.m4s\"\n\
-#EXT-X-RENDITION-REPORT:URI=\"../x/index.m3u8\",LAST-MSN=12,LAST-PART=1\n"
+#EXT-X-RENDITION-REPORT:URI=\"../x/index.m3u8\",LAST-MSN=12,LAST-PART=1\n\
+#EXT-X-RENDITION-REPORT:URI=\"../y/index.m3u8\",LAST-MSN=11\n"
             ),
             "{out}"
         );
@@ -403,7 +436,7 @@ mod tests {
     fn a_segment_just_completed_is_listed_by_its_parts_until_the_next_has_one() {
         // segment 11 is complete, segment 12 has no part yet
         let t = timeline(2, 0, None);
-        let out = render(&t, &P, false, false, "");
+        let out = render(&t, &P, false, false);
         assert_eq!(out.matches("#EXTINF").count(), 1, "{out}");
         // and without a hint: the next part is not the open segment's
         assert!(
@@ -419,7 +452,7 @@ mod tests {
         // 5 complete segments (10 s) + one part: only the segments ending
         // within 6 s of the end keep their parts
         let t = timeline(5, 1, None);
-        let out = render(&t, &P, false, false, "");
+        let out = render(&t, &P, false, false);
         assert!(!out.contains("\"1000-5.m4s\""), "{out}");
         assert!(!out.contains("\"1000-11.m4s\""), "{out}");
         assert!(out.contains("\"1000-12.m4s\""), "{out}");
@@ -429,7 +462,7 @@ mod tests {
     #[test]
     fn a_new_session_is_a_discontinuity_with_its_own_map() {
         let t = timeline(3, 1, Some(2));
-        let out = render(&t, &P, false, false, "");
+        let out = render(&t, &P, false, false);
         assert!(out.contains("3000.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-7.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:"), "{out}");
         assert_eq!(out.matches("#EXT-X-MAP").count(), 2);
     }
@@ -440,8 +473,8 @@ mod tests {
         // more before the end
         let t = timeline(9, 2, None);
         assert_eq!(skippable(&t, 12.0), 3);
-        let full = render(&t, &P, false, false, "");
-        let delta = render(&t, &P, true, false, "");
+        let full = render(&t, &P, false, false);
+        let delta = render(&t, &P, true, false);
         assert!(delta.contains("#EXT-X-VERSION:9\n"));
         assert!(delta.contains("#EXT-X-MEDIA-SEQUENCE:10\n#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n#EXT-X-MAP:URI=\"init-1000.mp4\"\n"), "{delta}");
         assert!(
@@ -451,10 +484,7 @@ mod tests {
         assert!(delta.len() < full.len());
         // nothing to skip: the full playlist
         let t = timeline(3, 2, None);
-        assert_eq!(
-            render(&t, &P, true, false, ""),
-            render(&t, &P, false, false, "")
-        );
+        assert_eq!(render(&t, &P, true, false), render(&t, &P, false, false));
     }
 
     #[test]

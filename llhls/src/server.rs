@@ -22,6 +22,7 @@ use axum::Router;
 
 use crate::blocking::{self, Decision, Request};
 use crate::fragments::{self, FragmentState, IMMUTABLE};
+use crate::playlist::{self, RenditionReport};
 use crate::registry::{Registry, Stream};
 use crate::timeline::PartLookup;
 
@@ -219,26 +220,21 @@ impl Drop for Held<'_> {
     }
 }
 
-/// `EXT-X-RENDITION-REPORT` lines for the other renditions of `key`'s
-/// stream (nothing for a single-rendition stream).
-fn rendition_reports(reg: &Registry, key: &str) -> String {
-    let mut out = String::new();
-    for (other, s) in reg.siblings(key) {
-        let Some((_, rendition)) = other.split_once('/') else {
-            continue;
-        };
-        let Some((msn, part)) = s.state.lock().expect("stream lock").last_part() else {
-            continue;
-        };
-        out.push_str(&format!(
-            "#EXT-X-RENDITION-REPORT:URI=\"../{rendition}/index.m3u8\",LAST-MSN={msn}"
-        ));
-        if let Some(p) = part {
-            out.push_str(&format!(",LAST-PART={p}"));
-        }
-        out.push('\n');
-    }
-    out
+/// Where the other renditions of `key`'s stream are (none for a
+/// single-rendition stream); each stream's lock is taken on its own.
+fn rendition_reports(reg: &Registry, key: &str) -> Vec<RenditionReport> {
+    reg.siblings(key)
+        .into_iter()
+        .filter_map(|(other, s)| {
+            let (_, rendition) = other.split_once('/')?;
+            let (msn, part) = s.state.lock().expect("stream lock").last_part()?;
+            Some(RenditionReport {
+                rendition: rendition.to_owned(),
+                msn,
+                part,
+            })
+        })
+        .collect()
 }
 
 /// Where a playlist request stands.
@@ -270,7 +266,7 @@ async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response {
                     match blocking::decide(req, &view) {
                         Decision::BadRequest(why) => Step::Bad(why),
                         Decision::Wait => Step::Wait(td),
-                        Decision::Ready => match st.render(req.skip, "") {
+                        Decision::Ready => match st.render(req.skip) {
                             Some(body) => Step::Answer(body, td),
                             None => Step::NotYet,
                         },
@@ -282,7 +278,7 @@ async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response {
             Step::Bad(why) => return error(StatusCode::BAD_REQUEST, why),
             Step::NotYet => return error(StatusCode::NOT_FOUND, "no playlist yet"),
             Step::Answer(mut body, td) => {
-                body.push_str(&rendition_reports(&app.reg, key));
+                playlist::push_reports(&mut body, &rendition_reports(&app.reg, key));
                 return playlist_response(body, &req, td);
             }
             Step::Wait(td) => td,
@@ -293,14 +289,10 @@ async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response {
                 // too many held: the current playlist, at once, which no
                 // cache may keep (under this URL it would stand for a
                 // part it does not hold)
-                let body = stream
-                    .state
-                    .lock()
-                    .expect("stream lock")
-                    .render(req.skip, "");
+                let body = stream.state.lock().expect("stream lock").render(req.skip);
                 return match body {
                     Some(mut b) => {
-                        b.push_str(&rendition_reports(&app.reg, key));
+                        playlist::push_reports(&mut b, &rendition_reports(&app.reg, key));
                         playlist_with(b, "no-store")
                     }
                     None => error(StatusCode::SERVICE_UNAVAILABLE, "too many held requests"),

@@ -100,7 +100,7 @@ api_now() {
   echo "${a% }"
 }
 current_api=$(api_now)
-EDGE_ORIGINS=$current render-conf.sh "$templates/edge.conf.template" "$conf"
+EDGE_ORIGINS=$current rtmp-live-render file "$templates/edge.conf.template" "$conf"
 echo "edge: origins $current" >&2
 nginx -p "$STATE_DIR" -e stderr -c "$conf" &
 nginx=$!
@@ -113,7 +113,7 @@ while kill -0 "$nginx" 2>/dev/null; do
   new_api=$(api_now)
   [[ -n $new_api ]] || continue
   [[ $new != "$current" || $new_api != "$current_api" ]] || continue
-  if EDGE_ORIGINS=$new render-conf.sh "$templates/edge.conf.template" "$conf.new" &&
+  if EDGE_ORIGINS=$new rtmp-live-render file "$templates/edge.conf.template" "$conf.new" &&
     nginx_ -t -q -c "$conf.new"; then
     mv -f "$conf.new" "$conf"
     nginx_ -c "$conf" -s reload

@@ -40,20 +40,8 @@ chown www-data:www-data "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR"
 # A restarted container starts with an empty HLS folder: discovery must not
 # report the last run's streams.
 find "$HLS_PATH" -mindepth 1 -delete
-packaging=origin-hls.conf.template
-[ "${ABR:-0}" = 1 ] && packaging=origin-abr.conf.template
-render-conf.sh "/etc/rtmp-live/$packaging" "$ORIGIN_PACKAGING"
-rm -rf "$ORIGIN_DIR/rtmp.d"
-mkdir -p "$ORIGIN_DIR/rtmp.d"
-if [ "${ABR:-0}" = 1 ]; then
-  # the ladder's renditions, packaged by nginx-rtmp like a single stream
-  render-conf.sh /etc/rtmp-live/origin-hls.conf.template "$ORIGIN_RENDITIONS"
-  render-conf.sh /etc/rtmp-live/origin-abr-app.conf.template "$ORIGIN_DIR/rtmp.d/abr.conf"
-fi
-hls_http=origin-files.conf.template
-[ "${LLHLS:-1}" = 1 ] && hls_http=origin-llhls.conf.template
-render-conf.sh "/etc/rtmp-live/$hls_http" "$ORIGIN_HLS_HTTP"
-render-conf.sh /etc/rtmp-live/origin.conf.template "$ORIGIN_DIR/nginx.conf"
+# The configs, chosen (ABR, LLHLS) and rendered as `make up` does.
+rtmp-live-render origin /etc/rtmp-live "$ORIGIN_DIR"
 nginx -t -q -p "$ORIGIN_DIR" -c "$ORIGIN_DIR/nginx.conf" -e stderr
 
 echo "origin: advertising $ADVERTISE_HOST" >&2

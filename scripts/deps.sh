@@ -13,7 +13,6 @@ run_pkgs=(
   nginx libnginx-mod-rtmp   # origin (nginx-rtmp) and edge (stock nginx)
   redis-server              # the API's store
   ffmpeg                    # ABR ladder, `make stream`
-  gettext-base              # envsubst: rendering the nginx configs
   fonts-dejavu-core         # the test pattern's clock (drawtext)
   curl procps psmisc        # scripts
 )

@@ -594,9 +594,11 @@ fn the_compose_edge_contacts_exactly_its_origins() {
     let edge_port = free_port();
     let origin = p.ports.origin(1).http;
     let mut cmd = Command::new(root.join("docker/edge-entrypoint.sh"));
+    // the release binaries (rtmp-live-render), as the image installs them
+    let bins = artifact("rtmp-live-render");
     let path = format!(
         "{}:{}",
-        root.join("scripts").display(),
+        bins.parent().unwrap().display(),
         std::env::var("PATH").unwrap_or_default()
     );
     cmd.env("PATH", path)

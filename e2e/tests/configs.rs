@@ -115,14 +115,15 @@ fn edge_template_renders_and_passes_nginx_t() {
 #[test]
 fn render_refuses_missing_variables() {
     let d = tempfile::tempdir().unwrap();
-    let out = Command::new(workspace_root().join("scripts/render-conf.sh"))
+    let out = Command::new(rtmp_live_testkit::artifact("rtmp-live-render"))
+        .arg("file")
         .arg(workspace_root().join("nginx/edge.conf.template"))
         .arg(d.path().join("x.conf"))
         .env_remove("EDGE_PORT")
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not set"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not set: "));
 }
 
 #[test]

@@ -128,52 +128,9 @@ pub fn origin(t: &Topology, k: usize) -> Process {
             format!("http://127.0.0.1:{}/authorize", o.discovery),
         ),
     ]));
-    let packaging = if s.abr {
-        "origin-abr.conf.template"
-    } else {
-        "origin-hls.conf.template"
-    };
-    // Playlists and segments: nginx-rtmp's files, or with the LL-HLS
-    // component beside this origin.
-    let hls_http = if s.llhls {
-        "origin-llhls.conf.template"
-    } else {
-        "origin-files.conf.template"
-    };
     let conf = dir.join("nginx.conf");
     let mut p = process(&format!("origin{k}"), &s.nginx);
-    p.configs = vec![
-        Config {
-            template: t.template(packaging),
-            out: dir.join("packaging.conf"),
-            vars: vars.clone(),
-        },
-        Config {
-            template: t.template(hls_http),
-            out: dir.join("hls-http.conf"),
-            vars: vars.clone(),
-        },
-    ];
-    if s.abr {
-        // the renditions' application, packaging like a single stream
-        p.configs.extend([
-            Config {
-                template: t.template("origin-hls.conf.template"),
-                out: dir.join("renditions.conf"),
-                vars: vars.clone(),
-            },
-            Config {
-                template: t.template("origin-abr-app.conf.template"),
-                out: dir.join("rtmp.d/abr.conf"),
-                vars: vars.clone(),
-            },
-        ]);
-    }
-    p.configs.push(Config {
-        template: t.template("origin.conf.template"),
-        out: conf.clone(),
-        vars,
-    });
+    p.configs = origin_configs(|n| t.template(n), &dir, s.abr, s.llhls, &vars);
     p.check = Some(nginx_check(&dir, &conf));
     p.args = nginx_args(&dir, &conf);
     p.fresh_dirs = vec![dir.join("hls"), dir.join("rtmp.d")];
@@ -187,6 +144,50 @@ pub fn origin(t: &Topology, k: usize) -> Process {
         local(o.stat),
     ];
     p
+}
+
+/// An origin's configs in `dir` (its `nginx.conf` last, which includes the
+/// others): the packaging (one stream, or the ABR ladder and its
+/// renditions), and playlists from nginx-rtmp's files or through the LL-HLS
+/// component. `make up` and the origin container (`rtmp-live-render
+/// origin`) both take them from here.
+pub fn origin_configs(
+    template: impl Fn(&str) -> std::path::PathBuf,
+    dir: &std::path::Path,
+    abr: bool,
+    llhls: bool,
+    vars: &[(String, String)],
+) -> Vec<Config> {
+    let config = |name: &str, out: &str| Config {
+        template: template(name),
+        out: dir.join(out),
+        vars: vars.to_vec(),
+    };
+    let mut configs = vec![
+        config(
+            if abr {
+                "origin-abr.conf.template"
+            } else {
+                "origin-hls.conf.template"
+            },
+            "packaging.conf",
+        ),
+        config(
+            if llhls {
+                "origin-llhls.conf.template"
+            } else {
+                "origin-files.conf.template"
+            },
+            "hls-http.conf",
+        ),
+    ];
+    if abr {
+        // the renditions' application, packaging like a single stream
+        configs.push(config("origin-hls.conf.template", "renditions.conf"));
+        configs.push(config("origin-abr-app.conf.template", "rtmp.d/abr.conf"));
+    }
+    configs.push(config("origin.conf.template", "nginx.conf"));
+    configs
 }
 
 /// Origin `k`'s discovery: watches its HLS folder, answers its

@@ -1,8 +1,8 @@
 //! The renderer of the `nginx/*.template` files: `${UPPER_CASE}` variables
 //! are replaced, nginx's own `$variables` are left alone, and every
-//! variable a template uses must be given. The containers render the same
-//! templates with `scripts/render-conf.sh` (envsubst); a test renders every
-//! template both ways and compares the bytes.
+//! variable a template uses must be given. `make up` renders with it, and
+//! so do the containers (`rtmp-live-render`, which takes the variables from
+//! its environment and derives the rest with [`derived`]).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -76,6 +76,40 @@ pub fn render(template: &str, vars: &[(String, String)]) -> Result<String, Rende
     Ok(out)
 }
 
+/// The variables a container's environment leaves to be derived, added
+/// before `env` (so that a value given in `env` wins): the API's host:port
+/// (`API_HOST`, for the edge's upstream block) from `API_URL`; the edge's
+/// DNS resolver (`EDGE_RESOLVER`, from `resolver()`: the system's) and how
+/// long it keeps an answer (`EDGE_RESOLVER_VALID`, 10s); where the origin's
+/// HTTP server listens (`ORIGIN_HTTP_LISTEN`: every interface of the
+/// container at `ORIGIN_HTTP_PORT`).
+pub fn derived(
+    env: &[(String, String)],
+    resolver: impl FnOnce() -> String,
+) -> Vec<(String, String)> {
+    let get = |k: &str| {
+        env.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut out = Vec::new();
+    if let Some(url) = get("API_URL") {
+        let host = url.split_once("://").map_or(url, |(_, h)| h);
+        let host = host.split('/').next().unwrap_or(host);
+        out.push(("API_HOST".to_string(), host.to_string()));
+    }
+    if get("EDGE_RESOLVER").is_none() {
+        out.push(("EDGE_RESOLVER".to_string(), resolver()));
+    }
+    out.push(("EDGE_RESOLVER_VALID".to_string(), "10s".to_string()));
+    if let Some(port) = get("ORIGIN_HTTP_PORT") {
+        out.push(("ORIGIN_HTTP_LISTEN".to_string(), port.to_string()));
+    }
+    out.extend(env.iter().cloned());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +132,29 @@ mod tests {
     fn names_every_missing_variable() {
         let err = render("${B} ${A} ${B}", &v(&[])).unwrap_err();
         assert_eq!(err.missing, ["A", "B"]);
+    }
+
+    #[test]
+    fn derives_what_the_environment_leaves_out_and_keeps_what_it_gives() {
+        let env = v(&[
+            ("API_URL", "http://api:9090/x"),
+            ("ORIGIN_HTTP_PORT", "8080"),
+        ]);
+        let all = derived(&env, || "[::1]".into());
+        let out = render(
+            "${API_HOST} ${EDGE_RESOLVER} ${EDGE_RESOLVER_VALID} ${ORIGIN_HTTP_LISTEN}",
+            &all,
+        );
+        assert_eq!(out.unwrap(), "api:9090 [::1] 10s 8080");
+        let env = v(&[
+            ("API_URL", "http://api:9090"),
+            ("API_HOST", "10.0.0.2:9090"),
+            ("EDGE_RESOLVER", "127.0.0.11"),
+            ("ORIGIN_HTTP_PORT", "8080"),
+            ("ORIGIN_HTTP_LISTEN", "127.0.0.1:8080"),
+        ]);
+        let all = derived(&env, || unreachable!("a resolver is given"));
+        let out = render("${API_HOST} ${EDGE_RESOLVER} ${ORIGIN_HTTP_LISTEN}", &all);
+        assert_eq!(out.unwrap(), "10.0.0.2:9090 127.0.0.11 127.0.0.1:8080");
     }
 }

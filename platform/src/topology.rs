@@ -55,7 +55,7 @@ pub struct EdgeSettings {
     pub debug_headers: String,
     pub cors_origin: String,
     /// DNS server for origins named by host name; `None`: the first
-    /// `nameserver` of /etc/resolv.conf (as `scripts/render-conf.sh`).
+    /// `nameserver` of /etc/resolv.conf (as the containers' renderer).
     pub resolver: Option<String>,
     /// The longest the edge keeps a DNS answer.
     pub resolver_valid: String,

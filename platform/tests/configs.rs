@@ -1,7 +1,7 @@
-//! The topology's configs: rendered by the Rust renderer exactly as
-//! `scripts/render-conf.sh` (the containers' renderer) renders them, and
-//! accepted by `nginx -t` (Debian's nginx, nginx-rtmp, the built edge
-//! module).
+//! The topology's configs: the containers' renderer (`rtmp-live-render`,
+//! variables from its environment) writes exactly what `make up` writes,
+//! and `nginx -t` (Debian's nginx, nginx-rtmp, the built edge module)
+//! accepts them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,24 +46,18 @@ fn topology(state: &Path, origins: usize, abr: bool, llhls: bool) -> Topology {
     })
 }
 
-/// `scripts/render-conf.sh template` with exactly `vars` in its environment.
-fn render_with_script(template: &Path, vars: &[(String, String)]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out.conf");
-    let st = Command::new(root().join("scripts/render-conf.sh"))
-        .arg(template)
-        .arg(&out)
+/// `rtmp-live-render` with `args` and exactly `vars` in its environment.
+fn render_bin(args: &[&std::ffi::OsStr], vars: &[(String, String)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rtmp-live-render"))
+        .args(args)
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(vars.iter().map(|(k, v)| (k, v)))
-        .status()
-        .unwrap();
-    assert!(st.success(), "render-conf.sh {}", template.display());
-    std::fs::read_to_string(out).unwrap()
+        .output()
+        .unwrap()
 }
 
 #[test]
-fn both_renderers_agree_on_every_config_of_the_topology() {
+fn the_containers_renderer_writes_what_make_up_writes() {
     let mut seen = std::collections::BTreeSet::new();
     for (abr, llhls) in [(false, false), (false, true), (true, false), (true, true)] {
         let state = tempfile::tempdir().unwrap();
@@ -72,10 +66,61 @@ fn both_renderers_agree_on_every_config_of_the_topology() {
             for c in &p.configs {
                 let text = std::fs::read_to_string(&c.template).unwrap();
                 let ours = render(&text, &c.vars).unwrap();
-                let script = render_with_script(&c.template, &c.vars);
-                assert_eq!(ours, script, "{} ({})", c.template.display(), p.name);
                 assert!(!ours.contains("${"), "{}", c.template.display());
                 seen.insert(c.template.file_name().unwrap().to_owned());
+                // one template, as the edge container renders its config
+                let out = state.path().join("file.conf");
+                let o = render_bin(
+                    &["file".as_ref(), c.template.as_os_str(), out.as_os_str()],
+                    &c.vars,
+                );
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                let theirs = std::fs::read_to_string(&out).unwrap();
+                assert_eq!(ours, theirs, "{} ({})", c.template.display(), p.name);
+            }
+            // a whole origin, as the origin container renders it: the same
+            // templates chosen, the same bytes in the same files
+            if let Some(k) = p.name.strip_prefix("origin") {
+                let dir = state.path().join(format!("container{k}"));
+                let mut vars = p.configs[0].vars.clone();
+                vars.push(("ABR".into(), if abr { "1" } else { "0" }.into()));
+                vars.push(("LLHLS".into(), if llhls { "1" } else { "0" }.into()));
+                let templates = root().join("nginx");
+                let o = render_bin(
+                    &["origin".as_ref(), templates.as_os_str(), dir.as_os_str()],
+                    &vars,
+                );
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                let origin_dir = p
+                    .configs
+                    .last()
+                    .unwrap()
+                    .out
+                    .parent()
+                    .unwrap()
+                    .to_path_buf();
+                let mut written: Vec<_> = walk(&dir)
+                    .into_iter()
+                    .map(|f| f.strip_prefix(&dir).unwrap().to_path_buf())
+                    .collect();
+                let mut want: Vec<_> = p
+                    .configs
+                    .iter()
+                    .map(|c| c.out.strip_prefix(&origin_dir).unwrap().to_path_buf())
+                    .collect();
+                written.sort();
+                want.sort();
+                assert_eq!(written, want, "origin{k} abr={abr} llhls={llhls}");
+                for c in &p.configs {
+                    let rel = c.out.strip_prefix(&origin_dir).unwrap();
+                    let text = std::fs::read_to_string(&c.template).unwrap();
+                    assert_eq!(
+                        std::fs::read_to_string(dir.join(rel)).unwrap(),
+                        render(&text, &c.vars).unwrap(),
+                        "{}",
+                        rel.display()
+                    );
+                }
             }
         }
     }
@@ -87,6 +132,20 @@ fn both_renderers_agree_on_every_config_of_the_topology() {
         .filter(|n| n.to_string_lossy().ends_with(".template"))
         .collect();
     assert_eq!(seen, all);
+}
+
+/// The files under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[test]
@@ -103,16 +162,14 @@ fn both_renderers_refuse_a_missing_variable() {
         .collect();
     let text = std::fs::read_to_string(&c.template).unwrap();
     assert_eq!(render(&text, &vars).unwrap_err().missing, ["EDGE_PORT"]);
-    let out = Command::new(root().join("scripts/render-conf.sh"))
-        .arg(&c.template)
-        .arg(state.path().join("x.conf"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(vars.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("EDGE_PORT is not set"));
+    let out = state.path().join("x.conf");
+    let o = render_bin(
+        &["file".as_ref(), c.template.as_os_str(), out.as_os_str()],
+        &vars,
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not set: EDGE_PORT"));
+    assert!(!out.exists());
 }
 
 #[test]

@@ -202,14 +202,15 @@ pub fn nginx_test_config(make_conf: impl FnOnce(&Path) -> String) -> (bool, Stri
 }
 
 /// Renders one of the platform's `nginx/` templates the way the containers
-/// do (`scripts/render-conf.sh`, variables from `env`) into `out`; `make up`
+/// do (`rtmp-live-render file`, variables from `env`) into `out`; `make up`
 /// renders the same bytes (platform/tests/configs.rs).
 pub fn render_template(template: &str, out: &Path, env: &[(&str, String)]) {
-    let st = std::process::Command::new(crate::workspace_root().join("scripts/render-conf.sh"))
+    let st = std::process::Command::new(crate::artifact("rtmp-live-render"))
+        .arg("file")
         .arg(crate::workspace_root().join("nginx").join(template))
         .arg(out)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .status()
-        .expect("scripts/render-conf.sh");
+        .expect("rtmp-live-render");
     assert!(st.success(), "render {template}");
 }

@@ -3,9 +3,11 @@
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
-use rtmp_live_testkit::{Api, Redis};
+use rtmp_live_testkit::{metrics, wait, Api, Redis};
 use serde_json::{json, Value};
 
+/// Not the testkit's client: a 5 s timeout, and redirects are answers
+/// under test (`/authorize`'s 302), not followed.
 fn client() -> Client {
     Client::builder()
         .timeout(Duration::from_secs(5))
@@ -88,6 +90,7 @@ fn registration_lookup_and_ttl_expiry() {
 
     // Expires by itself (Redis TTL), 2 s after the last report.
     std::thread::sleep(Duration::from_millis(1200));
+    let refreshed = Instant::now();
     report(&c, &api, &stream("golive", "10.0.0.5:8080"), None);
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(
@@ -95,9 +98,16 @@ fn registration_lookup_and_ttl_expiry() {
         200,
         "refreshed by the second report"
     );
-    std::thread::sleep(Duration::from_millis(1200));
-    let (s, v) = lookup(&c, &api, "golive");
-    assert_eq!(s, 404);
+    // Gone once 2 s passed since that report.
+    let v = wait::until(Duration::from_secs(5), "golive to expire", || {
+        let (s, v) = lookup(&c, &api, "golive");
+        (s == 404).then_some(v)
+    });
+    assert!(
+        refreshed.elapsed() >= Duration::from_secs(2),
+        "expired {:?} after the last report",
+        refreshed.elapsed()
+    );
     assert_eq!(v["error"], "stream not found");
     let all: Value = c
         .get(format!("{}/streams", api.url()))
@@ -389,22 +399,11 @@ fn redis_outage_fails_fast_and_recovers_without_restart() {
     assert_eq!(ready(&c, &api), 503);
 
     redis.restart(); // same port, empty data
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if report(&c, &api, &stream("r", "10.0.0.1:80"), None)
-            .status()
-            .as_u16()
-            == 204
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "API did not recover:\n{}",
-            api.proc.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait::until_explained(
+        Duration::from_secs(10),
+        || (report(&c, &api, &stream("r", "10.0.0.1:80"), None).status() == 204).then_some(()),
+        || format!("the API to recover:\n{}", api.proc.log()),
+    );
     assert_eq!(lookup(&c, &api, "r").0, 200);
     assert_eq!(ready(&c, &api), 200);
 }
@@ -417,18 +416,9 @@ fn api_starts_while_redis_is_down() {
     let c = client();
     assert_eq!(ready(&c, &api), 503);
     redis.restart();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while c
-        .get(format!("{}/readyz", api.url()))
-        .send()
-        .unwrap()
-        .status()
-        .as_u16()
-        != 200
-    {
-        assert!(Instant::now() < deadline, "never became ready");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait::until_true(Duration::from_secs(10), "the API to become ready", || {
+        ready(&c, &api) == 200
+    });
 }
 
 #[test]
@@ -688,8 +678,9 @@ fn since_is_kept_by_heartbeats_and_new_per_registration() {
     );
 
     // After its TTL expired, too.
-    std::thread::sleep(Duration::from_millis(2600));
-    assert_eq!(lookup(&c, &api, "s").0, 404);
+    wait::until_true(Duration::from_secs(5), "s to expire", || {
+        lookup(&c, &api, "s").0 == 404
+    });
     report(&c, &api, &stream("s", a), None);
     let s3 = since_of(&c, &api, "s", a);
     assert!(s3 >= s2 + 2000, "{s3} vs {s2}");
@@ -885,7 +876,11 @@ fn a_live_name_has_one_owner() {
     report(&c, &api, &stream("show", "10.0.0.6:8080"), Some(TOK_B));
     assert_json_error(authorize(&c, &api, KEY1, Some("198.51.100.1")), 403);
     // ...and after a registration expired by itself, too.
-    std::thread::sleep(Duration::from_millis(2600));
+    wait::until_true(
+        Duration::from_secs(5),
+        "show's registration to expire",
+        || lookup(&c, &api, "show").0 == 404,
+    );
     assert_eq!(
         authorize(&c, &api, KEY1, Some("198.51.100.1"))
             .status()
@@ -1070,8 +1065,12 @@ fn request_logs_escape_control_characters() {
             .unwrap(),
         400,
     );
-    // Wait for the response log line.
-    std::thread::sleep(Duration::from_millis(200));
+    // The response's log line is written after the answer.
+    wait::until_explained(
+        Duration::from_secs(5),
+        || api.proc.log().contains("status=400").then_some(()),
+        || format!("the response's log line:\n{}", api.proc.log()),
+    );
     let log = api.proc.log();
     assert!(log.contains("/streams/x%0d%0aINJECTED%1b%5b31m"), "{log}");
     assert!(
@@ -1083,11 +1082,9 @@ fn request_logs_escape_control_characters() {
 
 // ----- metrics -----------------------------------------------------------------
 
-/// The value of one sample line of the exposition (`name{labels} value`).
+/// The value of one series of the exposition (0 when absent).
 fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
+    metrics::value(text, series).unwrap_or(0.0)
 }
 
 #[test]

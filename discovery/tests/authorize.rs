@@ -8,13 +8,16 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
-use rtmp_live_testkit::{artifact, free_port, render_template, wait_port, Api, Nginx, Proc, Redis};
+use rtmp_live_testkit::{
+    artifact, free_port, metrics, publish, render_template, wait, wait_port, Api, Nginx, Proc,
+    Redis,
+};
 
 fn start_discovery(api_url: &str, hls: &Path, port: u16, extra: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(artifact("rtmp-live-discovery"));
@@ -35,6 +38,8 @@ fn start_discovery(api_url: &str, hls: &Path, port: u16, extra: &[(&str, &str)])
     p
 }
 
+/// Like the testkit's client (10 s timeout), but not following redirects:
+/// `on_publish`'s 302 and its `Location` are the answer under test.
 fn client() -> Client {
     Client::builder()
         .timeout(Duration::from_secs(10))
@@ -60,16 +65,10 @@ fn authorize(c: &Client, port: u16, key: &str) -> (u16, Option<String>) {
     (r.status().as_u16(), loc)
 }
 
-fn metric(c: &Client, port: u16, series: &str) -> f64 {
-    let text = c
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+/// One series of discovery's `/metrics` (listening on `port`).
+fn metric(port: u16, series: &str) -> f64 {
+    let text = metrics::scrape(&format!("http://127.0.0.1:{port}/metrics"));
+    metrics::value(&text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"))
 }
 
 /// The stream key the real API knows (publishes as `show`).
@@ -103,14 +102,14 @@ fn authorize_carries_the_origins_token() {
     let port = free_port();
     let good = start_discovery(&api.url(), hls.path(), port, &[("API_REPORT_TOKEN", TOKEN)]);
     assert_eq!(authorize(&c, port, KEY), (302, Some("show".into())));
-    assert_eq!(metric(&c, port, FROM_API), 1.0);
+    assert_eq!(metric(port, FROM_API), 1.0);
     drop(good);
     for token in [Some("not-the-token-0123456789"), None] {
         let port = free_port();
         let env: Vec<(&str, &str)> = token.map(|t| ("API_REPORT_TOKEN", t)).into_iter().collect();
         let d = start_discovery(&api.url(), hls.path(), port, &env);
         assert_eq!(authorize(&c, port, KEY), (403, None), "{token:?}");
-        assert_eq!(metric(&c, port, FROM_CACHE), 0.0);
+        assert_eq!(metric(port, FROM_CACHE), 0.0);
         let log = d.log();
         assert!(
             log.contains("ERROR") && log.contains("does not accept this origin's token"),
@@ -140,8 +139,8 @@ fn allowed_keys_are_allowed_from_memory_while_the_api_is_down_until_they_expire(
     let allowed_at = Instant::now();
     assert_eq!(authorize(&c, port, KEY), (302, Some("show".into())));
     assert_eq!(authorize(&c, port, "nope"), (403, None));
-    assert_eq!(metric(&c, port, FROM_API), 1.0);
-    assert_eq!(metric(&c, port, DENIED_BY_API), 1.0);
+    assert_eq!(metric(port, FROM_API), 1.0);
+    assert_eq!(metric(port, DENIED_BY_API), 1.0);
 
     api.proc.kill();
     let t = Instant::now();
@@ -158,8 +157,8 @@ fn allowed_keys_are_allowed_from_memory_while_the_api_is_down_until_they_expire(
     );
     assert_eq!(authorize(&c, port, "nope"), (403, None), "denied before");
     assert_eq!(authorize(&c, port, "never-seen"), (403, None));
-    assert_eq!(metric(&c, port, FROM_CACHE), 1.0);
-    assert_eq!(metric(&c, port, REFUSED), 2.0);
+    assert_eq!(metric(port, FROM_CACHE), 1.0);
+    assert_eq!(metric(port, REFUSED), 2.0);
     let log = d.log();
     assert!(
         log.contains("publish allowed from the remembered decision"),
@@ -178,11 +177,11 @@ fn allowed_keys_are_allowed_from_memory_while_the_api_is_down_until_they_expire(
     api.restart();
     assert_eq!(authorize(&c, port, KEY), (302, Some("show".into())));
     assert_eq!(authorize(&c, port, "nope"), (403, None));
-    assert_eq!(metric(&c, port, FROM_API), 2.0);
-    assert_eq!(metric(&c, port, DENIED_BY_API), 2.0);
+    assert_eq!(metric(port, FROM_API), 2.0);
+    assert_eq!(metric(port, DENIED_BY_API), 2.0);
     api.proc.kill();
     assert_eq!(authorize(&c, port, KEY), (302, Some("show".into())));
-    assert_eq!(metric(&c, port, FROM_CACHE), 2.0);
+    assert_eq!(metric(port, FROM_CACHE), 2.0);
 }
 
 /// How the fake API answers.
@@ -330,21 +329,21 @@ fn api_faults_fall_back_to_memory_and_a_definite_refusal_forgets() {
             t.elapsed()
         );
     }
-    assert_eq!(metric(&c, port, FROM_CACHE), 5.0);
-    assert_eq!(metric(&c, port, REFUSED), 5.0);
+    assert_eq!(metric(port, FROM_CACHE), 5.0);
+    assert_eq!(metric(port, REFUSED), 5.0);
 
     // A throttled publisher is refused even with a remembered key (no
     // guessing against the memory), and the key stays remembered.
     fake.set(Mode::Throttled);
     assert_eq!(authorize(&c, port, "k1"), (429, None));
-    assert_eq!(metric(&c, port, "discovery_authorize_remembered"), 1.0);
+    assert_eq!(metric(port, "discovery_authorize_remembered"), 1.0);
 
     // A definite 403 forgets the key: the next outage refuses it.
     fake.set(Mode::Deny);
     assert_eq!(authorize(&c, port, "k1"), (403, None));
     fake.set(Mode::Unavailable);
     assert_eq!(authorize(&c, port, "k1"), (403, None), "forgotten");
-    assert_eq!(metric(&c, port, "discovery_authorize_remembered"), 0.0);
+    assert_eq!(metric(port, "discovery_authorize_remembered"), 0.0);
     assert!(d.log().contains("no remembered decision"));
 }
 
@@ -384,37 +383,18 @@ fn remembered_decisions_survive_a_restart_hashed_in_a_private_file() {
 }
 
 /// The value of `series` for stream `stream` at discovery's `/metrics`.
-fn stream_metric(c: &Client, port: u16, series: &str, stream: &str) -> Option<f64> {
-    let text = c
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .ok()?
-        .text()
-        .ok()?;
-    let label = format!("stream=\"{stream}\"");
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{series}{{")) && l.contains(&label))
-        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+fn stream_metric(port: u16, series: &str, stream: &str) -> Option<f64> {
+    let text = metrics::scrape(&format!("http://127.0.0.1:{port}/metrics"));
+    let (prefix, label) = (format!("{series}{{"), format!("stream=\"{stream}\""));
+    metrics::parse(&text)
+        .into_iter()
+        .find_map(|(s, v)| (s.starts_with(&prefix) && s.contains(&label)).then_some(v))
 }
 
-/// ffmpeg publishing a test pattern to `url` for `secs` seconds.
+/// ffmpeg publishing a test pattern (320x240 at 25 fps) to `url` for `secs`
+/// seconds.
 fn ffmpeg(url: &str, secs: u32) -> Proc {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-loglevel", "warning", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440"])
-        .args(["-t", &secs.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args(["-g", "25", "-c:a", "aac", "-f", "flv", url])
-        .stdout(Stdio::null());
-    Proc::spawn("ffmpeg", cmd)
+    publish::test_source(url, "320x240", 25, Some(secs))
 }
 
 #[test]
@@ -488,16 +468,17 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
     let playlist = hls.path().join("show/index.m3u8");
     let c = client();
     let wait = |limit: Duration, what: &str, f: &mut dyn FnMut() -> bool| {
-        let end = Instant::now() + limit;
-        while !f() {
-            assert!(
-                Instant::now() < end,
-                "timed out waiting for {what}\n--- discovery\n{}\n--- origin\n{}",
-                d.log(),
-                origin.error_log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait::until_explained(
+            limit,
+            || f().then_some(()),
+            || {
+                format!(
+                    "{what}\n--- discovery\n{}\n--- origin\n{}",
+                    d.log(),
+                    origin.error_log()
+                )
+            },
+        );
     };
     let registered = |c: &Client, api: &Api| {
         c.get(format!("{}/streams/show", api.url()))
@@ -517,7 +498,7 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
     });
     // Its ingest facts, read from nginx-rtmp's statistics at the scrape:
     // what ffmpeg publishes (320x240 at 25 fps).
-    let fact = |series: &str| stream_metric(&c, dport, series, "show");
+    let fact = |series: &str| stream_metric(dport, series, "show");
     wait(Duration::from_secs(10), "ingest bitrate", &mut || {
         fact("discovery_stream_ingest_bits_per_second").is_some_and(|b| b > 10_000.0)
     });
@@ -556,7 +537,7 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
         stranger.wait_exit(Duration::from_secs(15)).is_some(),
         "a refused publish ends ffmpeg"
     );
-    assert_eq!(metric(&c, dport, REFUSED), 1.0);
+    assert_eq!(metric(dport, REFUSED), 1.0);
 
     // The API returns: the live stream is registered within a heartbeat.
     api.restart();

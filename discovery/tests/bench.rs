@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rtmp_live_testkit::{artifact, free_port, Api, Proc, Redis};
+use rtmp_live_testkit::{artifact, free_port, http, metrics, wait, Api, Proc, Redis};
 
 fn write_playlist(dir: &Path, seq: u64) {
     fs::create_dir_all(dir).unwrap();
@@ -51,16 +51,26 @@ fn bench_many_streams() {
     let redis = Redis::start();
     let api = Api::start(&redis.url(), &[("STREAM_TTL_SECS", "30")]);
     let hls = tempfile::tempdir().unwrap();
+    let port = free_port();
     let mut cmd = Command::new(artifact("rtmp-live-discovery"));
     cmd.env_clear()
         .env("RUST_LOG", "warn")
         .env("HLS_PATH", hls.path())
         .env("DISCOVERY_API_URL", api.url())
         .env("ADVERTISE_HOST", "127.0.0.1:8080")
-        .env("DISCOVERY_LISTEN", format!("127.0.0.1:{}", free_port()));
+        .env("DISCOVERY_LISTEN", format!("127.0.0.1:{port}"));
     let d = Proc::spawn("discovery", cmd);
-    std::thread::sleep(Duration::from_millis(500));
-    let c = reqwest::blocking::Client::new();
+    // Watching the folder: its start-up scan is done.
+    let scans = format!("http://127.0.0.1:{port}/metrics");
+    wait::until_explained(
+        Duration::from_secs(10),
+        || {
+            metrics::value(&metrics::scrape(&scans), "discovery_rescans_total")
+                .filter(|n| *n >= 1.0)
+        },
+        || format!("discovery to start:\n{}", d.log()),
+    );
+    let c = http::client();
 
     // Appearance -> registered, one stream at a time, polling the API.
     let mut lat = Vec::with_capacity(streams);

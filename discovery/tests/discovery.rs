@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::blocking::Client;
-use rtmp_live_testkit::{artifact, free_port, Api, Proc, Redis};
+use rtmp_live_testkit::{artifact, free_port, wait, Api, Proc, Redis};
 use serde_json::Value;
 
 const HOST: &str = "127.0.0.1:18080";
@@ -60,16 +60,13 @@ fn discovery(s: &Setup, root: &Path, extra: &[(&str, &str)]) -> Proc {
     p
 }
 
+/// Polls `f` to `limit`; on timeout the message carries discovery's log.
 fn wait_for(limit: Duration, mut f: impl FnMut() -> bool, what: &str, p: &Proc) {
-    let end = Instant::now() + limit;
-    while !f() {
-        assert!(
-            Instant::now() < end,
-            "timed out waiting for {what}\n{}",
-            p.log()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait::until_explained(
+        limit,
+        || f().then_some(()),
+        || format!("{what}\n{}", p.log()),
+    );
 }
 
 fn lookup(s: &Setup, name: &str) -> Option<Value> {
@@ -321,10 +318,27 @@ fn rejected_reports_are_logged_once() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("ADVERTISE_HOST"));
     // A token the API rejects: 401, logged once, no hot loop.
     let s = setup(&[("API_REPORT_TOKEN", "right")]);
-    let d = discovery(&s, s.hls.path(), &[("API_REPORT_TOKEN", "wrong")]);
+    let port = free_port();
+    let d = discovery(
+        &s,
+        s.hls.path(),
+        &[
+            ("API_REPORT_TOKEN", "wrong"),
+            ("DISCOVERY_LISTEN", &format!("127.0.0.1:{port}")),
+        ],
+    );
     let _p = Publisher::start(s.hls.path().join("x"));
-    std::thread::sleep(Duration::from_secs(2));
+    // Rejected again at every heartbeat (0.5 s): three times, logged once.
+    let rejected = r#"discovery_reports_total{op="register",result="rejected"}"#;
+    wait_for(
+        Duration::from_secs(5),
+        || metrics(port)[rejected] >= 3.0,
+        "three rejected reports",
+        &d,
+    );
     assert_eq!(d.log().matches("report rejected").count(), 1, "{}", d.log());
+    let attempts = metrics(port)[rejected];
+    assert!(attempts < 10.0, "{attempts} rejected reports: a hot loop");
     assert!(lookup(&s, "x").is_none());
 }
 
@@ -433,7 +447,13 @@ fn missing_folder_is_waited_for_and_a_recreated_one_rewatched() {
         "deregistration on removal",
         &d,
     );
-    std::thread::sleep(Duration::from_millis(200));
+    // The folder is missed again before it is re-created.
+    wait_for(
+        Duration::from_secs(4),
+        || d.log().matches("HLS folder missing").count() >= 2,
+        "the removed folder to be missed",
+        &d,
+    );
     let _p = Publisher::start(root.join("again"));
     wait_for(
         Duration::from_secs(4),
@@ -495,16 +515,10 @@ fn streams_that_appear_during_an_outage_are_registered_within_a_heartbeat_of_its
 
 /// `GET /metrics` of a discovery listening on `port`, as series -> value.
 fn metrics(port: u16) -> std::collections::HashMap<String, f64> {
-    let text = reqwest::blocking::get(format!("http://127.0.0.1:{port}/metrics"))
-        .unwrap()
-        .text()
-        .unwrap();
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_string(), value.parse().ok()?))
-        })
+    let text = rtmp_live_testkit::metrics::scrape(&format!("http://127.0.0.1:{port}/metrics"));
+    assert!(!text.is_empty(), "no metrics from discovery on port {port}");
+    rtmp_live_testkit::metrics::parse(&text)
+        .into_iter()
         .collect()
 }
 
@@ -540,7 +554,16 @@ fn metrics_follow_streams_reports_failures_and_rescans() {
         "registration",
         &d,
     );
-    std::thread::sleep(Duration::from_millis(1200));
+    // Heartbeats (every 0.5 s) and periodic rescans follow.
+    wait_for(
+        Duration::from_secs(5),
+        || {
+            let m = metrics(port);
+            m[ok] >= 2.0 && m["discovery_rescans_total"] > rescans
+        },
+        "a heartbeat and a periodic rescan",
+        &d,
+    );
     let m = metrics(port);
     assert_eq!(m["discovery_streams_watched"], 1.0);
     assert!(m[ok] >= 2.0, "first report and heartbeats: {m:?}");

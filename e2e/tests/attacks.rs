@@ -474,19 +474,16 @@ fn a_watch_that_cannot_be_added_is_logged_at_warn() {
         .mode(0o000)
         .create(hls.join("locked"))
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !d
-        .log()
-        .lines()
-        .any(|l| l.contains("WARN") && l.contains("watch") && l.contains("locked"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no warning about the folder:\n{}",
+    rtmp_live_testkit::wait::until_explained(
+        Duration::from_secs(10),
+        || {
             d.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+                .lines()
+                .any(|l| l.contains("WARN") && l.contains("watch") && l.contains("locked"))
+                .then_some(())
+        },
+        || format!("a warning about the folder:\n{}", d.log()),
+    );
 }
 
 /// `make stream` (and the README's ffmpeg example) put the stream key in
@@ -620,10 +617,7 @@ fn the_compose_edge_contacts_exactly_its_origins() {
     wait_until(Duration::from_secs(20), "the edge with its origins", || {
         (edge.log().contains(&listed) && accepts("127.0.0.1", edge_port)).then_some(())
     });
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let http = rtmp_live_testkit::http::client();
     let edge_get = |path: &str| get(&http, &format!("http://127.0.0.1:{edge_port}{path}"));
 
     // Registrations forged with the registry token: the API (by address and

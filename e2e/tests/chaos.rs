@@ -72,10 +72,7 @@ impl Player {
         let base = format!("http://127.0.0.1:{edge}/{stream}");
         let viewer = viewer.to_string();
         let thread = std::thread::spawn(move || {
-            let c = reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap();
+            let c = rtmp_live_testkit::http::client();
             let mut fetched: Vec<String> = Vec::new();
             while !s2.load(Ordering::SeqCst) {
                 let t0 = Instant::now();

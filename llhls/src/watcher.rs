@@ -235,11 +235,7 @@ mod tests {
     use crate::stream::Settings;
 
     fn wait_for(what: &str, f: impl Fn() -> bool) {
-        let t = Instant::now();
-        while !f() {
-            assert!(t.elapsed() < Duration::from_secs(5), "{what}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        rtmp_live_testkit::wait::until_true(Duration::from_secs(5), what, f);
     }
 
     /// A stream folder and its playlist, the nginx-rtmp way (temporary file

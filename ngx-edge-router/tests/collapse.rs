@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use rtmp_live_testkit::{Api, Redis};
+use rtmp_live_testkit::{wait, Api, Redis};
 
 const HOLD: Duration = Duration::from_millis(300);
 
@@ -199,6 +199,8 @@ fn a_viewer_that_leaves_while_waiting_is_let_go_at_once() {
          access_log {dir}/waits.log waits;",
     );
     assert_eq!(get(&c, &edge.url("/live/index.m3u8"), "w").status, 200);
+    let fresh_hits = || edge.metric(r#"edge_router_requests_total{outcome="fresh_hit"}"#);
+    let hits = fresh_hits();
 
     // The leader waits for the origin; a second viewer waits for it, then
     // hangs up.
@@ -208,29 +210,38 @@ fn a_viewer_that_leaves_while_waiting_is_let_go_at_once() {
         let url = edge.url(path);
         move || get(&client(), &url, "leader").status
     });
-    std::thread::sleep(Duration::from_millis(200));
+    wait::until_true(
+        Duration::from_secs(5),
+        "the leader's request at the origin",
+        || asked(&log, path) == 1,
+    );
     let mut s = std::net::TcpStream::connect(("127.0.0.1", edge.port)).unwrap();
     std::io::Write::write_all(
         &mut s,
         format!("GET {path} HTTP/1.1\r\nHost: edge\r\nX-Viewer: leaver\r\n\r\n").as_bytes(),
     )
     .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // It is routed (a fresh hit) and, in the same pass of the edge's one
+    // worker, held behind the leader's request; then it hangs up.
+    wait::until_true(
+        Duration::from_secs(5),
+        "the second viewer's request to be routed",
+        || fresh_hits() >= hits + 2.0,
+    );
     drop(s);
 
     // nginx ends its request (499) then, not when the leader's answer comes.
     let waits = edge.nginx.dir().join("waits.log");
-    let line = loop {
-        let text = std::fs::read_to_string(&waits).unwrap_or_default();
-        if let Some(l) = text.lines().find(|l| l.starts_with("leaver ")) {
-            break l.to_string();
-        }
-        assert!(
-            t0.elapsed() < 2 * hold,
-            "no log line for the viewer that left"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let line = wait::until(
+        (2 * hold).saturating_sub(t0.elapsed()),
+        "a log line for the viewer that left",
+        || {
+            let text = std::fs::read_to_string(&waits).unwrap_or_default();
+            text.lines()
+                .find(|l| l.starts_with("leaver "))
+                .map(str::to_string)
+        },
+    );
     let ended_at = t0.elapsed();
     println!("the viewer that left: {line:?}, logged {ended_at:?} after the leader asked");
     assert!(line.starts_with("leaver 499 "), "{line}");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rtmp_live_testkit::{nginx_test_config, Api, Redis};
+use rtmp_live_testkit::{nginx_test_config, wait, Api, Redis};
 
 fn api_with_redis() -> (Redis, Api) {
     let redis = Redis::start();
@@ -75,8 +75,15 @@ fn routes_through_one_shared_lookup_and_caches_not_found() {
         (1..=2).contains(&neg),
         "{neg} lookups for 20 requests of an unknown stream"
     );
-    std::thread::sleep(Duration::from_millis(1200));
-    assert_eq!(get(&c, &edge.url("/nosuch/index.m3u8"), "v").status, 404);
+    // Once the entry expired, the next request looks the stream up again.
+    wait::until_true(
+        Duration::from_secs(5),
+        "the negative entry to expire",
+        || {
+            assert_eq!(get(&c, &edge.url("/nosuch/index.m3u8"), "v").status, 404);
+            edge.lookups() > before + neg
+        },
+    );
     assert_eq!(
         edge.lookups(),
         before + neg + 1,
@@ -109,7 +116,14 @@ fn api_down_serves_cached_routes_and_502s_the_rest() {
     assert_eq!(get(&c, &edge.url("/live/index.m3u8"), "v").status, 200);
 
     api.stop();
-    std::thread::sleep(Duration::from_millis(700)); // the route is now expired
+    // Until the route expires (500 ms) it is a plain hit; from then on it is
+    // served stale.
+    let expired = wait::until(Duration::from_secs(5), "the route to expire", || {
+        let r = get(&c, &edge.url("/live/index.m3u8"), "v");
+        assert_eq!(r.status, 200);
+        (r.route != "HIT").then_some(r.route)
+    });
+    assert!(expired == "STALE" || expired == "UPDATING", "{expired}");
     for _ in 0..20 {
         let r = get(&c, &edge.url("/live/index.m3u8"), "v");
         assert_eq!(
@@ -151,7 +165,12 @@ fn slow_api_does_not_block_the_worker() {
         let r = get(&client(), &slow_url, "v");
         (r.status, t.elapsed())
     });
-    std::thread::sleep(Duration::from_millis(200));
+    // The slow lookup is at the API (the second lookup after /fast's).
+    wait::until_true(
+        Duration::from_secs(5),
+        "the slow lookup to reach the API",
+        || api.hits() >= 2,
+    );
     let mut worst = Duration::ZERO;
     for _ in 0..50 {
         let t = Instant::now();
@@ -233,11 +252,22 @@ fn sticky_viewers_spread_and_move_only_when_their_origin_leaves() {
 
     // A leaves the route: its viewers move to B, B's viewers stay.
     deregister(&c, &api.url(), "s", &a.host());
-    std::thread::sleep(Duration::from_millis(400));
-    // The expired route still serves the request that finds it expired,
-    // while it is refreshed in the background.
-    assert_eq!(get(&c, &edge.url("/s/index.m3u8"), "any").route, "UPDATING");
-    std::thread::sleep(Duration::from_millis(100));
+    // The expired route (300 ms) still serves the request that finds it
+    // expired, while it is refreshed in the background.
+    let expired = wait::until(Duration::from_secs(5), "the route to expire", || {
+        let r = get(&c, &edge.url("/s/index.m3u8"), "any");
+        assert_eq!(r.status, 200);
+        (r.route != "HIT").then_some(r.route)
+    });
+    assert_eq!(expired, "UPDATING");
+    // Once the refresh is in, a viewer of A is sent to B...
+    let (on_a, _) = first.iter().find(|(_, o)| **o == a.host()).unwrap();
+    wait::until_true(
+        Duration::from_secs(5),
+        "the refreshed route (without A)",
+        || get(&c, &edge.url("/s/index.m3u8"), on_a).origin == b.host(),
+    );
+    // ...and so is everyone.
     for (viewer, before) in &first {
         let r = get(&c, &edge.url("/s/index.m3u8"), viewer);
         assert_eq!(r.status, 200);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use rtmp_live_testkit::{Api, Redis};
+use rtmp_live_testkit::{wait, Api, Redis};
 
 fn api_with_redis() -> (Redis, Api) {
     let redis = Redis::start();
@@ -166,13 +166,15 @@ fn registry_loss_does_not_turn_a_live_stream_into_404s() {
     assert!(bad.is_empty(), "{bad:?}");
     // The heartbeat re-registers it: plain fresh routes again.
     register(&c, &api.url(), "live", &origin.host());
-    std::thread::sleep(Duration::from_millis(1200));
-    let mut routes = Vec::new();
-    for _ in 0..5 {
-        routes.push(get(&c, &edge.url("/live/index.m3u8"), "v").route);
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(routes.iter().any(|r| r == "HIT"), "{routes:?}");
+    wait::until_true(
+        Duration::from_secs(5),
+        "a fresh route (HIT) once the stream is registered again",
+        || {
+            let r = get(&c, &edge.url("/live/index.m3u8"), "v");
+            assert_eq!(r.status, 200, "{}", r.route);
+            r.route == "HIT"
+        },
+    );
 }
 
 /// A stream that really ended is dropped once the grace window is over.
@@ -242,14 +244,22 @@ fn waiters_get_200_when_the_lookup_leader_disconnects() {
     leader
         .write_all(b"GET /s1/index.m3u8 HTTP/1.1\r\nHost: x\r\nX-Viewer: leader\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(150));
+    wait::until_true(
+        Duration::from_secs(5),
+        "the leader's lookup at the API",
+        || api.hits() >= 1,
+    );
     let waiters: Vec<_> = (0..4)
         .map(|i| {
             let url = edge.url("/s1/index.m3u8");
             std::thread::spawn(move || get(&client(), &url, &format!("w{i}")))
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(150));
+    wait::until_true(
+        Duration::from_secs(5),
+        "the 4 viewers to wait for the leader's lookup",
+        || edge.metric(r#"edge_router_requests_total{outcome="coalesced_wait"}"#) >= 4.0,
+    );
     drop(leader);
     for w in waiters {
         let r = w.join().unwrap();
@@ -330,19 +340,28 @@ fn a_dead_origin_is_skipped_and_rejoined_later() {
         .unwrap();
     let a_host = a.host();
     a.nginx.stop();
+    let failed = Instant::now();
     let r = get(&c, &edge.url("/s1/index.m3u8"), &v);
     assert_eq!(r.status, 200);
     assert!(r.body.contains("origin B"));
-    // Skipped: B is now first in this viewer's order.
+    // Skipped: B is now first in this viewer's order...
     let r = get(&c, &edge.url("/s1/index.m3u8"), &v);
     assert_eq!(r.origin, b.host());
-    std::thread::sleep(Duration::from_millis(1200));
-    // Failure memory lapsed: A is tried first again (and fails again).
-    let r = get(&c, &edge.url("/s1/index.m3u8"), &v);
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        r.origin, a_host,
-        "sticky origin tried again after fail_timeout"
+    // ...until the failure memory lapsed (1 s): A is tried first again (and
+    // fails again).
+    wait::until_true(
+        Duration::from_secs(5),
+        "the sticky origin to be tried again after fail_timeout",
+        || {
+            let r = get(&c, &edge.url("/s1/index.m3u8"), &v);
+            assert_eq!(r.status, 200);
+            r.origin == a_host
+        },
+    );
+    assert!(
+        failed.elapsed() >= Duration::from_millis(800),
+        "tried again before fail_timeout: {:?}",
+        failed.elapsed()
     );
 }
 
@@ -562,12 +581,18 @@ fn a_new_publish_session_never_gets_the_last_sessions_cached_objects() {
     )
     .unwrap();
     since.store(1_700_000_099_000, Ordering::SeqCst);
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = cache_status(&c); // finds the route expired: refreshes it
-    std::thread::sleep(Duration::from_millis(200));
-    let (st, body) = cache_status(&c);
-    assert_eq!(st, "MISS", "the new session's object is fetched anew");
-    assert!(body.starts_with("new session"), "{body}");
+    // The route expires (200 ms) and is refreshed in the background (the
+    // request that finds it expired starts that); meanwhile the old
+    // session's copy is served. The first answer with the new bytes comes
+    // from the origin, not from a cached copy.
+    let (st, body) = wait::until(Duration::from_secs(5), "the new session's bytes", || {
+        let (st, body) = cache_status(&c);
+        body.starts_with("new session").then_some((st, body))
+    });
+    assert_eq!(
+        st, "MISS",
+        "the new session's object is fetched anew: {body}"
+    );
 }
 
 /// The API is down and the edge never saw the stream (it started during the
@@ -623,11 +648,12 @@ fn with_the_api_down_streams_are_found_by_probing_the_allowed_origins() {
     // The API is back: after the provisional route's validity, its answer
     // (origin B) wins.
     api_up.store(1, Ordering::SeqCst);
-    std::thread::sleep(Duration::from_millis(600));
-    let _ = get(&c, &edge.url("/s1/index.m3u8"), "v"); // refreshes in the background
-    std::thread::sleep(Duration::from_millis(200));
-    let r = get(&c, &edge.url("/s1/index.m3u8"), "v");
-    assert_eq!(r.origin, b.host(), "the API's answer wins ({})", r.route);
+    // The request that finds it expired refreshes it in the background.
+    wait::until_true(
+        Duration::from_secs(5),
+        "the API's answer (origin B) to win",
+        || get(&c, &edge.url("/s1/index.m3u8"), "v").origin == b.host(),
+    );
 }
 
 /// Without `edge_router_probe`, or for origins given only as networks,

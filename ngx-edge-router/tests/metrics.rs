@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use rtmp_live_testkit::{Api, Redis};
+use rtmp_live_testkit::{wait, Api, Redis};
 
 #[test]
 fn counters_follow_hits_misses_stale_routes_and_origin_failures() {
@@ -54,11 +54,16 @@ fn counters_follow_hits_misses_stale_routes_and_origin_failures() {
 
     // The API goes away: updating, then stale hits and API errors.
     api.stop();
-    std::thread::sleep(Duration::from_millis(600));
-    for _ in 0..10 {
-        assert_eq!(get(&c, &edge.url("/s1/index.m3u8"), "v").status, 200);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Once the route expired (500 ms), the request that finds it so starts a
+    // refresh, which fails; later ones are stale hits.
+    wait::until_true(
+        Duration::from_secs(5),
+        "updating, stale hits and API errors to be counted",
+        || {
+            assert_eq!(get(&c, &edge.url("/s1/index.m3u8"), "v").status, 200);
+            outcome("updating") >= 1.0 && outcome("stale_hit") >= 1.0 && outcome("api_error") >= 1.0
+        },
+    );
     println!(
         "API down: updating {}, stale_hit {}, api_error {}",
         outcome("updating"),

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use rtmp_live_testkit::{free_port, Api, Redis};
+use rtmp_live_testkit::{free_port, wait, Api, Redis};
 
 /// dnsmasq answering only its own records, logging every query.
 struct Dns {
@@ -242,7 +242,14 @@ fn a_dead_or_missing_resolver_is_a_502_with_a_log_line_never_a_hang() {
             (get(&client(), &url, "w").status, t.elapsed())
         }
     });
-    std::thread::sleep(Duration::from_millis(100));
+    // Its query reached the resolver, which never answers.
+    silent.set_nonblocking(true).unwrap();
+    let mut query = [0u8; 512];
+    wait::until(
+        Duration::from_secs(5),
+        "the edge's DNS query at the silent resolver",
+        || silent.recv_from(&mut query).ok(),
+    );
     // The worker is not blocked meanwhile.
     let t = Instant::now();
     assert_eq!(get(&c, &urls[1], "v").status, 200);

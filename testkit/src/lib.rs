@@ -1,6 +1,9 @@
 //! Test support shared by every crate's integration tests: start real
 //! processes on free loopback ports, wait until they listen, and always stop
-//! them (SIGTERM, then SIGKILL) when the handle drops, even on panic.
+//! them (SIGTERM, then SIGKILL) when the handle drops, even on panic; wait
+//! for conditions to a deadline ([`wait`]), publish with ffmpeg
+//! ([`publish`]), read metrics ([`metrics`]) over one HTTP client
+//! ([`http`]).
 
 use std::fs;
 use std::io::Read;
@@ -9,8 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod http;
 mod llhls;
+pub mod metrics;
 mod nginx;
+pub mod publish;
+pub mod wait;
 pub use llhls::Llhls;
 pub mod nginx_conf;
 pub use nginx::{

@@ -9,11 +9,11 @@ pub mod web;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rtmp_live_platform::topology::origin_dir;
 use rtmp_live_platform::Ports;
-use rtmp_live_testkit::{artifact, free_port_with, Proc};
+use rtmp_live_testkit::{artifact, free_port_with, wait, Proc};
 use serde_json::Value;
 
 /// The registry token the platform tests run with.
@@ -61,10 +61,7 @@ impl Platform {
             .env("STREAM_KEYS", stream_keys(&["golive"]));
         cmd.envs(env.iter().copied());
         let up = Proc::spawn("up", cmd);
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
+        let http = rtmp_live_testkit::http::client();
         let p = Platform {
             up,
             state,
@@ -82,17 +79,17 @@ impl Platform {
             );
             log.contains("[up] RTMP Live is up").then_some(())
         });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while p
-            .http
-            .get(p.api_url("/readyz"))
-            .send()
-            .map(|r| r.status() != 200)
-            .unwrap_or(true)
-        {
-            assert!(Instant::now() < deadline, "API not ready:\n{}", p.up.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait::until_explained(
+            Duration::from_secs(20),
+            || {
+                p.http
+                    .get(p.api_url("/readyz"))
+                    .send()
+                    .is_ok_and(|r| r.status() == 200)
+                    .then_some(())
+            },
+            || format!("the API to be ready:\n{}", p.up.log()),
+        );
         p
     }
 
@@ -143,8 +140,12 @@ impl Platform {
             "{}",
             self.up.log()
         );
-        std::thread::sleep(Duration::from_millis(300));
-        assert_eq!(self.leftovers(), Vec::<String>::new());
+        // Its children go with it: wait until the last one has exited.
+        wait::until_explained(
+            Duration::from_secs(5),
+            || self.leftovers().is_empty().then_some(()),
+            || format!("no process left behind: {:?}", self.leftovers()),
+        );
     }
 
     /// Processes (other than `rtmp-live-up` itself) whose command line mentions the
@@ -236,41 +237,15 @@ pub fn get(c: &reqwest::blocking::Client, url: &str) -> Resp {
     }
 }
 
-/// A real-time ffmpeg test source (video + audio) publishing over RTMP.
+/// A real-time ffmpeg test source (video + audio) publishing over RTMP to
+/// stream `key` of the origin whose RTMP port is `port`.
 pub fn publish(port: u16, key: &str, size: &str, fps: u32, seconds: Option<u32>) -> Proc {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "warning", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size={size}:rate={fps}"),
-        ])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
-    if let Some(s) = seconds {
-        cmd.args(["-t", &s.to_string()]);
-    }
-    cmd.args([
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-tune",
-        "zerolatency",
-        "-pix_fmt",
-        "yuv420p",
-    ])
-    .args([
-        "-g",
-        &(fps * 2).to_string(),
-        "-keyint_min",
-        &(fps * 2).to_string(),
-        "-sc_threshold",
-        "0",
-    ])
-    .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
-    .arg(format!("rtmp://127.0.0.1:{port}/stream/{key}"));
-    Proc::spawn(&format!("ffmpeg-{key}-{port}"), cmd)
+    rtmp_live_testkit::publish::test_source(
+        &format!("rtmp://127.0.0.1:{port}/stream/{key}"),
+        size,
+        fps,
+        seconds,
+    )
 }
 
 /// The publisher of `scripts/bench-latency.sh`: frames that carry the
@@ -430,18 +405,10 @@ pub fn ffprobe(bytes: &[u8]) -> Probe {
     }
 }
 
-pub fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < end,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// Polls `f` until it gives a value; panics naming `what` after `limit`
+/// (the testkit's [`wait::until`]).
+pub fn wait_until<T>(limit: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait::until(limit, what, f)
 }
 
 /// The platform tests run one after another: each needs the CPU for

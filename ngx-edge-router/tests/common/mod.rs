@@ -10,9 +10,8 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use rtmp_live_testkit::{free_port, http_common, main_block, Nginx};
+use rtmp_live_testkit::{free_port, http_common, main_block, metrics, Nginx};
 
 /// A plain nginx serving `/<stream>/index.m3u8` and `/<stream>/1.ts`, whose
 /// bodies name the origin, so responses tell which origin served them.
@@ -193,26 +192,14 @@ impl Edge {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// The module's metrics as (series, value) lines.
+    /// The module's metrics as (series, value) samples.
     pub fn metrics(&self) -> Vec<(String, f64)> {
-        let text = reqwest::blocking::get(self.url("/metrics"))
-            .and_then(|r| r.text())
-            .unwrap_or_default();
-        text.lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .filter_map(|l| {
-                let (k, v) = l.rsplit_once(' ')?;
-                Some((k.to_string(), v.parse().ok()?))
-            })
-            .collect()
+        metrics::parse(&metrics::scrape(&self.url("/metrics")))
     }
 
     /// One metric's value (0 when absent).
     pub fn metric(&self, series: &str) -> f64 {
-        self.metrics()
-            .into_iter()
-            .find(|(k, _)| k == series)
-            .map_or(0.0, |(_, v)| v)
+        metrics::value(&metrics::scrape(&self.url("/metrics")), series).unwrap_or(0.0)
     }
 
     /// Origin probes so far.
@@ -237,11 +224,9 @@ pub struct Resp {
     pub body: String,
 }
 
+/// The tests' HTTP client (the testkit's: 10 s timeout).
 pub fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    rtmp_live_testkit::http::client()
 }
 
 pub fn get(c: &reqwest::blocking::Client, url: &str, viewer: &str) -> Resp {

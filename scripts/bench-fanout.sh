@@ -33,7 +33,7 @@ live=0
 for _ in $(seq 600); do curl -sf "$edge" | grep -q '#EXT-X-PART:' && live=1 && break; sleep 0.1; done
 if ((!live)) || [[ ! -s $state/edge.pid ]]; then
   echo "bench-fanout: the stream is not live at the edge after 60 s" >&2
-  tail -20 "$state/up.log" "$state/publisher.log" >&2
+  tail -n 20 "$state/up.log" "$state/publisher.log" >&2
   exit 1
 fi
 sleep 3

@@ -107,7 +107,7 @@ else
     if curl -sf "$src" >/dev/null && curl -sf "$media" | grep -q '#EXT-X-PART:'; then ready=1; break; fi
     sleep 0.1
   done
-  ((ready)) || { tail -20 "$state/up.log" "$state/publisher.log" >&2; echo "no LL-HLS stream at $media" >&2; exit 1; }
+  ((ready)) || { tail -n 20 "$state/up.log" "$state/publisher.log" >&2; echo "no LL-HLS stream at $media" >&2; exit 1; }
   sleep 4
   what="the edge, ${size}@${fps} clock publisher, ABR=$abr"
 fi

@@ -14,13 +14,37 @@ stop_platform() {
   [[ -n $state && -z ${KEEP:-} ]] && rm -rf "$state"
   return 0
 }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# N distinct ports free on every interface, from 20000-32767: below Linux's
+# ephemeral range, which a benchmark's thousands of client connections (and
+# their TIME_WAIT) occupy. (Ports picked later cannot repeat these: the
+# platform listens on them by then.)
+ports() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+out = []
+while len(out) < int(sys.argv[1]):
+    p = random.randint(20000, 32767)
+    s = socket.socket()
+    try:
+        s.bind(("0.0.0.0", p))
+        if p not in out:
+            out.append(p)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(" ".join(map(str, out)))
+PY
+}
+port() { ports 1; }
 start_platform() {
   state=$(mktemp -d)
   chmod 755 "$state"
   key=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-  export STATE_DIR=$state RTMP_PORT=$(port) ORIGIN_HTTP_PORT=$(port) API_PORT=$(port) EDGE_PORT=$(port)
-  export REDIS_PORT=$(port) RTMP_STAT_PORT=$(port) DISCOVERY_PORT=$(port) LLHLS_PORT=$(port) RTMP_PACKAGING_PORT=$(port)
+  read -r RTMP_PORT ORIGIN_HTTP_PORT API_PORT EDGE_PORT REDIS_PORT RTMP_STAT_PORT DISCOVERY_PORT \
+    LLHLS_PORT RTMP_PACKAGING_PORT < <(ports 9)
+  export STATE_DIR=$state RTMP_PORT ORIGIN_HTTP_PORT API_PORT EDGE_PORT
+  export REDIS_PORT RTMP_STAT_PORT DISCOVERY_PORT LLHLS_PORT RTMP_PACKAGING_PORT
   export ABR=$1 ORIGINS=1 PUBLIC_HOST=127.0.0.1 STREAM_KEYS="$key=golive"
   "$ROOT/scripts/up.sh" >"$state/up.log" 2>&1 &
   up=$!

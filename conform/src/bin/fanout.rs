@@ -2,7 +2,7 @@
 //! origin; prints one JSON report (see `rtmp_live_conform::fanout`).
 
 use clap::Parser;
-use rtmp_live_conform::fanout::{run, Options};
+use rtmp_live_conform::fanout::{burst, run, BurstOptions, Options};
 use url::Url;
 
 #[derive(Parser, Debug)]
@@ -12,11 +12,17 @@ use url::Url;
 )]
 struct Args {
     /// The stream's media playlist through the edge.
-    #[arg(long, env = "FANOUT_EDGE")]
-    edge: Url,
+    #[arg(long, env = "FANOUT_EDGE", required_unless_present = "burst")]
+    edge: Option<Url>,
     /// The same playlist at the origin (followed by the probe).
-    #[arg(long, env = "FANOUT_ORIGIN")]
-    origin: Url,
+    #[arg(long, env = "FANOUT_ORIGIN", required_unless_present = "burst")]
+    origin: Option<Url>,
+    /// Instead: the floor measurement (`fanout::burst`) against this URL,
+    /// every viewer asking at the same instant, `--rounds` times.
+    #[arg(long, env = "FANOUT_BURST")]
+    burst: Option<Url>,
+    #[arg(long, env = "FANOUT_ROUNDS", default_value_t = 20)]
+    rounds: usize,
     /// Viewers.
     #[arg(long, env = "FANOUT_VIEWERS", default_value_t = 100)]
     viewers: usize,
@@ -38,16 +44,27 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let report = rt.block_on(run(Options {
-        edge: a.edge,
-        origin: a.origin,
-        viewers: a.viewers,
-        seconds: a.seconds,
-        ramp: a.ramp,
-        per_address: a.per_address,
-    }));
-    println!(
-        "{}",
-        serde_json::to_string(&report).expect("a report serializes")
-    );
+    let json = if let Some(url) = a.burst {
+        let report = rt.block_on(burst(BurstOptions {
+            url,
+            viewers: a.viewers,
+            rounds: a.rounds,
+            per_address: a.per_address,
+        }));
+        serde_json::to_string(&report)
+    } else {
+        let (Some(edge), Some(origin)) = (a.edge, a.origin) else {
+            unreachable!("clap requires both without --burst")
+        };
+        let report = rt.block_on(run(Options {
+            edge,
+            origin,
+            viewers: a.viewers,
+            seconds: a.seconds,
+            ramp: a.ramp,
+            per_address: a.per_address,
+        }));
+        serde_json::to_string(&report)
+    };
+    println!("{}", json.expect("a report serializes"));
 }

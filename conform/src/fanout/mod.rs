@@ -24,7 +24,9 @@ use url::Url;
 
 use crate::m3u8::{media, MediaPlaylist, Pos};
 
+mod burst;
 mod conn;
+pub use burst::{burst, BurstOptions, BurstReport};
 use conn::Conn;
 
 /// A held reload is answered within the origin's hold (6 s) or refused.

@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 
 use crate::auth::Writer;
 use crate::error::ApiError;
-use crate::routes::AppState;
+use crate::state::AppState;
 
 /// `axum::extract::Path`, rejecting with [`ApiError`].
 #[derive(FromRequestParts)]

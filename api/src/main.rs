@@ -9,6 +9,7 @@ mod extract;
 mod metrics;
 mod routes;
 mod server;
+mod state;
 mod store;
 
 use std::sync::Arc;
@@ -103,7 +104,7 @@ async fn run(config: Config) -> Result<(), String> {
         metrics.clone(),
     )
     .map_err(|e| format!("REDIS_URL: {e}"))?;
-    let state = Arc::new(routes::AppState {
+    let state = Arc::new(state::AppState {
         store,
         keys,
         tokens,

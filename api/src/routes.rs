@@ -15,25 +15,17 @@ use serde::{Deserialize, Serialize};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::auth::{key_hash, FailureLimiter, StreamKeys, Tokens, Writer};
+use crate::auth::{key_hash, Writer};
 use crate::error::ApiError;
 use crate::extract::{ApiForm, ApiJson, ApiPath, ApiQuery};
-use crate::metrics::{self, Metrics};
-use crate::store::{Claim, Store};
+use crate::metrics;
+use crate::state::AppState;
+use crate::store::Claim;
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 4 * 1024;
 /// Most streams one `GET /streams` answers with.
 pub const MAX_LIST: usize = 1000;
-
-pub struct AppState {
-    pub store: Store,
-    pub keys: StreamKeys,
-    pub tokens: Tokens,
-    pub limiter: FailureLimiter,
-    pub publish_redirect: String,
-    pub metrics: Arc<Metrics>,
-}
 
 type Shared = State<Arc<AppState>>;
 

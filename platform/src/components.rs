@@ -1,9 +1,25 @@
 //! One function per component: its command line, environment, configs and
-//! folders. [`crate::Topology::processes`] lists them in start order.
+//! folders; [`Topology::processes`] (below) lists them in start order.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::topology::{origin_dir, Config, Process, Topology};
+
+impl Topology {
+    /// Every process, in start order (stopped in reverse).
+    pub fn processes(&self) -> Vec<Process> {
+        let mut out = vec![redis(self), api(self)];
+        for k in 1..=self.settings.origins {
+            out.push(origin(self, k));
+            out.push(discovery(self, k));
+            if self.settings.llhls {
+                out.push(llhls(self, k));
+            }
+        }
+        out.push(edge(self));
+        out
+    }
+}
 
 /// `127.0.0.1:port`: what loopback-only and public listeners are checked at.
 fn local(port: u16) -> SocketAddr {

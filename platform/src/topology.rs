@@ -4,7 +4,6 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use crate::components;
 use crate::ports::Ports;
 
 /// Everything a run is made of, resolved (no defaults left to apply).
@@ -139,20 +138,6 @@ pub fn origin_dir(state_dir: &Path, k: usize) -> PathBuf {
 impl Topology {
     pub fn new(settings: Settings) -> Topology {
         Topology { settings }
-    }
-
-    /// Every process, in start order (stopped in reverse).
-    pub fn processes(&self) -> Vec<Process> {
-        let mut out = vec![components::redis(self), components::api(self)];
-        for k in 1..=self.settings.origins {
-            out.push(components::origin(self, k));
-            out.push(components::discovery(self, k));
-            if self.settings.llhls {
-                out.push(components::llhls(self, k));
-            }
-        }
-        out.push(components::edge(self));
-        out
     }
 
     /// Where this run's parts reach the API and the origins' HTTP: the

@@ -2,12 +2,9 @@
 //! One task per media playlist (`variant`), the multivariant playlist and
 //! its cross-variant checks in `run`.
 
-pub mod hints;
 pub mod http;
-pub mod media;
 pub mod revision;
 pub mod run;
-pub mod side;
 pub mod variant;
 
 use std::path::PathBuf;

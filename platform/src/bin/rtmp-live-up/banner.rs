@@ -5,7 +5,7 @@ use std::process::Command;
 
 use rtmp_live_platform::Topology;
 
-use crate::supervise::say;
+use crate::say::say;
 
 /// `public_host`, else the first address of `hostname -I`, else loopback.
 fn host(public_host: Option<&str>) -> String {

@@ -5,6 +5,7 @@
 mod args;
 mod banner;
 mod credentials;
+mod say;
 mod supervise;
 mod workers;
 
@@ -17,7 +18,8 @@ use rtmp_live_platform::topology::Credentials;
 use rtmp_live_platform::{Settings, Topology};
 
 use args::{non_empty, Args};
-use supervise::{say, signals, Supervisor};
+use say::say;
+use supervise::{signals, Supervisor};
 
 fn main() -> ExitCode {
     let args = Args::parse();

@@ -13,12 +13,8 @@ use nix::sys::signal::{kill, SigSet, Signal};
 use nix::unistd::Pid;
 use rtmp_live_platform::{render, Process};
 
+use crate::say::say;
 use crate::workers::Ids;
-
-/// Prints `[up] ...` like every line of the platform's output.
-pub fn say(msg: &str) {
-    println!("[up] {msg}");
-}
 
 /// Lets the child of `cmd` receive SIGINT and SIGTERM: without this it
 /// would inherit the supervisor's blocked mask and ignore `stop`'s SIGTERM

@@ -54,7 +54,7 @@ pub fn resolve(nginx_user: &str) -> Result<(String, Option<Ids>), String> {
     };
     let directive = format!("{} {}", user.name, group.name);
     if user.uid.is_root() {
-        crate::supervise::say(
+        crate::say::say(
             "warning: NGINX_USER is root: the nginx workers and the ABR ladder run as root",
         );
         return Ok((directive, None));

@@ -7,10 +7,10 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use super::http::{with_query, FetchError, Response};
-use super::variant::VariantState;
-use super::{display, ready};
+use super::VariantState;
 use crate::findings::Issue;
+use crate::follow::http::{with_query, FetchError, Response};
+use crate::follow::{display, ready};
 use crate::m3u8::{media as m3u8_media, MediaPlaylist};
 use crate::rules::blocking::Probe;
 use crate::rules::ids_media::PLAYLIST_FETCH_FAILED;

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use super::ready;
-use super::variant::VariantState;
+use super::VariantState;
 use crate::findings::Issue;
+use crate::follow::ready;
 use crate::m3u8::{MapRef, MediaPlaylist, Part, Pos, Range, SegMeta, Segment};
 use crate::media::decode::{self, Decoded};
 use crate::media::mp4::{self, InitInfo};

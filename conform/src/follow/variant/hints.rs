@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
-use super::http::{FetchError, Response, OPEN_END};
-use super::ready;
-use super::variant::VariantState;
+use super::VariantState;
+use crate::follow::http::{FetchError, Response, OPEN_END};
+use crate::follow::ready;
 use crate::m3u8::MediaPlaylist;
 use crate::rules::hint::{self, Hinted, Listed};
 

@@ -4,15 +4,16 @@
 //! side requests (plain reloads, delta updates, bad-request probes,
 //! rendition reports) in `side.rs`.
 
+mod hints;
+mod media;
+mod side;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use url::Url;
 
-use super::hints::HintState;
 use super::http::with_query;
-use super::media::MediaState;
-use super::side::SideState;
 use super::{display, Shared};
 use crate::findings::{Collector, Context, Issue};
 use crate::m3u8::{media as m3u8_media, MediaPlaylist, Pos};
@@ -20,6 +21,9 @@ use crate::report::{Counters, PlaylistReport};
 use crate::rules::blocking;
 use crate::rules::history::History;
 use crate::rules::ids_media::{BLOCKING_HELD_TOO_LONG, PLAYLIST_FETCH_FAILED};
+use hints::HintState;
+use media::MediaState;
+use side::SideState;
 
 /// Everything known about one followed media playlist.
 pub struct VariantState {

@@ -10,7 +10,7 @@
 //! that no longer matches and gets the whole file, which the browser hands
 //! to the player as the part (hls.js then stalled).
 //!
-//! The origin asks this component (`GET /fragment-state`, see `server.rs`)
+//! The origin asks this component (`GET /fragment-state`, see `server/mod.rs`)
 //! before it serves one of nginx-rtmp's fragments, and sends what it gets
 //! back: a `Cache-Control` for viewers and, for edges (which cache byte
 //! ranges by their own rule: exactly the closed range asked for, whose bytes

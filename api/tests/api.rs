@@ -1151,6 +1151,16 @@ fn metrics_count_requests_redis_and_live_streams() {
         "{m}"
     );
     assert_eq!(sample(&m, "rtmp_live_api_redis_errors_total"), 0.0, "{m}");
+    // Every metric is in the reference.
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md"),
+    )
+    .unwrap();
+    assert_eq!(
+        rtmp_live_testkit::metrics::undocumented(&m, &doc),
+        Vec::<String>::new(),
+        "metrics missing from docs/configuration.md"
+    );
 
     // Redis down: lookups fail with 503 and the errors are counted.
     redis.stop();
@@ -1204,4 +1214,27 @@ fn redis_password_is_sent_and_never_logged() {
         assert!(log.contains("API listening"), "{log}");
         assert!(!log.contains(&redis.password), "{log}");
     }
+}
+
+/// Every route of the API is in the reference (docs/configuration.md):
+/// a route added without its line there fails here.
+#[test]
+fn every_route_is_documented() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let routes = std::fs::read_to_string(root.join("src/routes.rs")).unwrap();
+    let doc = std::fs::read_to_string(root.join("../docs/configuration.md")).unwrap();
+    let paths: Vec<&str> = routes
+        .split(".route(")
+        .skip(1)
+        .filter_map(|r| r.trim_start().strip_prefix('"')?.split('"').next())
+        .collect();
+    assert!(paths.len() >= 7, "{paths:?}");
+    let missing: Vec<&&str> = paths
+        .iter()
+        .filter(|p| !doc.contains(&format!(" {p}")) && !doc.contains(&format!("|{p}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes missing from docs/configuration.md: {missing:?}"
+    );
 }

@@ -579,6 +579,17 @@ fn metrics_follow_streams_reports_failures_and_rescans() {
     );
     let m = metrics(port);
     assert!(m["discovery_report_failures_total"] >= m[failed]);
+    // Every metric is in the reference.
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md"),
+    )
+    .unwrap();
+    let text = rtmp_live_testkit::metrics::scrape(&format!("http://127.0.0.1:{port}/metrics"));
+    assert_eq!(
+        rtmp_live_testkit::metrics::undocumented(&text, &doc),
+        Vec::<String>::new(),
+        "metrics missing from docs/configuration.md"
+    );
     s.api.restart();
     drop(p);
     // Stale after 1.5 s: deregistered, no longer watched.

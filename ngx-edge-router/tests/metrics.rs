@@ -38,6 +38,16 @@ fn counters_follow_hits_misses_stale_routes_and_origin_failures() {
     assert_eq!(m("edge_router_routes"), 1.0);
     assert!(m("edge_router_zone_bytes") > 0.0);
     assert!(m("edge_router_zone_used_bytes") > 0.0);
+    // Every metric is in the module's reference.
+    let doc =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let text = rtmp_live_testkit::metrics::scrape(&edge.url("/metrics"));
+    assert_eq!(
+        rtmp_live_testkit::metrics::undocumented(&text, &doc),
+        Vec::<String>::new(),
+        "metrics missing from ngx-edge-router/README.md"
+    );
     let selections: f64 = edge
         .metrics()
         .iter()

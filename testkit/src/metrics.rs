@@ -29,6 +29,29 @@ pub fn scrape(url: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The metric names of `text` (labels dropped; a histogram's or summary's
+/// `_bucket`, `_count`, `_sum` and `_created` samples under its own name)
+/// that `doc` does not mention: a metric added without its line in the
+/// reference.
+pub fn undocumented(text: &str, doc: &str) -> Vec<String> {
+    let mut names: Vec<String> = parse(text)
+        .into_iter()
+        .map(|(series, _)| series.split('{').next().unwrap_or("").to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| {
+            let base = ["_bucket", "_count", "_sum", "_created"]
+                .iter()
+                .find_map(|suffix| n.strip_suffix(suffix))
+                .unwrap_or(n);
+            !doc.contains(n.as_str()) && !doc.contains(base)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +65,14 @@ mod tests {
         assert!(s[2].1.is_nan());
         assert_eq!(value(text, "b{x=\"1 2\"}"), Some(0.5));
         assert_eq!(value(text, "d"), None);
+    }
+
+    #[test]
+    fn finds_names_the_doc_does_not_mention() {
+        let text = "a_total 1\nh_bucket{le=\"1\"} 2\nh_count 2\nh_sum 0.5\nnew_one{x=\"y\"} 3\n";
+        assert_eq!(
+            undocumented(text, "`a_total` and `h` are here"),
+            ["new_one"]
+        );
     }
 }

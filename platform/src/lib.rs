@@ -10,8 +10,10 @@
 //! [`Topology::processes`]).
 
 pub mod components;
+pub mod edge_origins;
 pub mod ports;
 pub mod render;
+pub mod signals;
 pub mod topology;
 
 pub use ports::{OriginPorts, Ports};

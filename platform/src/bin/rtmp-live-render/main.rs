@@ -5,7 +5,11 @@
 //! - `rtmp-live-render file <template> <out>`: one template;
 //! - `rtmp-live-render origin <templates> <dir>`: an origin's configs into
 //!   `dir`, chosen as `make up` chooses them ([`components::origin_configs`];
-//!   `ABR=1` for the ladder, `LLHLS=0` for nginx-rtmp's files only).
+//!   `ABR=1` for the ladder, `LLHLS=0` for nginx-rtmp's files only);
+//! - `rtmp-live-render edge <template> <conf>`: the edge container's nginx
+//!   with its list of origins kept exact (see `edge.rs`).
+
+mod edge;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +29,9 @@ struct Args {
 enum What {
     /// One template into `out`.
     File { template: PathBuf, out: PathBuf },
+    /// The edge container's nginx, its origins kept exact (runs until
+    /// nginx ends or a SIGTERM).
+    Edge { template: PathBuf, conf: PathBuf },
     /// An origin's configs (from the templates in `templates`) into `dir`.
     Origin {
         templates: PathBuf,
@@ -43,6 +50,7 @@ fn main() -> ExitCode {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let vars = render::derived(&env, system_resolver);
     let configs = match args.what {
+        What::Edge { template, conf } => return edge::run(template, conf, vars),
         What::File { template, out } => vec![Config {
             template,
             out,
@@ -69,7 +77,7 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn write(c: &Config) -> Result<(), String> {
+pub(crate) fn write(c: &Config) -> Result<(), String> {
     let text = std::fs::read_to_string(&c.template)
         .map_err(|e| format!("{}: {e}", c.template.display()))?;
     let out = render(&text, &c.vars).map_err(|e| format!("{}: {e}", c.template.display()))?;

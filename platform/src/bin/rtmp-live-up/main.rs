@@ -18,8 +18,9 @@ use rtmp_live_platform::topology::Credentials;
 use rtmp_live_platform::{Settings, Topology};
 
 use args::{non_empty, Args};
+use rtmp_live_platform::signals::signals;
 use say::say;
-use supervise::{signals, Supervisor};
+use supervise::Supervisor;
 
 fn main() -> ExitCode {
     let args = Args::parse();

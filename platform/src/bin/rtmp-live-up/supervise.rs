@@ -9,51 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use rtmp_live_platform::signals::unblocked;
 use rtmp_live_platform::{render, Process};
 
 use crate::say::say;
 use crate::workers::Ids;
-
-/// Lets the child of `cmd` receive SIGINT and SIGTERM: without this it
-/// would inherit the supervisor's blocked mask and ignore `stop`'s SIGTERM
-/// (graceful shutdowns lost, SIGKILL after the grace period).
-fn unblocked(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: runs in the forked child before exec; `pthread_sigmask` is
-    // async-signal-safe and nothing else is touched.
-    unsafe {
-        cmd.pre_exec(|| {
-            let mut set = SigSet::empty();
-            set.add(Signal::SIGINT);
-            set.add(Signal::SIGTERM);
-            set.thread_unblock().map_err(std::io::Error::from)
-        });
-    }
-}
-
-/// Blocks SIGINT and SIGTERM in this process and reports each one on the
-/// returned channel. Children inherit a blocked mask across exec (std does
-/// not reset it): [`unblocked`] gives them a clean one.
-pub fn signals() -> mpsc::Receiver<Signal> {
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGINT);
-    set.add(Signal::SIGTERM);
-    set.thread_block().expect("block signals");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || loop {
-        match set.wait() {
-            Ok(sig) => {
-                if tx.send(sig).is_err() {
-                    return;
-                }
-            }
-            Err(_) => continue,
-        }
-    });
-    rx
-}
 
 /// A started component.
 struct Running {

@@ -190,9 +190,10 @@ probe "http://127.0.0.1:$edge/golive/master.m3u8"
 rendition=$(curl -fsS "http://127.0.0.1:$edge/golive/master.m3u8" | grep -v '^#' | head -n1)
 probe "http://127.0.0.1:$edge/golive/$rendition"
 
-# Who runs what: as root only the origin's and the edge's supervisors (their
-# entrypoints) and each nginx master; the ABR ladder (ffmpeg), discovery and
-# nginx workers as www-data, the API as nobody.
+# Who runs what: as root only the origin's and the edge's supervisors (the
+# origin's entrypoint; the edge's `rtmp-live-render edge`, which its
+# entrypoint execs) and each nginx master; the ABR ladder (ffmpeg),
+# discovery and nginx workers as www-data, the API as nobody.
 check_users() { # service  allowed-root-commands...  (comm names)
   local svc=$1 c procs
   shift
@@ -209,7 +210,7 @@ check_users() { # service  allowed-root-commands...  (comm names)
 origin_procs=$(check_users origin origin-entrypoi nginx)
 grep -Eq '^www-data +ffmpeg' <<<"$origin_procs" || fail "no ffmpeg ladder as www-data in the origin: $origin_procs"
 grep -Eq '^www-data +rtmp-live-disc' <<<"$origin_procs" || fail "no discovery as www-data in the origin: $origin_procs"
-check_users edge edge-entrypoint nginx >/dev/null
+check_users edge rtmp-live-rende nginx >/dev/null
 check_users api >/dev/null
 say "users: origin $(echo "$origin_procs" | awk '{print $2 "=" $1}' | sort -u | tr '\n' ' '), edge workers and API not root"
 

@@ -188,6 +188,43 @@ async fn media(State(app): State<App>, uri: Uri, RawQuery(q): RawQuery) -> Respo
     }
 }
 
+/// What a held request waits for: its stream to change (a new part or
+/// playlist), up to 3 target durations from when it began to wait (the
+/// spec), [`MAX_HOLD`] at most.
+struct Wait {
+    rx: tokio::sync::watch::Receiver<u64>,
+    until: Option<tokio::time::Instant>,
+}
+
+impl Wait {
+    fn new(stream: &Stream) -> Wait {
+        Wait {
+            rx: stream.changed.subscribe(),
+            until: None,
+        }
+    }
+
+    /// The next change of `stream` (still the stream registered as `key`);
+    /// else the answer: 404 when it ended, 503 (`late`) past the deadline.
+    async fn change(
+        &mut self,
+        app: &App,
+        key: &str,
+        stream: &Arc<Stream>,
+        td: u64,
+        late: &'static str,
+    ) -> Result<(), Response> {
+        let until = *self.until.get_or_insert_with(|| {
+            tokio::time::Instant::now() + Duration::from_secs(3 * td).min(MAX_HOLD)
+        });
+        match tokio::time::timeout_at(until, self.rx.changed()).await {
+            Ok(Ok(())) if app.reg.get(key).is_some_and(|s| Arc::ptr_eq(&s, stream)) => Ok(()),
+            Ok(_) => Err(error(StatusCode::NOT_FOUND, "stream ended")),
+            Err(_) => Err(error(StatusCode::SERVICE_UNAVAILABLE, late)),
+        }
+    }
+}
+
 /// A slot among the requests held at once, given back when dropped.
 struct Held<'a> {
     total: &'a AtomicUsize,

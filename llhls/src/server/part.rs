@@ -1,13 +1,10 @@
 //! A stream's parts: the bytes of one once it exists; the next one (the
 //! preload hint) held until then.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{error, App, Held, MAX_HOLD};
+use super::{error, App, Held, Wait};
 use crate::fragments::IMMUTABLE;
 use crate::timeline::PartLookup;
 
@@ -17,9 +14,8 @@ pub(super) async fn part(app: &App, key: &str, epoch: u64, n: u64) -> Response {
     let Some(stream) = app.reg.get(key) else {
         return error(StatusCode::NOT_FOUND, "no such stream");
     };
-    let mut rx = stream.changed.subscribe();
+    let mut wait = Wait::new(&stream);
     let mut held = None;
-    let mut deadline = None;
     loop {
         let (lookup, path, td) = {
             let st = stream.state.lock().expect("stream lock");
@@ -68,22 +64,11 @@ pub(super) async fn part(app: &App, key: &str, epoch: u64, n: u64) -> Response {
                 return error(StatusCode::SERVICE_UNAVAILABLE, "too many held requests");
             }
         }
-        let until = *deadline.get_or_insert_with(|| {
-            tokio::time::Instant::now() + Duration::from_secs(3 * td).min(MAX_HOLD)
-        });
-        match tokio::time::timeout_at(until, rx.changed()).await {
-            Ok(Ok(())) => {
-                if !app.reg.get(key).is_some_and(|s| Arc::ptr_eq(&s, &stream)) {
-                    return error(StatusCode::NOT_FOUND, "stream ended");
-                }
-            }
-            Ok(Err(_)) => return error(StatusCode::NOT_FOUND, "stream ended"),
-            Err(_) => {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "part not available in time",
-                )
-            }
+        if let Err(answer) = wait
+            .change(app, key, &stream, td, "part not available in time")
+            .await
+        {
+            return answer;
         }
     }
 }

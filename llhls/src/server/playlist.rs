@@ -2,13 +2,10 @@
 //! exists (or answered at once past the held-request limits), delta
 //! updates, rendition reports.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{error, App, Held, MAX_HOLD};
+use super::{error, App, Held, Wait};
 use crate::blocking::{self, Decision, Request};
 use crate::playlist::{self, RenditionReport};
 use crate::registry::Registry;
@@ -46,9 +43,8 @@ pub(super) async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response 
     let Some(stream) = app.reg.get(key) else {
         return error(StatusCode::NOT_FOUND, "no such stream");
     };
-    let mut rx = stream.changed.subscribe();
+    let mut wait = Wait::new(&stream);
     let mut held = None;
-    let mut deadline = None;
     loop {
         let step = {
             let st = stream.state.lock().expect("stream lock");
@@ -92,22 +88,17 @@ pub(super) async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response 
                 };
             }
         }
-        let until = *deadline.get_or_insert_with(|| {
-            tokio::time::Instant::now() + Duration::from_secs(3 * td).min(MAX_HOLD)
-        });
-        match tokio::time::timeout_at(until, rx.changed()).await {
-            Ok(Ok(())) => {
-                if !app.reg.get(key).is_some_and(|s| Arc::ptr_eq(&s, &stream)) {
-                    return error(StatusCode::NOT_FOUND, "stream ended");
-                }
-            }
-            Ok(Err(_)) => return error(StatusCode::NOT_FOUND, "stream ended"),
-            Err(_) => {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "requested part not available in time",
-                )
-            }
+        if let Err(answer) = wait
+            .change(
+                app,
+                key,
+                &stream,
+                td,
+                "requested part not available in time",
+            )
+            .await
+        {
+            return answer;
         }
     }
 }

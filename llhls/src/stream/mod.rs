@@ -18,7 +18,6 @@ use tail::{Session, Tail};
 use crate::blocking::View;
 use crate::fragments::FragmentState;
 use crate::pace::{FrameClock, Pace};
-use crate::parts::FragmentScanner;
 use crate::playlist::{self, LlParams, Upstream};
 use crate::timeline::{Timeline, CLOCK};
 
@@ -178,19 +177,7 @@ impl StreamState {
         let ended = up.endlist;
         self.upstream = Some(up);
         if self.tail.is_none() && !ended {
-            self.tail = Some(Tail {
-                msn: next_msn,
-                name: None,
-                after,
-                file: None,
-                scanner: FragmentScanner::with_expected(
-                    self.settings.part_target,
-                    self.session.length,
-                ),
-                out: None,
-                written: 0,
-                discontinuity: false,
-            });
+            self.tail = Some(self.new_tail(next_msn, None, after));
         }
         self.pump();
         Ok(true)

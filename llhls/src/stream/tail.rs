@@ -67,6 +67,26 @@ impl Session {
 }
 
 impl StreamState {
+    /// A fragment to read from its start: `msn`, its file once known
+    /// (`name`), the number of the last listed one before it (`after`).
+    pub(super) fn new_tail(
+        &self,
+        msn: u64,
+        name: Option<(u64, String)>,
+        after: Option<u64>,
+    ) -> Tail {
+        Tail {
+            msn,
+            name,
+            after,
+            file: None,
+            scanner: FragmentScanner::with_expected(self.settings.part_target, self.session.length),
+            out: None,
+            written: 0,
+            discontinuity: false,
+        }
+    }
+
     /// The decode time of the first frame of the fragment after `t` (the
     /// end of `t`'s last frame): nginx-rtmp writes that keyframe into the
     /// new fragment as it lists the last one, so it is on disk by now.
@@ -102,19 +122,7 @@ impl StreamState {
             let Ok(data) = std::fs::read(self.dir.join(&s.uri)) else {
                 continue;
             };
-            let mut t = Tail {
-                msn: s.msn,
-                name: Some((num, s.uri.clone())),
-                after: None,
-                file: None,
-                scanner: FragmentScanner::with_expected(
-                    self.settings.part_target,
-                    self.session.length,
-                ),
-                out: None,
-                written: 0,
-                discontinuity: false,
-            };
+            let mut t = self.new_tail(s.msn, Some((num, s.uri.clone())), None);
             t.scanner.push(&data);
             // the end of its last frame: the next listed fragment's first,
             // or for the last listed one the fragment being written after it

@@ -36,6 +36,15 @@ templates=${RTMP_LIVE_TEMPLATES:-/etc/rtmp-live}
 export PLAYER_DIR=${PLAYER_DIR:-/usr/share/rtmp-live/player}
 export EDGE_DEBUG_HEADERS=${EDGE_DEBUG_HEADERS:-0} EDGE_CORS_ORIGIN=${EDGE_CORS_ORIGIN:-*} EDGE_ROUTE_GRACE=${EDGE_ROUTE_GRACE:-8s}
 : "${EDGE_ORIGINS:?set EDGE_ORIGINS (the origins: name:port or ip:port, space-separated)}"
+# Viewer reports to the API (docs/audience.md) and signed playback links:
+# the secret goes into a root-only file for nginx's master (a random one
+# when PLAYBACK_SECRET is unset: no link is valid then) and leaves the
+# environment.
+export EDGE_API_TOKEN=${API_EDGE_TOKEN:-} EDGE_PLAYBACK_SIGNED=${EDGE_PLAYBACK_SIGNED:-off}
+export EDGE_PLAYBACK_SECRET_FILE=$STATE_DIR/playback-secret
+mkdir -p "$STATE_DIR"
+(umask 077 && printf '%s' "${PLAYBACK_SECRET:-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')}" >"$EDGE_PLAYBACK_SECRET_FILE")
+unset PLAYBACK_SECRET API_EDGE_TOKEN
 mkdir -p "$STATE_DIR/tmp" "$STATE_DIR/edge-cache" "$STATE_DIR/edge-playlist-cache"
 chown -R "${NGINX_USER%% *}:" "$STATE_DIR/tmp" "$STATE_DIR/edge-cache" "$STATE_DIR/edge-playlist-cache"
 conf=$STATE_DIR/edge.conf

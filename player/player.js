@@ -1,10 +1,17 @@
-// RTMP Live player page, served by the edge at `/`. Plain JS over hls.js
-// (installed from npm at build time, served as /hls.min.js).
+// RTMP Live player page, served by the edge at `/` (and, for signed
+// playback links, at `/t/<token>/`). Plain JS over hls.js (installed from
+// npm at build time, served as /hls.min.js).
 //
-// - Lists live stream names from /streams.json (names only) when the edge
-//   offers it; a name can always be typed (default `golive`), or given as
-//   the page's #hash.
+// - Lists live stream names from /streams.json when the edge offers it,
+//   each with its viewer count when the API reports them, refreshed every
+//   5 s while the page is visible; a name can always be typed (default
+//   `golive`), or given as the page's #hash.
 // - Plays /<name>/master.m3u8 (ABR) when it exists, else /<name>/index.m3u8.
+// - Signed playback links: the page opened at /t/<token>/#<name>, or a
+//   signed URL or path (/t/<token>/<name>/index.m3u8) pasted into the name
+//   field. The token and name are taken from it and played from this edge
+//   (never from a pasted host): /t/<token>/<name>/... A 403 (no, expired
+//   or bad token) stops playback with a message instead of retrying.
 // - LL-HLS when the playlist offers it (parts, blocking reloads: the
 //   origin's LL component): hls.js's own low-latency mode, 1.5 s behind the
 //   newest part. Otherwise settings tuned for plain 2 s segments.
@@ -12,6 +19,13 @@
 "use strict";
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+// A playback token (types/src/playback.rs): <exp>.<sig> or <exp>.a.<sig>.
+const TOKEN = /^[0-9]{1,12}\.(a\.)?[A-Za-z0-9_-]{43}$/;
+// How often the list (and the viewer counts) is refreshed.
+const LIST_EVERY_MS = 5000;
+// A list request that hangs longer is abandoned (the next one follows).
+const LIST_TIMEOUT_MS = 4000;
+const NEEDS_LINK = "this stream needs a valid playback link (403)";
 // Plain playlists: hold 2.5 s behind the live edge, catch up at up to 1.1x.
 const HLS_CONFIG = {
   lowLatencyMode: true,
@@ -42,24 +56,74 @@ const state = (window.rtmpLive = {
   fatal: [],
   errors: [],
   list: null, // names from /streams.json, or null when the edge has none
+  counts: null, // viewers per listed name, or null when the API reports none
+  viewers: null, // the playing stream's viewer count, or null when unknown
+  prefix: "", // the token prefix of the playing URL: "" or "/t/<token>"
+  failure: null, // why the page last gave up (a bad link, a 403, a fatal error), else null
 });
+
+// The signed link the page was given ({ token, name }), or null. Its token
+// is used for that stream only (a token signs one stream); `name` is null
+// while unknown (the page opened at /t/<token>/ without a #name: the first
+// stream played).
+let signed = null;
 
 function status(text) {
   $("status").textContent = text || "";
 }
 
+// Gives up on the current stream with `text` in the status line.
+function fail(text) {
+  status(text);
+  state.failure = text;
+}
+
+// The viewer count of `name` from the last list, or null.
+function countOf(name) {
+  const c = state.counts;
+  return c && name && Object.prototype.hasOwnProperty.call(c, name) ? c[name] : null;
+}
+
+// The playing stream's viewer count, near the player.
+function showViewers() {
+  const n = countOf(state.name);
+  state.viewers = n;
+  $("watching").textContent = n === null ? "" : n + " watching";
+}
+
+// Viewer counts from /streams.json's `viewers` ({ name: count }), for the
+// listed names only; null when the API sends none (an older API).
+function parseCounts(viewers, names) {
+  if (!viewers || typeof viewers !== "object" || Array.isArray(viewers)) return null;
+  const counts = {};
+  for (const n of names) {
+    const v = Object.prototype.hasOwnProperty.call(viewers, n) ? viewers[n] : null;
+    if (Number.isSafeInteger(v) && v >= 0) counts[n] = v;
+  }
+  return counts;
+}
+
 async function loadList() {
   let names = null;
+  let counts = null;
+  // A hung request is abandoned, so that the next refresh can start.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), LIST_TIMEOUT_MS);
   try {
-    const r = await fetch("/streams.json", { cache: "no-store" });
+    const r = await fetch("/streams.json", { cache: "no-store", signal: abort.signal });
     const body = r.ok ? await r.json() : null;
     if (body && Array.isArray(body.streams)) {
       names = body.streams.filter((n) => typeof n === "string" && NAME.test(n));
+      counts = parseCounts(body.viewers, names);
     }
   } catch (e) {
     names = null;
+  } finally {
+    clearTimeout(timer);
   }
   state.list = names;
+  state.counts = counts;
+  showViewers();
   const ul = $("streams");
   ul.replaceChildren();
   if (names === null) {
@@ -74,49 +138,134 @@ async function loadList() {
     b.textContent = n;
     b.dataset.name = n;
     b.setAttribute("aria-pressed", String(n === state.name));
+    const count = countOf(n);
+    if (count !== null) {
+      // "golive 3": the count in a span of its own (styled apart).
+      const c = document.createElement("span");
+      c.className = "count";
+      c.textContent = String(count);
+      b.append(" ", c);
+      b.title = count + " watching";
+    }
     b.addEventListener("click", () => play(n));
     li.append(b);
     ul.append(li);
   }
-  // Nothing chosen yet: play golive if it is live, else the first stream.
-  if (!state.name && names.length) {
+  // Nothing chosen yet (nor refused): play golive if it is live, else the
+  // first stream.
+  if (!state.name && !state.failure && names.length) {
     play(names.includes("golive") ? "golive" : names[0]);
   }
 }
 
-async function exists(url) {
+// The HTTP status of `url` (its body read and dropped), 0 when the
+// request failed.
+async function probe(url) {
   try {
     const r = await fetch(url, { cache: "no-store" });
     await r.text();
-    return r.ok;
+    return r.status;
   } catch (e) {
-    return false;
+    return 0;
   }
+}
+
+// What the name field holds: a stream name, or a playback link (a full URL
+// or a path, signed or not):
+//   golive
+//   https://edge.example/t/<token>/golive/index.m3u8   (or master.m3u8)
+//   /t/<token>/golive/index.m3u8
+//   /t/<token>/#golive                                 (a page link)
+//   /golive/index.m3u8
+// Returns { name, token } (token null when unsigned) or { error }. Only
+// the token and name are kept: the stream plays from this page's edge,
+// whatever host the link names.
+function parseInput(text) {
+  if (NAME.test(text)) return { name: text, token: null };
+  if (!text.includes("/")) {
+    return { error: "stream names are 1-64 characters of A-Z a-z 0-9 _ -" };
+  }
+  let u;
+  try {
+    u = new URL(text, location.href);
+  } catch (e) {
+    return { error: "not a stream name nor a playback link" };
+  }
+  // /t/<token>/<name>/ with an optional index.m3u8 or master.m3u8, or
+  // /t/<token>/ with the name in the hash; each without /t/<token>.
+  let m = /^(?:\/t\/([^/]+))?\/([^/]+)\/(?:(?:index|master)\.m3u8)?$/.exec(u.pathname);
+  let token = m ? m[1] : undefined;
+  let name = m ? m[2] : undefined;
+  if (!m) {
+    m = /^\/t\/([^/]+)\/$/.exec(u.pathname);
+    if (!m) return { error: "not a playback link: expected /t/<token>/<stream>/index.m3u8" };
+    token = m[1];
+    name = nameFromHash(u.hash);
+  }
+  if (token !== undefined && !TOKEN.test(token)) {
+    return { error: "this playback link's token is malformed" };
+  }
+  if (!NAME.test(name || "")) {
+    return { error: "this playback link names no valid stream" };
+  }
+  return { name, token: token === undefined ? null : token };
+}
+
+// Plays what the name field holds (see parseInput).
+function playInput(text) {
+  const p = parseInput(text);
+  if (p.error) {
+    // Nothing is requested; what plays (if anything) goes on playing.
+    fail(p.error);
+    return;
+  }
+  if (p.token) signed = { token: p.token, name: p.name };
+  play(p.name);
+}
+
+// The token prefix for `name`: the signed link's, for its stream only.
+function prefixFor(name) {
+  if (!signed) return "";
+  if (signed.name === null) signed.name = name; // the page's own token
+  return signed.name === name ? "/t/" + signed.token : "";
 }
 
 async function play(name) {
   if (!NAME.test(name)) {
-    status("stream names are 1-64 characters of A-Z a-z 0-9 _ -");
+    fail("stream names are 1-64 characters of A-Z a-z 0-9 _ -");
     return;
   }
-  if (name === state.name && state.hls) return;
+  const prefix = prefixFor(name);
+  if (name === state.name && prefix === state.prefix && state.hls) return;
   const seq = ++state.seq;
   stop();
   state.name = name;
+  state.prefix = prefix;
+  state.url = null; // until the probe below finds what to play
+  state.failure = null;
+  status("");
+  showViewers();
   $("name").value = name;
-  history.replaceState(null, "", "#" + name);
+  // The address bar links to what plays: /#golive, or /t/<token>/#golive
+  // (the edge serves this page there too).
+  history.replaceState(null, "", prefix + "/#" + name);
   for (const b of document.querySelectorAll("#streams button")) {
     b.setAttribute("aria-pressed", String(b.dataset.name === name));
   }
-  const master = "/" + name + "/master.m3u8";
-  const url = (await exists(master)) ? master : "/" + name + "/index.m3u8";
+  const base = prefix + "/" + name + "/";
+  const master = base + "master.m3u8";
+  const found = await probe(master);
   if (seq !== state.seq) return; // another choice meanwhile
+  if (found === 403) {
+    fail(NEEDS_LINK);
+    return;
+  }
+  const url = found >= 200 && found < 300 ? master : base + "index.m3u8";
   state.url = url;
-  status("");
   if (!window.Hls || !Hls.isSupported()) {
     // Safari and iOS play HLS natively (no rendition picker, no latency).
     video.src = url;
-    video.play().catch(() => status("press play"));
+    video.play().catch(() => seq === state.seq && !state.failure && status("press play"));
     return;
   }
   const ll = await offersParts(url);
@@ -131,13 +280,22 @@ async function play(name) {
     sel.replaceChildren(new Option("auto", "-1"));
     hls.levels.forEach((l, i) => sel.append(new Option(describe(l, i), String(i))));
     sel.value = "-1";
-    video.play().catch(() => status("press play"));
+    // Refused (autoplay) or aborted (stopped meanwhile: a 403, another
+    // stream): only the former is worth a word.
+    video.play().catch(() => state.hls === hls && !state.failure && status("press play"));
   });
   hls.on(Hls.Events.FRAG_LOADED, () => {
     retries = 0;
   });
   hls.on(Hls.Events.ERROR, (_e, d) => {
     const what = d.type + ":" + d.details;
+    // 403: no, an expired or a bad token. Retrying cannot help.
+    if (d.type === Hls.ErrorTypes.NETWORK_ERROR && d.response && d.response.code === 403) {
+      state.fatal.push(what + " 403");
+      stop();
+      fail(NEEDS_LINK);
+      return;
+    }
     if (!d.fatal) {
       state.errors.push(what);
       return;
@@ -149,8 +307,8 @@ async function play(name) {
     } else if (d.type === Hls.ErrorTypes.MEDIA_ERROR && retries++ < 10) {
       hls.recoverMediaError();
     } else {
-      status("playback failed: " + what);
       stop();
+      fail("playback failed: " + what);
     }
   });
   hls.loadSource(url);
@@ -229,7 +387,7 @@ $("level").addEventListener("change", (e) => {
 });
 $("pick").addEventListener("submit", (e) => {
   e.preventDefault();
-  play($("name").value.trim());
+  playInput($("name").value.trim());
 });
 
 // The name from the page's #hash (a link to a stream). A hash that is not
@@ -243,8 +401,37 @@ function nameFromHash(hash) {
   }
 }
 
+// The list, now and then every LIST_EVERY_MS while the page is visible:
+// one request at a time (the next is scheduled when one ends); a hidden
+// page stops asking and asks again as soon as it shows.
+let listBusy = false;
+let listTimer = 0;
+async function refreshList() {
+  clearTimeout(listTimer);
+  listTimer = 0;
+  if (listBusy || document.hidden) return;
+  listBusy = true;
+  try {
+    await loadList();
+  } finally {
+    listBusy = false;
+  }
+  if (!document.hidden) listTimer = setTimeout(refreshList, LIST_EVERY_MS);
+}
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && !listTimer) refreshList();
+});
+
+// The page opened at /t/<token>/ (a signed playback link): its token plays
+// the stream named by the hash (or, without one, the first one played).
+// A malformed one plays nothing (and the list picks nothing either).
+const pagePath = /^\/t\/([^/]+)\/$/.exec(location.pathname);
+if (pagePath && TOKEN.test(pagePath[1])) {
+  signed = { token: pagePath[1], name: null };
+} else if (pagePath) {
+  fail("this playback link's token is malformed");
+}
 const fromHash = nameFromHash(location.hash);
-if (NAME.test(fromHash)) play(fromHash);
-loadList();
-setInterval(loadList, 5000);
+if (!state.failure && NAME.test(fromHash)) play(fromHash);
+refreshList();
 setInterval(readout, 500);

@@ -95,8 +95,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-export API_REPORT_TOKEN REDIS_PASSWORD
-API_REPORT_TOKEN=$(secret) REDIS_PASSWORD=$(secret)
+export API_REPORT_TOKEN REDIS_PASSWORD API_EDGE_TOKEN API_OPERATOR_TOKEN PLAYBACK_SECRET
+API_REPORT_TOKEN=$(secret) REDIS_PASSWORD=$(secret) API_EDGE_TOKEN=$(secret)
+API_OPERATOR_TOKEN=$(secret) PLAYBACK_SECRET=$(secret)
 key1=$(secret) key2=$(secret)
 export STREAM_KEYS="$key1=golive,$key2=second"
 
@@ -189,6 +190,24 @@ say "golive live through the edge (advertised as $(api_origins golive))"
 probe "http://127.0.0.1:$edge/golive/master.m3u8"
 rendition=$(curl -fsS "http://127.0.0.1:$edge/golive/master.m3u8" | grep -v '^#' | head -n1)
 probe "http://127.0.0.1:$edge/golive/$rendition"
+
+# A signed playback link issued by the API plays through the edge (the
+# containers share PLAYBACK_SECRET), a forged one is refused, and the edge's
+# viewer reports reach the API (API_EDGE_TOKEN).
+path=$(podman exec "$(container_of api)" curl -fsS -X POST -H "Authorization: Bearer $API_OPERATOR_TOKEN" \
+  http://127.0.0.1:9090/streams/golive/playback-tokens | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])') ||
+  fail "issuing a playback token"
+probe "http://127.0.0.1:$edge${path%index.m3u8}master.m3u8"
+forged=$(secret)$(secret)
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$edge/t/4102444800.${forged:0:43}/golive/master.m3u8")
+[[ $code == 403 ]] || fail "a forged playback token: the edge answered $code, not 403"
+until=$((SECONDS + 30))
+until curl -fsS "http://127.0.0.1:$edge/streams.json" | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin).get("viewers",{}).get("golive",0) < 1)'; do
+  ((SECONDS < until)) || fail "no viewer of golive counted by the API after 30 s"
+  curl -fsS -o /dev/null "http://127.0.0.1:$edge/golive/master.m3u8"
+  sleep 1
+done
+say "signed link plays, a forged one is refused (403), viewers counted"
 
 # Who runs what: as root only the origin's and the edge's supervisors (the
 # origin's entrypoint; the edge's `rtmp-live-render edge`, which its

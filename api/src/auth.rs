@@ -1,10 +1,9 @@
-//! Stream keys (secret key → public name), the tokens that may write the
-//! registry, and the limit on failed `/authorize` attempts.
+//! Stream keys (secret key → public name, signed or not) and the tokens
+//! that may write the registry. The limit on failed `/authorize` attempts
+//! is in `limiter.rs`.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use rtmp_live_types::{is_valid_host, is_valid_name};
 use sha2::{Digest, Sha256};
@@ -15,22 +14,39 @@ use crate::error::ApiError;
 /// Shortest accepted stream key: keys are secrets, not names.
 pub const MIN_KEY_LEN: usize = 16;
 
+/// The suffix of a `key=name:signed` entry: the name is played only through
+/// signed playback links. Names cannot hold `:`, so it is unambiguous.
+pub const SIGNED_SUFFIX: &str = ":signed";
+
 /// Parsed `STREAM_KEYS`.
 #[derive(Debug, Clone, Default)]
-pub struct StreamKeys(Vec<(String, String)>);
+pub struct StreamKeys {
+    keys: Vec<(String, String)>,
+    /// Names marked `:signed`.
+    signed: BTreeSet<String>,
+}
 
 impl StreamKeys {
-    /// `key` or `key=name`, comma-separated; both parts must be valid names
-    /// and every key at least [`MIN_KEY_LEN`] characters long.
+    /// `key` or `key=name[:signed]`, comma-separated; both parts must be
+    /// valid names and every key at least [`MIN_KEY_LEN`] characters long.
+    /// Every entry of a name must agree on `:signed`: a name reachable both
+    /// signed and unsigned would not be protected.
     pub fn parse(s: &str) -> Result<StreamKeys, String> {
         let mut keys: Vec<(String, String)> = Vec::new();
+        let mut signed = BTreeSet::new();
+        let mut unsigned = BTreeSet::new();
         for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (key, name) = entry.split_once('=').unwrap_or((entry, entry));
             let (key, name) = (key.trim(), name.trim());
+            let (name, is_signed) = match name.strip_suffix(SIGNED_SUFFIX) {
+                Some(n) if entry.contains('=') => (n, true),
+                _ => (name, false),
+            };
             if !is_valid_name(key) || !is_valid_name(name) {
                 // The entry holds a secret: do not echo it.
                 return Err(format!(
-                    "entry #{}: key and name must match [A-Za-z0-9_-]{{1,64}}",
+                    "entry #{}: key and name must match [A-Za-z0-9_-]{{1,64}} (a signed \
+                     name is written key=name{SIGNED_SUFFIX})",
                     keys.len() + 1
                 ));
             }
@@ -46,19 +62,42 @@ impl StreamKeys {
             if keys.iter().any(|(k, _)| k == key) {
                 return Err(format!("entry #{}: duplicate key", keys.len() + 1));
             }
+            if is_signed {
+                &mut signed
+            } else {
+                &mut unsigned
+            }
+            .insert(name.to_string());
+            if signed.contains(name) && unsigned.contains(name) {
+                return Err(format!(
+                    "entry #{} (name {name:?}): every entry of a name must agree on \
+                     {SIGNED_SUFFIX}",
+                    keys.len() + 1
+                ));
+            }
             keys.push((key.to_string(), name.to_string()));
         }
         if keys.is_empty() {
             return Err("no stream key configured".into());
         }
-        Ok(StreamKeys(keys))
+        Ok(StreamKeys { keys, signed })
+    }
+
+    /// Whether `name` is played only through signed playback links.
+    pub fn is_signed(&self, name: &str) -> bool {
+        self.signed.contains(name)
+    }
+
+    /// Whether any name is signed.
+    pub fn any_signed(&self) -> bool {
+        !self.signed.is_empty()
     }
 
     /// The public name for a secret key. Every configured key is compared in
     /// constant time, so timing does not reveal how close a guess was.
     pub fn public_name(&self, key: &str) -> Option<&str> {
         let mut found = None;
-        for (k, name) in &self.0 {
+        for (k, name) in &self.keys {
             if bool::from(k.as_bytes().ct_eq(key.as_bytes())) {
                 found = Some(name.as_str());
             }
@@ -178,13 +217,7 @@ impl Tokens {
         if self.is_open() {
             return Ok(Writer { hosts: None });
         }
-        let given = header
-            .and_then(|h| {
-                let (scheme, rest) = h.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then_some(rest)
-            })
-            .map(str::trim)
-            .ok_or(ApiError::Unauthorized)?;
+        let given = crate::roles::bearer(header).ok_or(ApiError::Unauthorized)?;
         let mut found: Option<Writer> = None;
         if let Some(t) = &self.any_host {
             if bool::from(t.as_bytes().ct_eq(given.as_bytes())) {
@@ -199,114 +232,6 @@ impl Tokens {
             }
         }
         found.ok_or(ApiError::Unauthorized)
-    }
-}
-
-/// Counts failed `/authorize` attempts per client address in fixed
-/// one-minute windows. Memory is bounded: at most `cap` addresses are
-/// tracked; when full, expired windows are dropped first, then the oldest.
-pub struct FailureLimiter {
-    max_failures: u32,
-    cap: usize,
-    window: Duration,
-    seen: Mutex<HashMap<IpAddr, Window>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    start: Instant,
-    failures: u32,
-}
-
-/// IPv6 clients are counted per /64 (one host usually has a whole /64);
-/// IPv4-mapped IPv6 addresses as IPv4.
-fn client_bucket(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
-
-impl FailureLimiter {
-    /// `max_failures` 0 disables the limit.
-    pub fn new(max_failures: u32, cap: usize, window: Duration) -> FailureLimiter {
-        FailureLimiter {
-            max_failures,
-            cap: cap.max(1),
-            window,
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// `Err(429)` while `ip` has used up its failures in the current window.
-    pub fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.check_at(ip, Instant::now())
-    }
-
-    pub fn record_failure(&self, ip: IpAddr) {
-        self.record_failure_at(ip, Instant::now())
-    }
-
-    fn check_at(&self, ip: IpAddr, now: Instant) -> Result<(), ApiError> {
-        if self.max_failures == 0 {
-            return Ok(());
-        }
-        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        match seen.get(&client_bucket(ip)) {
-            Some(w) if w.failures >= self.max_failures => {
-                let left = self
-                    .window
-                    .saturating_sub(now.saturating_duration_since(w.start));
-                if left.is_zero() {
-                    Ok(())
-                } else {
-                    Err(ApiError::TooManyRequests {
-                        retry_after_secs: left.as_secs() + 1,
-                    })
-                }
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn record_failure_at(&self, ip: IpAddr, now: Instant) {
-        if self.max_failures == 0 {
-            return;
-        }
-        let ip = client_bucket(ip);
-        let window = self.window;
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if !seen.contains_key(&ip) && seen.len() >= self.cap {
-            seen.retain(|_, w| now.saturating_duration_since(w.start) < window);
-            if seen.len() >= self.cap {
-                let oldest = seen.iter().min_by_key(|(_, w)| w.start).map(|(k, _)| *k);
-                if let Some(k) = oldest {
-                    seen.remove(&k);
-                }
-            }
-        }
-        let w = seen.entry(ip).or_insert(Window {
-            start: now,
-            failures: 0,
-        });
-        if now.saturating_duration_since(w.start) >= window {
-            *w = Window {
-                start: now,
-                failures: 0,
-            };
-        }
-        w.failures = w.failures.saturating_add(1);
-    }
-
-    #[cfg(test)]
-    fn tracked(&self) -> usize {
-        self.seen.lock().unwrap().len()
     }
 }
 
@@ -329,6 +254,22 @@ mod tests {
         assert!(StreamKeys::parse("a b c d e f g h i j k").is_err());
         assert!(StreamKeys::parse(&format!("{K1}=../x")).is_err());
         assert!(StreamKeys::parse(&format!("{K1},{K1}=b")).is_err());
+    }
+
+    #[test]
+    fn signed_names() {
+        let k =
+            StreamKeys::parse(&format!("{K1}=show:signed,{K2}=show:signed,{K2}x=open")).unwrap();
+        assert_eq!(k.public_name(K1), Some("show"));
+        assert!(k.is_signed("show") && !k.is_signed("open") && k.any_signed());
+        assert!(!StreamKeys::parse(K1).unwrap().any_signed());
+        // One name, signed in one entry only: refused.
+        let e = StreamKeys::parse(&format!("{K1}=show:signed,{K2}=show")).unwrap_err();
+        assert!(e.contains(":signed") && !e.contains(K1), "{e}");
+        // Bare keys cannot be signed; other suffixes are invalid names.
+        assert!(StreamKeys::parse(&format!("{K1}:signed")).is_err());
+        assert!(StreamKeys::parse(&format!("{K1}=show:other")).is_err());
+        assert!(StreamKeys::parse(&format!("{K1}=:signed")).is_err());
     }
 
     #[test]
@@ -383,38 +324,5 @@ mod tests {
         assert!(Tokens::parse(None, Some("tok=http://x")).is_err());
         assert!(Tokens::parse(None, Some("t=a:1,t=b:1")).is_err());
         assert!(Tokens::parse(Some("t"), Some("t=a:1")).is_err());
-    }
-
-    #[test]
-    fn limiter_windows_and_cap() {
-        let l = FailureLimiter::new(3, 4, Duration::from_secs(60));
-        let ip: IpAddr = "10.1.1.1".parse().unwrap();
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            assert!(l.check_at(ip, t0).is_ok());
-            l.record_failure_at(ip, t0);
-        }
-        assert!(matches!(
-            l.check_at(ip, t0 + Duration::from_secs(59)),
-            Err(ApiError::TooManyRequests { .. })
-        ));
-        assert!(l.check_at(ip, t0 + Duration::from_secs(60)).is_ok());
-        // Another /64 neighbour shares the IPv6 bucket.
-        let a: IpAddr = "2001:db8::1".parse().unwrap();
-        let b: IpAddr = "2001:db8::2".parse().unwrap();
-        for _ in 0..3 {
-            l.record_failure_at(a, t0);
-        }
-        assert!(l.check_at(b, t0).is_err());
-        // Never more than `cap` addresses, however many fail.
-        for i in 0..100u8 {
-            l.record_failure_at(IpAddr::from([192, 168, 0, i]), t0 + Duration::from_secs(1));
-        }
-        assert!(l.tracked() <= 4);
-        let off = FailureLimiter::new(0, 4, Duration::from_secs(60));
-        for _ in 0..100 {
-            off.record_failure_at(ip, t0);
-        }
-        assert!(off.check_at(ip, t0).is_ok());
     }
 }

@@ -1,5 +1,6 @@
 //! Command-line flags, each with an environment-variable fallback.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -72,6 +73,27 @@ pub struct Config {
     /// Whole-request limit, handler included (408 otherwise).
     #[arg(long, env = "API_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_secs: u64,
+    /// A file holding the secret that signs playback tokens (trailing
+    /// whitespace ignored; at least 16 bytes). Without it, issuing playback
+    /// tokens answers 503.
+    #[arg(long, env = "API_PLAYBACK_SECRET_FILE")]
+    pub playback_secret_file: Option<PathBuf>,
+    /// The secret itself, where a file is awkward (a container's
+    /// environment); the file wins when both are set. Same rules.
+    #[arg(long, env = "API_PLAYBACK_SECRET", hide_env_values = true)]
+    pub playback_secret: Option<String>,
+    /// Bearer token of the operator: may issue playback tokens, nothing
+    /// else. Without it, issuing answers 503 (open with --insecure-no-auth).
+    #[arg(long, env = "API_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<String>,
+    /// Bearer token of the edges: may report viewer counts, nothing else.
+    /// Without it, reports answer 503 (open with --insecure-no-auth).
+    #[arg(long, env = "API_EDGE_TOKEN", hide_env_values = true)]
+    pub edge_token: Option<String>,
+    /// An edge's viewer report counts this long after it arrived (edges
+    /// report more often than this; a stopped edge's viewers fade out).
+    #[arg(long, env = "API_VIEWER_REPORT_TTL_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub viewer_report_ttl_secs: u64,
     /// Open client connections at most; more wait in the listen backlog.
     #[arg(long, env = "API_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,

@@ -31,6 +31,10 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("redis unavailable")]
     RedisUnavailable,
+    /// A feature that is not configured, or a bound that is reached (503:
+    /// nothing the caller can fix by changing the request).
+    #[error("{0}")]
+    Unavailable(&'static str),
 }
 
 impl ApiError {
@@ -45,7 +49,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::RedisUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RedisUnavailable | ApiError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }

@@ -1,16 +1,22 @@
 //! `rtmp-live-api`: the platform's registry. Authorizes ingest (nginx-rtmp
 //! `on_publish`), records which origin holds which live stream in Redis with
-//! per-origin TTLs, and tells edges where a stream is.
+//! per-origin TTLs, and tells edges where a stream is. It also issues signed
+//! playback links and sums the viewer counts the edges report.
 
 mod auth;
 mod config;
 mod error;
 mod extract;
+mod limiter;
 mod metrics;
+mod playback;
+mod roles;
 mod routes;
 mod server;
 mod state;
 mod store;
+mod viewer_snapshot;
+mod viewers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +25,8 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
+use crate::playback::PlaybackSecret;
+use crate::roles::RoleToken;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -88,8 +96,62 @@ fn credentials(config: &Config) -> Result<(auth::StreamKeys, auth::Tokens), Stri
     Ok((keys, tokens))
 }
 
+/// The operator and edge tokens and the playback secret, refusing a weak
+/// or shared token and an unreadable or short secret; warns about what the
+/// configuration leaves open or unusable.
+fn audience_credentials(
+    config: &Config,
+    keys: &auth::StreamKeys,
+    tokens: &auth::Tokens,
+) -> Result<(RoleToken, RoleToken, Option<PlaybackSecret>), String> {
+    let insecure = config.insecure_no_auth;
+    let operator = RoleToken::parse(
+        "API_OPERATOR_TOKEN",
+        config.operator_token.as_deref(),
+        insecure,
+    )?;
+    let edge = RoleToken::parse("API_EDGE_TOKEN", config.edge_token.as_deref(), insecure)?;
+    roles::distinct(&operator, &edge, tokens)?;
+    let secret = match (&config.playback_secret_file, &config.playback_secret) {
+        (Some(f), _) => {
+            Some(PlaybackSecret::load(f).map_err(|e| format!("API_PLAYBACK_SECRET_FILE: {e}"))?)
+        }
+        (None, Some(v)) if !v.is_empty() => Some(PlaybackSecret::from_value(v)?),
+        (None, _) => None,
+    };
+    match (&operator, &secret) {
+        (RoleToken::Open, Some(_)) => tracing::warn!(
+            "INSECURE: no API_OPERATOR_TOKEN: ANYONE who can reach this API can issue playback \
+             tokens (--insecure-no-auth)"
+        ),
+        (RoleToken::Unset, Some(_)) => tracing::warn!(
+            "API_PLAYBACK_SECRET_FILE is set but API_OPERATOR_TOKEN is not: issuing playback \
+             tokens answers 503"
+        ),
+        _ => {}
+    }
+    match &edge {
+        RoleToken::Open => tracing::warn!(
+            "INSECURE: no API_EDGE_TOKEN: ANYONE who can reach this API can report viewer \
+             counts (--insecure-no-auth)"
+        ),
+        RoleToken::Unset => tracing::info!(
+            "API_EDGE_TOKEN is not set: viewer reports answer 503 and every count is 0"
+        ),
+        RoleToken::Token(_) => {}
+    }
+    if keys.any_signed() && secret.is_none() {
+        tracing::info!(
+            "STREAM_KEYS marks names :signed but API_PLAYBACK_SECRET_FILE is not set: this API \
+             cannot issue their playback tokens"
+        );
+    }
+    Ok((operator, edge, secret))
+}
+
 async fn run(config: Config) -> Result<(), String> {
     let (keys, tokens) = credentials(&config)?;
+    let (operator, edge, playback_secret) = audience_credentials(&config, &keys, &tokens)?;
     if !config.publish_redirect.contains("{name}") {
         tracing::warn!(
             "PUBLISH_REDIRECT has no {{name}} placeholder: every publish goes to the same name"
@@ -104,17 +166,30 @@ async fn run(config: Config) -> Result<(), String> {
         metrics.clone(),
     )
     .map_err(|e| format!("REDIS_URL: {e}"))?;
+    let viewers = Arc::new(viewer_snapshot::ViewerCounts::new(Duration::from_secs(
+        config.viewer_report_ttl_secs,
+    )));
+    viewer_snapshot::spawn_refresher(
+        viewers.clone(),
+        store.client().clone(),
+        config.redis_timeout(),
+        metrics.clone(),
+    );
     let state = Arc::new(state::AppState {
         store,
         keys,
         tokens,
-        limiter: auth::FailureLimiter::new(
+        limiter: limiter::FailureLimiter::new(
             config.authorize_max_failures_per_min,
             usize::try_from(config.authorize_max_tracked_clients).unwrap_or(usize::MAX),
             Duration::from_secs(60),
         ),
         publish_redirect: config.publish_redirect.clone(),
         metrics,
+        operator,
+        edge,
+        playback_secret,
+        viewers,
     });
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await

@@ -1,6 +1,8 @@
 //! Prometheus metrics, served by `GET /metrics` (OpenMetrics text format).
+//! The API's own metrics are named `rtmp_live_api_*`; the audience, which
+//! is the platform's rather than this process's, `rtmp_live_*`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -33,6 +35,12 @@ pub struct AuthorizeLabels {
     pub result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StreamLabels {
+    /// A live stream's name (bounded: only live streams get a series).
+    pub stream: String,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -44,6 +52,13 @@ pub struct Metrics {
     pub live_streams: Gauge,
     pub live_origins: Gauge,
     pub authorize: Family<AuthorizeLabels, Counter>,
+    /// Viewers per live stream across the edges (set at scrape).
+    pub stream_viewers: Family<StreamLabels, Gauge>,
+    /// Edges with a fresh viewer report (set at scrape).
+    pub viewer_report_edges: Gauge,
+    /// Held while the per-stream gauges are replaced and encoded, so that
+    /// concurrent scrapes never see a half-filled family.
+    scrape: Mutex<()>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -53,7 +68,20 @@ fn latency_histogram() -> Histogram {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("rtmp_live_api");
+        let mut root = Registry::default();
+        let stream_viewers = Family::<StreamLabels, Gauge>::default();
+        root.register(
+            "rtmp_live_stream_viewers",
+            "Viewers of a live stream across the edges with a fresh report (set at scrape)",
+            stream_viewers.clone(),
+        );
+        let viewer_report_edges = Gauge::default();
+        root.register(
+            "rtmp_live_viewer_report_edges",
+            "Edges with a fresh viewer report (set at scrape)",
+            viewer_report_edges.clone(),
+        );
+        let registry = root.sub_registry_with_prefix("rtmp_live_api");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "http_requests",
@@ -98,7 +126,7 @@ impl Metrics {
             authorize.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             requests,
             latency,
             redis_errors,
@@ -106,6 +134,9 @@ impl Metrics {
             live_streams,
             live_origins,
             authorize,
+            stream_viewers,
+            viewer_report_edges,
+            scrape: Mutex::new(()),
         }
     }
 
@@ -115,8 +146,21 @@ impl Metrics {
             .inc();
     }
 
-    /// The registry in OpenMetrics text format.
-    pub fn encode(&self) -> String {
+    /// The registry in OpenMetrics text format; with `stream_viewers`,
+    /// the per-stream viewer gauges are first replaced by exactly these
+    /// (streams that ended lose their series).
+    pub fn encode(&self, stream_viewers: Option<&[(String, u64)]>) -> String {
+        let _scrape = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = stream_viewers {
+            self.stream_viewers.clear();
+            for (stream, n) in v {
+                self.stream_viewers
+                    .get_or_create(&StreamLabels {
+                        stream: stream.clone(),
+                    })
+                    .set(i64::try_from(*n).unwrap_or(i64::MAX));
+            }
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

@@ -1,5 +1,6 @@
 //! HTTP routes.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use rtmp_live_types::{Host, StreamInfo, StreamName, StreamReport, ValidReport};
 use serde::{Deserialize, Serialize};
@@ -21,13 +22,15 @@ use crate::extract::{ApiForm, ApiJson, ApiPath, ApiQuery};
 use crate::metrics;
 use crate::state::AppState;
 use crate::store::Claim;
+use crate::viewer_snapshot::Snapshot;
+use crate::{playback, viewers};
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 4 * 1024;
 /// Most streams one `GET /streams` answers with.
 pub const MAX_LIST: usize = 1000;
 
-type Shared = State<Arc<AppState>>;
+pub type Shared = State<Arc<AppState>>;
 
 pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
     let trace = TraceLayer::new_for_http()
@@ -41,6 +44,12 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .route("/authorize", get(authorize_get).post(authorize_post))
         .route("/streams", get(list_streams).post(report_stream))
         .route("/streams/{name}", get(get_stream).delete(delete_stream))
+        .route("/streams/{name}/playback-tokens", post(playback::issue))
+        .route(
+            "/edges/{edge}/viewers",
+            // A report may name 10,000 streams: its own body limit.
+            put(viewers::report).layer(DefaultBodyLimit::max(viewers::MAX_BODY)),
+        )
         .route("/live", get(live_names))
         .route(
             "/healthz",
@@ -74,19 +83,44 @@ async fn readyz(State(s): Shared) -> Result<Json<serde_json::Value>, ApiError> {
 }
 
 /// Prometheus scrape target. Needs no token: keep it off public networks.
+/// Viewer counts come from the snapshot, one series per live stream.
 async fn metrics_text(State(s): Shared) -> Response {
-    if let Ok((streams, origins)) = s.store.count().await {
-        s.metrics.live_streams.set(streams);
-        s.metrics.live_origins.set(origins);
-    }
+    let viewers = s.viewers.snapshot();
+    s.metrics
+        .viewer_report_edges
+        .set(i64::try_from(viewers.edges()).unwrap_or(i64::MAX));
+    let per_stream = match s.store.count().await {
+        Ok(census) => {
+            s.metrics.live_streams.set(census.streams);
+            s.metrics.live_origins.set(census.origins);
+            let v: Vec<(String, u64)> = census
+                .names
+                .into_iter()
+                .map(|n| {
+                    let c = viewers.viewers(&n);
+                    (n, c)
+                })
+                .collect();
+            Some(v)
+        }
+        Err(_) => None,
+    };
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        s.metrics.encode(),
+        s.metrics.encode(per_stream.as_deref()),
     )
         .into_response()
+}
+
+/// Adds what the API knows without Redis: the signed flag (stream keys)
+/// and the viewers (the snapshot).
+fn annotate(s: &AppState, mut info: StreamInfo, viewers: &Snapshot) -> StreamInfo {
+    info.signed = s.keys.is_signed(&info.name);
+    info.viewers = viewers.viewers(&info.name);
+    info
 }
 
 /// The parameters nginx-rtmp sends with `on_publish` (`name` is the key the
@@ -190,11 +224,12 @@ async fn get_stream(
     State(s): Shared,
     ApiPath(name): ApiPath<StreamName>,
 ) -> Result<Json<StreamInfo>, ApiError> {
-    s.store
+    let info = s
+        .store
         .lookup(&name)
         .await?
-        .map(Json)
-        .ok_or(ApiError::NotFound("stream not found"))
+        .ok_or(ApiError::NotFound("stream not found"))?;
+    Ok(Json(annotate(&s, info, &s.viewers.snapshot())))
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,19 +248,29 @@ struct StreamList {
     next_cursor: Option<String>,
 }
 
-/// `GET /live`: the names of the live streams and nothing else (no origin
-/// addresses), for public listings such as the edge's player page.
+/// `GET /live`: the names of the live streams and their viewers, nothing
+/// else (no origin addresses), for public listings such as the edge's
+/// player page.
 #[derive(Debug, Serialize)]
 struct LiveNames {
     streams: Vec<String>,
     truncated: bool,
+    /// Every listed name, with 0 when no edge reports viewers of it.
+    viewers: BTreeMap<String, u64>,
 }
 
 async fn live_names(State(s): Shared) -> Result<Json<LiveNames>, ApiError> {
     let (streams, next_cursor) = s.store.list(None, MAX_LIST).await?;
+    let snapshot = s.viewers.snapshot();
+    let streams: Vec<String> = streams.into_iter().map(|i| i.name).collect();
+    let viewers = streams
+        .iter()
+        .map(|n| (n.clone(), snapshot.viewers(n)))
+        .collect();
     Ok(Json(LiveNames {
-        streams: streams.into_iter().map(|i| i.name).collect(),
+        streams,
         truncated: next_cursor.is_some(),
+        viewers,
     }))
 }
 
@@ -239,8 +284,12 @@ async fn list_streams(
         None => MAX_LIST,
     };
     let (streams, next_cursor) = s.store.list(p.cursor.as_deref(), limit).await?;
+    let snapshot = s.viewers.snapshot();
     Ok(Json(StreamList {
-        streams,
+        streams: streams
+            .into_iter()
+            .map(|i| annotate(&s, i, &snapshot))
+            .collect(),
         truncated: next_cursor.is_some(),
         next_cursor,
     }))

@@ -2,9 +2,13 @@
 
 use std::sync::Arc;
 
-use crate::auth::{FailureLimiter, StreamKeys, Tokens};
+use crate::auth::{StreamKeys, Tokens};
+use crate::limiter::FailureLimiter;
 use crate::metrics::Metrics;
+use crate::playback::PlaybackSecret;
+use crate::roles::RoleToken;
 use crate::store::Store;
+use crate::viewer_snapshot::ViewerCounts;
 
 pub struct AppState {
     pub store: Store,
@@ -13,4 +17,12 @@ pub struct AppState {
     pub limiter: FailureLimiter,
     pub publish_redirect: String,
     pub metrics: Arc<Metrics>,
+    /// May issue playback tokens.
+    pub operator: RoleToken,
+    /// May report viewer counts.
+    pub edge: RoleToken,
+    /// Signs playback tokens; `None`: issuing answers 503.
+    pub playback_secret: Option<PlaybackSecret>,
+    /// The viewer counts answered with (refreshed in the background).
+    pub viewers: Arc<ViewerCounts>,
 }

@@ -12,6 +12,9 @@
 //! - `rl:pending:{name}` = the same hash for `min(ttl, MAX_PENDING_SECS)`
 //!   after an allowed publish: the name counts as taken before its first
 //!   report arrives (gone when its registrations are deleted).
+//!
+//! The edges' viewer reports (`rl:viewers:{edge}`, `rl:viewer-edges`) are
+//! described in `viewers.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,7 +27,7 @@ use tokio::sync::OnceCell;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
-const STREAMS: &str = "rl:streams";
+pub(crate) const STREAMS: &str = "rl:streams";
 const STREAM_PREFIX: &str = "rl:stream:";
 const ORIGIN_PREFIX: &str = "rl:origin:";
 
@@ -114,10 +117,11 @@ redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
 return 1
 ";
 
-/// Counts live streams and origins without changing anything.
-/// KEYS[1] = rl:streams; ARGV = stream key prefix, origin key prefix.
+/// Counts live streams and origins without changing anything, and names the
+/// live streams. KEYS[1] = rl:streams; ARGV = stream key prefix, origin key
+/// prefix. Returns {streams, origins, {name...}}.
 const COUNT: &str = r"
-local streams, origins = 0, 0
+local streams, origins, names = 0, 0, {}
 for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local live = 0
   for _, h in ipairs(redis.call('SMEMBERS', ARGV[1] .. n)) do
@@ -128,9 +132,10 @@ for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if live > 0 then
     streams = streams + 1
     origins = origins + live
+    table.insert(names, n)
   end
 end
-return {streams, origins}
+return {streams, origins, names}
 ";
 
 /// Whether `/authorize` may start a publish of a name with a given key.
@@ -140,6 +145,16 @@ pub enum Claim {
     Granted,
     /// The name is live under another key.
     Taken,
+}
+
+/// What [`Store::count`] finds.
+#[derive(Debug, Clone, Default)]
+pub struct Census {
+    pub streams: i64,
+    pub origins: i64,
+    /// The live streams' names (bounded by the registry: only registry
+    /// writers add names).
+    pub names: Vec<String>,
 }
 
 pub struct Store {
@@ -227,8 +242,14 @@ impl Store {
             .cloned()
     }
 
+    /// The client, for connections of their own (the viewer counts'
+    /// background reader, which must not queue behind lookups).
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
     /// Runs `f` on a connection within the timeout; errors become 503.
-    async fn run<T, F, Fut>(&self, f: F) -> Result<T, ApiError>
+    pub(crate) async fn run<T, F, Fut>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
@@ -365,9 +386,9 @@ impl Store {
         Ok((out, None))
     }
 
-    /// (live streams, live origins), for the metrics.
-    pub async fn count(&self) -> Result<(i64, i64), ApiError> {
-        let v: Vec<i64> = self
+    /// Live streams and origins, for the metrics.
+    pub async fn count(&self) -> Result<Census, ApiError> {
+        let (streams, origins, names): (i64, i64, Vec<String>) = self
             .run(|mut c| async move {
                 self.count
                     .key(STREAMS)
@@ -377,10 +398,11 @@ impl Store {
                     .await
             })
             .await?;
-        Ok((
-            v.first().copied().unwrap_or(0),
-            v.get(1).copied().unwrap_or(0),
-        ))
+        Ok(Census {
+            streams,
+            origins,
+            names,
+        })
     }
 
     /// Removes one origin of `name`, or all of them.
@@ -462,6 +484,8 @@ fn info_from_flat(name: &str, flat: Vec<String>) -> Option<StreamInfo> {
         manifest: first.manifest,
         host: first.host,
         origins,
+        signed: false,
+        viewers: 0,
     })
 }
 

@@ -1193,6 +1193,7 @@ fn live_names_list_only_names() {
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["streams"], serde_json::json!(["a", "b"]));
     assert_eq!(v["truncated"], false);
+    assert_eq!(v["viewers"], json!({"a": 0, "b": 0}), "no edge reported");
     assert!(!text.contains("10.0.0."), "origin addresses leaked: {text}");
 }
 
@@ -1237,4 +1238,631 @@ fn every_route_is_documented() {
         missing.is_empty(),
         "routes missing from docs/configuration.md: {missing:?}"
     );
+}
+
+// ----- playback tokens -------------------------------------------------------
+
+use rtmp_live_types::playback;
+
+const OPERATOR: &str = "operator-token-0123456789";
+const EDGE: &str = "edge-reporter-token-0123456789";
+const SECRET: &str = "playback-secret-0123456789abcdef";
+
+/// A file in the temporary folder, removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(tag: &str, content: &str) -> TempFile {
+        let p = std::env::temp_dir().join(format!(
+            "api-test-{tag}-{}-{}",
+            std::process::id(),
+            rtmp_live_testkit::free_port()
+        ));
+        std::fs::write(&p, content).unwrap();
+        TempFile(p)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn now_secs() -> u64 {
+    now_ms() / 1000
+}
+
+/// `POST /streams/{name}/playback-tokens`, with a JSON body unless `None`.
+fn issue(c: &Client, api: &Api, name: &str, body: Option<Value>, token: Option<&str>) -> Response {
+    let mut r = c.post(format!("{}/streams/{name}/playback-tokens", api.url()));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().unwrap()
+}
+
+fn issued(r: Response) -> Value {
+    assert_eq!(r.status().as_u16(), 201);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    r.json().unwrap()
+}
+
+#[test]
+fn playback_tokens_are_issued_to_the_operator() {
+    let redis = Redis::start();
+    // The file ends in a newline, which is not part of the secret.
+    let secret = TempFile::new("secret", &format!("{SECRET}\n"));
+    let api = secure_api(
+        &redis,
+        &[
+            ("API_OPERATOR_TOKEN", OPERATOR),
+            ("API_EDGE_TOKEN", EDGE),
+            ("API_PLAYBACK_SECRET_FILE", secret.path()),
+        ],
+    );
+    let c = client();
+    let verify = |v: &Value, stream: &str, address: &str| {
+        let t = v["token"].as_str().unwrap();
+        playback::verify(
+            SECRET.as_bytes(),
+            t.as_bytes(),
+            stream.as_bytes(),
+            now_secs(),
+            address.as_bytes(),
+        )
+    };
+
+    // No body: an unbound token for an hour. The stream need not be live.
+    let before = now_secs();
+    let v = issued(issue(&c, &api, "show", None, Some(OPERATOR)));
+    let token = v["token"].as_str().unwrap().to_string();
+    let expires = v["expires"].as_u64().unwrap();
+    assert!(
+        (before + 3600..=now_secs() + 3600).contains(&expires),
+        "{v}"
+    );
+    assert_eq!(v["path"], format!("/t/{token}/show/index.m3u8"));
+    assert!(token.len() <= playback::MAX_TOKEN_LEN, "{token}");
+    assert_eq!(playback::parse(token.as_bytes()).unwrap().expires, expires);
+    assert_eq!(verify(&v, "show", "198.51.100.1"), Ok(()));
+    assert_eq!(
+        verify(&v, "other", "198.51.100.1"),
+        Err(playback::Refused::BadSignature),
+        "for its stream only"
+    );
+
+    // Bound to an address, with a lifetime: only from that address.
+    let v = issued(issue(
+        &c,
+        &api,
+        "show",
+        Some(json!({"ttl_secs": 60, "address": "192.0.2.7"})),
+        Some(OPERATOR),
+    ));
+    assert!(v["token"].as_str().unwrap().contains(".a."), "{v}");
+    assert!(v["expires"].as_u64().unwrap() <= now_secs() + 60);
+    assert_eq!(verify(&v, "show", "192.0.2.7"), Ok(()));
+    assert_eq!(
+        verify(&v, "show", "192.0.2.8"),
+        Err(playback::Refused::BadSignature)
+    );
+    // IPv6 in its canonical form, as the edge sees it; `{}` is the default.
+    let v = issued(issue(
+        &c,
+        &api,
+        "show",
+        Some(json!({"address": "2001:DB8:0::0:7"})),
+        Some(OPERATOR),
+    ));
+    assert_eq!(verify(&v, "show", "2001:db8::7"), Ok(()));
+    let v = issued(issue(&c, &api, "show", Some(json!({})), Some(OPERATOR)));
+    assert_eq!(verify(&v, "show", ""), Ok(()));
+
+    // Missing or wrong credentials, the other roles' included: 401.
+    let mut refused = 0;
+    for token in [
+        None,
+        Some("wrong-token-0123456789"),
+        Some(TOK_ANY),
+        Some(EDGE),
+    ] {
+        let r = issue(&c, &api, "show", None, token);
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let body = r.text().unwrap();
+        assert!(body.len() < 100 && body.contains("\"error\""), "{body}");
+        refused += 1;
+    }
+    // Invalid requests: 400 (415 for a body that is not JSON).
+    let bad_bodies = [
+        json!({"ttl_secs": 0}),
+        json!({"ttl_secs": 604_801}),
+        json!({"ttl_secs": -1}),
+        json!({"ttl_secs": "60"}),
+        json!({"address": "nope"}),
+        json!({"address": "192.0.2.7:80"}),
+        json!({"address": "192.0.2.300"}),
+        json!({"adress": "192.0.2.7"}),
+        json!([]),
+    ];
+    for b in bad_bodies {
+        assert_json_error(issue(&c, &api, "show", Some(b), Some(OPERATOR)), 400);
+    }
+    assert_eq!(
+        issue(
+            &c,
+            &api,
+            "show",
+            Some(json!({"ttl_secs": 604_800})),
+            Some(OPERATOR)
+        )
+        .status()
+        .as_u16(),
+        201
+    );
+    for name in ["bad.name", "a%20b", &"x".repeat(65)] {
+        assert_json_error(issue(&c, &api, name, None, Some(OPERATOR)), 400);
+    }
+    assert_json_error(
+        c.post(format!("{}/streams/show/playback-tokens", api.url()))
+            .bearer_auth(OPERATOR)
+            .header("content-type", "text/plain")
+            .body("{}")
+            .send()
+            .unwrap(),
+        415,
+    );
+
+    let log = api.proc.log();
+    assert_eq!(log.matches("playback token issued").count(), 5, "{log}");
+    assert_eq!(
+        log.matches("missing or invalid operator token").count(),
+        refused,
+        "one line per refusal:\n{log}"
+    );
+    for secret in [&token[..], &token[token.len() - 20..], OPERATOR, SECRET] {
+        assert!(!log.contains(secret), "{secret} logged:\n{log}");
+    }
+}
+
+#[test]
+fn playback_tokens_need_a_secret_and_an_operator_token() {
+    let redis = Redis::start();
+    let secret = TempFile::new("secret", SECRET);
+    let c = client();
+    let error_of = |r: Response| -> (u16, Value) { (r.status().as_u16(), r.json().unwrap()) };
+
+    // No secret: 503, for the operator as for anyone.
+    let api = secure_api(&redis, &[("API_OPERATOR_TOKEN", OPERATOR)]);
+    let (s, v) = error_of(issue(&c, &api, "show", None, Some(OPERATOR)));
+    assert_eq!(s, 503);
+    assert_eq!(v, json!({"error": "playback signing is not configured"}));
+    assert_eq!(issue(&c, &api, "show", None, None).status().as_u16(), 401);
+
+    // A secret but no operator token: 503 too.
+    let api = secure_api(&redis, &[("API_PLAYBACK_SECRET_FILE", secret.path())]);
+    let (s, v) = error_of(issue(&c, &api, "show", None, Some(OPERATOR)));
+    assert_eq!(s, 503);
+    assert!(v["error"].as_str().unwrap().contains("operator"), "{v}");
+    assert!(api.proc.log().contains("API_OPERATOR_TOKEN is not"));
+
+    // --insecure-no-auth without an operator token: open, as the writes are.
+    let open = Api::start(&redis.url(), &[("API_PLAYBACK_SECRET_FILE", secret.path())]);
+    assert_eq!(issue(&c, &open, "show", None, None).status().as_u16(), 201);
+    assert!(open.proc.log().contains("INSECURE: no API_OPERATOR_TOKEN"));
+
+    // Weak, shared or unreadable credentials stop the API at start.
+    let short = TempFile::new("short", "0123456789abcde\n");
+    let keys = format!("{KEY1}=show");
+    let base = [
+        ("STREAM_KEYS", keys.as_str()),
+        ("API_REPORT_TOKEN", TOK_ANY),
+    ];
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        (&[("API_PLAYBACK_SECRET_FILE", short.path())], "at least 16"),
+        (
+            &[("API_PLAYBACK_SECRET_FILE", "/nonexistent/secret")],
+            "API_PLAYBACK_SECRET_FILE",
+        ),
+        (
+            &[("API_OPERATOR_TOKEN", "short-token")],
+            "API_OPERATOR_TOKEN",
+        ),
+        (&[("API_EDGE_TOKEN", "short-token")], "API_EDGE_TOKEN"),
+        (
+            &[
+                ("API_OPERATOR_TOKEN", OPERATOR),
+                ("API_EDGE_TOKEN", OPERATOR),
+            ],
+            "must differ",
+        ),
+        (&[("API_EDGE_TOKEN", TOK_ANY)], "must differ"),
+    ];
+    for (extra, expected) in cases {
+        let env: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+        let log = refused_start(&redis, &env);
+        assert!(log.contains(expected), "{extra:?}: {log}");
+        assert!(
+            !log.contains("0123456789abcde") && !log.contains("short-token"),
+            "{log}"
+        );
+    }
+}
+
+#[test]
+fn signed_names_come_from_the_stream_keys() {
+    let redis = Redis::start();
+    let keys = format!("{KEY1}=show:signed,{KEY2}=open");
+    let api = Api::start(&redis.url(), &[("STREAM_KEYS", keys.as_str())]);
+    let c = client();
+    // The public name is `show`, never `show:signed`.
+    let r = authorize_as(&c, &api, KEY1, None, None);
+    assert_eq!(r.status().as_u16(), 302);
+    assert_eq!(r.headers()["location"], "rtmp://127.0.0.1:1935/hls/show");
+    for name in ["show", "open"] {
+        report(&c, &api, &stream(name, "10.0.0.5:8080"), None);
+    }
+    let (_, v) = lookup(&c, &api, "show");
+    assert_eq!(v["signed"], true, "{v}");
+    let (_, v) = lookup(&c, &api, "open");
+    assert!(v.get("signed").is_none(), "absent when false: {v}");
+    let all: Value = c
+        .get(format!("{}/streams", api.url()))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(all["streams"][1]["name"], "show");
+    assert_eq!(all["streams"][1]["signed"], true);
+    assert!(all["streams"][0].get("signed").is_none(), "{all}");
+}
+
+// ----- viewer reports ----------------------------------------------------------
+
+/// `PUT /edges/{edge}/viewers` with `{"streams": streams}`.
+fn put_viewers(c: &Client, api: &Api, edge: &str, streams: Value, token: Option<&str>) -> Response {
+    let mut r = c
+        .put(format!("{}/edges/{edge}/viewers", api.url()))
+        .json(&json!({ "streams": streams }));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().unwrap()
+}
+
+fn viewers_of(c: &Client, api: &Api, name: &str) -> u64 {
+    let (s, v) = lookup(c, api, name);
+    assert_eq!(s, 200, "{v}");
+    v["viewers"].as_u64().unwrap()
+}
+
+fn scrape(c: &Client, api: &Api) -> String {
+    c.get(format!("{}/metrics", api.url()))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+/// Edges as they behave: each re-sends its current report every 300 ms
+/// (well within the report TTL) whenever [`Edges::pump`] is called.
+struct Edges<'a> {
+    c: &'a Client,
+    api: &'a Api,
+    reports: Vec<(String, Value)>,
+    last: Instant,
+}
+
+impl Edges<'_> {
+    /// Sets (replaces) `edge`'s report and sends it now; `None` stops it.
+    fn set(&mut self, edge: &str, streams: Option<Value>) {
+        self.reports.retain(|(e, _)| e != edge);
+        if let Some(v) = streams {
+            let r = put_viewers(self.c, self.api, edge, v.clone(), Some(EDGE));
+            assert_eq!(r.status().as_u16(), 204);
+            self.reports.push((edge.to_string(), v));
+        }
+    }
+
+    fn pump(&mut self) {
+        if self.last.elapsed() < Duration::from_millis(300) {
+            return;
+        }
+        for (edge, v) in &self.reports {
+            let r = put_viewers(self.c, self.api, edge, v.clone(), Some(EDGE));
+            assert_eq!(r.status().as_u16(), 204);
+        }
+        self.last = Instant::now();
+    }
+}
+
+#[test]
+fn viewer_counts_are_summed_across_edges_and_expire() {
+    let redis = Redis::start();
+    let api = secure_api(
+        &redis,
+        &[
+            ("API_EDGE_TOKEN", EDGE),
+            ("API_VIEWER_REPORT_TTL_SECS", "2"),
+        ],
+    );
+    let c = client();
+    for name in ["a", "b"] {
+        assert_eq!(
+            report(&c, &api, &stream(name, "10.0.0.9:8080"), Some(TOK_ANY)).status(),
+            204
+        );
+    }
+    let mut edges = Edges {
+        c: &c,
+        api: &api,
+        reports: Vec::new(),
+        last: Instant::now(),
+    };
+    // Invalid and unregistered names are skipped.
+    edges.set(
+        "edge-1",
+        Some(json!({"a": 3, "b": 1, "bad name": 5, "unregistered": 7})),
+    );
+    edges.set("10.0.0.2:8081", Some(json!({"a": 4})));
+    assert_eq!(redis_cli(&redis, &["ZCARD", "rl:viewer-edges"]), "2");
+    let pttl: i64 = redis_cli(&redis, &["PTTL", "rl:viewers:edge-1"])
+        .parse()
+        .unwrap();
+    assert!((1..=2000).contains(&pttl), "{pttl}");
+    assert_eq!(redis_cli(&redis, &["GET", "rl:viewers:edge-1"]), "a 3\nb 1");
+
+    wait::until_true(Duration::from_secs(10), "a's viewers to be 3 + 4", || {
+        edges.pump();
+        viewers_of(&c, &api, "a") == 7
+    });
+    assert_eq!(viewers_of(&c, &api, "b"), 1);
+    let live: Value = c
+        .get(format!("{}/live", api.url()))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(live["streams"], json!(["a", "b"]));
+    assert_eq!(live["viewers"], json!({"a": 7, "b": 1}));
+    let list: Value = c
+        .get(format!("{}/streams", api.url()))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(list["streams"][0]["viewers"], 7);
+    assert_eq!(list["streams"][1]["viewers"], 1);
+    let m = scrape(&c, &api);
+    assert_eq!(
+        sample(&m, r#"rtmp_live_stream_viewers{stream="a"}"#),
+        7.0,
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, r#"rtmp_live_stream_viewers{stream="b"}"#),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(sample(&m, "rtmp_live_viewer_report_edges"), 2.0, "{m}");
+    assert!(
+        !m.contains("unregistered") && !m.contains("bad name"),
+        "{m}"
+    );
+
+    // A report replaces the edge's previous one.
+    edges.set("edge-1", Some(json!({"a": 10})));
+    wait::until_true(Duration::from_secs(10), "edge-1's new report", || {
+        edges.pump();
+        viewers_of(&c, &api, "a") == 14 && viewers_of(&c, &api, "b") == 0
+    });
+
+    // edge-1 stops reporting, the other keeps on: edge-1's viewers are gone
+    // once its last report is older than the TTL.
+    let stopped = Instant::now();
+    edges.set("edge-1", None);
+    wait::until_explained(
+        Duration::from_secs(10),
+        || {
+            edges.pump();
+            let gone = viewers_of(&c, &api, "a") == 4
+                && sample(&scrape(&c, &api), "rtmp_live_viewer_report_edges") == 1.0;
+            gone.then_some(())
+        },
+        || format!("edge-1's report to expire:\n{}", api.proc.log()),
+    );
+    assert!(
+        stopped.elapsed() >= Duration::from_millis(1900),
+        "{:?}",
+        stopped.elapsed()
+    );
+    // Then none: every count is 0, and Redis keeps nothing.
+    edges.set("10.0.0.2:8081", None);
+    wait::until_true(Duration::from_secs(10), "every report to expire", || {
+        let m = scrape(&c, &api);
+        sample(&m, "rtmp_live_viewer_report_edges") == 0.0
+            && sample(&m, r#"rtmp_live_stream_viewers{stream="a"}"#) == 0.0
+    });
+    assert_eq!(viewers_of(&c, &api, "a"), 0);
+    assert_eq!(redis_cli(&redis, &["EXISTS", "rl:viewer-edges"]), "0");
+}
+
+/// Redis down: the background reader logs once (not per tick), counts drop
+/// to 0 once no report can still be fresh, and it recovers by itself.
+#[test]
+fn viewer_counts_survive_a_redis_outage_quietly() {
+    let mut redis = Redis::start();
+    let api = Api::start(
+        &redis.url(),
+        &[
+            ("API_VIEWER_REPORT_TTL_SECS", "1"),
+            ("REDIS_TIMEOUT_MS", "300"),
+        ],
+    );
+    let c = client();
+    report(&c, &api, &stream("s", "10.0.0.5:8080"), None);
+    let mut edges = Edges {
+        c: &c,
+        api: &api,
+        reports: Vec::new(),
+        last: Instant::now(),
+    };
+    edges.set("e1", Some(json!({"s": 5})));
+    let edges_gauge = || sample(&scrape(&c, &api), "rtmp_live_viewer_report_edges");
+    wait::until_true(Duration::from_secs(10), "e1's report to be read", || {
+        edges.pump();
+        edges_gauge() == 1.0
+    });
+
+    redis.stop();
+    wait::until_true(Duration::from_secs(10), "the counts to drop to 0", || {
+        edges_gauge() == 0.0
+    });
+    // Many failed reads later (scrapes count one more each), one log line.
+    wait::until_true(Duration::from_secs(10), "failed reads", || {
+        sample(&scrape(&c, &api), "rtmp_live_api_redis_errors_total") >= 12.0
+    });
+    let log = api.proc.log();
+    assert_eq!(
+        log.matches("cannot read the edges' reports").count(),
+        1,
+        "{log}"
+    );
+
+    redis.restart();
+    wait::until_explained(
+        Duration::from_secs(10),
+        || {
+            api.proc
+                .log()
+                .contains("reading the edges' reports again")
+                .then_some(())
+        },
+        || format!("the reader to recover:\n{}", api.proc.log()),
+    );
+}
+
+#[test]
+fn viewer_reports_need_the_edge_token_and_nothing_else_does() {
+    let redis = Redis::start();
+    let api = secure_api(&redis, &[("API_EDGE_TOKEN", EDGE)]);
+    let c = client();
+    report(&c, &api, &stream("s", "10.0.0.5:8080"), Some(TOK_A));
+    let ok = json!({"s": 1});
+
+    // Without the edge token (the registry's tokens included): 401.
+    for token in [
+        None,
+        Some("wrong-token-0123456789"),
+        Some(TOK_ANY),
+        Some(TOK_A),
+    ] {
+        let r = put_viewers(&c, &api, "e1", ok.clone(), token);
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        assert_json_error(r, 401);
+    }
+    assert_eq!(
+        put_viewers(&c, &api, "e1", ok.clone(), Some(EDGE)).status(),
+        204
+    );
+    // The edge token cannot write the registry nor ask /authorize.
+    assert_json_error(
+        report(&c, &api, &stream("s", "10.0.0.5:8080"), Some(EDGE)),
+        401,
+    );
+    assert_json_error(
+        delete(&c, &api, "/streams/s?host=10.0.0.5:8080", Some(EDGE)),
+        401,
+    );
+    assert_json_error(authorize_as(&c, &api, KEY1, None, Some(EDGE)), 401);
+    assert_eq!(lookup(&c, &api, "s").0, 200, "still registered");
+
+    // Invalid reports: 400.
+    let many: serde_json::Map<String, Value> =
+        (0..10_001).map(|i| (format!("s{i}"), json!(1))).collect();
+    let bad: [(&str, Value); 6] = [
+        ("e1", Value::Object(many)),
+        ("e1", json!({"s": -1})),
+        ("e1", json!({"s": 1.5})),
+        ("e1", json!(["s"])),
+        ("a%20b", ok.clone()),
+        (&"e".repeat(129), ok.clone()),
+    ];
+    for (edge, streams) in bad {
+        assert_json_error(put_viewers(&c, &api, edge, streams, Some(EDGE)), 400);
+    }
+    // A count beyond u64.
+    let huge = c
+        .put(format!("{}/edges/e1/viewers", api.url()))
+        .bearer_auth(EDGE)
+        .header("content-type", "application/json")
+        .body(r#"{"streams":{"s":18446744073709551616}}"#)
+        .send()
+        .unwrap();
+    assert_json_error(huge, 400);
+    let fine: serde_json::Map<String, Value> =
+        (0..10_000).map(|i| (format!("s{i}"), json!(1))).collect();
+    assert_eq!(
+        put_viewers(&c, &api, "e1", Value::Object(fine), Some(EDGE)).status(),
+        204,
+        "10,000 entries are fine"
+    );
+    let log = api.proc.log();
+    assert_eq!(
+        log.matches("missing or invalid edge token").count(),
+        4,
+        "{log}"
+    );
+    assert!(!log.contains(EDGE), "{log}");
+
+    // No edge token configured: 503.
+    let off = secure_api(&redis, &[]);
+    let r = put_viewers(&c, &off, "e1", ok, None);
+    assert_eq!(r.status().as_u16(), 503);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v, json!({"error": "viewer reports are not configured"}));
+}
+
+/// A token holder spraying edge ids cannot grow Redis without bound: at
+/// most 1,000 edges with a fresh report; a new one beyond is refused, the
+/// edges already reporting are not evicted.
+#[test]
+fn viewer_report_edges_are_capped() {
+    let redis = Redis::start();
+    let api = Api::start(&redis.url(), &[("API_VIEWER_REPORT_TTL_SECS", "600")]);
+    let c = client();
+    report(&c, &api, &stream("s", "10.0.0.5:8080"), None);
+    for i in 0..1000 {
+        let r = put_viewers(
+            &c,
+            &api,
+            &format!("spray-{i}"),
+            json!({"s": 1, "x": 1}),
+            None,
+        );
+        assert_eq!(r.status().as_u16(), 204, "edge {i}");
+    }
+    let r = put_viewers(&c, &api, "one-too-many", json!({"s": 1}), None);
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(
+        put_viewers(&c, &api, "spray-0", json!({"s": 2}), None).status(),
+        204,
+        "a reporting edge keeps reporting"
+    );
+    assert_eq!(redis_cli(&redis, &["ZCARD", "rl:viewer-edges"]), "1000");
+    assert_eq!(
+        redis_cli(&redis, &["EXISTS", "rl:viewers:one-too-many"]),
+        "0"
+    );
+    wait::until_true(Duration::from_secs(10), "1,000 edges summed", || {
+        viewers_of(&c, &api, "s") == 1001
+    });
+    assert!(api.proc.log().contains("too many edges report viewers"));
 }

@@ -473,3 +473,401 @@ fn player_page_plays_the_abr_master_and_switches_renditions() {
     );
     println!("screenshot: {}", shot.display());
 }
+
+/// The player page's messages (player/player.js).
+const NEEDS_LINK: &str = "this stream needs a valid playback link (403)";
+const MALFORMED_TOKEN: &str = "this playback link's token is malformed";
+
+/// How long [`play_in_page`] waits for playback (or the page giving up),
+/// then for a viewer count.
+const PAGE_START_SECS: u64 = 30;
+const PAGE_VIEWERS_SECS: u64 = 30;
+
+/// The driver of [`play_in_page`]: playwright-core as play.mjs uses it (run
+/// from e2e/browser/, where it is installed), on one page, reporting the
+/// page's state at the end on one line, `PAGE_STATE <json>`.
+const PAGE_STATE_JS: &str = r##"
+// Opens the edge's player page, optionally types into its name field and
+// presses Play, waits until the page plays (or gives up: rtmpLive.failure),
+// then until it shows a viewer count, and prints what the page ended with.
+import { chromium } from "playwright-core";
+
+const o = JSON.parse(process.env.PAGE_OPTS);
+const out = { requests: [], page_errors: [], console_errors: [], timed_out: false };
+const context = await chromium.launchPersistentContext(o.userDataDir, {
+  executablePath: o.chromium,
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+  ],
+  viewport: { width: 1000, height: 760 },
+});
+let code = 0;
+let page = null;
+try {
+  page = context.pages()[0] || (await context.newPage());
+  page.on("console", (m) => m.type() === "error" && out.console_errors.push(m.text()));
+  page.on("pageerror", (e) => out.page_errors.push(String(e)));
+  page.on("request", (r) => out.requests.push(r.url()));
+  await page.goto(o.url, { waitUntil: "load" });
+  if (o.typed !== null) {
+    // After the list's first answer (its own pick of a stream, if any).
+    await page
+      .waitForFunction(() => window.rtmpLive && window.rtmpLive.list !== null, null, {
+        timeout: 8000,
+      })
+      .catch(() => {});
+    await page.fill("#name", o.typed);
+    await page.click("#pick button[type=submit]");
+  }
+  const t0 = Date.now();
+  const ended = await page
+    .waitForFunction(
+      () => {
+        const s = window.rtmpLive;
+        const v = document.querySelector("video");
+        if (!s || !v) return false;
+        if (s.failure !== null) return "failure";
+        return s.started && v.currentTime > 0 ? "playing" : false;
+      },
+      null,
+      { timeout: o.startTimeout * 1000 },
+    )
+    .then((h) => h.jsonValue())
+    .catch(() => null);
+  out.ended = ended;
+  out.timed_out = ended === null;
+  out.started_after_ms = Date.now() - t0;
+  const time = () =>
+    page.evaluate(() => {
+      const v = document.querySelector("video");
+      return v ? v.currentTime : null;
+    });
+  out.time_at_start = await time();
+  if (ended === "playing") {
+    // The count arrives with a refresh of the list (every 5 s) once the
+    // edge has counted this viewer; at least 3 s of playing in any case.
+    await page
+      .waitForFunction(() => window.rtmpLive.viewers > 0, null, {
+        timeout: o.viewersTimeout * 1000,
+      })
+      .catch(() => {});
+    await page.waitForTimeout(Math.max(0, t0 + out.started_after_ms + 3000 - Date.now()));
+  } else {
+    // Given up: a moment more shows whether the page keeps retrying.
+    await page.waitForTimeout(3000);
+  }
+  out.time_at_end = await time();
+  Object.assign(
+    out,
+    await page.evaluate(() => {
+      const s = window.rtmpLive;
+      if (!s) return { not_the_player: document.body ? document.body.innerText : "" };
+      const text = (id) => document.getElementById(id).textContent;
+      return {
+        name: s.name,
+        url: s.url,
+        prefix: s.prefix,
+        viewers: s.viewers,
+        counts: s.counts,
+        list: s.list,
+        started: s.started,
+        playing: !!s.hls,
+        stalls: s.stalls,
+        ll: s.ll === undefined ? null : s.ll,
+        fatal: s.fatal,
+        errors: s.errors,
+        failure: s.failure,
+        status_line: text("status"),
+        watching: text("watching"),
+        list_text: text("streams"),
+        name_field: document.getElementById("name").value,
+        location: location.pathname + location.hash,
+      };
+    }),
+  );
+} catch (e) {
+  out.error = String(e && e.stack ? e.stack : e);
+  code = 1;
+} finally {
+  if (page && o.screenshot) await page.screenshot({ path: o.screenshot }).catch(() => {});
+  await context.close().catch(() => {});
+}
+process.stdout.write("PAGE_STATE " + JSON.stringify(out) + "\n");
+process.exit(code);
+"##;
+
+/// The edge's player page opened at `page_path` (`/#golive`,
+/// `/t/<token>/#golive`) in chromium; with `typed`, that is typed into the
+/// name field and Play pressed (after the list's first answer, and its own
+/// pick). Then until the page plays (currentTime advancing) or gives up
+/// (`rtmpLive.failure`); once playing, until it shows a viewer count
+/// (at most PAGE_VIEWERS_SECS) and for at least 3 s; given up, 3 s more
+/// (to see any retry).
+///
+/// Returns window.rtmpLive's state then (`name`, `url`, `prefix`,
+/// `viewers`, `counts`, `list`, `started`, `playing` (an hls.js instance),
+/// `stalls`, `ll`, `fatal`, `errors`, `failure`) and what the page showed
+/// and did: `status_line`, `watching`, `list_text`, `name_field`,
+/// `location` (path and hash), `ended` ("playing", "failure", or null:
+/// neither in time), `time_at_start`, `time_at_end` (video.currentTime),
+/// `requests` (every URL it loaded), `page_errors`.
+fn play_in_page(p: &Platform, page_path: &str, typed: Option<&str>) -> Value {
+    let t = tools();
+    let profile = tempfile::tempdir().unwrap();
+    let shot = t.artifacts.join("edge-player-state.png");
+    let opts = json!({
+        "url": p.edge_url(page_path),
+        "typed": typed,
+        "chromium": t.chromium.display().to_string(),
+        "userDataDir": profile.path().display().to_string(),
+        "startTimeout": PAGE_START_SECS,
+        "viewersTimeout": PAGE_VIEWERS_SECS,
+        "screenshot": shot.display().to_string(),
+    });
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&t.driver_dir)
+        .args(["--input-type=module", "-e", PAGE_STATE_JS])
+        .env("PAGE_OPTS", opts.to_string());
+    let mut node = Proc::spawn("page-state", cmd);
+    let code = node.wait_exit(Duration::from_secs(
+        PAGE_START_SECS + PAGE_VIEWERS_SECS + 90,
+    ));
+    let log = node.log();
+    let state = log
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("PAGE_STATE "))
+        .and_then(|l| serde_json::from_str::<Value>(l).ok());
+    match (code, state) {
+        (Some(Some(0)), Some(s)) => {
+            let mut brief = s.clone();
+            brief["requests"] = json!(s["requests"].as_array().map_or(0, Vec::len));
+            println!("page {page_path} (typed {typed:?}): {brief}");
+            s
+        }
+        (code, _) => panic!("browser run failed (exit {code:?}):\n{log}"),
+    }
+}
+
+/// The URLs the page loaded.
+fn page_requests(s: &Value) -> Vec<&str> {
+    s["requests"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// [`play_in_page`] played `url` (with the token prefix `prefix`): no
+/// failure, currentTime advancing, nothing loaded from anywhere but the
+/// edge.
+fn assert_page_played(what: &str, p: &Platform, s: &Value, url: &str, prefix: &str) {
+    assert_eq!(s["ended"], json!("playing"), "{what}: {s}");
+    assert_eq!(s["failure"], Value::Null, "{what}: {s}");
+    assert_eq!(s["status_line"], json!(""), "{what}: {s}");
+    assert_eq!(s["page_errors"], json!([]), "{what}: {s}");
+    assert_eq!(s["url"], json!(url), "{what}");
+    assert_eq!(s["prefix"], json!(prefix), "{what}");
+    assert!(
+        f(&s["time_at_end"]) > f(&s["time_at_start"]) + 1.0,
+        "{what}: currentTime {} -> {}",
+        s["time_at_start"],
+        s["time_at_end"]
+    );
+    let edge_root = p.edge_url("/");
+    for u in page_requests(s) {
+        assert!(
+            u.starts_with(&edge_root) || u.starts_with("blob:") || u.starts_with("data:"),
+            "{what}: the page loaded {u}"
+        );
+    }
+}
+
+/// The viewer count the page showed for the stream it plays: a number,
+/// the same beside the player ("3 watching") and in the list ("golive 3").
+fn assert_viewers_shown(what: &str, s: &Value) -> u64 {
+    let n = s["viewers"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{what}: no viewer count on the page: {s}"));
+    assert!(n >= 1, "{what}: the page itself watches: {s}");
+    assert_eq!(s["watching"], json!(format!("{n} watching")), "{what}");
+    let list = s["list_text"].as_str().unwrap_or("");
+    assert!(
+        list.contains(&format!("golive {n}")),
+        "{what}: list {list:?}"
+    );
+    n
+}
+
+/// [`play_in_page`] gave up with `message` in the status line and asked
+/// nothing under `/t/` (`requested_t`: false) or stopped asking (no more
+/// than the master probe and a few playlist or segment requests for the
+/// stream: no retrying).
+fn assert_page_refused(what: &str, s: &Value, message: &str, requested_t: bool) {
+    assert_eq!(s["ended"], json!("failure"), "{what}: {s}");
+    assert_eq!(s["failure"], json!(message), "{what}: {s}");
+    assert_eq!(s["status_line"], json!(message), "{what}: {s}");
+    assert_eq!(s["page_errors"], json!([]), "{what}: {s}");
+    let reqs = page_requests(s);
+    let under_t: Vec<&&str> = reqs
+        .iter()
+        .filter(|u| u.contains("/t/") && u.contains("/golive/"))
+        .collect();
+    if requested_t {
+        assert!(under_t.len() <= 4, "{what}: retried: {under_t:?}");
+    } else {
+        assert!(under_t.is_empty(), "{what}: requested {under_t:?}");
+    }
+}
+
+/// The player page shows the viewer counts the API reports
+/// (`/streams.json`'s `viewers`): the playing stream's beside the player
+/// (`window.rtmpLive.viewers`, "N watching") and each listed stream's in
+/// the list; and it takes playback links typed into its name field: a
+/// link from another host plays from this edge (that host is never
+/// asked), a malformed signed link is refused with a message and no
+/// request. Signed links themselves (signing on): [`signed_link_checks`].
+#[test]
+fn player_page_shows_the_viewer_count_and_plays_a_signed_link() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let p = Platform::start(1, false, &[]);
+    let _publisher = publish(p.rtmp_port(1), &key("golive"), "640x360", 25, None);
+    wait_until(Duration::from_secs(30), "2 segments at the edge", || {
+        let r = p.edge_get("/golive/index.m3u8");
+        (r.status == 200 && media_playlist(&r.text()).1.len() >= 2).then_some(())
+    });
+
+    // The list with its counts: { "golive": <count> } beside the names.
+    let names = p.edge_get("/streams.json");
+    assert_eq!(names.status, 200, "{}", names.text());
+    let v: Value = serde_json::from_slice(&names.body).unwrap();
+    println!("/streams.json: {v}");
+    assert!(
+        v["streams"].as_array().unwrap().contains(&json!("golive")),
+        "{v}"
+    );
+    assert!(v["viewers"]["golive"].is_u64(), "no viewer count: {v}");
+
+    // 1. The page at /#golive plays the stream, unsigned, and shows its
+    //    viewer count (this page's own playback at least).
+    let s = play_in_page(&p, "/#golive", None);
+    assert_page_played("page at /#golive", &p, &s, "/golive/index.m3u8", "");
+    let n = assert_viewers_shown("page at /#golive", &s);
+    println!("page at /#golive: {n} watching");
+    assert_eq!(s["location"], json!("/#golive"));
+
+    // 2. A link to the stream on another host, typed: its name plays from
+    //    this edge; the other host is never asked.
+    let s = play_in_page(&p, "/", Some("https://edge.example/golive/index.m3u8"));
+    assert_page_played("typed foreign link", &p, &s, "/golive/index.m3u8", "");
+
+    // 3. Malformed signed links, typed: a message, nothing asked under
+    //    /t/ (what played before goes on).
+    let sig = "A".repeat(43);
+    for (typed, message) in [
+        (
+            "/t/123.short/golive/index.m3u8".to_string(),
+            MALFORMED_TOKEN,
+        ),
+        (
+            format!("https://edge.example/t/1234567890123.{sig}/golive/index.m3u8"),
+            MALFORMED_TOKEN,
+        ),
+        (
+            format!("/t/1999999999.{sig}/go%20live/index.m3u8"),
+            "this playback link names no valid stream",
+        ),
+    ] {
+        let s = play_in_page(&p, "/", Some(&typed));
+        assert_page_refused(&format!("typed {typed}"), &s, message, false);
+    }
+    // The page opened at a malformed token (if the edge serves it there):
+    // the same, and no stream is picked from the list either.
+    let at_malformed = p.edge_get("/t/123.short/");
+    if at_malformed.status == 200 && at_malformed.header("content-type").starts_with("text/html") {
+        let s = play_in_page(&p, "/t/123.short/#golive", None);
+        assert_page_refused("page at a malformed token", &s, MALFORMED_TOKEN, false);
+        assert_eq!(s["name"], Value::Null);
+    }
+}
+
+/// The player page with signed playback links, on a platform whose edge
+/// requires them (signing on) and plays golive: `token` signs golive,
+/// `bad_token` is well-formed but refused (tampered, expired, or for
+/// another stream).
+///
+/// - The page at `/t/<token>/#golive` plays `/t/<token>/golive/...`.
+/// - A full signed URL of another host, and a signed path, typed into the
+///   page at `/`: the same, from this edge.
+/// - Unsigned (`/#golive`) and with `bad_token`: "this stream needs a
+///   valid playback link (403)", and no retrying.
+fn signed_link_checks(p: &Platform, token: &str, bad_token: &str) {
+    let prefix = format!("/t/{token}");
+    let url = format!("{prefix}/golive/index.m3u8");
+    let page = format!("{prefix}/#golive");
+    let s = play_in_page(p, &page, None);
+    assert_page_played("page at the signed link", p, &s, &url, &prefix);
+    assert_viewers_shown("page at the signed link", &s);
+    assert_eq!(s["location"], json!(page));
+    // Every playlist and segment through the token's path.
+    for u in page_requests(&s) {
+        if u.contains("/golive/") {
+            assert!(
+                u.starts_with(&p.edge_url(&format!("{prefix}/golive/"))),
+                "{u}"
+            );
+        }
+    }
+    for typed in [format!("https://edge.example{url}"), url.clone()] {
+        let s = play_in_page(p, "/", Some(&typed));
+        assert_page_played(&format!("typed {typed}"), p, &s, &url, &prefix);
+        // The address bar became the signed page link.
+        assert_eq!(s["location"], json!(page));
+    }
+    let s = play_in_page(p, "/#golive", None);
+    assert_page_refused("unsigned", &s, NEEDS_LINK, false);
+    let stream_reqs = page_requests(&s)
+        .iter()
+        .filter(|u| u.contains("/golive/"))
+        .count();
+    assert!(stream_reqs <= 2, "unsigned: retried: {s}");
+    let s = play_in_page(p, &format!("/t/{bad_token}/#golive"), None);
+    assert_page_refused("bad token", &s, NEEDS_LINK, true);
+}
+
+/// The player page on a platform that requires signed links
+/// (`EDGE_PLAYBACK_SIGNED=on`), with a link the API issued
+/// ([`signed_link_checks`]).
+#[test]
+fn player_page_plays_signed_links() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let p = Platform::start(1, false, &[("EDGE_PLAYBACK_SIGNED", "on")]);
+    let _publisher = publish(p.rtmp_port(1), &key("golive"), "640x360", 25, None);
+    let operator = std::fs::read_to_string(p.state_dir().join("api-operator-token")).unwrap();
+    let issue = |name: &str| -> String {
+        let r = p
+            .http
+            .post(p.api_url(&format!("/streams/{name}/playback-tokens")))
+            .bearer_auth(operator.trim())
+            .json(&json!({}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (token, other) = (issue("golive"), issue("other"));
+    wait_until(Duration::from_secs(30), "2 segments at the edge", || {
+        let r = p.edge_get(&format!("/t/{token}/golive/index.m3u8"));
+        (r.status == 200 && media_playlist(&r.text()).1.len() >= 2).then_some(())
+    });
+    signed_link_checks(&p, &token, &other);
+}

@@ -28,7 +28,9 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::{ngx_log_debug_http, ngx_log_error};
+use smallvec::SmallVec;
 
+use crate::audience;
 use crate::coalesce;
 use crate::collapse;
 use crate::conf::LocConf;
@@ -36,6 +38,7 @@ use crate::ctx;
 use crate::ffi::{guard, now_ms};
 use crate::inflight;
 use crate::lookup;
+use crate::playback;
 use crate::probe;
 use crate::query;
 use crate::resolve;
@@ -190,7 +193,8 @@ fn lookup_limit(lcf: &LocConf) -> usize {
 }
 
 /// A request's first visit: settles its query (before anything is looked
-/// up), validates the stream name and makes the viewer's state.
+/// up), validates the stream name and the playback token, and makes the
+/// viewer's state.
 fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<Viewer, ngx_int_t> {
     query::canonicalize(r, lcf)?;
     // SAFETY: a non-null complex value compiled at configuration time.
@@ -210,6 +214,7 @@ fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<Viewer, ngx_int_t> {
         );
         return Err(status(NGX_HTTP_BAD_REQUEST));
     }
+    let token = playback::check(r, lcf, &name)?;
     let zone = EdgeRouter::main_conf(r.as_ref()).and_then(|m| Zone::new(m.zone));
     Ok(Viewer {
         r: (&mut *r).into(),
@@ -228,6 +233,7 @@ fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<Viewer, ngx_int_t> {
         pending_route: None,
         collapse: Collapse::default(),
         collapse_key: None,
+        token_valid: token == playback::Token::Valid,
     })
 }
 
@@ -235,7 +241,7 @@ fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<Viewer, ngx_int_t> {
 fn finish(r: &mut Request, lcf: &LocConf, v: &mut Viewer) -> Result<Found, ngx_int_t> {
     let name = String::from_utf8_lossy(&v.name).into_owned();
     match v.outcome.take() {
-        Some(Outcome::Found(origins)) => {
+        Some(Outcome::Found(origins, signed)) => {
             let st = if v.probe_done {
                 if let Some(z) = v.zone {
                     z.count(Event::Probed);
@@ -244,7 +250,7 @@ fn finish(r: &mut Request, lcf: &LocConf, v: &mut Viewer) -> Result<Found, ngx_i
             } else {
                 CacheStatus::Miss
             };
-            let route = Rc::new(Prepared::new(Route::found(origins, 0)));
+            let route = Rc::new(Prepared::new(Route::found(origins, 0).with_signed(signed)));
             Ok((route, st))
         }
         Some(Outcome::NotFound) => {
@@ -323,23 +329,25 @@ fn route_to(
         );
         return status(NGX_HTTP_BAD_GATEWAY);
     }
-    // Only a choice between origins needs to know who the viewer is.
-    let viewer_key: Vec<u8> = if allowed.len() < 2 {
-        Vec::new()
-    } else if lcf.viewer_key.is_null() {
+    if route.route.signed && !v.token_valid {
+        return playback::refuse_unsigned(r, &v.name);
+    }
+    // Who the viewer is: their origin among several, and their count.
+    let viewer_key: SmallVec<[u8; 64]> = if lcf.viewer_key.is_null() {
         // SAFETY: the connection of a live request is live.
-        unsafe { (*r.connection()).addr_text.as_bytes().to_vec() }
+        unsafe { (*r.connection()).addr_text.as_bytes().into() }
     } else {
         // SAFETY: a non-null complex value compiled at configuration time.
         let cv = unsafe { &*lcf.viewer_key };
         match r.get_complex_value(cv) {
-            Some(s) => s.as_bytes().to_vec(),
+            Some(s) => s.as_bytes().into(),
             None => return status(NGX_HTTP_INTERNAL_SERVER_ERROR),
         }
     };
     v.peers = order_peers(v, &route, &allowed, &viewer_key);
     v.cache_status = Some(st);
     v.state = State::Routed;
+    audience::see(r, lcf, v, &viewer_key);
     ngx_log_debug_http!(
         r,
         "edge_router: routed to {} ({})",

@@ -66,7 +66,7 @@ pub fn with_viewer<T>(
     let mut state = cell.try_borrow_mut().ok()?;
     match &mut *state {
         ReqCtx::Viewer(v) => Some(f(r, v)),
-        ReqCtx::Lookup(_) | ReqCtx::Probe(_) => None,
+        ReqCtx::Lookup(_) | ReqCtx::Probe(_) | ReqCtx::Report => None,
     }
 }
 
@@ -95,7 +95,7 @@ pub fn enter<T>(
 pub fn viewer(r: &Request) -> Option<RefMut<'_, Viewer>> {
     RefMut::filter_map(get(r)?, |c| match c {
         ReqCtx::Viewer(v) => Some(v),
-        ReqCtx::Lookup(_) | ReqCtx::Probe(_) => None,
+        ReqCtx::Lookup(_) | ReqCtx::Probe(_) | ReqCtx::Report => None,
     })
     .ok()
 }

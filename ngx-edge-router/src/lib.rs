@@ -20,14 +20,18 @@
 //! - [`subrequest`]: creating those in-memory subrequests;
 //! - [`upstream`]: `edge_router_upstream`, the sticky peer selector;
 //! - [`metrics`]: `edge_router_metrics`, the zone's counters for Prometheus;
+//! - [`audience`]: counting each stream's viewers, reporting them to the API;
+//! - [`playback`]: signed playback, the token check before any routing;
 //! - [`variables`]: `$edge_router_origin`, `$edge_router_cache`,
-//!   `$edge_router_session`;
+//!   `$edge_router_session`, `$edge_router_collapse_key`,
+//!   `$edge_router_viewer_report`;
 //! - [`ffi`]: the few shims the `ngx` crate does not provide.
 //!
 //! Policy (freshness, API answers, the origin allowlist, rendezvous ranking,
 //! failure memory, eviction) is plain Rust in the `edge-router-policy` crate.
 
 mod access;
+mod audience;
 mod coalesce;
 mod collapse;
 mod conf;
@@ -37,6 +41,7 @@ mod inflight;
 mod local;
 mod lookup;
 mod metrics;
+mod playback;
 mod probe;
 mod query;
 mod release;

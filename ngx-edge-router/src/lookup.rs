@@ -229,7 +229,9 @@ unsafe extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_cha
         if let Some(mut state) = ctx::get(req) {
             match &mut *state {
                 ReqCtx::Lookup(lk) => return guard(Status::NGX_ERROR, || capture(lk, chain)).0,
-                ReqCtx::Probe(_) => return guard(Status::NGX_ERROR, || discard(chain)).0,
+                ReqCtx::Probe(_) | ReqCtx::Report => {
+                    return guard(Status::NGX_ERROR, || discard(chain)).0
+                }
                 ReqCtx::Viewer(_) => {}
             }
         }

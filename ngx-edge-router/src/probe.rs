@@ -114,7 +114,9 @@ fn finished(sr: &Request, p: &mut Probe, rc: ngx_int_t) {
     let outcome = if v.probed.is_empty() {
         Outcome::NotFound
     } else {
-        Outcome::Found(std::mem::take(&mut v.probed))
+        // what the stream's configuration says is the API's to tell: a
+        // stream found by probing is signed only where the edge says so
+        Outcome::Found(std::mem::take(&mut v.probed), false)
     };
     if let Some(zone) = EdgeRouter::main_conf(sr.as_ref()).and_then(|m| Zone::new(m.zone)) {
         let _ = zone.store_outcome(&v.name, &outcome, now_ms(), &p.timing);
@@ -125,7 +127,7 @@ fn finished(sr: &Request, p: &mut Probe, rc: ngx_int_t) {
         "edge_router: the API could not answer for stream \"{}\"; origin probes: {}",
         String::from_utf8_lossy(&v.name),
         match &outcome {
-            Outcome::Found(o) => o
+            Outcome::Found(o, _) => o
                 .iter()
                 .map(|o| o.addr.as_str())
                 .collect::<Vec<_>>()

@@ -145,6 +145,8 @@ pub struct Viewer {
     pub fail_policy: FailPolicy,
     /// This request started a background refresh: its answer closes the
     /// connection (see [`crate::lookup::header_filter`]).
+    /// The request showed a valid playback token for its stream.
+    pub token_valid: bool,
     pub close_connection: bool,
     /// Probes still running, and the origins that had the stream.
     pub probes_pending: usize,
@@ -240,4 +242,6 @@ pub enum ReqCtx {
     Viewer(Viewer),
     Lookup(Lookup),
     Probe(Probe),
+    /// The viewer report to the API (see `crate::audience`).
+    Report,
 }

@@ -70,7 +70,7 @@ unsafe extern "C" fn init_peer(
         // again, and nginx selects peers outside the module's handlers.
         let probe = ctx::get(req).and_then(|s| match &*s {
             ReqCtx::Probe(p) => Some(&p.peers[..] as *const [Peer]),
-            ReqCtx::Viewer(_) | ReqCtx::Lookup(_) => None,
+            ReqCtx::Viewer(_) | ReqCtx::Lookup(_) | ReqCtx::Report => None,
         });
         let data = match probe {
             Some(peers) => Some((

@@ -1,7 +1,9 @@
 //! `$edge_router_origin` (the viewer's origin, `ip:port`),
 //! `$edge_router_cache` (`HIT`, `MISS`, `STALE`, `UPDATING`) and
 //! `$edge_router_session` (the origin's registration time: part of cache
-//! keys, so that a new publish session never gets an older one's objects).
+//! keys, so that a new publish session never gets an older one's objects),
+//! `$edge_router_collapse_key` and `$edge_router_viewer_report` (the body
+//! of the viewer report to the API, see [`crate::audience`]).
 
 use ngx::core::Status;
 use ngx::ffi::{
@@ -37,11 +39,12 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
         );
         return NGX_ERROR as ngx_int_t;
     }
-    let vars: [(ngx_str_t, Getter); 4] = [
+    let vars: [(ngx_str_t, Getter); 5] = [
         (ngx_string!("edge_router_origin"), get_origin),
         (ngx_string!("edge_router_cache"), get_cache),
         (ngx_string!("edge_router_session"), get_session),
         (ngx_string!("edge_router_collapse_key"), get_collapse_key),
+        (ngx_string!("edge_router_viewer_report"), get_viewer_report),
     ];
     for (mut name, get) in vars {
         // SAFETY: per the contract, `cf` is the configuration being parsed.
@@ -165,3 +168,25 @@ fn collapse_key(r: &mut Request, v: *mut ngx_http_variable_value_t) -> Status {
 }
 
 http_variable_get!(get_collapse_key, |r: &mut Request, v, _| collapse_key(r, v));
+
+/// `$edge_router_viewer_report`: rendered now, into the request's pool.
+fn viewer_report(r: &mut Request, v: *mut ngx_http_variable_value_t) -> Status {
+    guard(Status::NGX_ERROR, || {
+        let body = crate::audience::report_body(r);
+        let p = r.pool().alloc(body.len().max(1)).cast::<u8>();
+        if p.is_null() {
+            return Status::NGX_ERROR;
+        }
+        // SAFETY: `p` has room for `body.len()` bytes, from the request's
+        // pool, which outlives the variable's use.
+        let bytes = unsafe {
+            core::ptr::copy_nonoverlapping(body.as_ptr(), p, body.len());
+            core::slice::from_raw_parts(p, body.len())
+        };
+        set(v, Some(bytes))
+    })
+}
+
+http_variable_get!(get_viewer_report, |r: &mut Request, v, _| viewer_report(
+    r, v
+));

@@ -114,6 +114,12 @@ pub fn api(t: &Topology) -> Process {
         ("PUBLISH_REDIRECT", "{name}".into()),
         ("API_REPORT_TOKEN", s.credentials.report_token.clone()),
         ("STREAM_KEYS", s.credentials.stream_keys.clone()),
+        ("API_EDGE_TOKEN", s.credentials.edge_token.clone()),
+        ("API_OPERATOR_TOKEN", s.credentials.operator_token.clone()),
+        (
+            "API_PLAYBACK_SECRET_FILE",
+            s.credentials.playback_secret_file.display().to_string(),
+        ),
     ]);
     p.listens = vec![SocketAddr::new(t.internal_ip(), s.ports.api)];
     p

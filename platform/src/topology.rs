@@ -58,6 +58,9 @@ pub struct EdgeSettings {
     pub resolver: Option<String>,
     /// The longest the edge keeps a DNS answer.
     pub resolver_valid: String,
+    /// `on`: every stream needs a signed playback link; `off`: only the
+    /// streams whose key configuration says `:signed`.
+    pub playback_signed: String,
 }
 
 impl Default for EdgeSettings {
@@ -74,17 +77,23 @@ impl Default for EdgeSettings {
             cors_origin: "*".into(),
             resolver: None,
             resolver_valid: "10s".into(),
+            playback_signed: "off".into(),
         }
     }
 }
 
 /// The registry token and the stream keys the API and discoveries share,
-/// and Redis's password (the API's only).
+/// Redis's password (the API's only), the token edges report viewer counts
+/// with, the operator's token (issuing playback links) and the file holding
+/// the secret playback links are signed with (the API's and the edge's).
 #[derive(Clone, Debug)]
 pub struct Credentials {
     pub report_token: String,
     pub stream_keys: String,
     pub redis_password: String,
+    pub edge_token: String,
+    pub operator_token: String,
+    pub playback_secret_file: PathBuf,
 }
 
 /// A config file rendered from one of `nginx/*.template` before its
@@ -231,6 +240,12 @@ impl Topology {
                     e.resolver.clone().unwrap_or_else(system_resolver),
                 ),
                 ("EDGE_RESOLVER_VALID", e.resolver_valid.clone()),
+                ("EDGE_PLAYBACK_SIGNED", e.playback_signed.clone()),
+                (
+                    "EDGE_PLAYBACK_SECRET_FILE",
+                    d(&s.credentials.playback_secret_file),
+                ),
+                ("EDGE_API_TOKEN", s.credentials.edge_token.clone()),
             ]
             .map(|(k, v)| (k.to_string(), v)),
         );

@@ -42,6 +42,9 @@ fn topology(state: &Path, origins: usize, abr: bool, llhls: bool) -> Topology {
             report_token: "t".into(),
             stream_keys: "k".into(),
             redis_password: "redis-test-password".into(),
+            edge_token: "edge-test-token".into(),
+            operator_token: "operator-test-token".into(),
+            playback_secret_file: state.join("playback-secret"),
         },
     })
 }
@@ -177,6 +180,12 @@ fn every_config_of_the_topology_passes_nginx_t() {
     for (abr, llhls) in [(false, false), (false, true), (true, false), (true, true)] {
         let state = tempfile::tempdir().unwrap();
         let t = topology(state.path(), 2, abr, llhls);
+        // written by `rtmp-live-up` before anything starts
+        std::fs::write(
+            &t.settings.credentials.playback_secret_file,
+            "0123456789abcdef0123456789abcdef",
+        )
+        .unwrap();
         let mut checked = 0;
         for p in t.processes() {
             for d in p.fresh_dirs.iter().chain(&p.dirs) {

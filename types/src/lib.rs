@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod delivery;
 pub mod layout;
+pub mod playback;
 
 /// Longest accepted stream name.
 pub const MAX_NAME_LEN: usize = 64;
@@ -45,6 +46,16 @@ pub struct StreamInfo {
     pub host: String,
     #[serde(default)]
     pub origins: Vec<Origin>,
+    /// Playback needs a signed link (`/t/<token>/<name>/…`, see
+    /// [`playback`]): the stream key configuration marks the name
+    /// `:signed`. Absent (false) in answers of unsigned streams and of APIs
+    /// that predate it, so older readers and answers keep working.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signed: bool,
+    /// Viewers across every edge with a fresh report (0 when none, or from
+    /// an API that does not count them).
+    #[serde(default)]
+    pub viewers: u64,
 }
 
 /// JSON error body of every 4xx/5xx answer: `{"error": "..."}`.

@@ -34,8 +34,9 @@ impl std::fmt::Display for ApiError {
 
 /// Parses a 200 answer for stream `name` into normalized `ip:port` or
 /// `name:port` origins (port 80 when absent, see [`Target`]) with their registration times, in the API's order,
-/// without duplicates.
-pub fn parse_api_body(name: &str, body: &[u8]) -> Result<Vec<RouteOrigin>, ApiError> {
+/// without duplicates; and whether playback of the stream needs a signed
+/// link.
+pub fn parse_api_body(name: &str, body: &[u8]) -> Result<(Vec<RouteOrigin>, bool), ApiError> {
     let info: StreamInfo =
         serde_json::from_slice(body).map_err(|e| ApiError::Malformed(e.to_string()))?;
     if info.name != name {
@@ -58,15 +59,15 @@ pub fn parse_api_body(name: &str, body: &[u8]) -> Result<Vec<RouteOrigin>, ApiEr
     if out.is_empty() {
         return Err(ApiError::NoOrigins);
     }
-    Ok(out)
+    Ok((out, info.signed))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn addrs(r: Result<Vec<RouteOrigin>, ApiError>) -> Vec<String> {
-        r.unwrap().into_iter().map(|o| o.addr).collect()
+    fn addrs(r: Result<(Vec<RouteOrigin>, bool), ApiError>) -> Vec<String> {
+        r.unwrap().0.into_iter().map(|o| o.addr).collect()
     }
 
     #[test]
@@ -90,7 +91,10 @@ mod tests {
             "origins":[{"host":"10.0.0.5:8080","manifest":"index.m3u8","since":1700000000123}]}"#;
         assert_eq!(
             parse_api_body("a", body).unwrap(),
-            vec![RouteOrigin::new("10.0.0.5:8080", 1_700_000_000_123)]
+            (
+                vec![RouteOrigin::new("10.0.0.5:8080", 1_700_000_000_123)],
+                false
+            )
         );
     }
 
@@ -151,7 +155,7 @@ mod tests {
             r#"{{"name":"a","manifest":"i.m3u8","host":"10.0.0.0:80","origins":[{}]}}"#,
             origins.join(",")
         );
-        let got = parse_api_body("a", body.as_bytes()).unwrap();
+        let got = parse_api_body("a", body.as_bytes()).unwrap().0;
         assert_eq!(got.len(), MAX_ORIGINS);
         assert_eq!(got[0].addr, "10.0.0.0:80");
     }

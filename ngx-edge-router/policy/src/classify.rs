@@ -58,7 +58,8 @@ impl std::fmt::Display for LookupError {
 /// The result of a lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Found(Vec<RouteOrigin>),
+    /// The origins, and whether playback needs a signed link.
+    Found(Vec<RouteOrigin>, bool),
     NotFound,
     Failed(LookupError),
 }
@@ -73,7 +74,7 @@ pub fn classify(name: &str, a: &ApiAnswer<'_>) -> Outcome {
     }
     match a.status {
         200 => match parse_api_body(name, a.body) {
-            Ok(origins) => Outcome::Found(origins),
+            Ok((origins, signed)) => Outcome::Found(origins, signed),
             Err(e) => Outcome::Failed(LookupError::Body(e)),
         },
         // Only the API's own JSON 404 means "no such stream".
@@ -109,9 +110,15 @@ mod tests {
         let body = br#"{"name":"a","manifest":"index.m3u8","host":"10.0.0.5:8080"}"#;
         assert_eq!(
             classify("a", &answer(200, true, body)),
-            Outcome::Found(vec![RouteOrigin::new("10.0.0.5:8080", 0)])
+            Outcome::Found(vec![RouteOrigin::new("10.0.0.5:8080", 0)], false)
         );
         assert_eq!(classify("a", &answer(404, true, b"{}")), Outcome::NotFound);
+        let signed =
+            br#"{"name":"a","manifest":"index.m3u8","host":"10.0.0.5:8080","signed":true}"#;
+        assert_eq!(
+            classify("a", &answer(200, true, signed)),
+            Outcome::Found(vec![RouteOrigin::new("10.0.0.5:8080", 0)], true)
+        );
     }
 
     #[test]

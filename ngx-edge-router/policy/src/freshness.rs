@@ -125,7 +125,7 @@ pub fn after_lookup(
     let usable = old
         .filter(|r| r.kind == RouteKind::Found && now_ms.saturating_sub(r.fetched_ms) < t.stale_ms);
     match outcome {
-        Outcome::Found(origins) => {
+        Outcome::Found(origins, signed) => {
             let mut origins = origins.clone();
             // Right after an API outage (the route was served stale because
             // lookups failed) the registry lists only the origins that have
@@ -140,7 +140,7 @@ pub fn after_lookup(
                     }
                 }
             }
-            Some(Route::found(origins, now_ms))
+            Some(Route::found(origins, now_ms).with_signed(*signed))
         }
         Outcome::NotFound => match usable {
             // Recently known good: "not found" does not drop it at once.
@@ -181,6 +181,26 @@ mod tests {
 
     fn found(at: u64) -> Route {
         Route::found(vec![RouteOrigin::new("10.0.0.1:80", 7)], at)
+    }
+
+    #[test]
+    fn a_lookup_carries_the_streams_signing() {
+        let r = after_lookup(
+            None,
+            &Outcome::Found(vec![RouteOrigin::new("10.0.0.1:80", 9)], true),
+            7,
+            &T,
+        )
+        .unwrap();
+        assert!(r.signed);
+        // kept while the API fails
+        let kept = after_lookup(
+            Some(&r),
+            &Outcome::Failed(crate::LookupError::Transport),
+            8,
+            &T,
+        );
+        assert!(kept.unwrap().signed);
     }
 
     #[test]
@@ -255,8 +275,13 @@ mod tests {
         );
         assert_eq!(decide(Some(&kept), 7_000, &T), Decision::ServeAndRefresh);
         // The API knows it again: a plain fresh route.
-        let back =
-            after_lookup(Some(&kept), &Outcome::Found(r.origins.clone()), 7_100, &T).unwrap();
+        let back = after_lookup(
+            Some(&kept),
+            &Outcome::Found(r.origins.clone(), false),
+            7_100,
+            &T,
+        )
+        .unwrap();
         assert_eq!(back.missing_ms, 0);
         assert_eq!(
             decide(Some(&back), 7_200, &T),
@@ -295,7 +320,7 @@ mod tests {
         let failed = Outcome::Failed(LookupError::Transport);
         let stale = after_lookup(Some(&two), &failed, 30_000, &T).unwrap();
         // The API is back; only the first origin has reported again.
-        let first = Outcome::Found(vec![RouteOrigin::new("10.0.0.1:80", 9)]);
+        let first = Outcome::Found(vec![RouteOrigin::new("10.0.0.1:80", 9)], false);
         let back = after_lookup(Some(&stale), &first, 31_000, &T).unwrap();
         let addrs: Vec<&str> = back.origins.iter().map(|o| o.addr.as_str()).collect();
         assert_eq!(addrs, ["10.0.0.1:80", "10.0.0.2:80"]);

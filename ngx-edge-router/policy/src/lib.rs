@@ -1,11 +1,13 @@
 //! Routing policy of the edge module, free of nginx: what a cached route is,
 //! when it is fresh, how an API answer becomes a route, which origins may be
 //! contacted, which origin a viewer sticks to, which origins are skipped
-//! after failures, and which routes leave a full zone. Everything here is
+//! after failures, which routes leave a full zone, and how many viewers
+//! a stream has. Everything here is
 //! unit-tested without a server.
 
 pub mod allow;
 pub mod api;
+pub mod audience;
 pub mod classify;
 pub mod evict;
 pub mod freshness;
@@ -19,6 +21,7 @@ pub mod target;
 
 pub use allow::{AllowList, Allowed};
 pub use api::{parse_api_body, ApiError, MAX_ORIGINS};
+pub use audience::Audience;
 pub use classify::{classify, is_json_content_type, ApiAnswer, LookupError, Outcome, MAX_API_BODY};
 pub use freshness::{after_lookup, claim_refresh, decide, CacheStatus, Decision, Timing};
 pub use health::{healthy_first, FailPolicy, Health};

@@ -98,6 +98,10 @@ pub struct Snapshot {
     pub zone_used_bytes: u64,
     pub evictions: u64,
     pub origins: Vec<OriginCounters>,
+    /// Viewer requests not counted (the audience table was full).
+    pub audience_full: u64,
+    /// Each counted stream and its viewers at this edge (name, count).
+    pub viewers: Vec<(String, u64)>,
 }
 
 /// A metric family: name, type, help, and the value of one item.
@@ -178,6 +182,12 @@ pub fn render(s: &Snapshot) -> String {
             "Routes evicted from a full zone.",
             s.evictions,
         ),
+        (
+            "edge_router_viewers_uncounted_total",
+            "counter",
+            "Viewer requests not counted: the zone's audience table was full.",
+            s.audience_full,
+        ),
     ] {
         header(&mut o, name, kind, help);
         let _ = writeln!(o, "{name} {value}");
@@ -208,6 +218,16 @@ pub fn render(s: &Snapshot) -> String {
             let _ = writeln!(o, "{name}{{origin=\"{}\"}} {}", x.addr, value(x));
         }
     }
+    let name = "edge_router_viewers";
+    header(
+        &mut o,
+        name,
+        "gauge",
+        "Distinct viewers of each stream at this edge within the last 10-20 s (estimated).",
+    );
+    for (stream, n) in &s.viewers {
+        let _ = writeln!(o, "{name}{{stream=\"{stream}\"}} {n}");
+    }
     o
 }
 
@@ -233,6 +253,7 @@ mod tests {
             zone_bytes: 1 << 20,
             zone_used_bytes: 12_288,
             evictions: 2,
+            viewers: vec![("golive".into(), 12)],
             origins: vec![OriginCounters {
                 addr: "10.0.0.5:8080".into(),
                 selections: 7,
@@ -251,6 +272,9 @@ mod tests {
             "edge_router_requests_total{outcome=\"fresh_hit\"} 40",
             "edge_router_requests_total{outcome=\"miss\"} 2",
             "edge_router_requests_total{outcome=\"probed\"} 0",
+            "# TYPE edge_router_viewers gauge",
+            "edge_router_viewers{stream=\"golive\"} 12",
+            "edge_router_viewers_uncounted_total 0",
             "edge_router_api_lookup_seconds_bucket{le=\"0.005\"} 1",
             "edge_router_api_lookup_seconds_bucket{le=\"1\"} 1",
             "edge_router_api_lookup_seconds_bucket{le=\"2.5\"} 2",

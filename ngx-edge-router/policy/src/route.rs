@@ -3,7 +3,7 @@
 //! Routes live in nginx shared memory as short strings, so they are encoded
 //! as text:
 //! `F <fetched> <failed> <refresh> <missing> <host>#<since> ...` for a found
-//! stream, `N <fetched> <failed> <refresh> <missing>` for a stream the API
+//! stream (`S ...` when its playback needs a signed link), `N <fetched> <failed> <refresh> <missing>` for a stream the API
 //! does not know. All times are milliseconds of nginx's monotonic clock,
 //! except `since`, which is the API's wall-clock registration time.
 
@@ -51,6 +51,9 @@ pub struct Route {
     pub missing_ms: u64,
     /// The origins, as the API listed them.
     pub origins: Vec<RouteOrigin>,
+    /// Playback of this stream needs a signed link (the stream's
+    /// configuration says so; see `rtmp_live_types::playback`).
+    pub signed: bool,
 }
 
 impl Route {
@@ -62,7 +65,13 @@ impl Route {
             refresh_ms: 0,
             missing_ms: 0,
             origins,
+            signed: false,
         }
+    }
+
+    /// This route with playback signing required (`signed`) or not.
+    pub fn with_signed(self, signed: bool) -> Route {
+        Route { signed, ..self }
     }
 
     pub fn not_found(now_ms: u64) -> Route {
@@ -73,6 +82,7 @@ impl Route {
             refresh_ms: 0,
             missing_ms: 0,
             origins: Vec::new(),
+            signed: false,
         }
     }
 
@@ -83,6 +93,7 @@ impl Route {
 
     pub fn encode(&self) -> String {
         let tag = match self.kind {
+            RouteKind::Found if self.signed => 'S',
             RouteKind::Found => 'F',
             RouteKind::NotFound => 'N',
         };
@@ -103,9 +114,10 @@ impl Route {
     pub fn decode(s: &[u8]) -> Option<Route> {
         let s = std::str::from_utf8(s).ok()?;
         let mut it = s.split(' ');
-        let kind = match it.next()? {
-            "F" => RouteKind::Found,
-            "N" => RouteKind::NotFound,
+        let (kind, signed) = match it.next()? {
+            "F" => (RouteKind::Found, false),
+            "S" => (RouteKind::Found, true),
+            "N" => (RouteKind::NotFound, false),
             _ => return None,
         };
         let mut num = || it.next()?.parse::<u64>().ok();
@@ -127,6 +139,7 @@ impl Route {
             refresh_ms,
             missing_ms,
             origins,
+            signed,
         })
     }
 }
@@ -148,7 +161,10 @@ mod tests {
                 1234,
             )
         };
-        assert_eq!(Route::decode(r.encode().as_bytes()), Some(r));
+        assert_eq!(Route::decode(r.encode().as_bytes()), Some(r.clone()));
+        let signed = r.with_signed(true);
+        assert!(signed.encode().starts_with("S "));
+        assert_eq!(Route::decode(signed.encode().as_bytes()), Some(signed));
         let n = Route {
             failed_ms: 99,
             ..Route::not_found(7)
@@ -162,6 +178,7 @@ mod tests {
             "",
             "X 1 2 3 4 a#1",
             "F 1 2 3 4",
+            "S 1 2 3 4",
             "F x 2 3 4 a#1",
             "F 1 2 3 4 a",
             "F 1 2 3 4 a#x",

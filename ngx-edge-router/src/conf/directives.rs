@@ -1,20 +1,16 @@
-//! The directives' handlers and nginx's command table for them.
+//! The directives' handlers (their command table is `commands.rs`).
 
 use core::ffi::{c_char, c_void};
-use core::mem::offset_of;
 use core::ptr;
 
 use edge_router_policy::{AllowList, Allowed};
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{
-    ngx_command_t, ngx_conf_set_msec_slot, ngx_conf_set_num_slot, ngx_conf_t,
-    ngx_http_set_complex_value_slot, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_NOARGS,
-    NGX_CONF_TAKE1, NGX_CONF_TAKE2, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
-    NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_HTTP_SRV_CONF_OFFSET,
-    NGX_HTTP_UPSTREAM_CREATE, NGX_HTTP_UPS_CONF, NGX_LOG_EMERG, NGX_LOG_WARN,
+    ngx_command_t, ngx_conf_t, ngx_str_t, ngx_uint_t, NGX_HTTP_UPSTREAM_CREATE, NGX_LOG_EMERG,
+    NGX_LOG_WARN,
 };
 use ngx::http::{HttpModuleServerConf, NgxHttpUpstreamModule};
-use ngx::{ngx_conf_log_error, ngx_string};
+use ngx::ngx_conf_log_error;
 
 use crate::ffi::guard;
 
@@ -35,7 +31,7 @@ unsafe fn args<'a>(cf: *mut ngx_conf_t) -> &'a mut [ngx_str_t] {
 }
 
 /// `edge_router_zone name size;`
-unsafe extern "C" fn set_zone(
+pub(super) unsafe extern "C" fn set_zone(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
     conf: *mut c_void,
@@ -96,7 +92,7 @@ unsafe extern "C" fn set_zone(
 
 /// `edge_router_api /internal-prefix;` and `edge_router_probe
 /// /internal-prefix;`: the field at the command's offset.
-unsafe extern "C" fn set_prefix(
+pub(super) unsafe extern "C" fn set_prefix(
     cf: *mut ngx_conf_t,
     cmd: *mut ngx_command_t,
     conf: *mut c_void,
@@ -134,7 +130,7 @@ unsafe extern "C" fn set_prefix(
 }
 
 /// `edge_router_origins address|CIDR|name ...;`
-unsafe extern "C" fn set_origins(
+pub(super) unsafe extern "C" fn set_origins(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
     conf: *mut c_void,
@@ -163,7 +159,7 @@ unsafe extern "C" fn set_origins(
 }
 
 /// `edge_router_query drop|delivery;`
-unsafe extern "C" fn set_query(
+pub(super) unsafe extern "C" fn set_query(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
     conf: *mut c_void,
@@ -194,7 +190,7 @@ unsafe extern "C" fn set_query(
 }
 
 /// `edge_router_upstream;` inside `upstream {}`.
-unsafe extern "C" fn set_upstream(
+pub(super) unsafe extern "C" fn set_upstream(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
     conf: *mut c_void,
@@ -233,152 +229,3 @@ unsafe extern "C" fn set_upstream(
         NGX_CONF_OK
     })
 }
-
-const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
-
-const fn command(
-    name: ngx_str_t,
-    type_: u32,
-    set: unsafe extern "C" fn(*mut ngx_conf_t, *mut ngx_command_t, *mut c_void) -> *mut c_char,
-    conf: usize,
-    offset: usize,
-) -> ngx_command_t {
-    ngx_command_t {
-        name,
-        type_: type_ as ngx_uint_t,
-        set: Some(set),
-        conf: conf as ngx_uint_t,
-        offset: offset as ngx_uint_t,
-        post: ptr::null_mut(),
-    }
-}
-
-pub static mut COMMANDS: [ngx_command_t; 19] = [
-    command(
-        ngx_string!("edge_router_zone"),
-        NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2,
-        set_zone,
-        NGX_HTTP_MAIN_CONF_OFFSET,
-        0,
-    ),
-    command(
-        ngx_string!("edge_router"),
-        NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
-        ngx_http_set_complex_value_slot,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        offset_of!(LocConf, name),
-    ),
-    command(
-        ngx_string!("edge_router_api"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        set_prefix,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        offset_of!(LocConf, api),
-    ),
-    command(
-        ngx_string!("edge_router_probe"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        set_prefix,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        offset_of!(LocConf, probe),
-    ),
-    command(
-        ngx_string!("edge_router_valid"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        ngx_conf_set_msec_slot,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        offset_of!(LocConf, valid),
-    ),
-    command(
-        ngx_string!("edge_router_negative"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        ngx_conf_set_msec_slot,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        offset_of!(LocConf, negative),
-    ),
-    command(
-        ngx_string!("edge_router_stale"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        ngx_conf_set_msec_slot,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        offset_of!(LocConf, stale),
-    ),
-    command(
-        ngx_string!("edge_router_grace"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        ngx_conf_set_msec_slot,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        offset_of!(LocConf, grace),
-    ),
-    command(
-        ngx_string!("edge_router_fail_timeout"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        ngx_conf_set_msec_slot,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        offset_of!(LocConf, fail_timeout),
-    ),
-    command(
-        ngx_string!("edge_router_max_fails"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        ngx_conf_set_num_slot,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        offset_of!(LocConf, max_fails),
-    ),
-    command(
-        ngx_string!("edge_router_lookups"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        ngx_conf_set_num_slot,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        offset_of!(LocConf, lookups),
-    ),
-    command(
-        ngx_string!("edge_router_origins"),
-        ANY_LEVEL | NGX_CONF_1MORE,
-        set_origins,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        0,
-    ),
-    command(
-        ngx_string!("edge_router_viewer_key"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        ngx_http_set_complex_value_slot,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        offset_of!(LocConf, viewer_key),
-    ),
-    command(
-        ngx_string!("edge_router_collapse"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        ngx_http_set_complex_value_slot,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        offset_of!(LocConf, collapse),
-    ),
-    command(
-        ngx_string!("edge_router_collapse_max"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        ngx_conf_set_num_slot,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        offset_of!(LocConf, collapse_max),
-    ),
-    command(
-        ngx_string!("edge_router_query"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        set_query,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        0,
-    ),
-    command(
-        ngx_string!("edge_router_metrics"),
-        NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
-        crate::metrics::set_metrics,
-        NGX_HTTP_LOC_CONF_OFFSET,
-        0,
-    ),
-    command(
-        ngx_string!("edge_router_upstream"),
-        NGX_HTTP_UPS_CONF | NGX_CONF_NOARGS,
-        set_upstream,
-        NGX_HTTP_SRV_CONF_OFFSET,
-        0,
-    ),
-    ngx_command_t::empty(),
-];

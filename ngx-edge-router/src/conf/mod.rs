@@ -3,15 +3,18 @@
 //! `edge_router_stale`, `edge_router_grace`, `edge_router_viewer_key`,
 //! `edge_router_origins`, `edge_router_max_fails`, `edge_router_fail_timeout`,
 //! `edge_router_lookups`, `edge_router_probe`, `edge_router_collapse`,
-//! `edge_router_collapse_max`, `edge_router_query`, `edge_router_metrics`
-//! and `edge_router_upstream`.
+//! `edge_router_collapse_max`, `edge_router_query`, `edge_router_metrics`,
+//! `edge_router_upstream`, `edge_router_viewers`, `edge_router_viewer_report`,
+//! `edge_router_viewer_report_interval`, `edge_router_playback_secret`,
+//! `edge_router_token` and `edge_router_signed`.
 //!
 //! Here the configuration's types, defaults and merge; the directives'
 //! handlers and the command table are in `directives.rs`.
 
+mod commands;
 mod directives;
 
-pub use self::directives::COMMANDS;
+pub use self::commands::COMMANDS;
 
 use core::ffi::{c_char, c_void};
 use core::ptr;
@@ -54,6 +57,9 @@ pub const RETRY_AFTER_FAILURE_MS: u64 = 1_000;
 /// A worker's claim to refresh a route in the background lapses after this
 /// long (its lookup was cut short, or the worker died).
 pub const REFRESH_CLAIM_MS: u64 = 5_000;
+/// `edge_router_viewer_report_interval` default: how often the edge sends
+/// its viewer counts to the API.
+pub const DEFAULT_REPORT_INTERVAL_MS: ngx_msec_t = 5_000;
 /// Smallest accepted `edge_router_zone` size.
 const MIN_ZONE_SIZE: isize = 64 * 1024;
 
@@ -62,16 +68,20 @@ const QUERY_DROP: ngx_int_t = 0;
 const QUERY_DELIVERY: ngx_int_t = 1;
 const UNSET_NUM: ngx_int_t = -1;
 
-/// `http` level: the shared route cache.
+/// `http` level: the shared route cache and the playback signing secret.
 #[derive(Debug)]
 pub struct MainConf {
     pub zone: *mut ngx_shm_zone_t,
+    /// `edge_router_playback_secret`: the secret's bytes (read from its file
+    /// at configuration time); empty when not set.
+    pub secret: Vec<u8>,
 }
 
 impl Default for MainConf {
     fn default() -> Self {
         MainConf {
             zone: ptr::null_mut(),
+            secret: Vec::new(),
         }
     }
 }
@@ -109,6 +119,19 @@ pub struct LocConf {
     pub collapse_max: ngx_int_t,
     /// `edge_router_query`: 0 `drop`, 1 `delivery`.
     pub query: ngx_int_t,
+    /// `edge_router_viewers`: count this location's viewers (1, the
+    /// default) or not (0).
+    pub viewers: ngx_int_t,
+    /// `edge_router_viewer_report`: internal location prefix of the viewer
+    /// report to the API; empty: no report.
+    pub report: ngx_str_t,
+    pub report_interval: ngx_msec_t,
+    /// `edge_router_token`: the playback token of the request (from its
+    /// path); null: tokens are not looked at.
+    pub token: *mut ngx_http_complex_value_t,
+    /// `edge_router_signed`: playback needs a valid token (1), or only
+    /// where the stream's configuration asks for it (0).
+    pub signed: ngx_int_t,
     /// `edge_router_origins`; `None` when not set at this level.
     pub origins: Option<AllowList>,
 }
@@ -136,6 +159,14 @@ impl Default for LocConf {
             lookups: UNSET_NUM,
             collapse_max: UNSET_NUM,
             query: UNSET_NUM,
+            report: ngx_str_t {
+                len: 0,
+                data: ptr::null_mut(),
+            },
+            viewers: UNSET_NUM,
+            report_interval: UNSET_MSEC,
+            token: ptr::null_mut(),
+            signed: UNSET_NUM,
             origins: None,
         }
     }
@@ -202,6 +233,12 @@ impl LocConf {
         if self.probe.data.is_null() {
             self.probe = prev.probe;
         }
+        if self.report.data.is_null() {
+            self.report = prev.report;
+        }
+        if self.token.is_null() {
+            self.token = prev.token;
+        }
         let msec = |v: &mut ngx_msec_t, p: ngx_msec_t, d: ngx_msec_t| {
             if *v == UNSET_MSEC {
                 *v = if p == UNSET_MSEC { d } else { p };
@@ -211,6 +248,11 @@ impl LocConf {
         msec(&mut self.negative, prev.negative, DEFAULT_NEGATIVE_MS);
         msec(&mut self.stale, prev.stale, DEFAULT_STALE_MS);
         msec(&mut self.grace, prev.grace, DEFAULT_GRACE_MS);
+        msec(
+            &mut self.report_interval,
+            prev.report_interval,
+            DEFAULT_REPORT_INTERVAL_MS,
+        );
         msec(
             &mut self.fail_timeout,
             prev.fail_timeout,
@@ -229,6 +271,8 @@ impl LocConf {
             DEFAULT_COLLAPSE_MAX,
         );
         num(&mut self.query, prev.query, QUERY_DROP);
+        num(&mut self.signed, prev.signed, 0);
+        num(&mut self.viewers, prev.viewers, 1);
         if self.origins.is_none() {
             self.origins = prev.origins.clone();
         }
@@ -258,7 +302,24 @@ pub unsafe extern "C" fn merge_loc_conf(
             return NGX_CONF_ERROR;
         }
         // SAFETY: `cf` is the configuration being parsed.
-        let zone = unsafe { EdgeRouter::main_conf(&*cf) }.map_or(ptr::null_mut(), |m| m.zone);
+        let mcf = unsafe { EdgeRouter::main_conf(&*cf) };
+        if (conf.signed == 1 || !conf.token.is_null()) && mcf.is_none_or(|m| m.secret.is_empty()) {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "\"edge_router_token\" and \"edge_router_signed\" require \"edge_router_playback_secret\""
+            );
+            return NGX_CONF_ERROR;
+        }
+        if conf.signed == 1 && conf.token.is_null() {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "\"edge_router_signed on\" requires \"edge_router_token\""
+            );
+            return NGX_CONF_ERROR;
+        }
+        let zone = mcf.map_or(ptr::null_mut(), |m| m.zone);
         if zone.is_null() {
             ngx_conf_log_error!(
                 NGX_LOG_EMERG,

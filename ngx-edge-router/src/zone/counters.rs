@@ -16,6 +16,8 @@ pub(super) struct Counters {
     pub(super) latency: [AtomicU64; 10],
     pub(super) latency_sum_ms: AtomicU64,
     pub(super) evictions: AtomicU64,
+    /// Viewer requests not counted: the audience table was full.
+    pub(super) audience_full: AtomicU64,
     /// Entries in the failure memory: while 0 (the normal case) a request
     /// needs no lock to learn that no origin is down.
     pub(super) health_entries: AtomicU64,
@@ -70,6 +72,7 @@ impl Counters {
             latency: Default::default(),
             latency_sum_ms: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
+            audience_full: AtomicU64::new(0),
             health_entries: AtomicU64::new(0),
             origins: core::array::from_fn(|_| OriginSlot::free()),
         }
@@ -144,6 +147,7 @@ impl Zone {
             }
             snap.latency_sum_ms = c.latency_sum_ms.load(Ordering::Relaxed);
             snap.evictions = c.evictions.load(Ordering::Relaxed);
+            snap.audience_full = c.audience_full.load(Ordering::Relaxed);
         }
         let mut l = self.lock();
         // SAFETY: the pool header is valid while the zone is mapped.
@@ -153,6 +157,14 @@ impl Zone {
         snap.zone_bytes = (sp.end as u64).saturating_sub(sp.start as u64);
         snap.zone_used_bytes = snap.zone_bytes.saturating_sub(sp.pfree as u64 * page);
         let Some(s) = l.shared() else { return snap };
+        for (k, a) in s.audience.streams.iter() {
+            let n = a.count(now);
+            if n > 0 && edge_router_policy::is_valid_stream_name(k.as_bytes()) {
+                snap.viewers
+                    .push((String::from_utf8_lossy(k.as_bytes()).into_owned(), n));
+            }
+        }
+        snap.viewers.sort();
         for (_, slot) in s.routes.iter() {
             snap.routes += 1;
             if Route::decode(slot.route.as_bytes()).is_some_and(|r| r.kind == RouteKind::NotFound) {

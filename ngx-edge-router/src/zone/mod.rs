@@ -1,5 +1,6 @@
 //! The shared zone of `edge_router_zone`: the route cache (stream name →
-//! encoded [`Route`]) and the origins' failure memory, in red-black trees
+//! encoded [`Route`]), the origins' failure memory and the streams' viewer
+//! counts (`audience`), in red-black trees
 //! allocated from the zone's slab pool.
 //!
 //! Every access holds the slab pool's own mutex (`ngx_shmtx_t`), like nginx's
@@ -14,6 +15,7 @@
 //! (`counters`); the route cache and the lock are here.
 
 mod alloc;
+mod audience;
 mod counters;
 mod health;
 
@@ -48,6 +50,7 @@ struct Slot {
 struct Shared {
     routes: RbTreeMap<Key, Slot, ShmAlloc>,
     health: RbTreeMap<Key, Health, ShmAlloc>,
+    audience: audience::Audiences,
     counters: Counters,
 }
 
@@ -67,15 +70,19 @@ pub unsafe extern "C" fn init_zone(zone: *mut ngx_shm_zone_t, _data: *mut c_void
         let sp = unsafe { &mut *pool.as_ptr() };
         if sp.data.is_null() {
             let alloc = ShmAlloc(pool);
-            let (Ok(routes), Ok(health)) = (
+            // SAFETY: as above.
+            let size = unsafe { (*zone).shm.size };
+            let (Ok(routes), Ok(health), Some(audience)) = (
                 RbTreeMap::try_new_in(alloc.clone()),
                 RbTreeMap::try_new_in(alloc.clone()),
+                audience::Audiences::new(alloc.clone(), size),
             ) else {
                 return Status::NGX_ERROR.into();
             };
             let shared = Shared {
                 routes,
                 health,
+                audience,
                 counters: Counters::new(),
             };
             let Ok(p) = ngx::allocator::allocate(shared, &alloc) else {

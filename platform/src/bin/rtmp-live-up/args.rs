@@ -95,6 +95,22 @@ pub struct Args {
     /// The longest the edge keeps a DNS answer.
     #[arg(long, env = "EDGE_RESOLVER_VALID", default_value = "10s")]
     pub edge_resolver_valid: String,
+    /// `on`: every stream needs a signed playback link (/t/<token>/...);
+    /// `off`: only streams whose key says `:signed`.
+    #[arg(long, env = "EDGE_PLAYBACK_SIGNED", default_value = "off", value_parser = ["on", "off"])]
+    pub edge_playback_signed: String,
+    /// File holding the secret playback links are signed with [default:
+    /// generated once into STATE_DIR/playback-secret].
+    #[arg(long, env = "PLAYBACK_SECRET_FILE")]
+    pub playback_secret_file: Option<PathBuf>,
+    /// Token edges send viewer counts with [default: generated once into
+    /// STATE_DIR/api-edge-token].
+    #[arg(long, env = "API_EDGE_TOKEN", hide_env_values = true)]
+    pub api_edge_token: Option<String>,
+    /// Operator token (issuing playback links) [default: generated once
+    /// into STATE_DIR/api-operator-token].
+    #[arg(long, env = "API_OPERATOR_TOKEN", hide_env_values = true)]
+    pub api_operator_token: Option<String>,
     /// Registry token [default: generated once into STATE_DIR/api-report-token].
     #[arg(long, env = "API_REPORT_TOKEN", hide_env_values = true)]
     pub api_report_token: Option<String>,
@@ -122,6 +138,7 @@ impl Args {
             cors_origin: self.edge_cors_origin.clone(),
             resolver: non_empty(&self.edge_resolver),
             resolver_valid: self.edge_resolver_valid.clone(),
+            playback_signed: self.edge_playback_signed.clone(),
         }
     }
 

@@ -126,6 +126,25 @@ fn prepare(a: &Args) -> Result<(Topology, Option<String>, Option<workers::Ids>),
         Some(t) => t,
         None => secret("api-report-token")?,
     };
+    let edge_token = match non_empty(&a.api_edge_token) {
+        Some(t) => t,
+        None => secret("api-edge-token")?,
+    };
+    let operator_token = match non_empty(&a.api_operator_token) {
+        Some(t) => t,
+        None => secret("api-operator-token")?,
+    };
+    let playback_secret_file = match a
+        .playback_secret_file
+        .clone()
+        .filter(|f| !f.as_os_str().is_empty())
+    {
+        Some(f) => f,
+        None => {
+            secret("playback-secret")?;
+            state_dir.join("playback-secret")
+        }
+    };
     let (stream_keys, obs_key) = match non_empty(&a.stream_keys) {
         Some(k) => (k, None),
         None => {
@@ -165,6 +184,9 @@ fn prepare(a: &Args) -> Result<(Topology, Option<String>, Option<workers::Ids>),
             report_token,
             stream_keys,
             redis_password,
+            edge_token,
+            operator_token,
+            playback_secret_file,
         },
         root,
         bin_dir,

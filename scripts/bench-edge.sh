@@ -73,11 +73,14 @@ if [[ -n ${PRINT_EDGE_CONF:-} ]]; then edge_conf 5s; exit 0; fi
 template_conf() { # template_conf <dir> <port> <module: 1 | 0>
   local out=$1/nginx.conf
   mkdir -p "$1/tmp"
+  [[ -s $tmp/playback-secret ]] || od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$tmp/playback-secret"
   EDGE_MODULE=$ROOT/target/release/libngx_edge_router.so NGINX_USER="nobody nogroup" \
     EDGE_WORKERS=$workers STATE_DIR=$1 API_HOST=127.0.0.1:$aport EDGE_PORT=127.0.0.1:$2 \
     EDGE_ORIGINS=127.0.0.1:$oport EDGE_ROUTE_VALID=5s EDGE_ROUTE_NEGATIVE=1s EDGE_ROUTE_STALE=15m \
     EDGE_ROUTE_GRACE=8s EDGE_VIEWER_KEY='$remote_addr' EDGE_DEBUG_HEADERS=0 EDGE_CORS_ORIGIN='*' \
-    EDGE_RESOLVER=127.0.0.1 PLAYER_DIR=$ROOT/player "$ROOT/target/release/rtmp-live-render" file \
+    EDGE_RESOLVER=127.0.0.1 PLAYER_DIR=$ROOT/player EDGE_PLAYBACK_SIGNED=off \
+    EDGE_PLAYBACK_SECRET_FILE="$tmp/playback-secret" EDGE_API_TOKEN=bench-edge-token-0123456789 \
+    "$ROOT/target/release/rtmp-live-render" file \
     "$ROOT/nginx/edge.conf.template" "$out.rendered"
   local run=(-e 's|^daemon off;|daemon on;|' -e "s|^pid .*|pid $1/nginx.pid;|" -e "s|^error_log stderr notice;|error_log $1/error.log warn;|"
     -e "s|^worker_processes .*|&${proxy_affinity:+ $proxy_affinity}|")

@@ -7,7 +7,8 @@
 # the body's offset in the cache file, which changes sendfile's speed),
 # `edge_router_collapse` by nginx's `proxy_cache_lock <lock>` (`off`: no
 # collapsing; `on`: nginx's own, whose waiters look every 500 ms) and no
-# query canonicalization. Fails if anything of the module is left.
+# query canonicalization, no token check and no viewer counting (its report
+# location stays, unused). Fails if anything of the module is left.
 set -euo pipefail
 conf=$1 origin=$2 lock=$3
 # `$edge_router_collapse_key` becomes the key of the location's
@@ -23,8 +24,9 @@ out=$(awk '
   -e "s|proxy_cache_lock off;|proxy_cache_lock $lock;|" \
   -e '/^ *edge_router[a-z_]*[ ;]/d' \
   -e "s|\$edge_router_origin|$origin|g" -e 's|\$edge_router_session|1000000000000|g' \
-  -e 's|\$edge_router_cache|HIT|g')
-if grep -n 'edge_router_[a-z]*[ ;]\|\$edge_router' <<<"$out" | grep -v -e '_edge_router_\(api\|probe\)' -e '^[0-9]*: *#' >&2; then
+  -e 's|\$edge_router_cache|HIT|g' \
+  -e 's|proxy_set_body \$edge_router_viewer_report;|proxy_set_body "{}";|')
+if grep -n 'edge_router_[a-z]*[ ;]\|\$edge_router' <<<"$out" | grep -v -e '_edge_router_\(api\|probe\|viewers\)' -e '^[0-9]*: *#' >&2; then
   echo "edge-reference: the reference still uses the module (lines above)" >&2
   exit 1
 fi

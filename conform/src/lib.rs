@@ -3,6 +3,7 @@
 //! players depend on. The rules are pure functions (`rules`) over the
 //! parsed playlists (`m3u8`) and media (`media`); `follow` fetches.
 
+pub mod audience;
 pub mod config;
 pub mod error;
 pub mod external;

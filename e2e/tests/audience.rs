@@ -125,6 +125,23 @@ fn signed_playback_everywhere_keeps_one_cache() {
         "another address",
     );
     assert_forbidden(&p, "/t/123.abc/golive/index.m3u8", "malformed");
+    // A flood of forged tokens for made-up streams is refused before any
+    // routing: no lookup, no route, nothing counted.
+    let requests = |m: &str| -> u64 {
+        m.lines()
+            .filter(|l| l.starts_with("edge_router_requests_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let before = requests(&p.edge_get("/metrics").text());
+    let sig = &ta[ta.len() - playback::SIG_LEN..];
+    for i in 0..200 {
+        let path = format!("/t/{}.{sig}/flood{i}/index.m3u8", unix_now() + 60);
+        assert_eq!(p.edge_get(&path).status, 403, "{path}");
+    }
+    let metrics = p.edge_get("/metrics").text();
+    assert_eq!(requests(&metrics), before, "refused requests were routed");
+    assert!(!metrics.contains("flood"), "made-up streams counted");
     // Bound to the viewer's own address: allowed.
     let here = issue(&p, "golive", serde_json::json!({"address": "127.0.0.1"}));
     let th = here["token"].as_str().unwrap();
@@ -244,6 +261,22 @@ fn per_stream_signing_and_viewer_counts() {
     let live: Value = serde_json::from_slice(&p.edge_get("/streams.json").body).unwrap();
     let listed = live["viewers"]["second"].as_u64().unwrap_or(0);
     assert!((29..=31).contains(&listed), "/streams.json: {live}");
+
+    // Made-up stream names from many addresses are counted nowhere (only
+    // requests that found a route are).
+    for i in 0..100u8 {
+        let c = reqwest::blocking::Client::builder()
+            .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 4, 1 + i)))
+            .build()
+            .unwrap();
+        let r = c
+            .get(p.edge_url(&format!("/madeup{i}/index.m3u8")))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+    let edge_metrics = p.edge_get("/metrics").text();
+    assert!(!edge_metrics.contains("madeup"), "{edge_metrics}");
 
     // Half of them leave: they drop out of the count within 30 s.
     let left = Instant::now();

@@ -41,9 +41,8 @@ pub fn see(r: &mut Request, lcf: &LocConf, v: &mut Viewer, key: &[u8]) {
     let Some(zone) = v.zone.filter(|_| lcf.viewers == 1) else {
         return;
     };
-    let now = now_ms();
-    zone.see(&v.name, viewer_hash(key), now);
-    if lcf.report.len == 0 || !zone.claim_report(now, lcf.report_interval as u64) {
+    let report = (lcf.report.len > 0).then_some(lcf.report_interval as u64);
+    if !zone.see(&v.name, viewer_hash(key), now_ms(), report) {
         return;
     }
     if subrequest::spawn::<Report>(r, lcf.report.as_bytes(), b"", ReqCtx::Report, true).is_err() {

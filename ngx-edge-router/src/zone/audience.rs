@@ -42,48 +42,38 @@ impl Audiences {
 }
 
 impl Zone {
-    /// Records viewer `hash` watching `name` at `now`; false when the table
-    /// is full of streams being watched (not counted, see the metrics).
-    pub fn see(&self, name: &[u8], hash: u64, now: u64) -> bool {
+    /// Records viewer `hash` watching `name` at `now` (not when the table
+    /// is full of streams being watched: see the metrics); and, with
+    /// `report` (an interval in ms), whether this caller is the one to send
+    /// the viewer report now. One hold of the lock for both.
+    pub fn see(&self, name: &[u8], hash: u64, now: u64, report: Option<u64>) -> bool {
         let mut l = self.lock();
         let pool = self.pool;
         let Some(s) = l.shared() else {
             return false;
         };
+        let due = report.is_some_and(|interval| claim_report(s, now, interval));
         if let Some(a) = s.audience.streams.get_mut(NgxStr::from_bytes(name)) {
             a.see(hash, now);
-            return true;
+            return due;
         }
         if s.audience.len >= s.audience.cap && !evict_idle(s, now) {
             s.counters.audience_full.fetch_add(1, Ordering::Relaxed);
-            return false;
+            return due;
         }
         let alloc = ShmAlloc(pool);
         let Ok(key) = NgxString::try_from_bytes_in(name, alloc) else {
             s.counters.audience_full.fetch_add(1, Ordering::Relaxed);
-            return false;
+            return due;
         };
         let mut a = Audience::default();
         a.see(hash, now);
         if s.audience.streams.try_insert(key, a).is_err() {
             s.counters.audience_full.fetch_add(1, Ordering::Relaxed);
-            return false;
+            return due;
         }
         s.audience.len += 1;
-        true
-    }
-
-    /// Claims sending the viewer report (one worker every `interval` ms).
-    pub fn claim_report(&self, now: u64, interval: u64) -> bool {
-        let mut l = self.lock();
-        let Some(s) = l.shared() else {
-            return false;
-        };
-        if s.audience.report_ms != 0 && now.saturating_sub(s.audience.report_ms) < interval {
-            return false;
-        }
-        s.audience.report_ms = now;
-        true
+        due
     }
 
     /// Each counted stream's current number of viewers.
@@ -98,6 +88,15 @@ impl Zone {
             .map(|(k, a)| (k.as_bytes().to_vec(), a.count(now)))
             .collect()
     }
+}
+
+/// Claims sending the viewer report (one worker every `interval` ms).
+fn claim_report(s: &mut Shared, now: u64, interval: u64) -> bool {
+    if s.audience.report_ms != 0 && now.saturating_sub(s.audience.report_ms) < interval {
+        return false;
+    }
+    s.audience.report_ms = now;
+    true
 }
 
 /// Drops the entries nobody watched within the window; false if none.

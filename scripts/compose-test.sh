@@ -198,8 +198,8 @@ path=$(podman exec "$(container_of api)" curl -fsS -X POST -H "Authorization: Be
   http://127.0.0.1:9090/streams/golive/playback-tokens | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])') ||
   fail "issuing a playback token"
 probe "http://127.0.0.1:$edge${path%index.m3u8}master.m3u8"
-forged=$(secret)$(secret)
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$edge/t/4102444800.${forged:0:43}/golive/master.m3u8")
+fake=$(secret)$(secret)
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$edge/t/4102444800.${fake:0:43}/golive/master.m3u8")
 [[ $code == 403 ]] || fail "a forged playback token: the edge answered $code, not 403"
 until=$((SECONDS + 30))
 until curl -fsS "http://127.0.0.1:$edge/streams.json" | python3 -c 'import json,sys; sys.exit(json.load(sys.stdin).get("viewers",{}).get("golive",0) < 1)'; do

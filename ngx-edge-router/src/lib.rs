@@ -58,8 +58,8 @@ use core::ffi::c_void;
 use core::ptr;
 
 use ngx::ffi::{
-    ngx_conf_t, ngx_http_module_t, ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_int_t, ngx_module_t,
-    NGX_HTTP_MODULE,
+    ngx_conf_t, ngx_http_module_t, ngx_http_phases_NGX_HTTP_ACCESS_PHASE,
+    ngx_http_phases_NGX_HTTP_SERVER_REWRITE_PHASE, ngx_int_t, ngx_module_t, NGX_HTTP_MODULE,
 };
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, HttpModuleServerConf};
 
@@ -86,6 +86,15 @@ impl HttpModule for EdgeRouter {
             // once, before any request.
             unsafe {
                 lookup::install_filters();
+                if playback::index_token_variable(cf) != ngx::ffi::NGX_OK as ngx_int_t
+                    || ffi::add_phase_handler(
+                        cf,
+                        ngx_http_phases_NGX_HTTP_SERVER_REWRITE_PHASE,
+                        playback::take_prefix,
+                    ) != ngx::ffi::NGX_OK as ngx_int_t
+                {
+                    return ngx::ffi::NGX_ERROR as ngx_int_t;
+                }
                 ffi::add_phase_handler(
                     cf,
                     ngx_http_phases_NGX_HTTP_ACCESS_PHASE,

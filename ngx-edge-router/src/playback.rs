@@ -1,21 +1,24 @@
 //! Signed playback: `edge_router_playback_secret` (the secret, read from
-//! its file when the configuration is loaded) and the check of a request's
-//! token (`edge_router_token`, taken from the path by the configuration,
-//! `/t/<token>/<stream>/...`) before any routing. The token's format is
+//! its file when the configuration is loaded); `edge_router_token_prefix`
+//! (a server-rewrite-phase handler that takes `/t/<token>` off the path,
+//! before any location is chosen, and keeps the token in
+//! `$edge_router_token`); and the check of a request's token
+//! (`edge_router_token`) before any routing. The token's format is
 //! `rtmp_live_types::playback`, shared with the API that issues tokens.
 //!
 //! The token never reaches the cache or collapse keys, nor the origin: the
-//! configuration strips it from the URI, so signed and unsigned viewers
-//! share every cached object.
+//! path goes on without it, so signed and unsigned viewers share every
+//! cached object.
 
 use core::ffi::{c_char, c_void};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::ffi::{
-    ngx_command_t, ngx_conf_t, ngx_int_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_INTERNAL_SERVER_ERROR,
-    NGX_LOG_EMERG, NGX_LOG_INFO,
+    ngx_command_t, ngx_conf_t, ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_DECLINED,
+    NGX_HTTP_FORBIDDEN, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_EMERG, NGX_LOG_INFO,
 };
-use ngx::http::{HttpModuleMainConf, Request};
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::{ngx_conf_log_error, ngx_log_error};
 use rtmp_live_types::playback::{self, MIN_SECRET_LEN};
 
@@ -77,6 +80,102 @@ pub unsafe extern "C" fn set_secret(
         mcf.secret = secret;
         NGX_CONF_OK
     })
+}
+
+/// The index of `$edge_router_token` among the request's variables.
+static TOKEN_VAR: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Finds `$edge_router_token`'s index (postconfiguration).
+///
+/// # Safety
+/// `cf` must be the configuration being parsed.
+pub unsafe fn index_token_variable(cf: *mut ngx_conf_t) -> ngx_int_t {
+    let mut name = ngx::ngx_string!("edge_router_token");
+    // SAFETY: per the contract; the variable was added in preconfiguration.
+    let i = unsafe { ngx::ffi::ngx_http_get_variable_index(cf, &mut name) };
+    match usize::try_from(i) {
+        Ok(i) => {
+            TOKEN_VAR.store(i, Ordering::Relaxed);
+            ngx::ffi::NGX_OK as ngx_int_t
+        }
+        Err(_) => ngx::ffi::NGX_ERROR as ngx_int_t,
+    }
+}
+
+/// Whether `t` has a token's shape closely enough to be taken off the path
+/// (and then checked, or refused): a digit first, a `.`, only the token's
+/// characters. No stream or rendition folder name has a `.`, so a path
+/// such as `/t/720p/index.m3u8` (stream `t`) is left alone.
+fn token_like(t: &[u8]) -> bool {
+    !t.is_empty()
+        && t.len() <= 2 * playback::MAX_TOKEN_LEN
+        && t[0].is_ascii_digit()
+        && t.contains(&b'.')
+        && t.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// The server-rewrite-phase handler (`NGX_HTTP_SERVER_REWRITE_PHASE`):
+/// with `edge_router_token_prefix /t/`, `/t/<token>/<rest>` goes on as
+/// `/<rest>` (the decoded, normalized path nginx matches locations
+/// against) with the token in `$edge_router_token`. Never an answer.
+pub unsafe extern "C" fn take_prefix(r: *mut ngx_http_request_t) -> ngx_int_t {
+    guard(NGX_DECLINED as ngx_int_t, || {
+        // SAFETY: nginx calls phase handlers with a live request.
+        let req = unsafe { Request::from_ngx_http_request(r) };
+        strip(req);
+        NGX_DECLINED as ngx_int_t
+    })
+}
+
+fn strip(r: &mut Request) {
+    let Some(lcf) = EdgeRouter::location_conf(r.as_ref()) else {
+        return;
+    };
+    let index = TOKEN_VAR.load(Ordering::Relaxed);
+    if lcf.token_prefix.len == 0 || index == usize::MAX || !r.is_main() {
+        return;
+    }
+    // The path and the token stay where they are, in the request's pool.
+    let uri: &[u8] = {
+        let u = r.as_ref().uri;
+        if u.data.is_null() {
+            return;
+        }
+        // SAFETY: `r->uri` is `len` bytes in the request's pool, which
+        // outlives the request's handlers and variables.
+        unsafe { core::slice::from_raw_parts(u.data, u.len) }
+    };
+    let Some(rest) = uri.strip_prefix(lcf.token_prefix.as_bytes()) else {
+        return;
+    };
+    let Some(slash) = rest.iter().position(|&b| b == b'/') else {
+        return;
+    };
+    let (token, path) = rest.split_at(slash);
+    if !token_like(token) {
+        return;
+    }
+    let raw: *mut ngx_http_request_t = (&mut *r).into();
+    // SAFETY: a live main request before its location is chosen: nginx
+    // matches locations against `r->uri`, builds the upstream request from
+    // it (`valid_unparsed_uri` 0, escaped: `quoted_uri`) and takes the
+    // extension from it (`ngx_http_set_exten`); `r->variables` has a slot
+    // per indexed variable, `index` among them.
+    unsafe {
+        if crate::variables::set_kept((*raw).variables.add(index), token)
+            != ngx::core::Status::NGX_OK
+        {
+            return;
+        }
+        (*raw).uri = ngx_str_t {
+            len: path.len(),
+            data: path.as_ptr().cast_mut(),
+        };
+        (*raw).set_valid_unparsed_uri(0);
+        (*raw).set_quoted_uri(1);
+        ngx::ffi::ngx_http_set_exten(raw);
+    }
 }
 
 /// nginx's cached wall clock, Unix seconds.

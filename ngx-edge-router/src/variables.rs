@@ -39,17 +39,39 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
         );
         return NGX_ERROR as ngx_int_t;
     }
-    let vars: [(ngx_str_t, Getter); 5] = [
-        (ngx_string!("edge_router_origin"), get_origin),
-        (ngx_string!("edge_router_cache"), get_cache),
-        (ngx_string!("edge_router_session"), get_session),
-        (ngx_string!("edge_router_collapse_key"), get_collapse_key),
-        (ngx_string!("edge_router_viewer_report"), get_viewer_report),
+    let vars: [(ngx_str_t, Getter, u32); 6] = [
+        (
+            ngx_string!("edge_router_origin"),
+            get_origin,
+            NGX_HTTP_VAR_NOCACHEABLE,
+        ),
+        (
+            ngx_string!("edge_router_cache"),
+            get_cache,
+            NGX_HTTP_VAR_NOCACHEABLE,
+        ),
+        (
+            ngx_string!("edge_router_session"),
+            get_session,
+            NGX_HTTP_VAR_NOCACHEABLE,
+        ),
+        (
+            ngx_string!("edge_router_collapse_key"),
+            get_collapse_key,
+            NGX_HTTP_VAR_NOCACHEABLE,
+        ),
+        (
+            ngx_string!("edge_router_viewer_report"),
+            get_viewer_report,
+            NGX_HTTP_VAR_NOCACHEABLE,
+        ),
+        // Set by `playback::take_prefix` before any location is chosen, and
+        // kept (cacheable: a complex value's flush would forget it).
+        (ngx_string!("edge_router_token"), get_no_token, 0),
     ];
-    for (mut name, get) in vars {
+    for (mut name, get, flags) in vars {
         // SAFETY: per the contract, `cf` is the configuration being parsed.
-        let v =
-            unsafe { ngx_http_add_variable(cf, &mut name, NGX_HTTP_VAR_NOCACHEABLE as ngx_uint_t) };
+        let v = unsafe { ngx_http_add_variable(cf, &mut name, flags as ngx_uint_t) };
         // SAFETY: nginx returned a valid variable or null.
         let Some(v) = (unsafe { v.as_mut() }) else {
             return NGX_ERROR as ngx_int_t;
@@ -68,13 +90,37 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
 /// from the lowest bit of a little-endian word; [`check_layout`] verifies it
 /// against bindgen's getters when the configuration loads.
 fn bits(len: usize, valid: bool, not_found: bool) -> ngx::ffi::__BindgenBitfieldUnit<[u8; 4]> {
+    bits_cacheable(len, valid, not_found, false)
+}
+
+fn bits_cacheable(
+    len: usize,
+    valid: bool,
+    not_found: bool,
+    cacheable: bool,
+) -> ngx::ffi::__BindgenBitfieldUnit<[u8; 4]> {
     const LEN_MASK: u32 = (1 << 28) - 1;
     // `set` refuses longer values (nginx's `len` has 28 bits)
     let word = (len as u32 & LEN_MASK)
         | u32::from(valid) << 28
-        | 1 << 29 // no_cacheable
+        | u32::from(!cacheable) << 29 // no_cacheable
         | u32::from(not_found) << 30;
     ngx::ffi::__BindgenBitfieldUnit::new(word.to_le_bytes())
+}
+
+/// Sets `v`, a cacheable variable's value, to `bytes` (which outlive the
+/// request).
+pub fn set_kept(v: *mut ngx_http_variable_value_t, bytes: &[u8]) -> Status {
+    // SAFETY: the caller passes a valid variable value to fill.
+    let Some(v) = (unsafe { v.as_mut() }) else {
+        return Status::NGX_ERROR;
+    };
+    if bytes.len() >= 1 << 28 {
+        return Status::NGX_ERROR;
+    }
+    v._bitfield_1 = bits_cacheable(bytes.len(), true, false, true);
+    v.data = bytes.as_ptr().cast_mut();
+    Status::NGX_OK
 }
 
 /// Sets `v` to `bytes` (which outlive the request) or to "not found".
@@ -107,6 +153,10 @@ pub fn check_layout() -> bool {
     ]
     .into_iter()
     .all(|(len, valid, not_found)| {
+        v._bitfield_1 = bits_cacheable(len, valid, not_found, true);
+        if v.no_cacheable() != 0 || v.len() as usize != len {
+            return false;
+        }
         v._bitfield_1 = bits(len, valid, not_found);
         v.len() as usize == len
             && (v.valid() == 1) == valid
@@ -189,4 +239,10 @@ fn viewer_report(r: &mut Request, v: *mut ngx_http_variable_value_t) -> Status {
 
 http_variable_get!(get_viewer_report, |r: &mut Request, v, _| viewer_report(
     r, v
+));
+
+// `$edge_router_token` of a request whose path had no token: empty.
+http_variable_get!(get_no_token, |_r: &mut Request, v, _| guard(
+    Status::NGX_ERROR,
+    || set_kept(v, b"")
 ));

@@ -224,7 +224,8 @@ fn check_full(what: &str, text: &str) {
 #[test]
 fn the_template_means_what_the_module_documents() {
     let t = template();
-    assert!(check(&t, &router_upstreams(&t)).is_empty());
+    let problems = check(&t, &router_upstreams(&t));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]

@@ -36,7 +36,7 @@ const fn command(
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 25] = [
+pub static mut COMMANDS: [ngx_command_t; 26] = [
     command(
         ngx_string!("edge_router_zone"),
         NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2,
@@ -183,6 +183,13 @@ pub static mut COMMANDS: [ngx_command_t; 25] = [
         crate::playback::set_secret,
         NGX_HTTP_MAIN_CONF_OFFSET,
         0,
+    ),
+    command(
+        ngx_string!("edge_router_token_prefix"),
+        NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_CONF_TAKE1,
+        set_prefix,
+        NGX_HTTP_LOC_CONF_OFFSET,
+        offset_of!(LocConf, token_prefix),
     ),
     command(
         ngx_string!("edge_router_token"),

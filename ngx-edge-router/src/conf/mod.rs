@@ -6,7 +6,7 @@
 //! `edge_router_collapse_max`, `edge_router_query`, `edge_router_metrics`,
 //! `edge_router_upstream`, `edge_router_viewers`, `edge_router_viewer_report`,
 //! `edge_router_viewer_report_interval`, `edge_router_playback_secret`,
-//! `edge_router_token` and `edge_router_signed`.
+//! `edge_router_token_prefix`, `edge_router_token` and `edge_router_signed`.
 //!
 //! Here the configuration's types, defaults and merge; the directives'
 //! handlers and the command table are in `directives.rs`.
@@ -126,6 +126,9 @@ pub struct LocConf {
     /// report to the API; empty: no report.
     pub report: ngx_str_t,
     pub report_interval: ngx_msec_t,
+    /// `edge_router_token_prefix` (server level): the path prefix signed
+    /// links start with (`/t/`); empty: none.
+    pub token_prefix: ngx_str_t,
     /// `edge_router_token`: the playback token of the request (from its
     /// path); null: tokens are not looked at.
     pub token: *mut ngx_http_complex_value_t,
@@ -165,6 +168,10 @@ impl Default for LocConf {
             },
             viewers: UNSET_NUM,
             report_interval: UNSET_MSEC,
+            token_prefix: ngx_str_t {
+                len: 0,
+                data: ptr::null_mut(),
+            },
             token: ptr::null_mut(),
             signed: UNSET_NUM,
             origins: None,
@@ -238,6 +245,9 @@ impl LocConf {
         }
         if self.token.is_null() {
             self.token = prev.token;
+        }
+        if self.token_prefix.data.is_null() {
+            self.token_prefix = prev.token_prefix;
         }
         let msec = |v: &mut ngx_msec_t, p: ngx_msec_t, d: ngx_msec_t| {
             if *v == UNSET_MSEC {

@@ -11,6 +11,13 @@ use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 
+/// The value of an `Authorization: Bearer <value>` header (scheme case
+/// insensitive, surrounding spaces dropped), `None` for any other header.
+pub fn bearer(header: Option<&str>) -> Option<&str> {
+    let (scheme, rest) = header?.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
+}
+
 /// Shortest accepted stream key: keys are secrets, not names.
 pub const MIN_KEY_LEN: usize = 16;
 
@@ -217,7 +224,7 @@ impl Tokens {
         if self.is_open() {
             return Ok(Writer { hosts: None });
         }
-        let given = crate::roles::bearer(header).ok_or(ApiError::Unauthorized)?;
+        let given = bearer(header).ok_or(ApiError::Unauthorized)?;
         let mut found: Option<Writer> = None;
         if let Some(t) = &self.any_host {
             if bool::from(t.as_bytes().ct_eq(given.as_bytes())) {

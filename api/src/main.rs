@@ -12,6 +12,7 @@ mod metrics;
 mod playback;
 mod roles;
 mod routes;
+mod secret;
 mod server;
 mod state;
 mod store;
@@ -25,8 +26,8 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
-use crate::playback::PlaybackSecret;
 use crate::roles::RoleToken;
+use crate::secret::PlaybackSecret;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

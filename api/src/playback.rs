@@ -7,7 +7,6 @@
 //! Tokens are credentials: never logged, and answered with `no-store`.
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
@@ -19,55 +18,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Operator, OptionalJson};
-use crate::routes::Shared;
+use crate::state::Shared;
 
 /// A token's lifetime when the request names none.
 pub const DEFAULT_TTL_SECS: u64 = 3600;
 /// The longest lifetime a token may be given (a week).
 pub const MAX_TTL_SECS: u64 = 604_800;
-
-/// The signing secret (`API_PLAYBACK_SECRET_FILE`); never printed.
-pub struct PlaybackSecret(Vec<u8>);
-
-impl std::fmt::Debug for PlaybackSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PlaybackSecret(redacted)")
-    }
-}
-
-impl PlaybackSecret {
-    /// The file's content without trailing whitespace (a newline written by
-    /// an editor or `echo` is not part of the secret), at least
-    /// [`playback::MIN_SECRET_LEN`] bytes. Errors never show the content.
-    pub fn load(path: &Path) -> Result<PlaybackSecret, String> {
-        let raw =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Self::from_bytes(raw, &path.display().to_string())
-    }
-
-    /// The secret given as a value (`API_PLAYBACK_SECRET`).
-    pub fn from_value(value: &str) -> Result<PlaybackSecret, String> {
-        Self::from_bytes(value.as_bytes().to_vec(), "API_PLAYBACK_SECRET")
-    }
-
-    fn from_bytes(mut raw: Vec<u8>, source: &str) -> Result<PlaybackSecret, String> {
-        let len = raw
-            .iter()
-            .rposition(|b| !b.is_ascii_whitespace())
-            .map_or(0, |i| i + 1);
-        raw.truncate(len);
-        if raw.len() < playback::MIN_SECRET_LEN {
-            return Err(format!(
-                "the secret in {} is {} bytes long, at least {} are required (e.g. 32 hex \
-                 characters from /dev/urandom)",
-                source,
-                raw.len(),
-                playback::MIN_SECRET_LEN
-            ));
-        }
-        Ok(PlaybackSecret(raw))
-    }
-}
 
 /// The request body (optional: an empty body takes the defaults). Unknown
 /// fields are refused: a misspelt `address` must not silently give a link
@@ -129,7 +85,7 @@ pub async fn issue(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let expires = now + ttl;
-    let token = playback::sign(&secret.0, name.as_str(), expires, address.as_deref());
+    let token = playback::sign(secret.bytes(), name.as_str(), expires, address.as_deref());
     tracing::info!(stream = %name, expires, bound = address.is_some(), "playback token issued");
     let path = format!("/t/{token}/{name}/index.m3u8");
     Ok((
@@ -170,23 +126,5 @@ mod tests {
         for bad in ["", "192.0.2.300", "example.com", "192.0.2.7:80", "[::1]"] {
             assert!(validate(&req(None, Some(bad))).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn secrets_from_files() {
-        let dir = std::env::temp_dir().join(format!("playback-secret-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("s");
-        std::fs::write(&f, "0123456789abcdef\n\n").unwrap();
-        assert_eq!(PlaybackSecret::load(&f).unwrap().0, b"0123456789abcdef");
-        std::fs::write(&f, "0123456789abcde \n").unwrap();
-        let e = PlaybackSecret::load(&f).unwrap_err();
-        assert!(e.contains("15 bytes") && !e.contains("0123"), "{e}");
-        assert!(PlaybackSecret::load(&dir.join("missing")).is_err());
-        assert_eq!(
-            format!("{:?}", PlaybackSecret(b"x".to_vec())),
-            "PlaybackSecret(redacted)"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

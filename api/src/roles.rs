@@ -7,18 +7,11 @@
 
 use subtle::ConstantTimeEq;
 
-use crate::auth::Tokens;
+use crate::auth::{bearer, Tokens};
 use crate::error::ApiError;
 
 /// Shortest accepted role token: tokens are secrets.
 pub const MIN_ROLE_TOKEN_LEN: usize = 16;
-
-/// The value of an `Authorization: Bearer <value>` header (scheme case
-/// insensitive, surrounding spaces dropped), `None` for any other header.
-pub fn bearer(header: Option<&str>) -> Option<&str> {
-    let (scheme, rest) = header?.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
-}
 
 /// Who may act in one role.
 #[derive(Clone)]

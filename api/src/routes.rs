@@ -20,7 +20,7 @@ use crate::auth::{key_hash, Writer};
 use crate::error::ApiError;
 use crate::extract::{ApiForm, ApiJson, ApiPath, ApiQuery};
 use crate::metrics;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::store::Claim;
 use crate::viewer_snapshot::Snapshot;
 use crate::{playback, viewers};
@@ -29,8 +29,6 @@ use crate::{playback, viewers};
 pub const MAX_BODY: usize = 4 * 1024;
 /// Most streams one `GET /streams` answers with.
 pub const MAX_LIST: usize = 1000;
-
-pub type Shared = State<Arc<AppState>>;
 
 pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
     let trace = TraceLayer::new_for_http()

@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
+use axum::extract::State;
+
 use crate::auth::{StreamKeys, Tokens};
 use crate::limiter::FailureLimiter;
 use crate::metrics::Metrics;
-use crate::playback::PlaybackSecret;
 use crate::roles::RoleToken;
+use crate::secret::PlaybackSecret;
 use crate::store::Store;
 use crate::viewer_snapshot::ViewerCounts;
 
@@ -26,3 +28,6 @@ pub struct AppState {
     /// The viewer counts answered with (refreshed in the background).
     pub viewers: Arc<ViewerCounts>,
 }
+
+/// What every handler gets: the shared state.
+pub type Shared = State<Arc<AppState>>;

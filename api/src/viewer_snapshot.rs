@@ -18,7 +18,12 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
 use crate::metrics::Metrics;
-use crate::viewers::{EDGES, REPORT_PREFIX};
+
+/// Redis: the sorted set of edges with a report, by the time of their last
+/// one (written by `viewers.rs`, read here).
+pub const EDGES: &str = "rl:viewer-edges";
+/// Redis: one edge's current report is `REPORT_PREFIX` + its id.
+pub const REPORT_PREFIX: &str = "rl:viewers:";
 
 /// How often the snapshot is refreshed (and the longest one read may take),
 /// unless the report TTL is short: see [`refresh_every`].

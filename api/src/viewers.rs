@@ -29,8 +29,9 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, EdgeReporter};
-use crate::routes::Shared;
+use crate::state::Shared;
 use crate::store::Store;
+use crate::viewer_snapshot::{EDGES, REPORT_PREFIX};
 
 /// Most streams one report may name (400 beyond).
 pub const MAX_ENTRIES: usize = 10_000;
@@ -43,9 +44,6 @@ pub const MAX_EDGES: u64 = 1_000;
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Longest edge id.
 pub const MAX_EDGE_LEN: usize = 128;
-
-pub const EDGES: &str = "rl:viewer-edges";
-pub const REPORT_PREFIX: &str = "rl:viewers:";
 
 /// Stores one edge's report. KEYS[1] = rl:viewer-edges, KEYS[2] =
 /// rl:viewers:{edge}, KEYS[3] = rl:streams; ARGV = edge id, ttl (ms), most

@@ -107,7 +107,18 @@ fn edge_template_renders_and_passes_nginx_t() {
             "PLAYER_DIR",
             workspace_root().join("player").display().to_string(),
         ),
+        ("EDGE_PLAYBACK_SIGNED", "off".to_string()),
+        (
+            "EDGE_PLAYBACK_SECRET_FILE",
+            dir.join("playback-secret").display().to_string(),
+        ),
+        ("EDGE_API_TOKEN", "configs-test-edge-token".to_string()),
     ];
+    std::fs::write(
+        dir.join("playback-secret"),
+        "0123456789abcdef0123456789abcdef",
+    )
+    .unwrap();
     render_template("edge.conf.template", &dir.join("edge.conf"), &env);
     nginx_t(dir, &dir.join("edge.conf"));
 }
@@ -134,11 +145,13 @@ fn compose_file_parses_without_an_engine() {
             .args(["-f", "docker-compose.yml", "config"])
             .env_remove("API_REPORT_TOKEN")
             .env_remove("REDIS_PASSWORD")
-            .env_remove("STREAM_KEYS");
+            .env_remove("STREAM_KEYS")
+            .env_remove("API_EDGE_TOKEN");
         if creds {
             cmd.env("API_REPORT_TOKEN", "compose-test-token-0123456789")
                 .env("REDIS_PASSWORD", "compose-test-redis-0123456789")
-                .env("STREAM_KEYS", "compose-test-key-0123456789=golive");
+                .env("STREAM_KEYS", "compose-test-key-0123456789=golive")
+                .env("API_EDGE_TOKEN", "compose-test-edge-0123456789");
         }
         cmd.output()
             .expect("docker-compose (Debian package docker-compose, installed by scripts/deps.sh)")

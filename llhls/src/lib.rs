@@ -45,12 +45,14 @@ pub struct Config {
     /// Floor of EXT-X-TARGETDURATION (seconds; hls_fragment).
     #[arg(long, env = "LLHLS_MIN_TARGET_DURATION", default_value_t = 2)]
     pub min_target_duration: u64,
-    /// How much of the stream the playlist holds, seconds: the oldest
-    /// segments leave while the others still span this. The segments are
-    /// this component's own files, so it can exceed nginx-rtmp's
-    /// `hls_playlist_length`.
-    #[arg(long, env = "LLHLS_WINDOW_SECS", default_value_t = 8.0)]
-    pub window_secs: f64,
+    /// How far back viewers can play (the DVR window): the playlist holds
+    /// this much of the stream, at least 8 s (`0`: 8 s, no window). `30m`,
+    /// `1800`, `1h`. The segments are this component's own files, so it
+    /// exceeds nginx-rtmp's `hls_playlist_length`; a low-latency client
+    /// asks for delta updates (`_HLS_skip`) and is sent the last 12 s.
+    #[arg(long, env = "DVR_WINDOW", default_value = rtmp_live_types::window::DEFAULT,
+          value_parser = rtmp_live_types::window::parse)]
+    pub dvr_window: std::time::Duration,
     /// Safety-net rescan of the HLS folder, milliseconds (file events
     /// find everything; this catches what a full event queue lost).
     #[arg(long, env = "LLHLS_RESCAN_MS", default_value_t = 5000)]
@@ -86,7 +88,7 @@ impl Config {
             pace: pace::Pace::new(std::time::Duration::from_millis(
                 self.tick_ms.clamp(1, 1000),
             )),
-            window: std::time::Duration::from_secs_f64(self.window_secs.clamp(4.0, 86_400.0)),
+            window: rtmp_live_types::window::playlist_span(self.dvr_window),
         }
     }
 }

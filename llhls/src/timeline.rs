@@ -52,6 +52,9 @@ pub struct Segment {
     /// Starts a new publish session (EXT-X-DISCONTINUITY before it).
     pub discontinuity: bool,
     pub pdt: SystemTime,
+    /// Its parts were merged into one entry (see [`Timeline::compact`]):
+    /// it is no longer listed by parts, and its parts are not served.
+    pub compacted: bool,
 }
 
 impl Segment {
@@ -133,6 +136,7 @@ impl Timeline {
         }
         seg.parts.clear();
         seg.complete = false;
+        seg.compacted = false;
         self.segments.push_back(seg);
     }
 
@@ -215,6 +219,37 @@ impl Timeline {
         gone
     }
 
+    /// Merges the parts of the listed segments that end more than `keep`
+    /// ticks (90 kHz) before the end of the playlist into one entry each:
+    /// a DVR window holds hundreds of segments whose parts no playlist
+    /// lists any more (parts are listed for the last three target
+    /// durations), and their entries would be most of the memory it takes.
+    /// Their parts are then not served: clients only ask for listed ones.
+    pub fn compact(&mut self, keep: u64) {
+        let total: u64 = self.segments.iter().map(Segment::duration).sum();
+        let boundary = total.saturating_sub(keep);
+        let mut end = 0;
+        for s in self.segments.iter_mut() {
+            end += s.duration();
+            if end > boundary || !(s.complete && s.announced) {
+                break;
+            }
+            if s.compacted || s.parts.is_empty() {
+                continue;
+            }
+            let first = s.parts[0];
+            let merged = PartEntry {
+                n: first.n,
+                offset: first.offset,
+                len: s.bytes() - first.offset,
+                duration: s.duration(),
+                independent: first.independent,
+            };
+            s.parts = vec![merged];
+            s.compacted = true;
+        }
+    }
+
     /// The init segments still needed.
     pub fn inits(&self) -> Vec<u64> {
         let mut v: Vec<u64> = self.segments.iter().map(|s| s.init).collect();
@@ -237,6 +272,9 @@ impl Timeline {
                 continue;
             };
             if n >= first.n {
+                if s.compacted {
+                    return PartLookup::Gone;
+                }
                 return match s.parts.iter().find(|p| p.n == n) {
                     Some(p) => PartLookup::Ready(PartLocation {
                         file: s.file,
@@ -309,6 +347,7 @@ mod tests {
             announced: false,
             discontinuity: disc,
             pdt: UNIX_EPOCH,
+            compacted: false,
         }
     }
 
@@ -369,6 +408,35 @@ mod tests {
         // a segment in progress is never trimmed
         assert!(t.trim_to(0).is_empty());
         assert_eq!(t.segments().len(), 1);
+    }
+
+    #[test]
+    fn old_segments_keep_their_duration_and_bytes_but_not_their_parts() {
+        let mut t = Timeline::new(1);
+        for (i, file) in [10u64, 12, 14].iter().enumerate() {
+            t.begin(seg(i as u64, *file, false));
+            for k in 0..6 {
+                t.add_part(k * 100, 100, 30_000, k == 0);
+            }
+            t.complete();
+        }
+        t.announce();
+        let before: Vec<(u64, u64)> = t.segments().iter().map(|s| (s.duration(), s.bytes())).collect();
+        // the last segment (180,000 ticks) is kept whole
+        t.compact(180_000);
+        let after: Vec<(u64, u64)> = t.segments().iter().map(|s| (s.duration(), s.bytes())).collect();
+        assert_eq!(before, after);
+        let parts: Vec<usize> = t.segments().iter().map(|s| s.parts.len()).collect();
+        assert_eq!(parts, vec![1, 1, 6]);
+        assert!(t.segments()[0].parts[0].independent);
+        // a compacted segment's parts are gone; the kept one's are served
+        assert_eq!(t.part(0), PartLookup::Gone);
+        assert_eq!(t.part(7), PartLookup::Gone);
+        assert!(matches!(t.part(13), PartLookup::Ready(_)));
+        // twice is the same
+        t.compact(180_000);
+        assert_eq!(t.segments()[0].parts.len(), 1);
+        assert_eq!(t.segments()[0].duration(), 180_000);
     }
 
     #[test]

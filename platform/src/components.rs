@@ -4,6 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::topology::{origin_dir, Config, Process, Topology};
+use rtmp_live_types::window;
 
 impl Topology {
     /// Every process, in start order (stopped in reverse).
@@ -152,7 +153,12 @@ pub fn origin(t: &Topology, k: usize) -> Process {
     ]));
     let conf = dir.join("nginx.conf");
     let mut p = process(&format!("origin{k}"), &s.nginx);
-    p.configs = origin_configs(|n| t.template(n), &dir, s.abr, s.llhls, &vars);
+    let packaging = Packaging {
+        abr: s.abr,
+        llhls: s.llhls,
+        dvr_window: s.dvr_window,
+    };
+    p.configs = origin_configs(|n| t.template(n), &dir, packaging, &vars);
     p.check = Some(nginx_check(&dir, &conf));
     p.args = nginx_args(&dir, &conf);
     p.fresh_dirs = vec![dir.join("hls"), dir.join("rtmp.d")];
@@ -168,6 +174,16 @@ pub fn origin(t: &Topology, k: usize) -> Process {
     p
 }
 
+/// How an origin packages its streams.
+#[derive(Clone, Copy, Debug)]
+pub struct Packaging {
+    /// The ABR ladder.
+    pub abr: bool,
+    /// Playlists through the LL-HLS component.
+    pub llhls: bool,
+    pub dvr_window: std::time::Duration,
+}
+
 /// An origin's configs in `dir` (its `nginx.conf` last, which includes the
 /// others): the packaging (one stream, or the ABR ladder and its
 /// renditions), and playlists from nginx-rtmp's files or through the LL-HLS
@@ -176,14 +192,29 @@ pub fn origin(t: &Topology, k: usize) -> Process {
 pub fn origin_configs(
     template: impl Fn(&str) -> std::path::PathBuf,
     dir: &std::path::Path,
-    abr: bool,
-    llhls: bool,
+    packaging: Packaging,
     vars: &[(String, String)],
 ) -> Vec<Config> {
+    let Packaging {
+        abr,
+        llhls,
+        dvr_window,
+    } = packaging;
+    // nginx-rtmp's playlist is what viewers get without the LL-HLS
+    // component: then it holds the DVR window; with it, the component's
+    // playlist does and nginx-rtmp's stays short (the component reads it
+    // at every fragment).
+    let span = if llhls {
+        window::LIVE
+    } else {
+        window::playlist_span(dvr_window)
+    };
+    let mut vars = vars.to_vec();
+    vars.push(("HLS_PLAYLIST_LENGTH".into(), window::nginx_length(span)));
     let config = |name: &str, out: &str| Config {
         template: template(name),
         out: dir.join(out),
-        vars: vars.to_vec(),
+        vars: vars.clone(),
     };
     let mut configs = vec![
         config(
@@ -252,6 +283,7 @@ pub fn llhls(t: &Topology, k: usize) -> Process {
     p.env = pairs(&[
         ("HLS_PATH", dir.join("hls").display().to_string()),
         ("LLHLS_LISTEN", format!("127.0.0.1:{}", o.llhls)),
+        ("DVR_WINDOW", s.dvr_window.as_secs().to_string()),
     ]);
     p.listens = vec![local(o.llhls)];
     p

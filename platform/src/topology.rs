@@ -23,6 +23,9 @@ pub struct Settings {
     /// Run the LL-HLS component beside each origin (without it the origin
     /// serves its playlist files).
     pub llhls: bool,
+    /// How far back a live stream can be played (`DVR_WINDOW`; see
+    /// `rtmp_live_types::window`).
+    pub dvr_window: std::time::Duration,
     /// The repository: `nginx/` templates, `scripts/`.
     pub root: PathBuf,
     /// The built binaries and the edge module.

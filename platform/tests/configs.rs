@@ -29,6 +29,7 @@ fn topology(state: &Path, origins: usize, abr: bool, llhls: bool) -> Topology {
         origins,
         abr,
         llhls,
+        dvr_window: std::time::Duration::from_secs(1200),
         root: root(),
         bin_dir: bin_dir(),
         state_dir: state.to_path_buf(),
@@ -88,6 +89,7 @@ fn the_containers_renderer_writes_what_make_up_writes() {
                 let mut vars = p.configs[0].vars.clone();
                 vars.push(("ABR".into(), if abr { "1" } else { "0" }.into()));
                 vars.push(("LLHLS".into(), if llhls { "1" } else { "0" }.into()));
+                vars.push(("DVR_WINDOW".into(), "20m".into()));
                 let templates = root().join("nginx");
                 let o = render_bin(
                     &["origin".as_ref(), templates.as_os_str(), dir.as_os_str()],
@@ -114,6 +116,13 @@ fn the_containers_renderer_writes_what_make_up_writes() {
                 written.sort();
                 want.sort();
                 assert_eq!(written, want, "origin{k} abr={abr} llhls={llhls}");
+                // the DVR window is nginx-rtmp's playlist only without
+                // the LL-HLS component (which keeps it otherwise)
+                let hls = if abr { "renditions.conf" } else { "packaging.conf" };
+                let packaging = std::fs::read_to_string(dir.join(hls)).unwrap();
+                let length = if llhls { "8s" } else { "1200s" };
+                let wanted = format!("hls_playlist_length {length};");
+                assert!(packaging.contains(&wanted), "{packaging}");
                 for c in &p.configs {
                     let rel = c.out.strip_prefix(&origin_dir).unwrap();
                     let text = std::fs::read_to_string(&c.template).unwrap();

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 pub mod delivery;
 pub mod layout;
 pub mod playback;
+pub mod window;
 
 /// Longest accepted stream name.
 pub const MAX_NAME_LEN: usize = 64;

@@ -212,6 +212,7 @@ pub fn render(t: &Timeline, p: &LlParams, skip: bool, ended: bool) -> String {
     }
     let total: u64 = segs.iter().map(timeline::Segment::duration).sum();
     let parts_from = total.saturating_sub(3 * p.target_duration * CLOCK);
+    let dated_from = total.saturating_sub((p.skip_until * CLOCK as f64) as u64);
     let mut end = 0u64;
     let mut map = None;
     for (i, s) in segs.iter().enumerate() {
@@ -229,7 +230,12 @@ pub fn render(t: &Timeline, p: &LlParams, skip: bool, ended: bool) -> String {
             let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", init_uri(s.init));
             map = Some(s.init);
         }
-        let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", format_pdt(s.pdt));
+        // the date of the first segment, of each discontinuity and of the
+        // segments a delta update holds: the rest follow from EXTINF
+        // (RFC 8216bis 4.4.4.6), and a 30-minute window is half the size
+        if i == skipped || s.discontinuity || end > dated_from {
+            let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", format_pdt(s.pdt));
+        }
         let listed = s.complete && s.announced;
         if !listed || end > parts_from {
             for part in &s.parts {

@@ -59,6 +59,7 @@ fn timeline(n: u64, current: usize, disc: Option<u64>) -> Timeline {
             announced: false,
             discontinuity: disc == Some(msn),
             pdt: t0 + Duration::from_secs(2 * msn),
+            compacted: false,
         });
         let k = if msn == n { current } else { 6 };
         for i in 0..k as u64 {
@@ -184,4 +185,50 @@ fn durations_print_exactly() {
     assert_eq!(seconds(180_000), "2.000");
     assert_eq!(seconds(3003), "0.03337");
     assert_eq!(format_pdt(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+}
+
+/// A DVR window: dates only where the spec needs them (the first segment,
+/// a discontinuity) and on what a delta update holds; every other
+/// segment's date follows from the durations before it, to the
+/// millisecond. Compacted old segments render the same.
+#[test]
+fn a_long_window_dates_few_segments_and_compacts_the_same() {
+    let mut t = timeline(60, 2, Some(20));
+    let full = render(&t, &P, false, false);
+    let dated: Vec<&str> = full
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-PROGRAM-DATE-TIME:"))
+        .collect();
+    // the first, the discontinuity (20), and those ending in the last 12 s
+    // (segments 54..=59 and the one in progress)
+    assert_eq!(dated.len(), 2 + 7, "{full}");
+    assert!(full.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-7.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:"));
+    // computed dates agree with each listed one
+    let mut at: Option<f64> = None;
+    let mut pending = 0.0;
+    for l in full.lines() {
+        if let Some(d) = l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            let ms = humantime::parse_rfc3339(d)
+                .unwrap()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
+            if let Some(a) = at {
+                assert!((a + pending - ms).abs() < 0.001, "{l}: {}", a + pending);
+            }
+            at = Some(ms);
+            pending = 0.0;
+        } else if let Some(d) = l.strip_prefix("#EXTINF:") {
+            pending += d.trim_end_matches(',').parse::<f64>().unwrap();
+        }
+    }
+    // a delta update is unchanged by the window's length
+    let delta = render(&t, &P, true, false);
+    assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=54"), "{delta}");
+    assert_eq!(delta.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 7, "{delta}");
+    // merging old parts changes nothing listed
+    t.compact(60 * CLOCK);
+    assert_eq!(render(&t, &P, false, false), full);
+    assert_eq!(render(&t, &P, true, false), delta);
+    assert!(full.len() < 60 * 60, "{} bytes", full.len());
 }

@@ -71,6 +71,10 @@ pub struct StreamState {
     buf: Vec<u8>,
 }
 
+/// How much of the end of the playlist keeps its parts' bookkeeping
+/// (parts are listed for the last 6 s; see [`Timeline::compact`]).
+const PARTS_KEPT: Duration = Duration::from_secs(60);
+
 /// How long files stay after they left the playlist.
 const GRACE: Duration = Duration::from_secs(20);
 
@@ -171,6 +175,7 @@ impl StreamState {
         for file in self.timeline.trim_to(window) {
             self.discard(self.dir.join(format!("{file}.m4s")));
         }
+        self.timeline.compact(PARTS_KEPT.as_secs() * CLOCK);
         self.collect_trash();
         let next_msn = up.next_msn();
         let after = up.segments.last().and_then(|s| fragment_number(&s.uri));

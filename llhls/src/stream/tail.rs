@@ -243,6 +243,7 @@ impl StreamState {
                 announced: false,
                 discontinuity,
                 pdt,
+                compacted: false,
             });
         }
         let out = t.out.as_mut().expect("opened above");

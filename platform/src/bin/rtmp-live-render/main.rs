@@ -42,6 +42,10 @@ enum What {
         /// Playlists through the LL-HLS component.
         #[arg(long, env = "LLHLS", default_value = "1")]
         llhls: String,
+        /// The DVR window (nginx-rtmp's playlist holds it without LL-HLS).
+        #[arg(long, env = "DVR_WINDOW", default_value = rtmp_live_types::window::DEFAULT,
+              value_parser = rtmp_live_types::window::parse)]
+        dvr_window: std::time::Duration,
     },
 }
 
@@ -61,11 +65,17 @@ fn main() -> ExitCode {
             dir,
             abr,
             llhls,
+            dvr_window,
         } => {
             // Left by an earlier run of the container: only this run's
             // ladder application is included.
             let _ = std::fs::remove_dir_all(dir.join("rtmp.d"));
-            components::origin_configs(|n| templates.join(n), &dir, abr == "1", llhls == "1", &vars)
+            let packaging = components::Packaging {
+                abr: abr == "1",
+                llhls: llhls == "1",
+                dvr_window,
+            };
+            components::origin_configs(|n| templates.join(n), &dir, packaging, &vars)
         }
     };
     for c in &configs {

@@ -36,6 +36,11 @@ pub struct Args {
     #[arg(id = "llhls_on", long = "llhls", env = "LLHLS", value_parser = BoolishValueParser::new(),
           default_value = "1", num_args = 0..=1, default_missing_value = "1")]
     pub llhls_on: bool,
+    /// How far back viewers can seek in a live stream (the DVR window):
+    /// `30m`, `1800`, `1h`; `0`: 8 s, no window.
+    #[arg(long, env = "DVR_WINDOW", default_value = rtmp_live_types::window::DEFAULT,
+          value_parser = rtmp_live_types::window::parse)]
+    pub dvr_window: std::time::Duration,
     /// Runtime files [default: ${XDG_STATE_HOME:-~/.local/state}/rtmp-live;
     /// as root /var/lib/rtmp-live].
     #[arg(long, env = "STATE_DIR")]

@@ -35,8 +35,12 @@ export LLHLS_PORT="${LLHLS_PORT:-9092}" LLHLS_LISTEN="127.0.0.1:${LLHLS_PORT:-90
 # nginx-rtmp's packaging applications (loopback only, in this container).
 export RTMP_PACKAGING_PORT="${RTMP_PACKAGING_PORT:-8089}"
 
-mkdir -p "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR"
-chown www-data:www-data "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR"
+# Recordings (written by the LL-HLS component, served by nginx, reported by
+# discovery) stay across restarts of the container: unfinished ones are
+# finished when the component starts again.
+export RECORDINGS_PATH="${RECORDINGS_PATH:-/var/lib/rtmp-live/recordings}"
+mkdir -p "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR" "$RECORDINGS_PATH"
+chown www-data:www-data "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR" "$RECORDINGS_PATH"
 # A restarted container starts with an empty HLS folder: discovery must not
 # report the last run's streams.
 find "$HLS_PATH" -mindepth 1 -delete

@@ -10,6 +10,7 @@ mod extract;
 mod limiter;
 mod metrics;
 mod playback;
+mod recordings;
 mod roles;
 mod routes;
 mod secret;

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rtmp_live_types::{playback, StreamName};
+use rtmp_live_types::{playback, PlaybackName};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -72,7 +72,7 @@ fn validate(req: &TokenRequest) -> Result<(u64, Option<String>), ApiError> {
 pub async fn issue(
     State(s): Shared,
     _operator: Operator,
-    ApiPath(name): ApiPath<StreamName>,
+    ApiPath(name): ApiPath<PlaybackName>,
     body: Result<OptionalJson<TokenRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let Some(secret) = &s.playback_secret else {

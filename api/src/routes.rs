@@ -11,7 +11,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use rtmp_live_types::{Host, StreamInfo, StreamName, StreamReport, ValidReport};
+use rtmp_live_types::{
+    recording, Host, PlaybackName, StreamInfo, StreamName, StreamReport, ValidReport,
+};
 use serde::{Deserialize, Serialize};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -23,7 +25,7 @@ use crate::metrics;
 use crate::state::{AppState, Shared};
 use crate::store::Claim;
 use crate::viewer_snapshot::Snapshot;
-use crate::{playback, viewers};
+use crate::{playback, recordings, viewers};
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 4 * 1024;
@@ -43,6 +45,11 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .route("/streams", get(list_streams).post(report_stream))
         .route("/streams/{name}", get(get_stream).delete(delete_stream))
         .route("/streams/{name}/playback-tokens", post(playback::issue))
+        .route("/streams/{name}/recordings", get(recordings::list))
+        .route(
+            "/recordings/{host}",
+            put(recordings::report).layer(DefaultBodyLimit::max(recordings::MAX_BODY)),
+        )
         .route(
             "/edges/{edge}/viewers",
             // A report may name 10,000 streams: its own body limit.
@@ -196,7 +203,7 @@ async fn authorize(s: &AppState, peer: SocketAddr, p: PublishParams) -> Result<R
     }
 }
 
-fn refuse_host(writer: &Writer, host: &str, what: &str) -> Result<(), ApiError> {
+pub(crate) fn refuse_host(writer: &Writer, host: &str, what: &str) -> Result<(), ApiError> {
     if writer.may_write(host) {
         return Ok(());
     }
@@ -220,8 +227,14 @@ async fn report_stream(
 
 async fn get_stream(
     State(s): Shared,
-    ApiPath(name): ApiPath<StreamName>,
+    ApiPath(name): ApiPath<PlaybackName>,
 ) -> Result<Json<StreamInfo>, ApiError> {
+    if let Some((stream, start)) = recording::parse_name(&name) {
+        return recordings::lookup(&s, stream, start)
+            .await?
+            .map(Json)
+            .ok_or(ApiError::NotFound("recording not found"));
+    }
     let info = s
         .store
         .lookup(&name)

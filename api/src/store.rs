@@ -202,6 +202,11 @@ impl Store {
         })
     }
 
+    /// How long a registration lasts without a report.
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+
     pub fn owner_ttl_secs(&self) -> u64 {
         self.ttl_secs + OWNER_GRACE_SECS
     }
@@ -446,7 +451,7 @@ impl Store {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -58,6 +58,15 @@ pub struct Config {
     /// a restart; unset: kept in memory only.
     #[arg(long, env = "DISCOVERY_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The recordings the LL-HLS component writes beside this origin
+    /// (`RECORDINGS_PATH`): the finished ones are reported to the API every
+    /// heartbeat (`PUT /recordings/{host}`).
+    #[arg(
+        long,
+        env = "RECORDINGS_PATH",
+        default_value = "/var/lib/rtmp-live/recordings"
+    )]
+    pub recordings_path: PathBuf,
 }
 
 impl Config {

@@ -5,6 +5,7 @@ mod auth;
 mod config;
 mod ingest;
 mod metrics;
+mod recordings;
 mod registry;
 mod report;
 mod scan;
@@ -78,6 +79,17 @@ async fn main() -> std::process::ExitCode {
             tracing::error!(error = %e, "local HTTP listener failed");
         }
     });
+    tokio::spawn(
+        recordings::RecordingReporter {
+            http: reqwest::Client::new(),
+            api: config.api_url.clone(),
+            token: config.token.clone().filter(|t| !t.is_empty()),
+            host: host.clone(),
+            root: config.recordings_path.clone(),
+            every: config.heartbeat(),
+        }
+        .run(),
+    );
     let reporter = Reporter::new(
         &config.api_url,
         config.token.clone().filter(|t| !t.is_empty()),

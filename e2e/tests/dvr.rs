@@ -94,7 +94,11 @@ fn a_dvr_window_fills_slides_and_survives_a_reconnect() {
         .args(["-map", "0:v", "-frames:v", "50", "-f", "null", "-"])
         .output()
         .expect("ffmpeg");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let log = std::fs::read_to_string(p.state_dir().join("edge-access.log")).unwrap();
     let fetched_oldest = log
         .lines()

@@ -381,27 +381,3 @@ fn ll_hls_through_origin_component_and_edge() {
         pct(&mut lat, 1.0)
     );
 }
-
-/// PID of origin 1's `rtmp-live-llhls` (started by scripts/up.sh).
-fn llhls_pid(p: &Platform) -> Option<i32> {
-    let hls = p.origin_dir(1).join("hls");
-    let needle = format!("HLS_PATH={}", hls.display());
-    for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        let Ok(pid) = name.parse::<i32>() else {
-            continue;
-        };
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if !String::from_utf8_lossy(&cmd).contains("rtmp-live-llhls") {
-            continue;
-        }
-        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
-        if String::from_utf8_lossy(&env)
-            .split('\0')
-            .any(|kv| kv == needle)
-        {
-            return Some(pid);
-        }
-    }
-    None
-}

@@ -10,6 +10,7 @@ pub mod fragments;
 pub mod pace;
 pub mod parts;
 pub mod playlist;
+pub mod record;
 pub mod registry;
 pub mod server;
 pub mod stream;
@@ -53,6 +54,25 @@ pub struct Config {
     #[arg(long, env = "DVR_WINDOW", default_value = rtmp_live_types::window::DEFAULT,
           value_parser = rtmp_live_types::window::parse)]
     pub dvr_window: std::time::Duration,
+    /// Where publish sessions are recorded, kept playable after they end
+    /// (`<path>/<name>/<start>/`; on the HLS folder's file system, so
+    /// segments are linked, not copied).
+    #[arg(
+        long,
+        env = "RECORDINGS_PATH",
+        default_value = "/var/lib/rtmp-live/recordings"
+    )]
+    pub recordings_path: PathBuf,
+    /// How long a finished recording stays (`24h`, `90m`, `3600`; `0`:
+    /// nothing is recorded).
+    #[arg(long, env = "RECORDING_RETENTION", default_value = "24h",
+          value_parser = rtmp_live_types::window::parse_duration)]
+    pub recording_retention: std::time::Duration,
+    /// Bytes all recordings may take (`10G`, `500M`, `0`: no limit); past
+    /// it the oldest finished recordings are deleted.
+    #[arg(long, env = "RECORDING_MAX_BYTES", default_value = "10G",
+          value_parser = rtmp_live_types::recording::parse_bytes)]
+    pub recording_max_bytes: u64,
     /// Safety-net rescan of the HLS folder, milliseconds (file events
     /// find everything; this catches what a full event queue lost).
     #[arg(long, env = "LLHLS_RESCAN_MS", default_value_t = 5000)]
@@ -81,6 +101,17 @@ impl Config {
         }
     }
 
+    /// The recordings' settings, `None` when nothing is recorded.
+    pub fn recordings(&self) -> Option<std::sync::Arc<record::Recordings>> {
+        (!self.recording_retention.is_zero()).then(|| {
+            record::Recordings::new(
+                self.recordings_path.clone(),
+                self.recording_retention,
+                self.recording_max_bytes,
+            )
+        })
+    }
+
     pub fn settings(&self) -> stream::Settings {
         stream::Settings {
             part_target: self.part_target,
@@ -89,6 +120,7 @@ impl Config {
                 self.tick_ms.clamp(1, 1000),
             )),
             window: rtmp_live_types::window::playlist_span(self.dvr_window),
+            recordings: self.recordings(),
         }
     }
 }

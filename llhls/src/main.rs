@@ -17,7 +17,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("--part-target must be between 0.1 and 2 seconds".into());
     }
     std::fs::create_dir_all(&cfg.hls_path)?;
-    let reg = Registry::new(cfg.hls_path.clone(), cfg.settings());
+    let settings = cfg.settings();
+    if let Some(rec) = settings.recordings.clone() {
+        std::fs::create_dir_all(rec.root())?;
+        let n = rec.recover();
+        tracing::info!(path = %rec.root().display(), finished = n, "recordings");
+        rtmp_live_llhls::record::keep_swept(rec);
+    }
+    let reg = Registry::new(cfg.hls_path.clone(), settings);
     watch(
         reg.clone(),
         Duration::from_millis(cfg.tick_ms.clamp(1, 1000)),

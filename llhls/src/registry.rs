@@ -250,7 +250,7 @@ impl Registry {
                 }
                 let (tx, _) = watch::channel(0);
                 let s = Arc::new(Stream {
-                    state: Mutex::new(StreamState::new(dir, self.settings.clone())),
+                    state: Mutex::new(StreamState::new(name, dir, self.settings.clone())),
                     changed: tx,
                     held: Default::default(),
                 });

@@ -421,10 +421,18 @@ mod tests {
             t.complete();
         }
         t.announce();
-        let before: Vec<(u64, u64)> = t.segments().iter().map(|s| (s.duration(), s.bytes())).collect();
+        let before: Vec<(u64, u64)> = t
+            .segments()
+            .iter()
+            .map(|s| (s.duration(), s.bytes()))
+            .collect();
         // the last segment (180,000 ticks) is kept whole
         t.compact(180_000);
-        let after: Vec<(u64, u64)> = t.segments().iter().map(|s| (s.duration(), s.bytes())).collect();
+        let after: Vec<(u64, u64)> = t
+            .segments()
+            .iter()
+            .map(|s| (s.duration(), s.bytes()))
+            .collect();
         assert_eq!(before, after);
         let parts: Vec<usize> = t.segments().iter().map(|s| s.parts.len()).collect();
         assert_eq!(parts, vec![1, 1, 6]);

@@ -261,6 +261,7 @@ mod tests {
             min_target_duration: 2,
             pace: Pace::new(tick),
             window: Duration::from_secs(8),
+            recordings: None,
         };
         let reg = Registry::new(root.clone(), settings);
         // no safety-net rescan during the test: only the watches and the

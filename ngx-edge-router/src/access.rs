@@ -19,7 +19,7 @@
 use edge_router_policy::metrics::Event;
 use std::rc::Rc;
 
-use edge_router_policy::{is_valid_stream_name, CacheStatus, Decision, Outcome, Prepared, Route};
+use edge_router_policy::{is_valid_playback_name, CacheStatus, Decision, Outcome, Prepared, Route};
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_HTTP_BAD_GATEWAY, NGX_HTTP_BAD_REQUEST,
@@ -205,7 +205,7 @@ fn new_viewer(r: &mut Request, lcf: &LocConf) -> Result<Viewer, ngx_int_t> {
     // SAFETY: nginx evaluated the value into the request pool (or it is the
     // configuration's constant), which outlives the context it goes into.
     let name = unsafe { PoolBytes::new(value) };
-    if !is_valid_stream_name(&name) {
+    if !is_valid_playback_name(&name) {
         ngx_log_error!(
             NGX_LOG_INFO,
             r.log(),

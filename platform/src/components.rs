@@ -137,6 +137,7 @@ pub fn origin(t: &Topology, k: usize) -> Process {
     vars.extend(pairs(&[
         ("ORIGIN_DIR", d(&dir)),
         ("HLS_PATH", d(&dir.join("hls"))),
+        ("RECORDINGS_PATH", d(&dir.join("recordings"))),
         ("ORIGIN_PACKAGING", d(&dir.join("packaging.conf"))),
         ("ORIGIN_HLS_HTTP", d(&dir.join("hls-http.conf"))),
         ("ORIGIN_RENDITIONS", d(&dir.join("renditions.conf"))),
@@ -162,7 +163,9 @@ pub fn origin(t: &Topology, k: usize) -> Process {
     p.check = Some(nginx_check(&dir, &conf));
     p.args = nginx_args(&dir, &conf);
     p.fresh_dirs = vec![dir.join("hls"), dir.join("rtmp.d")];
-    p.dirs = vec![dir.join("tmp")];
+    // recordings outlive a restart (the LL-HLS component finishes what a
+    // stop interrupted)
+    p.dirs = vec![dir.join("tmp"), dir.join("recordings")];
     // nginx-rtmp's workers write the HLS folder (and the ABR ladder they
     // start writes the master playlist there).
     p.worker_dirs = vec![dir.join("hls")];
@@ -267,6 +270,10 @@ pub fn discovery(t: &Topology, k: usize) -> Process {
             "DISCOVERY_STATE_DIR",
             dir.join("discovery").display().to_string(),
         ),
+        (
+            "RECORDINGS_PATH",
+            dir.join("recordings").display().to_string(),
+        ),
     ]);
     p.listens = vec![local(o.discovery)];
     p
@@ -284,6 +291,15 @@ pub fn llhls(t: &Topology, k: usize) -> Process {
         ("HLS_PATH", dir.join("hls").display().to_string()),
         ("LLHLS_LISTEN", format!("127.0.0.1:{}", o.llhls)),
         ("DVR_WINDOW", s.dvr_window.as_secs().to_string()),
+        (
+            "RECORDINGS_PATH",
+            dir.join("recordings").display().to_string(),
+        ),
+        (
+            "RECORDING_RETENTION",
+            s.recording_retention.as_secs().to_string(),
+        ),
+        ("RECORDING_MAX_BYTES", s.recording_max_bytes.to_string()),
     ]);
     p.listens = vec![local(o.llhls)];
     p

@@ -26,6 +26,11 @@ pub struct Settings {
     /// How far back a live stream can be played (`DVR_WINDOW`; see
     /// `rtmp_live_types::window`).
     pub dvr_window: std::time::Duration,
+    /// How long finished recordings stay (`RECORDING_RETENTION`; zero: no
+    /// recordings).
+    pub recording_retention: std::time::Duration,
+    /// Bytes each origin's recordings may take (`RECORDING_MAX_BYTES`).
+    pub recording_max_bytes: u64,
     /// The repository: `nginx/` templates, `scripts/`.
     pub root: PathBuf,
     /// The built binaries and the edge module.

@@ -30,6 +30,8 @@ fn topology(state: &Path, origins: usize, abr: bool, llhls: bool) -> Topology {
         abr,
         llhls,
         dvr_window: std::time::Duration::from_secs(1200),
+        recording_retention: std::time::Duration::from_secs(3600),
+        recording_max_bytes: 1 << 30,
         root: root(),
         bin_dir: bin_dir(),
         state_dir: state.to_path_buf(),
@@ -118,7 +120,11 @@ fn the_containers_renderer_writes_what_make_up_writes() {
                 assert_eq!(written, want, "origin{k} abr={abr} llhls={llhls}");
                 // the DVR window is nginx-rtmp's playlist only without
                 // the LL-HLS component (which keeps it otherwise)
-                let hls = if abr { "renditions.conf" } else { "packaging.conf" };
+                let hls = if abr {
+                    "renditions.conf"
+                } else {
+                    "packaging.conf"
+                };
                 let packaging = std::fs::read_to_string(dir.join(hls)).unwrap();
                 let length = if llhls { "8s" } else { "1200s" };
                 let wanted = format!("hls_playlist_length {length};");

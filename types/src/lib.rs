@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 pub mod delivery;
 pub mod layout;
 pub mod playback;
+pub mod recording;
 pub mod window;
 
 /// Longest accepted stream name.
@@ -88,6 +89,11 @@ impl std::error::Error for Invalid {}
 /// `[A-Za-z0-9_-]{1,64}`.
 pub fn is_valid_name(name: &str) -> bool {
     is_valid_name_bytes(name.as_bytes())
+}
+
+/// A stream's name or a recording's (`<name>~<start>`).
+pub fn is_valid_playback_name(name: &str) -> bool {
+    recording::is_valid_playback_name_bytes(name.as_bytes())
 }
 
 /// Byte-slice variant of [`is_valid_name`] (nginx hands out bytes, not `str`).
@@ -236,6 +242,14 @@ validated_string!(
     /// anything else fails with [`Invalid::Name`].
     StreamName,
     is_valid_name,
+    Invalid::Name
+);
+validated_string!(
+    /// What may be played: a stream's name or a recording's
+    /// (`<name>~<start>`, see [`recording`]); anything else fails with
+    /// [`Invalid::Name`].
+    PlaybackName,
+    is_valid_playback_name,
     Invalid::Name
 );
 validated_string!(

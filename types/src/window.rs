@@ -22,15 +22,21 @@ pub const MAX: Duration = Duration::from_secs(86_400);
 /// units (`30m`, `90s`, `1h30m`).
 pub fn parse(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let d = match t.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => humantime::parse_duration(t)
-            .map_err(|e| format!("{t:?}: {e} (expected e.g. 30m, 1800, 0)"))?,
-    };
+    let d = parse_duration(t)?;
     if d > MAX {
         return Err(format!("{t:?}: longer than a day"));
     }
     Ok(d)
+}
+
+/// A duration: plain seconds (`1800`) or with units (`30m`, `24h`, `7d`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    match t.parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(t)
+            .map_err(|e| format!("{t:?}: {e} (expected e.g. 30m, 1800, 0)")),
+    }
 }
 
 /// How much a stream's playlist spans: the window, or [`LIVE`] when it is

@@ -462,3 +462,27 @@ pub fn vlc_record(url: &str, secs: u32) -> Probe {
     );
     ffprobe(&bytes)
 }
+
+/// PID of origin 1's `rtmp-live-llhls` (started by `rtmp-live-up`).
+pub fn llhls_pid(p: &Platform) -> Option<i32> {
+    let hls = p.origin_dir(1).join("hls");
+    let needle = format!("HLS_PATH={}", hls.display());
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Ok(pid) = name.parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmd).contains("rtmp-live-llhls") {
+            continue;
+        }
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        if String::from_utf8_lossy(&env)
+            .split('\0')
+            .any(|kv| kv == needle)
+        {
+            return Some(pid);
+        }
+    }
+    None
+}

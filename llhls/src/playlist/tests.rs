@@ -202,7 +202,9 @@ fn a_long_window_dates_few_segments_and_compacts_the_same() {
     // the first, the discontinuity (20), and those ending in the last 12 s
     // (segments 54..=59 and the one in progress)
     assert_eq!(dated.len(), 2 + 7, "{full}");
-    assert!(full.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-7.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:"));
+    assert!(full.contains(
+        "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-7.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:"
+    ));
     // computed dates agree with each listed one
     let mut at: Option<f64> = None;
     let mut pending = 0.0;
@@ -225,7 +227,11 @@ fn a_long_window_dates_few_segments_and_compacts_the_same() {
     // a delta update is unchanged by the window's length
     let delta = render(&t, &P, true, false);
     assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=54"), "{delta}");
-    assert_eq!(delta.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 7, "{delta}");
+    assert_eq!(
+        delta.matches("#EXT-X-PROGRAM-DATE-TIME:").count(),
+        7,
+        "{delta}"
+    );
     // merging old parts changes nothing listed
     t.compact(60 * CLOCK);
     assert_eq!(render(&t, &P, false, false), full);

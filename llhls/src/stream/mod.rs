@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 mod files;
@@ -19,6 +20,7 @@ use crate::blocking::View;
 use crate::fragments::FragmentState;
 use crate::pace::{FrameClock, Pace};
 use crate::playlist::{self, LlParams, Upstream};
+use crate::record::{Recorder, Recordings};
 use crate::timeline::{Timeline, CLOCK};
 
 /// nginx-rtmp's playlist in a stream's (or a rendition's) folder.
@@ -34,6 +36,8 @@ pub struct Settings {
     /// How much the playlist holds: the oldest segments leave while the
     /// others still span this.
     pub window: Duration,
+    /// Where sessions are recorded (`None`: not recorded).
+    pub recordings: Option<Arc<Recordings>>,
 }
 
 impl Settings {
@@ -69,6 +73,8 @@ pub struct StreamState {
     /// (the end of its last): (it, its EXTINF, the longest wait).
     closing: Option<(Tail, f64, Instant)>,
     buf: Vec<u8>,
+    /// Records its publish sessions (when recordings are on).
+    recorder: Option<Recorder>,
 }
 
 /// How much of the end of the playlist keeps its parts' bookkeeping
@@ -79,9 +85,14 @@ const PARTS_KEPT: Duration = Duration::from_secs(60);
 const GRACE: Duration = Duration::from_secs(20);
 
 impl StreamState {
-    pub fn new(dir: PathBuf, settings: Settings) -> Self {
+    /// The stream `key` (`<name>` or `<name>/<rendition>`) in folder `dir`.
+    pub fn new(key: &str, dir: PathBuf, settings: Settings) -> Self {
         let target_duration = settings.min_target_duration.max(1);
         remove_packaged(&dir);
+        let recorder = settings
+            .recordings
+            .clone()
+            .map(|r| Recorder::new(r, key, dir.clone()));
         let epoch = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -101,6 +112,7 @@ impl StreamState {
             announce_at: None,
             closing: None,
             buf: vec![0; 64 * 1024],
+            recorder,
         }
     }
 
@@ -209,6 +221,13 @@ impl StreamState {
     pub fn tick(&mut self, now: Instant) -> bool {
         if self.closing.is_some() && self.close_pending(None) {
             return true;
+        }
+        // the publisher left and the last segment is complete: the
+        // session's recording is finished
+        if self.closing.is_none() && self.upstream.as_ref().is_some_and(|u| u.endlist) {
+            if let Some(r) = self.recorder.as_mut() {
+                r.finish();
+            }
         }
         match self.announce_at {
             Some(at) if now >= at => {

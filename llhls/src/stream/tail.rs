@@ -269,7 +269,9 @@ impl StreamState {
             tracing::warn!(dir = %self.dir.display(), "segment {num}: {e}");
             return;
         }
-        self.timeline.complete();
+        if let (Some(seg), Some(rec)) = (self.timeline.complete(), self.recorder.as_mut()) {
+            rec.segment(seg);
+        }
         // the next segment's first part is due a part later; if it does not
         // come (the publisher left), the segment is listed anyway
         let wait = Duration::from_secs_f64(2.0 * self.settings.part_target + 0.25);

@@ -159,4 +159,17 @@ mod tests {
         assert_eq!(got.len(), MAX_ORIGINS);
         assert_eq!(got[0].addr, "10.0.0.0:80");
     }
+
+    #[test]
+    fn a_recording_is_routed_like_a_stream() {
+        let body =
+            br#"{"name":"golive~1765000000123","manifest":"index.m3u8","host":"10.0.0.5:8080",
+            "origins":[{"host":"10.0.0.5:8080","manifest":"index.m3u8","since":1765000000123}]}"#;
+        let (origins, _) = parse_api_body("golive~1765000000123", body).unwrap();
+        assert_eq!(origins[0].since, 1_765_000_000_123);
+        assert!(crate::is_valid_playback_name(b"golive~1765000000123"));
+        assert!(!crate::is_valid_stream_name(b"golive~1765000000123"));
+        assert!(!crate::is_valid_playback_name(b"golive~x"));
+        assert_eq!(parse_api_body("golive~1", body), Err(ApiError::WrongStream));
+    }
 }

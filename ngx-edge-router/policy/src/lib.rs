@@ -33,7 +33,13 @@ pub use rtmp_live_types::delivery::BadQuery;
 pub use target::socket_addr;
 pub use target::Target;
 
-/// Whether `name` may be looked up at all (`[A-Za-z0-9_-]{1,64}`).
+/// Whether `name` is a live stream's name (`[A-Za-z0-9_-]{1,64}`).
 pub fn is_valid_stream_name(name: &[u8]) -> bool {
     rtmp_live_types::is_valid_name_bytes(name)
+}
+
+/// Whether `name` may be looked up at all: a live stream's name or a
+/// recording's (`<name>~<start>`, `rtmp_live_types::recording`).
+pub fn is_valid_playback_name(name: &[u8]) -> bool {
+    rtmp_live_types::recording::is_valid_playback_name_bytes(name)
 }

@@ -41,6 +41,16 @@ pub struct Args {
     #[arg(long, env = "DVR_WINDOW", default_value = rtmp_live_types::window::DEFAULT,
           value_parser = rtmp_live_types::window::parse)]
     pub dvr_window: std::time::Duration,
+    /// How long a stream's finished sessions stay playable as recordings
+    /// (`24h`, `90m`; `0`: nothing is recorded).
+    #[arg(long, env = "RECORDING_RETENTION", default_value = "24h",
+          value_parser = rtmp_live_types::window::parse_duration)]
+    pub recording_retention: std::time::Duration,
+    /// Bytes each origin's recordings may take (`10G`; `0`: no limit); the
+    /// oldest finished ones are deleted past it.
+    #[arg(long, env = "RECORDING_MAX_BYTES", default_value = "10G",
+          value_parser = rtmp_live_types::recording::parse_bytes)]
+    pub recording_max_bytes: u64,
     /// Runtime files [default: ${XDG_STATE_HOME:-~/.local/state}/rtmp-live;
     /// as root /var/lib/rtmp-live].
     #[arg(long, env = "STATE_DIR")]

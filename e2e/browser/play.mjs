@@ -10,7 +10,7 @@
 // startTimeout (seconds), screenshot (path), userDataDir (fresh folder),
 // chromium (executable), pick (edge-page: after `pickAfter` seconds of
 // playing, choose the rendition whose label starts with this, e.g. "240p").
-import { chromium } from "playwright-core";
+import { launch, record } from "./chromium.mjs";
 
 const opts = JSON.parse(process.argv[2] || "{}");
 const {
@@ -46,27 +46,12 @@ const out = {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-  ],
-  viewport: { width: 1000, height: 760 },
-});
+const context = await launch(userDataDir, executablePath);
 let code = 0;
 let page = null;
 try {
   page = context.pages()[0] || (await context.newPage());
-  page.on("console", (m) => m.type() === "error" && out.console_errors.push(m.text()));
-  page.on("pageerror", (e) => out.page_errors.push(String(e)));
-  page.on("request", (r) => out.requests.push(r.url()));
+  record(page, out);
   page.on("response", (r) => {
     const range = r.request().headers().range;
     if (range && r.status() !== 206) out.ranges_not_partial.push(`${r.url()} ${range}: ${r.status()}`);

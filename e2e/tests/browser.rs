@@ -483,126 +483,6 @@ const MALFORMED_TOKEN: &str = "this playback link's token is malformed";
 const PAGE_START_SECS: u64 = 30;
 const PAGE_VIEWERS_SECS: u64 = 30;
 
-/// The driver of [`play_in_page`]: playwright-core as play.mjs uses it (run
-/// from e2e/browser/, where it is installed), on one page, reporting the
-/// page's state at the end on one line, `PAGE_STATE <json>`.
-const PAGE_STATE_JS: &str = r##"
-// Opens the edge's player page, optionally types into its name field and
-// presses Play, waits until the page plays (or gives up: rtmpLive.failure),
-// then until it shows a viewer count, and prints what the page ended with.
-import { chromium } from "playwright-core";
-
-const o = JSON.parse(process.env.PAGE_OPTS);
-const out = { requests: [], page_errors: [], console_errors: [], timed_out: false };
-const context = await chromium.launchPersistentContext(o.userDataDir, {
-  executablePath: o.chromium,
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-  ],
-  viewport: { width: 1000, height: 760 },
-});
-let code = 0;
-let page = null;
-try {
-  page = context.pages()[0] || (await context.newPage());
-  page.on("console", (m) => m.type() === "error" && out.console_errors.push(m.text()));
-  page.on("pageerror", (e) => out.page_errors.push(String(e)));
-  page.on("request", (r) => out.requests.push(r.url()));
-  await page.goto(o.url, { waitUntil: "load" });
-  if (o.typed !== null) {
-    // After the list's first answer (its own pick of a stream, if any).
-    await page
-      .waitForFunction(() => window.rtmpLive && window.rtmpLive.list !== null, null, {
-        timeout: 8000,
-      })
-      .catch(() => {});
-    await page.fill("#name", o.typed);
-    await page.click("#pick button[type=submit]");
-  }
-  const t0 = Date.now();
-  const ended = await page
-    .waitForFunction(
-      () => {
-        const s = window.rtmpLive;
-        const v = document.querySelector("video");
-        if (!s || !v) return false;
-        if (s.failure !== null) return "failure";
-        return s.started && v.currentTime > 0 ? "playing" : false;
-      },
-      null,
-      { timeout: o.startTimeout * 1000 },
-    )
-    .then((h) => h.jsonValue())
-    .catch(() => null);
-  out.ended = ended;
-  out.timed_out = ended === null;
-  out.started_after_ms = Date.now() - t0;
-  const time = () =>
-    page.evaluate(() => {
-      const v = document.querySelector("video");
-      return v ? v.currentTime : null;
-    });
-  out.time_at_start = await time();
-  if (ended === "playing") {
-    // The count arrives with a refresh of the list (every 5 s) once the
-    // edge has counted this viewer; at least 3 s of playing in any case.
-    await page
-      .waitForFunction(() => window.rtmpLive.viewers > 0, null, {
-        timeout: o.viewersTimeout * 1000,
-      })
-      .catch(() => {});
-    await page.waitForTimeout(Math.max(0, t0 + out.started_after_ms + 3000 - Date.now()));
-  } else {
-    // Given up: a moment more shows whether the page keeps retrying.
-    await page.waitForTimeout(3000);
-  }
-  out.time_at_end = await time();
-  Object.assign(
-    out,
-    await page.evaluate(() => {
-      const s = window.rtmpLive;
-      if (!s) return { not_the_player: document.body ? document.body.innerText : "" };
-      const text = (id) => document.getElementById(id).textContent;
-      return {
-        name: s.name,
-        url: s.url,
-        prefix: s.prefix,
-        viewers: s.viewers,
-        counts: s.counts,
-        list: s.list,
-        started: s.started,
-        playing: !!s.hls,
-        stalls: s.stalls,
-        ll: s.ll === undefined ? null : s.ll,
-        fatal: s.fatal,
-        errors: s.errors,
-        failure: s.failure,
-        status_line: text("status"),
-        watching: text("watching"),
-        list_text: text("streams"),
-        name_field: document.getElementById("name").value,
-        location: location.pathname + location.hash,
-      };
-    }),
-  );
-} catch (e) {
-  out.error = String(e && e.stack ? e.stack : e);
-  code = 1;
-} finally {
-  if (page && o.screenshot) await page.screenshot({ path: o.screenshot }).catch(() => {});
-  await context.close().catch(() => {});
-}
-process.stdout.write("PAGE_STATE " + JSON.stringify(out) + "\n");
-process.exit(code);
-"##;
-
 /// The edge's player page opened at `page_path` (`/#golive`,
 /// `/t/<token>/#golive`) in chromium; with `typed`, that is typed into the
 /// name field and Play pressed (after the list's first answer, and its own
@@ -633,8 +513,7 @@ fn play_in_page(p: &Platform, page_path: &str, typed: Option<&str>) -> Value {
     });
     let mut cmd = Command::new("node");
     cmd.current_dir(&t.driver_dir)
-        .args(["--input-type=module", "-e", PAGE_STATE_JS])
-        .env("PAGE_OPTS", opts.to_string());
+        .args(["page-state.mjs", &opts.to_string()]);
     let mut node = Proc::spawn("page-state", cmd);
     let code = node.wait_exit(Duration::from_secs(
         PAGE_START_SECS + PAGE_VIEWERS_SECS + 90,

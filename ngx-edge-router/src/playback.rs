@@ -47,11 +47,9 @@ pub unsafe extern "C" fn set_secret(
         if !mcf.secret.is_empty() {
             return c"is duplicate".as_ptr().cast_mut();
         }
-        // SAFETY: TAKE1 guarantees two arguments in `cf->args`.
-        let path = unsafe {
-            let a = &*(*cf).args;
-            *a.elts.cast::<ngx::ffi::ngx_str_t>().add(1)
-        };
+        // SAFETY: `cf` is the configuration being parsed, in this
+        // directive's handler; TAKE1 guarantees two arguments.
+        let path = unsafe { crate::conf::args(cf) }[1];
         let path = String::from_utf8_lossy(path.as_bytes()).into_owned();
         let secret = match std::fs::read(&path) {
             Ok(mut b) => {

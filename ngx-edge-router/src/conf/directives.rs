@@ -22,7 +22,7 @@ use super::{
 ///
 /// # Safety
 /// `cf` must be the configuration being parsed, inside a directive handler.
-unsafe fn args<'a>(cf: *mut ngx_conf_t) -> &'a mut [ngx_str_t] {
+pub(crate) unsafe fn args<'a>(cf: *mut ngx_conf_t) -> &'a mut [ngx_str_t] {
     // SAFETY: `cf->args` is an array of ngx_str_t with `nelts` elements.
     unsafe {
         let a = &*(*cf).args;

@@ -15,6 +15,7 @@ mod commands;
 mod directives;
 
 pub use self::commands::COMMANDS;
+pub(crate) use self::directives::args;
 
 use core::ffi::{c_char, c_void};
 use core::ptr;

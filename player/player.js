@@ -12,6 +12,10 @@
 //   field. The token and name are taken from it and played from this edge
 //   (never from a pasted host): /t/<token>/<name>/... A 403 (no, expired
 //   or bad token) stops playback with a message instead of retrying.
+// - Rewind: a seek bar over the stream's DVR window (video.seekable) and a
+//   "Live" button back to the live edge; the stream's finished recordings
+//   (/recordings.json?stream=<name>, refreshed with the list) under the
+//   player, each played as /<name>~<start>/ (a VOD playlist).
 // - LL-HLS when the playlist offers it (parts, blocking reloads: the
 //   origin's LL component): hls.js's own low-latency mode, 1.5 s behind the
 //   newest part. Otherwise settings tuned for plain 2 s segments.
@@ -19,6 +23,10 @@
 "use strict";
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+// A recording: <name>~<start> (types/src/recording.rs).
+const RECORDING = /^([A-Za-z0-9_-]{1,64})~(0|[1-9][0-9]{0,19})$/;
+// Below this much of a window there is nothing to rewind: no seek bar.
+const MIN_WINDOW_S = 12;
 // A playback token (types/src/playback.rs): <exp>.<sig> or <exp>.a.<sig>.
 const TOKEN = /^[0-9]{1,12}\.(a\.)?[A-Za-z0-9_-]{43}$/;
 // How often the list (and the viewer counts) is refreshed.
@@ -27,10 +35,12 @@ const LIST_EVERY_MS = 5000;
 const LIST_TIMEOUT_MS = 4000;
 const NEEDS_LINK = "this stream needs a valid playback link (403)";
 // Plain playlists: hold 2.5 s behind the live edge, catch up at up to 1.1x.
+// No liveMaxLatencyDuration: hls.js would pull a viewer who rewound the DVR
+// window back to the live edge at the next reload (it adjusts the rate only
+// near the live edge, so rewound playback runs at 1x).
 const HLS_CONFIG = {
   lowLatencyMode: true,
   liveSyncDuration: 2.5,
-  liveMaxLatencyDuration: 8,
   maxLiveSyncPlaybackRate: 1.1,
   backBufferLength: 30,
 };
@@ -60,6 +70,9 @@ const state = (window.rtmpLive = {
   viewers: null, // the playing stream's viewer count, or null when unknown
   prefix: "", // the token prefix of the playing URL: "" or "/t/<token>"
   failure: null, // why the page last gave up (a bad link, a 403, a fatal error), else null
+  dvr: null, // { start, end, behind } of what plays (seconds), or null
+  recordings: [], // the chosen stream's finished recordings (the API's list)
+  recordingsOf: null, // the stream they are of
 });
 
 // The signed link the page was given ({ token, name }), or null. Its token
@@ -181,7 +194,7 @@ async function probe(url) {
 // the token and name are kept: the stream plays from this page's edge,
 // whatever host the link names.
 function parseInput(text) {
-  if (NAME.test(text)) return { name: text, token: null };
+  if (NAME.test(text) || RECORDING.test(text)) return { name: text, token: null };
   if (!text.includes("/")) {
     return { error: "stream names are 1-64 characters of A-Z a-z 0-9 _ -" };
   }
@@ -205,7 +218,7 @@ function parseInput(text) {
   if (token !== undefined && !TOKEN.test(token)) {
     return { error: "this playback link's token is malformed" };
   }
-  if (!NAME.test(name || "")) {
+  if (!NAME.test(name || "") && !RECORDING.test(name || "")) {
     return { error: "this playback link names no valid stream" };
   }
   return { name, token: token === undefined ? null : token };
@@ -230,8 +243,14 @@ function prefixFor(name) {
   return signed.name === name ? "/t/" + signed.token : "";
 }
 
+// The live stream a name belongs to (a recording's stream, or itself).
+function streamOf(name) {
+  const m = RECORDING.exec(name);
+  return m ? m[1] : name;
+}
+
 async function play(name) {
-  if (!NAME.test(name)) {
+  if (!NAME.test(name) && !RECORDING.test(name)) {
     fail("stream names are 1-64 characters of A-Z a-z 0-9 _ -");
     return;
   }
@@ -249,9 +268,10 @@ async function play(name) {
   // The address bar links to what plays: /#golive, or /t/<token>/#golive
   // (the edge serves this page there too).
   history.replaceState(null, "", prefix + "/#" + name);
-  for (const b of document.querySelectorAll("#streams button")) {
+  for (const b of document.querySelectorAll("#streams button, #recordings button")) {
     b.setAttribute("aria-pressed", String(b.dataset.name === name));
   }
+  if (streamOf(name) !== (state.recordingsOf || null)) loadRecordings(streamOf(name));
   const base = prefix + "/" + name + "/";
   const master = base + "master.m3u8";
   const found = await probe(master);
@@ -303,7 +323,13 @@ async function play(name) {
     state.fatal.push(what);
     if (d.type === Hls.ErrorTypes.NETWORK_ERROR && retries++ < 10) {
       status("stream unavailable, retrying… (" + d.details + ")");
-      setTimeout(() => state.hls === hls && hls.startLoad(), 1000);
+      // a playlist that could not be loaded at all (the stream not live
+      // yet, an edge restarting) is asked for again; else loading resumes
+      setTimeout(() => {
+        if (state.hls !== hls) return;
+        if (d.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR) hls.loadSource(url);
+        else hls.startLoad();
+      }, 1000);
     } else if (d.type === Hls.ErrorTypes.MEDIA_ERROR && retries++ < 10) {
       hls.recoverMediaError();
     } else {
@@ -362,7 +388,105 @@ function bufferAhead() {
   return 0;
 }
 
+// The seek bar: the seekable range (the DVR window of a live stream, the
+// whole of a recording), where playback is, how far behind live.
+function seekRange() {
+  const s = video.seekable;
+  if (!s || !s.length) return null;
+  const start = s.start(0);
+  const live = state.hls && Number.isFinite(state.hls.liveSyncPosition) ? state.hls.liveSyncPosition : null;
+  const end = live !== null ? Math.min(live, s.end(s.length - 1)) : s.end(s.length - 1);
+  return end - start >= MIN_WINDOW_S ? { start, end } : null;
+}
+
+function clock(secs) {
+  const s = Math.max(0, Math.round(secs));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const mm = h ? String(m).padStart(2, "0") : String(m);
+  return (h ? h + ":" : "") + mm + ":" + String(s % 60).padStart(2, "0");
+}
+
+let seeking = false; // the viewer is dragging the seek bar
+function showSeek() {
+  const r = seekRange();
+  const bar = $("dvr");
+  const recording = RECORDING.test(state.name || "");
+  if (!r) {
+    bar.hidden = true;
+    state.dvr = null;
+    return;
+  }
+  bar.hidden = false;
+  const seek = $("seek");
+  seek.min = String(r.start);
+  seek.max = String(r.end);
+  if (!seeking) seek.value = String(video.currentTime);
+  const behind = Math.max(0, r.end - video.currentTime);
+  state.dvr = { start: r.start, end: r.end, behind };
+  $("behind").textContent = recording
+    ? clock(video.currentTime - r.start) + " / " + clock(r.end - r.start)
+    : behind < 4
+      ? "live"
+      : "−" + clock(behind) + " (window " + clock(r.end - r.start) + ")";
+  $("live").hidden = !recording && behind < 4;
+}
+
+$("seek").addEventListener("input", () => {
+  seeking = true;
+});
+$("seek").addEventListener("change", (e) => {
+  seeking = false;
+  video.currentTime = Number(e.target.value);
+});
+// Back to the live edge (from a recording: its live stream).
+$("live").addEventListener("click", () => {
+  if (RECORDING.test(state.name || "")) {
+    play(streamOf(state.name));
+    return;
+  }
+  const live = state.hls && state.hls.liveSyncPosition;
+  const s = video.seekable;
+  if (Number.isFinite(live)) video.currentTime = live;
+  else if (s && s.length) video.currentTime = s.end(s.length - 1) - 2.5;
+});
+
+// The finished recordings of `stream`, under the player.
+async function loadRecordings(stream) {
+  state.recordingsOf = stream;
+  let list = [];
+  try {
+    const r = await fetch("/recordings.json?stream=" + encodeURIComponent(stream), { cache: "no-store" });
+    const body = r.ok ? await r.json() : null;
+    if (body && Array.isArray(body.recordings)) {
+      list = body.recordings.filter(
+        (x) => x && Number.isSafeInteger(x.start) && Number.isFinite(x.duration) && typeof x.url === "string",
+      );
+    }
+  } catch (e) {
+    list = [];
+  }
+  if (state.recordingsOf !== stream) return; // another stream meanwhile
+  state.recordings = list;
+  const ul = $("recordings");
+  ul.replaceChildren();
+  $("recordings-note").textContent = list.length ? "" : "none";
+  for (const x of list) {
+    const name = stream + "~" + x.start;
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.name = name;
+    b.textContent = new Date(x.start).toLocaleString() + " · " + clock(x.duration);
+    b.setAttribute("aria-pressed", String(name === state.name));
+    b.addEventListener("click", () => play(name));
+    li.append(b);
+    ul.append(li);
+  }
+}
+
 function readout() {
+  showSeek();
   const hls = state.hls;
   const lat = hls && Number.isFinite(hls.latency) && hls.latency > 0 ? hls.latency : null;
   $("latency").textContent = lat === null ? "–" : lat.toFixed(1) + " s";
@@ -413,6 +537,7 @@ async function refreshList() {
   listBusy = true;
   try {
     await loadList();
+    if (state.name) await loadRecordings(streamOf(state.name));
   } finally {
     listBusy = false;
   }
@@ -432,6 +557,6 @@ if (pagePath && TOKEN.test(pagePath[1])) {
   fail("this playback link's token is malformed");
 }
 const fromHash = nameFromHash(location.hash);
-if (!state.failure && NAME.test(fromHash)) play(fromHash);
+if (!state.failure && (NAME.test(fromHash) || RECORDING.test(fromHash))) play(fromHash);
 refreshList();
 setInterval(readout, 500);

@@ -5,7 +5,7 @@
 # $up, and returns once the API is ready (exits with its log otherwise).
 # `stop_platform` (the caller's EXIT trap) stops the publisher's process
 # group ($pub, if the caller started one) and the platform, and removes
-# $state (kept with KEEP=1).
+# $state (kept with KEEP=1). SPARE_STREAM_KEYS: more `key=name` pairs.
 state= up= pub=
 stop_platform() {
   [[ -n $pub ]] && kill -- "-$pub" 2>/dev/null
@@ -45,7 +45,7 @@ start_platform() {
     LLHLS_PORT RTMP_PACKAGING_PORT < <(ports 9)
   export STATE_DIR=$state RTMP_PORT ORIGIN_HTTP_PORT API_PORT EDGE_PORT
   export REDIS_PORT RTMP_STAT_PORT DISCOVERY_PORT LLHLS_PORT RTMP_PACKAGING_PORT
-  export ABR=$1 ORIGINS=1 PUBLIC_HOST=127.0.0.1 STREAM_KEYS="$key=golive"
+  export ABR=$1 ORIGINS=1 PUBLIC_HOST=127.0.0.1 STREAM_KEYS="$key=golive${SPARE_STREAM_KEYS:+,$SPARE_STREAM_KEYS}"
   "$ROOT/scripts/up.sh" >"$state/up.log" 2>&1 &
   up=$!
   for _ in $(seq 300); do curl -sf "http://127.0.0.1:$API_PORT/readyz" >/dev/null && break; sleep 0.1; done

@@ -501,12 +501,69 @@ fn abr_ladder_through_the_edge() {
             .then_some(())
         },
     );
+    // The first session (ended above) is a recording of the whole ladder.
+    abr_session_is_recorded(&p);
 
     p.stop_and_check_clean();
 }
 
 /// Fetches each rendition's listed segments through the edge and compares
 /// them with the origin's bytes; returns the segment paths checked.
+/// The ended session is one recording: the ladder's master over every
+/// rendition's finished playlist, played through the edge.
+fn abr_session_is_recorded(p: &Platform) {
+    let rec = wait_until(Duration::from_secs(30), "the ABR session recorded", || {
+        let r = get(&p.http, &p.api_url("/streams/golive/recordings"));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+        v["recordings"].as_array()?.first().cloned()
+    });
+    let url = rec["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("/golive~") && url.ends_with("/master.m3u8"),
+        "{rec}"
+    );
+    let master = p.edge_get(url);
+    assert_eq!(master.status, 200, "{url}");
+    let dir = url.rsplit_once('/').unwrap().0;
+    let listed = variants(&master.text());
+    assert_eq!(listed.len(), 3, "{}", master.text());
+    for (_, uri) in &listed {
+        let media = p.edge_get(&format!("{dir}/{uri}"));
+        assert_eq!(media.status, 200, "{dir}/{uri}");
+        let text = media.text();
+        assert!(
+            text.contains("#EXT-X-ENDLIST") && text.contains("#EXT-X-PLAYLIST-TYPE:VOD"),
+            "{text}"
+        );
+        let secs: f64 = media_playlist(&text).1.iter().map(|(d, _)| d).sum();
+        let want = rec["duration"].as_f64().unwrap();
+        assert!((secs - want).abs() < 2.5, "{uri}: {secs} s of {want} s");
+    }
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(p.edge_url(url))
+        .output()
+        .expect("ffprobe");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let streams = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        streams.contains("video,720") && streams.contains("video,240"),
+        "{streams}"
+    );
+    println!("ABR recording: {rec}");
+}
+
 fn renditions_match_origin(p: &Platform) -> Vec<String> {
     let mut checked = Vec::new();
     for r in ["720p", "480p", "240p"] {

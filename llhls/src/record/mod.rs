@@ -41,9 +41,18 @@ pub struct Recordings {
     pub retention: Duration,
     /// Bytes all recordings may take; the oldest finished ones go first.
     pub max_bytes: u64,
-    /// Stream name → the open session (its start) and how many of its
-    /// renditions record into it.
-    open: Mutex<HashMap<String, (u64, usize)>>,
+    open: Mutex<OpenSessions>,
+}
+
+/// The sessions being recorded.
+#[derive(Debug, Default)]
+struct OpenSessions {
+    /// (stream name, start) → how many of its renditions record into it.
+    sessions: HashMap<(String, u64), usize>,
+    /// Stream name → the session its renditions join: until the first of
+    /// them leaves it (its publish session ended), then the next one
+    /// opened.
+    joinable: HashMap<String, u64>,
 }
 
 impl Recordings {
@@ -52,7 +61,7 @@ impl Recordings {
             root,
             retention,
             max_bytes,
-            open: Mutex::new(HashMap::new()),
+            open: Mutex::new(OpenSessions::default()),
         })
     }
 
@@ -65,31 +74,36 @@ impl Recordings {
         self.open
             .lock()
             .expect("recordings lock")
-            .get(name)
-            .is_some_and(|(s, _)| *s == start)
+            .sessions
+            .contains_key(&(name.to_string(), start))
     }
 
-    /// Joins the open session of `name`, or opens one starting at `start`.
+    /// Joins the joinable session of `name`, or opens one starting at
+    /// `start`. Returns the session's start.
     fn join(&self, name: &str, start: u64) -> u64 {
         let mut open = self.open.lock().expect("recordings lock");
-        let e = open.entry(name.to_string()).or_insert((start, 0));
-        e.1 += 1;
-        e.0
+        let s = *open.joinable.entry(name.to_string()).or_insert(start);
+        *open.sessions.entry((name.to_string(), s)).or_insert(0) += 1;
+        s
     }
 
-    /// A rendition left session `start` of `name`: whether it was the last.
+    /// A rendition left session `start` of `name` (which no rendition
+    /// joins from now on): whether it was the last.
     fn leave(&self, name: &str, start: u64) -> bool {
         let mut open = self.open.lock().expect("recordings lock");
-        match open.get_mut(name) {
-            Some((s, n)) if *s == start => {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    open.remove(name);
-                    return true;
-                }
+        if open.joinable.get(name) == Some(&start) {
+            open.joinable.remove(name);
+        }
+        let key = (name.to_string(), start);
+        match open.sessions.get_mut(&key) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
                 false
             }
-            _ => true,
+            _ => {
+                open.sessions.remove(&key);
+                true
+            }
         }
     }
 }
@@ -113,6 +127,8 @@ struct Open {
     dir: PathBuf,
     playlist: File,
     init: Option<u64>,
+    /// An ABR session's master is in its folder.
+    master: bool,
 }
 
 impl Recorder {
@@ -163,6 +179,15 @@ impl Recorder {
             lines.push_str(&format!("#EXT-X-MAP:URI=\"{init}\"\n"));
             o.init = Some(seg.init);
         }
+        if !o.master {
+            // the ladder's master (written once its renditions are live)
+            // lists them as <r>/index.m3u8, as the session folder holds them
+            let live = self.src.parent().map(|p| p.join(layout::MASTER));
+            let session = o.dir.parent().map(|p| p.join(layout::MASTER));
+            if let (Some(from), Some(to)) = (live, session) {
+                o.master = to.is_file() || std::fs::copy(from, to).is_ok();
+            }
+        }
         let file = format!("{}.m4s", seg.file);
         link(&self.src.join(&file), &o.dir.join(&file))?;
         lines.push_str(&format!("#EXTINF:{},\n{file}\n", seconds(seg.duration())));
@@ -193,20 +218,13 @@ impl Recorder {
                 return Err(e);
             }
         };
-        if self.rendition.is_some() {
-            // the ladder's master lists the renditions as <r>/index.m3u8,
-            // as the session folder holds them
-            let master = self.src.parent().map(|p| p.join(layout::MASTER));
-            if let Some(m) = master.filter(|m| m.is_file()) {
-                let _ = std::fs::copy(m, session.join(layout::MASTER));
-            }
-        }
         tracing::info!(stream = %self.name, rendition = ?self.rendition, start, "recording");
         Ok(Open {
             start,
             dir,
             playlist,
             init: None,
+            master: self.rendition.is_none(),
         })
     }
 
@@ -276,5 +294,32 @@ fn link(from: &Path, to: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EXDEV) => std::fs::copy(from, to).map(|_| ()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renditions_share_a_session_until_it_ends_and_never_rejoin_it() {
+        let r = Recordings::new(PathBuf::from("/nowhere"), Duration::from_secs(60), 0);
+        // three renditions join the session the first opened
+        assert_eq!(r.join("golive", 100), 100);
+        assert_eq!(r.join("golive", 101), 100);
+        assert_eq!(r.join("golive", 102), 100);
+        assert!(r.is_open("golive", 100));
+        // the publisher reconnects: the first rendition's new session is a
+        // new one, which the others join when their turn comes
+        assert!(!r.leave("golive", 100));
+        assert_eq!(r.join("golive", 500), 500);
+        assert!(!r.leave("golive", 100));
+        assert_eq!(r.join("golive", 501), 500);
+        assert!(r.leave("golive", 100), "the last rendition ends it");
+        assert!(!r.is_open("golive", 100));
+        assert!(r.is_open("golive", 500));
+        // other streams are apart
+        assert_eq!(r.join("other", 7), 7);
+        assert!(r.leave("other", 7));
     }
 }

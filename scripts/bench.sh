@@ -10,3 +10,4 @@ echo "== LL fan-out: the machine's floor"; ./bench-fanout-floor.sh
 echo "== discovery"; ./bench-discovery.sh
 echo "== ABR";       ./bench-abr.sh
 echo "== players";   ./bench-players.sh
+echo "== DVR window (about 40 minutes)"; ./bench-dvr.sh

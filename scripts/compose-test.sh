@@ -13,7 +13,8 @@
 #      keeps advancing; a registration forged with the registry token,
 #      naming the API, Redis or an origin's other port, is refused by the
 #      edge (502, never contacted: its allowlist is exactly the origins);
-#   4. `down -v`, then again with ABR=0 and `--scale origin=2`: two streams
+#   4. the stream ends: its recording is listed and plays through the edge;
+#      `down -v`, then again with ABR=0 and `--scale origin=2`: two streams
 #      published to the two origins register under each origin's own
 #      address; while the API is stopped, the one the edge never saw plays
 #      through the edge's probe of its exact origins; both play (index.m3u8)
@@ -264,8 +265,19 @@ wait "$viewer" || fail "the viewer saw errors during the API outage: $(cat "$log
 say "viewer through the outage: $(cat "$logs/viewer.json")"
 wait_healthy 30
 
-compose down -v -t 5 >"$logs/down.log" 2>&1 || fail "compose down"
+# The streamer stops: the session is a recording (the ABR ladder's master
+# and its renditions), listed by the API and played through the edge.
 kill "${pids[0]}" 2>/dev/null || true
+until=$((SECONDS + 60))
+until rec=$(curl -fsS "http://127.0.0.1:$edge/recordings.json?stream=golive" |
+  python3 -c 'import json,sys; r=json.load(sys.stdin)["recordings"]; print(r[0]["url"]) if r else sys.exit(1)'); do
+  ((SECONDS < until)) || fail "no recording of golive listed 60 s after the stream ended"
+  sleep 1
+done
+probe "http://127.0.0.1:$edge$rec"
+say "the ended session plays as a recording: $rec"
+
+compose down -v -t 5 >"$logs/down.log" 2>&1 || fail "compose down"
 assert_gone
 
 # --- two origins, one rendition each ---------------------------------------

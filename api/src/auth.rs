@@ -145,6 +145,18 @@ impl Writer {
         }
     }
 
+    /// `Ok` when this caller may write registrations of `host`; else a 403
+    /// (logged, naming `what` was refused).
+    pub fn refuse_host(&self, host: &str, what: &str) -> Result<(), ApiError> {
+        if self.may_write(host) {
+            return Ok(());
+        }
+        tracing::warn!(host = ?host, "{what} refused: the token is not allowed for this host");
+        Err(ApiError::Forbidden(format!(
+            "this token may not write registrations of host {host}"
+        )))
+    }
+
     /// True when the token is limited to some hosts.
     pub fn is_per_origin(&self) -> bool {
         self.hosts.is_some()

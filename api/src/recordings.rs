@@ -21,7 +21,6 @@ use serde::Serialize;
 use crate::auth::Writer;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
-use crate::routes::refuse_host;
 use crate::state::Shared;
 use crate::store::{now_ms, Store};
 
@@ -39,7 +38,7 @@ pub async fn report(
     ApiPath(host): ApiPath<Host>,
     ApiJson(report): ApiJson<RecordingReport>,
 ) -> Result<StatusCode, ApiError> {
-    refuse_host(&writer, &host, "recordings report")?;
+    writer.refuse_host(&host, "recordings report")?;
     if report.recordings.len() > recording::MAX_PER_REPORT {
         return Err(ApiError::BadRequest(format!(
             "at most {} recordings per report",

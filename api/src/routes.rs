@@ -203,22 +203,12 @@ async fn authorize(s: &AppState, peer: SocketAddr, p: PublishParams) -> Result<R
     }
 }
 
-pub(crate) fn refuse_host(writer: &Writer, host: &str, what: &str) -> Result<(), ApiError> {
-    if writer.may_write(host) {
-        return Ok(());
-    }
-    tracing::warn!(host = ?host, "{what} refused: the token is not allowed for this host");
-    Err(ApiError::Forbidden(format!(
-        "this token may not write registrations of host {host}"
-    )))
-}
-
 async fn report_stream(
     State(s): Shared,
     writer: Writer,
     ApiJson(report): ApiJson<ValidReport>,
 ) -> Result<StatusCode, ApiError> {
-    refuse_host(&writer, &report.host, "report")?;
+    writer.refuse_host(&report.host, "report")?;
     let report = StreamReport::from(report);
     let since = s.store.report(&report).await?;
     tracing::debug!(stream = %report.name, host = %report.host, since, "report");
@@ -318,7 +308,7 @@ async fn delete_stream(
     ApiQuery(q): ApiQuery<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
     match &q.host {
-        Some(h) => refuse_host(&writer, h, "delete")?,
+        Some(h) => writer.refuse_host(h, "delete")?,
         None if writer.is_per_origin() => {
             tracing::warn!(stream = %name, "delete refused: a per-origin token must name its host");
             return Err(ApiError::Forbidden(

@@ -178,6 +178,8 @@ impl Registry {
             };
             if self.refresh(&name, Reason::Rescan) {
                 seen.insert(name.clone());
+            } else {
+                crate::stream::clear_packaged(&e.path());
             }
             // ABR renditions, one level down
             let Ok(sub) = std::fs::read_dir(e.path()) else {
@@ -188,6 +190,8 @@ impl Registry {
                     let key = format!("{name}/{rendition}");
                     if self.refresh(&key, Reason::Rescan) {
                         seen.insert(key);
+                    } else {
+                        crate::stream::clear_packaged(&r.path());
                     }
                 }
             }
@@ -294,4 +298,40 @@ enum Reason {
     Changed,
     /// The safety net: read it if its file changed.
     Rescan,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rescan_clears_what_a_stopped_component_left_in_an_ended_stream() {
+        let d = tempfile::tempdir().unwrap();
+        let ended = d.path().join("gone");
+        std::fs::create_dir_all(ended.join("720p")).unwrap();
+        for f in [
+            "gone/1.m4s",
+            "gone/init-1.mp4",
+            "gone/720p/2.m4s",
+            "gone/720p/keep.txt",
+        ] {
+            std::fs::write(d.path().join(f), b"x").unwrap();
+        }
+        let settings = Settings {
+            part_target: 0.36,
+            min_target_duration: 2,
+            pace: crate::pace::Pace::new(std::time::Duration::from_millis(10)),
+            window: std::time::Duration::from_secs(8),
+            recordings: None,
+        };
+        let reg = Registry::new(d.path().to_path_buf(), settings);
+        reg.scan();
+        assert!(reg.names().is_empty());
+        assert!(!ended.join("1.m4s").exists() && !ended.join("init-1.mp4").exists());
+        assert!(!ended.join("720p/2.m4s").exists());
+        assert!(
+            ended.join("720p/keep.txt").exists(),
+            "only packaged files go"
+        );
+    }
 }

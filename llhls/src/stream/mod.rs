@@ -13,6 +13,13 @@ mod files;
 mod tail;
 
 pub use files::fragment_number;
+
+/// Deletes what this component packaged in a stream folder whose playlist
+/// is gone while it was not running (nginx-rtmp's cleanup takes only its
+/// own files): a stopped component leaves no segments behind.
+pub fn clear_packaged(dir: &Path) {
+    remove_packaged(dir);
+}
 use files::{read_playlist, remove_packaged};
 use tail::{Session, Tail};
 

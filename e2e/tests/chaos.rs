@@ -22,11 +22,13 @@ fn full() -> bool {
 }
 
 /// What a player-like client saw: it reloads the playlist every second and
-/// fetches every new segment, through the edge.
+/// fetches every new segment of the live end (the last four), through the
+/// edge.
 #[derive(Default, Debug, Clone)]
 struct Seen {
     requests: usize,
     errors: Vec<String>,
+    /// The newest segment's media sequence number, first and last seen.
     first_seq: Option<u64>,
     last_seq: u64,
     segments: usize,
@@ -102,12 +104,18 @@ impl Player {
                 };
                 if let Some(body) = one(&format!("{base}/index.m3u8")) {
                     let (seq, segs) = media_playlist(&String::from_utf8_lossy(&body));
+                    // the newest segment's number (the oldest stays for
+                    // the DVR window)
+                    let newest = seq + segs.len().saturating_sub(1) as u64;
                     {
                         let mut s = seen2.lock().unwrap();
-                        s.first_seq.get_or_insert(seq);
-                        s.last_seq = s.last_seq.max(seq);
+                        s.first_seq.get_or_insert(newest);
+                        s.last_seq = s.last_seq.max(newest);
                     }
-                    for (_, uri) in segs {
+                    // the live end, as a player at the live edge (the
+                    // DVR window's older segments are not its business)
+                    let live_end = segs.len().saturating_sub(4);
+                    for (_, uri) in segs.into_iter().skip(live_end) {
                         if !fetched.contains(&uri) {
                             if one(&format!("{base}/{uri}")).is_some() {
                                 seen2.lock().unwrap().segments += 1;

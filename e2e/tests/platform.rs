@@ -99,16 +99,19 @@ fn live_streaming_through_the_edge() {
             probe.video_seconds
         );
     }
-    // The playlist advances: the media sequence grows as old segments leave.
-    let seq2 = wait_until(
+    // The playlist advances: its last segment is newer (old ones stay
+    // listed for the DVR window).
+    let last = seq + segs.len() as u64 - 1;
+    let last2 = wait_until(
         Duration::from_secs(15),
-        "the media sequence to grow",
+        "a newer last segment",
         || {
-            let (now, _) = media_playlist(&p.edge_get("/golive/index.m3u8").text());
-            (now > seq).then_some(now)
+            let (now, listed) = media_playlist(&p.edge_get("/golive/index.m3u8").text());
+            let end = now + listed.len() as u64 - 1;
+            (end > last).then_some(end)
         },
     );
-    println!("media sequence {seq} -> {seq2}");
+    println!("last media sequence number {last} -> {last2}");
 
     // Two streams at once, routed independently to the origin that has them.
     let a = p.edge_get("/alpha/index.m3u8");

@@ -450,6 +450,11 @@ fn origin_ingest_with_a_known_key_works_while_the_api_is_down() {
                 format!("http://127.0.0.1:{dport}/authorize"),
             ),
             ("HLS_PATH", hls_path.display().to_string()),
+            ("HLS_PLAYLIST_LENGTH", "8s".to_string()),
+            (
+                "RECORDINGS_PATH",
+                dir.join("recordings").display().to_string(),
+            ),
         ];
         render_template(
             "origin-hls.conf.template",

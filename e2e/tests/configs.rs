@@ -61,7 +61,10 @@ fn origin_templates_render_and_pass_nginx_t() {
             ),
             ("HLS_PATH", dir.join("hls").display().to_string()),
             ("HLS_PLAYLIST_LENGTH", "1800s".to_string()),
-            ("RECORDINGS_PATH", dir.join("recordings").display().to_string()),
+            (
+                "RECORDINGS_PATH",
+                dir.join("recordings").display().to_string(),
+            ),
         ];
         render_template(packaging, &dir.join("packaging.conf"), &env);
         render_template(hls_http, &dir.join("hls-http.conf"), &env);

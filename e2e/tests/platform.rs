@@ -102,15 +102,11 @@ fn live_streaming_through_the_edge() {
     // The playlist advances: its last segment is newer (old ones stay
     // listed for the DVR window).
     let last = seq + segs.len() as u64 - 1;
-    let last2 = wait_until(
-        Duration::from_secs(15),
-        "a newer last segment",
-        || {
-            let (now, listed) = media_playlist(&p.edge_get("/golive/index.m3u8").text());
-            let end = now + listed.len() as u64 - 1;
-            (end > last).then_some(end)
-        },
-    );
+    let last2 = wait_until(Duration::from_secs(15), "a newer last segment", || {
+        let (now, listed) = media_playlist(&p.edge_get("/golive/index.m3u8").text());
+        let end = now + listed.len() as u64 - 1;
+        (end > last).then_some(end)
+    });
     println!("last media sequence number {last} -> {last2}");
 
     // Two streams at once, routed independently to the origin that has them.

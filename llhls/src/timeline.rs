@@ -95,6 +95,8 @@ pub struct Timeline {
     next_part: u64,
     /// EXT-X-DISCONTINUITY-SEQUENCE: discontinuities of segments that left.
     discontinuity_sequence: u64,
+    /// Counts the changes: a rendered playlist stays right while it holds.
+    revision: u64,
 }
 
 impl Timeline {
@@ -104,6 +106,7 @@ impl Timeline {
             segments: VecDeque::new(),
             next_part: 0,
             discontinuity_sequence: 0,
+            revision: 0,
         }
     }
 
@@ -119,6 +122,11 @@ impl Timeline {
         self.discontinuity_sequence
     }
 
+    /// Changes with every change of what the playlist would list.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
     /// The number the next part will have (the preload hint's).
     pub fn next_part(&self) -> u64 {
         self.next_part
@@ -131,6 +139,7 @@ impl Timeline {
     /// Opens segment `seg` (no parts yet). An unfinished segment before it
     /// is dropped (its fragment ended without being listed).
     pub fn begin(&mut self, mut seg: Segment) {
+        self.revision += 1;
         if self.segments.back().is_some_and(|s| !s.complete) {
             self.segments.pop_back();
         }
@@ -150,6 +159,7 @@ impl Timeline {
         duration: u64,
         independent: bool,
     ) -> Option<PartEntry> {
+        self.revision += 1;
         self.segments.back().filter(|s| !s.complete)?;
         self.announce();
         let seg = self.segments.back_mut().filter(|s| !s.complete)?;
@@ -175,6 +185,7 @@ impl Timeline {
     /// already has again, and a cache that kept that answer held it there
     /// until it expired. Parts are listed as they complete all the same.
     pub fn complete(&mut self) -> Option<&Segment> {
+        self.revision += 1;
         let seg = self.segments.back_mut().filter(|s| !s.complete)?;
         if seg.parts.is_empty() {
             self.segments.pop_back();
@@ -188,6 +199,7 @@ impl Timeline {
     /// Lists every complete segment as a segment (the next one got its
     /// first part, or none is coming soon: the publisher left).
     pub fn announce(&mut self) {
+        self.revision += 1;
         for s in self.segments.iter_mut().filter(|s| s.complete) {
             s.announced = true;
         }
@@ -201,6 +213,7 @@ impl Timeline {
     /// Drops the oldest complete segments while the others still span
     /// `window` (90 kHz ticks). Returns the files no longer listed.
     pub fn trim_to(&mut self, window: u64) -> Vec<u64> {
+        self.revision += 1;
         let mut total: u64 = self.segments.iter().map(Segment::duration).sum();
         let mut gone = Vec::new();
         while let Some(front) = self.segments.front() {

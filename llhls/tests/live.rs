@@ -184,6 +184,9 @@ fn parse(text: &str) -> Playlist {
             cur.msn = msn;
             msn += 1;
             let map = cur.map.clone();
+            // a segment without a date of its own follows the last one's
+            // (RFC 8216bis 4.4.4.6); a listed date overrides it
+            let pdt = cur.pdt + cur.dur;
             p.segs.push(std::mem::replace(
                 &mut cur,
                 Seg {
@@ -191,7 +194,7 @@ fn parse(text: &str) -> Playlist {
                     uri: None,
                     dur: 0.0,
                     map,
-                    pdt: 0.0,
+                    pdt,
                     discontinuity: false,
                     parts: vec![],
                 },
@@ -228,7 +231,9 @@ impl Playlist {
 /// The rules every playlist revision keeps.
 fn check(p: &Playlist, part_target: f64) {
     let t = &p.text;
-    assert!(t.contains("#EXT-X-VERSION:6\n"), "{t}");
+    // EXT-X-MAP needs version 6, a delta update's EXT-X-SKIP 9
+    let version = if t.contains("#EXT-X-SKIP:") { 9 } else { 6 };
+    assert!(t.contains(&format!("#EXT-X-VERSION:{version}\n")), "{t}");
     assert!(
         t.contains(&format!(
             "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={:.1},PART-HOLD-BACK={:.3}\n",

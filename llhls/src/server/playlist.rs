@@ -47,7 +47,7 @@ pub(super) async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response 
     let mut held = None;
     loop {
         let step = {
-            let st = stream.state.lock().expect("stream lock");
+            let mut st = stream.state.lock().expect("stream lock");
             match st.view() {
                 None => Step::NotYet,
                 Some(view) => {

@@ -20,7 +20,8 @@
 #   4. disk per stream-hour (the window's segments and the recordings,
 #      hard links counted once) against the bytes published;
 #   5. seek-back start time on the player page (hls.js in chromium,
-#      e2e/browser/dvr.mjs): 20 s back and 25 minutes back.
+#      e2e/browser/dvr.mjs): 20 s back and 5/6 of the window back (25
+#      minutes of a full 30-minute window).
 # Prints a summary; the raw numbers go to DVR_OUT (target/bench-dvr/).
 # Needs `make build browser-deps`, ffmpeg, wrk, chromium.
 # Usage: scripts/bench-dvr.sh
@@ -172,7 +173,13 @@ echo "disk dvr total_bytes=$disk hls_bytes=$window_disk elapsed_s=$elapsed strea
 
 # 5. Seek-back start time on the player page.
 : >"$out/seek.txt"
-for back in 20 1500; do
+# 20 s back, and to near the start of the window (25 minutes of a full
+# 30-minute one)
+span=$(curl -sf "http://127.0.0.1:$(val dvr ORIGIN)/golive/index.m3u8" | awk -F'[:,]' '/^#EXTINF/ {s += $2} END {printf "%d", s}')
+deep=$((span * 5 / 6))
+backs=(20)
+((span > 200)) && backs+=("$deep")
+for back in "${backs[@]}"; do
   prof=$(mktemp -d)
   opts=$(printf '{"url":"http://127.0.0.1:%s/#golive","chromium":"/usr/bin/chromium","userDataDir":"%s","window":%s,"windowTimeout":60,"back":%s,"hold":5}' \
     "$(val dvr EDGE)" "$prof" $((back + 30)) "$back")

@@ -5,8 +5,9 @@
 Once a second it fetches the playlist (for a master playlist: the master and
 its first rendition's playlist) and the newest segment it lists, for
 <seconds>. Prints one JSON summary line: requests made, the failures (any
-answer but 200, or an empty segment), the media sequence at the start and at
-the end. Exits 1 if any request failed or the playlist never advanced.
+answer but 200, or an empty segment), the newest segment's media sequence
+number at the start and at the end (the oldest stays listed for the DVR
+window). Exits 1 if any request failed or the playlist never advanced.
 """
 
 import json
@@ -55,11 +56,13 @@ def main():
             ok = status == 200
         if ok:
             text = body.decode()
+            segs = uris(text)
             seq = sequence(text)
+            if seq is not None:
+                seq += max(len(segs) - 1, 0)
             if out["first_sequence"] is None:
                 out["first_sequence"] = seq
             out["last_sequence"] = seq
-            segs = uris(text)
             if segs:
                 seg = urllib.parse.urljoin(playlist, segs[-1])
                 s, data = get(seg)

@@ -56,6 +56,7 @@ fn bench_many_streams() {
     cmd.env_clear()
         .env("RUST_LOG", "warn")
         .env("HLS_PATH", hls.path())
+        .env("RECORDINGS_PATH", hls.path().join(".recordings"))
         .env("DISCOVERY_API_URL", api.url())
         .env("ADVERTISE_HOST", "127.0.0.1:8080")
         .env("DISCOVERY_LISTEN", format!("127.0.0.1:{port}"));

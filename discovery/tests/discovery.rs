@@ -42,6 +42,8 @@ fn discovery(s: &Setup, root: &Path, extra: &[(&str, &str)]) -> Proc {
     cmd.env_clear()
         .env("RUST_LOG", "info")
         .env("HLS_PATH", root)
+        // no recordings to report (never created)
+        .env("RECORDINGS_PATH", root.join(".recordings"))
         .env("DISCOVERY_API_URL", s.api.url())
         .env("ADVERTISE_HOST", HOST)
         .env("DISCOVERY_HEARTBEAT_SECS", "0.5")

@@ -451,6 +451,7 @@ fn a_watch_that_cannot_be_added_is_logged_at_warn() {
     cmd.env_clear()
         .env("RUST_LOG", "info")
         .env("HLS_PATH", &hls)
+        .env("RECORDINGS_PATH", hls.join(".recordings"))
         .env(
             "DISCOVERY_API_URL",
             format!("http://127.0.0.1:{}", free_port()),

@@ -352,6 +352,9 @@ async fn ll_hls_cmaf_from_a_real_nginx_rtmp() {
         // small, for step 4's check of the cap
         .arg("--held-per-stream")
         .arg(HELD_PER_STREAM.to_string())
+        // recordings in this test's folder, not the machine's default
+        .arg("--recordings-path")
+        .arg(d.join("recordings"))
         .env("RUST_LOG", "warn")
         .spawn()
         .unwrap();

@@ -19,6 +19,8 @@ impl Llhls {
         let mut cmd = Command::new(artifact("rtmp-live-llhls"));
         cmd.env("HLS_PATH", hls_path)
             .env("LLHLS_LISTEN", format!("127.0.0.1:{port}"))
+            // nothing recorded (the default folder is the machine's)
+            .env("RECORDING_RETENTION", "0")
             .env("RUST_LOG", "info");
         let proc = Proc::spawn("rtmp-live-llhls", cmd);
         assert!(

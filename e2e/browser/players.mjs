@@ -191,6 +191,42 @@ async function setup({ src, player, config, warmupMs, pick, switchTo, clockHeigh
     trace: [],
   });
   const since = () => (m.first === null ? Date.now() - m.t0 : Date.now() - m.first);
+  // What the player hands the SourceBuffer: appends that carry an init
+  // segment (moov) together with media (moof). A player re-appending the
+  // init before a part that does not start with a keyframe makes Chromium
+  // drop that GOP's frames (docs/players.md); the test tells that defect
+  // apart from a stream problem by this count.
+  m.appends = { total: 0, init: 0, init_with_media: 0, init_with_media_after_warmup: 0, first_at_ms: [] };
+  const boxes = (data) => {
+    const u8 = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const seen = new Set();
+    for (let off = 0, n = 0; off + 8 <= u8.length && n < 64; n++) {
+      const size = ((u8[off] << 24) | (u8[off + 1] << 16) | (u8[off + 2] << 8) | u8[off + 3]) >>> 0;
+      seen.add(String.fromCharCode(u8[off + 4], u8[off + 5], u8[off + 6], u8[off + 7]));
+      if (size < 8) break;
+      off += size;
+    }
+    return seen;
+  };
+  const append = SourceBuffer.prototype.appendBuffer;
+  SourceBuffer.prototype.appendBuffer = function (data) {
+    try {
+      const b = boxes(data);
+      const a = m.appends;
+      a.total++;
+      if (b.has("moov")) {
+        a.init++;
+        if (b.has("moof")) {
+          a.init_with_media++;
+          if (m.warmAt !== null) a.init_with_media_after_warmup++;
+          if (a.first_at_ms.length < 20) a.first_at_ms.push(since());
+        }
+      }
+    } catch (_) {
+      // a view we cannot read is not ours to judge
+    }
+    return append.call(this, data);
+  };
   const buffered = () => {
     const b = [];
     for (let i = 0; i < v.buffered.length; i++) b.push(`${v.buffered.start(i).toFixed(2)}-${v.buffered.end(i).toFixed(2)}`);
@@ -692,6 +728,7 @@ try {
     p95: est.length ? +q(est, 0.95).toFixed(3) : null,
     samples: est.length,
   };
+  report.appends = m.appends;
   report.http = http;
   if (trace) {
     report.trace = m.trace;

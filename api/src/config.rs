@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::redis_target::RedisTarget;
+
 #[derive(Debug, Clone, Parser)]
 #[command(name = "rtmp-live-api", version, about = "RTMP Live registry API")]
 pub struct Config {
@@ -22,6 +24,29 @@ pub struct Config {
     /// Redis's password (`requirepass`), unless REDIS_URL carries one.
     #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true)]
     pub redis_password: Option<String>,
+    /// Redis Sentinel instead of one server: `host:port` of each sentinel,
+    /// comma-separated. The API asks them for the master (REDIS_URL is then
+    /// unused) and asks again when the master stops answering as one.
+    #[arg(long, env = "REDIS_SENTINELS")]
+    pub redis_sentinels: Option<String>,
+    /// The master's name in the sentinels' configuration.
+    #[arg(long, env = "REDIS_SENTINEL_MASTER", default_value = "rtmp-live")]
+    pub redis_sentinel_master: String,
+    /// The sentinels' password (their `requirepass`), if any.
+    #[arg(long, env = "REDIS_SENTINEL_PASSWORD", hide_env_values = true)]
+    pub redis_sentinel_password: Option<String>,
+    /// An allowed publish answers only once this many replicas hold its
+    /// name's owner record (`WAIT`), so a failover right after it cannot
+    /// give the name to another key; otherwise 503 and the encoder retries.
+    /// 0: do not wait (one server, no replicas).
+    #[arg(long, env = "REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
+    /// After the registry was lost (a failover to an empty replica, a
+    /// restart without persistence, FLUSHALL), names without an owner
+    /// record cannot be claimed for this long: the origins' heartbeats
+    /// bring back the live streams and their owners first.
+    #[arg(long, env = "REGISTRY_RECOVERY_SECS", default_value_t = 12, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub registry_recovery_secs: u64,
     /// A registration expires this long after the origin's last report.
     #[arg(long, env = "STREAM_TTL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub stream_ttl_secs: u64,
@@ -102,5 +127,17 @@ pub struct Config {
 impl Config {
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms.max(1))
+    }
+
+    /// Where Redis is (REDIS_URL, or the master of REDIS_SENTINELS).
+    pub fn redis_target(&self) -> Result<RedisTarget, String> {
+        Ok(RedisTarget {
+            url: self.redis_url.clone(),
+            password: self.redis_password.clone(),
+            sentinels: RedisTarget::parse_sentinels(self.redis_sentinels.as_deref().unwrap_or(""))
+                .map_err(|e| format!("REDIS_SENTINELS: {e}"))?,
+            master_name: self.redis_sentinel_master.clone(),
+            sentinel_password: self.redis_sentinel_password.clone(),
+        })
     }
 }

@@ -11,6 +11,8 @@ mod limiter;
 mod metrics;
 mod playback;
 mod recordings;
+mod recovery;
+mod redis_target;
 mod roles;
 mod routes;
 mod secret;
@@ -160,11 +162,13 @@ async fn run(config: Config) -> Result<(), String> {
         );
     }
     let metrics = Arc::new(metrics::Metrics::new());
+    let redis = config.redis_target()?;
     let store = store::Store::new(
-        &config.redis_url,
-        config.redis_password.as_deref(),
+        &redis,
         config.stream_ttl_secs,
         config.redis_timeout(),
+        config.redis_wait_replicas,
+        config.registry_recovery_secs,
         metrics.clone(),
     )
     .map_err(|e| format!("REDIS_URL: {e}"))?;
@@ -173,8 +177,9 @@ async fn run(config: Config) -> Result<(), String> {
     )));
     viewer_snapshot::spawn_refresher(
         viewers.clone(),
-        store.client().clone(),
-        config.redis_timeout(),
+        redis
+            .connector(config.redis_timeout())
+            .map_err(|e| format!("REDIS_URL: {e}"))?,
         metrics.clone(),
     );
     let state = Arc::new(state::AppState {
@@ -193,10 +198,21 @@ async fn run(config: Config) -> Result<(), String> {
         playback_secret,
         viewers,
     });
+    // every second: a lost registry is noticed by APIs that only serve
+    // lookups too (claims check it as they go)
+    let watch = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let _ = watch.store.check_epoch().await;
+        }
+    });
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    tracing::info!(listen = %config.listen, redis = %redis_addr(&config.redis_url), ttl = config.stream_ttl_secs, "API listening");
+    tracing::info!(listen = %config.listen, redis = %redis.describe(), ttl = config.stream_ttl_secs, "API listening");
     let app = routes::router(state, Duration::from_secs(config.request_timeout_secs));
     server::serve(
         listener,
@@ -212,14 +228,6 @@ async fn run(config: Config) -> Result<(), String> {
     .await;
     tracing::info!("API stopped");
     Ok(())
-}
-
-/// Where REDIS_URL points, without its credentials (for the log).
-fn redis_addr(url: &str) -> String {
-    use redis::IntoConnectionInfo;
-    url.into_connection_info()
-        .map(|i| i.addr().to_string())
-        .unwrap_or_else(|_| "?".into())
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -64,10 +64,11 @@ async fn store(store: &Store, host: &str, recs: &[Recording]) -> Result<(), ApiE
     }
     // the entries of these names, to drop the expired ones
     let names: Vec<&str> = by_name.keys().copied().collect();
+    let names = &names;
     let existing: Vec<HashMap<String, String>> = store
         .run(|mut c| async move {
             let mut p = redis::pipe();
-            for n in &names {
+            for n in names {
                 p.hgetall(key(n));
             }
             p.query_async(&mut c).await
@@ -96,6 +97,7 @@ async fn store(store: &Store, host: &str, recs: &[Recording]) -> Result<(), ApiE
         }
         p.pexpire(&k, ttl_ms as i64).ignore();
     }
+    let p = &p;
     store
         .run(|mut c| async move { p.query_async::<()>(&mut c).await })
         .await
@@ -110,8 +112,9 @@ fn expiry(v: &str) -> u64 {
 /// The live (unexpired) recordings of `name`, with their origins.
 async fn read(store: &Store, name: &str) -> Result<Vec<(String, Recording)>, ApiError> {
     let k = key(name);
+    let k = &k;
     let all: HashMap<String, String> = store
-        .run(|mut c| async move { redis::cmd("HGETALL").arg(&k).query_async(&mut c).await })
+        .run(|mut c| async move { redis::cmd("HGETALL").arg(k).query_async(&mut c).await })
         .await?;
     let now = now_ms();
     Ok(all

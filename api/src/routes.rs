@@ -195,6 +195,14 @@ async fn authorize(s: &AppState, peer: SocketAddr, p: PublishParams) -> Result<R
                 "stream {name} is live under another key"
             )))
         }
+        Ok(Claim::Recovering) => {
+            tracing::warn!(%peer, %client, ?app, stream = %name,
+                "publish refused for now: the registry is recovering and the name has no owner record yet");
+            s.metrics.authorize_result("recovering");
+            Err(ApiError::Unavailable(
+                "the registry is recovering: retry in a few seconds",
+            ))
+        }
         Err(e) => {
             tracing::warn!(%peer, %client, ?app, stream = %name, "publish refused: cannot check the stream's owner");
             s.metrics.authorize_result("error");

@@ -19,13 +19,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, IntoConnectionInfo, Script};
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
 use rtmp_live_types::{Origin, StreamInfo, StreamReport};
-use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::recovery::{Recovery, EPOCH_KEY, RECOVERING_KEY};
+use crate::redis_target::{Connector, RedisTarget};
 
 pub(crate) const STREAMS: &str = "rl:streams";
 const STREAM_PREFIX: &str = "rl:stream:";
@@ -78,7 +79,9 @@ return out
 /// Registers or refreshes one origin, keeping the `since` of a registration
 /// that is still alive. KEYS[1] = origin key, KEYS[2] = rl:stream:{name},
 /// KEYS[3] = rl:streams, KEYS[4] = owner key; ARGV = manifest, ttl, host,
-/// name, now (unix ms), owner ttl. Returns the registration's since.
+/// name, now (unix ms), owner ttl, owner ('' unknown: an owner record
+/// that is missing, e.g. after the registry was lost, is written back from
+/// it, never replaced). Returns the registration's since.
 const REPORT: &str = r"
 local since = ARGV[5]
 local cur = redis.call('GET', KEYS[1])
@@ -90,31 +93,40 @@ redis.call('SET', KEYS[1], since .. ' ' .. ARGV[1], 'EX', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[4])
+if ARGV[7] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[7], 'EX', ARGV[6], 'NX')
+end
 redis.call('EXPIRE', KEYS[4], ARGV[6])
 return since
 ";
 
 /// Claims the owner record of a name for a key hash unless the name is
-/// live, or was just allowed to start, under another key.
-/// KEYS[1] = owner key, KEYS[2] = rl:stream:{name}, KEYS[3] = pending key;
-/// ARGV = origin key prefix, key hash, owner ttl, pending ttl.
-/// Returns 1 (claimed) or 0.
-const CLAIM: &str = r"
+/// live, or was just allowed to start, under another key, or the registry
+/// was just lost (`recovery.rs`: then only a name's recorded owner may).
+/// KEYS[1] = owner key, KEYS[2] = rl:stream:{name}, KEYS[3] = pending key,
+/// KEYS[4] = epoch key, KEYS[5] = recovering key; ARGV = origin key
+/// prefix, key hash, owner ttl, pending ttl, then the epoch arguments
+/// (`recovery::EPOCH_LUA`). Returns {1 claimed | 0 taken | 2 recovering,
+/// epoch}.
+const CLAIM_BODY: &str = r"
 local cur = redis.call('GET', KEYS[1])
+if not cur and redis.call('EXISTS', KEYS[5]) == 1 then
+  return {2, epoch}
+end
 if cur and cur ~= ARGV[2] then
   local pending = redis.call('GET', KEYS[3])
   if pending and pending ~= ARGV[2] then
-    return 0
+    return {0, epoch}
   end
   for _, h in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     if redis.call('EXISTS', ARGV[1] .. h) == 1 then
-      return 0
+      return {0, epoch}
     end
   end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
-return 1
+return {1, epoch}
 ";
 
 /// Counts live streams and origins without changing anything, and names the
@@ -145,6 +157,16 @@ pub enum Claim {
     Granted,
     /// The name is live under another key.
     Taken,
+    /// The registry was just lost and the name has no owner record yet:
+    /// its live origins' heartbeats may still bring one back.
+    Recovering,
+}
+
+/// Why a Redis call failed.
+enum Failed {
+    Connect(String),
+    Call(redis::RedisError),
+    TimedOut,
 }
 
 /// What [`Store::count`] finds.
@@ -158,13 +180,17 @@ pub struct Census {
 }
 
 pub struct Store {
-    client: redis::Client,
-    /// The shared connection, made on first use. A failed attempt leaves the
-    /// cell empty, so the next call tries again (Redis may be down at start).
-    conn: OnceCell<ConnectionManager>,
+    /// The shared connection for everything but claims.
+    conn: Connector,
+    /// Claims on a connection of their own: `WAIT` holds the connection it
+    /// is sent on until the replicas answer.
+    claims: Connector,
     ttl_secs: u64,
     timeout: Duration,
+    /// Replicas that must hold a claim before it is granted (`WAIT`).
+    wait_replicas: u32,
     metrics: Arc<Metrics>,
+    pub(crate) recovery: Recovery,
     live_origins: Script,
     report: Script,
     claim: Script,
@@ -174,30 +200,25 @@ pub struct Store {
 impl Store {
     /// Does not connect: the API starts (and `/readyz` says 503) while
     /// Redis is down, and connects on first use.
-    /// `password`: sent with AUTH on every connection (overrides one in
-    /// `url`).
     pub fn new(
-        url: &str,
-        password: Option<&str>,
+        target: &RedisTarget,
         ttl_secs: u64,
         timeout: Duration,
+        wait_replicas: u32,
+        recovery_secs: u64,
         metrics: Arc<Metrics>,
     ) -> Result<Store, String> {
-        let mut info = url.into_connection_info().map_err(|e| e.to_string())?;
-        if let Some(p) = password.filter(|p| !p.is_empty()) {
-            let settings = info.redis_settings().clone().set_password(p);
-            info = info.set_redis_settings(settings);
-        }
-        let client = redis::Client::open(info).map_err(|e| e.to_string())?;
         Ok(Store {
-            client,
-            conn: OnceCell::new(),
+            conn: target.connector(timeout)?,
+            claims: target.connector(timeout)?,
             ttl_secs,
             timeout,
+            wait_replicas,
             metrics,
+            recovery: Recovery::new(recovery_secs),
             live_origins: Script::new(LIVE_ORIGINS),
             report: Script::new(REPORT),
-            claim: Script::new(CLAIM),
+            claim: Script::new(&format!("{}{CLAIM_BODY}", crate::recovery::EPOCH_LUA)),
             count: Script::new(COUNT),
         })
     }
@@ -211,73 +232,85 @@ impl Store {
         self.ttl_secs + OWNER_GRACE_SECS
     }
 
-    /// The connection, created on first use (concurrent first uses wait for
-    /// one attempt). The manager reconnects by itself after Redis restarts.
-    async fn conn(&self) -> Result<ConnectionManager, ApiError> {
-        self.conn
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(500));
-                match tokio::time::timeout(
-                    self.timeout,
-                    self.client.get_connection_manager_with_config(config),
-                )
-                .await
-                {
-                    Ok(Ok(c)) => {
-                        tracing::info!("connected to redis");
-                        Ok(c)
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!("redis unavailable: {e}");
-                        self.metrics.redis_errors.inc();
-                        Err(ApiError::RedisUnavailable)
-                    }
-                    Err(_) => {
-                        tracing::warn!("redis connection timed out");
-                        self.metrics.redis_errors.inc();
-                        Err(ApiError::RedisUnavailable)
-                    }
-                }
-            })
-            .await
-            .cloned()
-    }
-
-    /// The client, for connections of their own (the viewer counts'
-    /// background reader, which must not queue behind lookups).
-    pub fn client(&self) -> &redis::Client {
-        &self.client
-    }
-
-    /// Runs `f` on a connection within the timeout; errors become 503.
+    /// Runs `f` on the shared connection within the timeout; errors become
+    /// 503.
     pub(crate) async fn run<T, F, Fut>(&self, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: Fn(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let conn = self.conn().await?;
+        self.run_on(&self.conn, f).await
+    }
+
+    /// With Sentinel, a call that finds the master gone (its connection
+    /// broken, `READONLY`) is made once more on the master the sentinels
+    /// name now, within the same time budget: every command here is safe to
+    /// repeat (scripts that set the same values, reads).
+    async fn run_on<T, F, Fut>(&self, on: &Connector, f: F) -> Result<T, ApiError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         let started = Instant::now();
-        let res = tokio::time::timeout(self.timeout, f(conn)).await;
+        let res = tokio::time::timeout(self.timeout, async {
+            let mut retried = false;
+            loop {
+                let c = on.get().await.map_err(Failed::Connect)?;
+                match f(c.conn).await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        if on.failed(c.generation, Some(&e)) && !retried {
+                            retried = true;
+                            continue;
+                        }
+                        return Err(Failed::Call(e));
+                    }
+                }
+            }
+        })
+        .await;
         self.metrics
             .redis_latency
             .observe(started.elapsed().as_secs_f64());
-        match res {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                tracing::warn!("redis error: {e}");
-                self.metrics.redis_errors.inc();
-                Err(ApiError::RedisUnavailable)
-            }
-            Err(_) => {
+        let e = match res {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) => e,
+            Err(_) => Failed::TimedOut,
+        };
+        match &e {
+            Failed::Connect(e) => tracing::warn!("redis unavailable: {e}"),
+            Failed::Call(e) => tracing::warn!("redis error: {e}"),
+            Failed::TimedOut => {
                 tracing::warn!("redis call timed out after {:?}", self.timeout);
-                self.metrics.redis_errors.inc();
-                Err(ApiError::RedisUnavailable)
+                on.failed_current();
             }
         }
+        self.metrics.redis_errors.inc();
+        Err(ApiError::RedisUnavailable)
+    }
+
+    /// Reads (or writes) the registry's epoch, so an API that only serves
+    /// lookups notices a lost registry too (claims check it as they go).
+    pub async fn check_epoch(&self) -> Result<(), ApiError> {
+        let args = self.recovery.args();
+        let args = &args;
+        let (epoch, _left): (String, i64) = self
+            .run(|mut c| async move {
+                self.recovery
+                    .check
+                    .key("-")
+                    .key("-")
+                    .key("-")
+                    .key(EPOCH_KEY)
+                    .key(RECOVERING_KEY)
+                    .arg(["-", "-", "-", "-"].as_slice())
+                    .arg(args)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        self.recovery.seen(&epoch);
+        Ok(())
     }
 
     pub async fn ping(&self) -> Result<(), ApiError> {
@@ -294,19 +327,23 @@ impl Store {
         let wkey = owner_key(&r.name);
         let now = now_ms();
         let (ttl, owner_ttl) = (self.ttl_secs, self.owner_ttl_secs());
+        let okey = &okey;
+        let skey = &skey;
+        let wkey = &wkey;
         let since: String = self
             .run(|mut c| async move {
                 self.report
-                    .key(&okey)
-                    .key(&skey)
+                    .key(okey)
+                    .key(skey)
                     .key(STREAMS)
-                    .key(&wkey)
+                    .key(wkey)
                     .arg(&r.manifest)
                     .arg(ttl)
                     .arg(&r.host)
                     .arg(&r.name)
                     .arg(now)
                     .arg(owner_ttl)
+                    .arg(r.owner.as_deref().unwrap_or(""))
                     .invoke_async(&mut c)
                     .await
             })
@@ -315,7 +352,10 @@ impl Store {
     }
 
     /// Records `key_hash` as the owner of `name` unless `name` is live under
-    /// another key.
+    /// another key (or the registry is recovering, see [`Claim`]). With
+    /// `wait_replicas`, a granted claim counts only once that many replicas
+    /// hold it (503 otherwise: the encoder retries, and its own key is
+    /// granted again).
     pub async fn claim(&self, name: &str, key_hash: &str) -> Result<Claim, ApiError> {
         let wkey = owner_key(name);
         let skey = stream_key(name);
@@ -323,37 +363,73 @@ impl Store {
         let prefix = origin_prefix(name);
         let ttl = self.owner_ttl_secs();
         let pending_ttl = self.ttl_secs.min(MAX_PENDING_SECS);
-        let granted: i64 = self
-            .run(|mut c| async move {
-                self.claim
-                    .key(&wkey)
-                    .key(&skey)
-                    .key(&pkey)
-                    .arg(&prefix)
+        let epoch = self.recovery.args();
+        let wait = self.wait_replicas;
+        // half the call's budget for the replicas, the rest for the claim
+        let wait_ms = u64::try_from(self.timeout.as_millis() / 2).unwrap_or(250);
+        let wkey = &wkey;
+        let skey = &skey;
+        let pkey = &pkey;
+        let prefix = &prefix;
+        let epoch = &epoch;
+        let (granted, seen, acked): (i64, String, i64) = self
+            .run_on(&self.claims, |mut c| async move {
+                let (granted, seen): (i64, String) = self
+                    .claim
+                    .key(wkey)
+                    .key(skey)
+                    .key(pkey)
+                    .key(EPOCH_KEY)
+                    .key(RECOVERING_KEY)
+                    .arg(prefix)
                     .arg(key_hash)
                     .arg(ttl)
                     .arg(pending_ttl)
+                    .arg(epoch)
                     .invoke_async(&mut c)
-                    .await
+                    .await?;
+                let acked = if granted == 1 && wait > 0 {
+                    redis::cmd("WAIT")
+                        .arg(wait)
+                        .arg(wait_ms)
+                        .query_async(&mut c)
+                        .await?
+                } else {
+                    i64::from(wait)
+                };
+                Ok((granted, seen, acked))
             })
             .await?;
-        Ok(if granted == 1 {
-            Claim::Granted
-        } else {
-            Claim::Taken
-        })
+        self.recovery.seen(&seen);
+        match granted {
+            1 if acked < i64::from(wait) => {
+                tracing::warn!(
+                    stream = %name, acked, wanted = wait,
+                    "claim not confirmed by enough replicas: publish refused for now"
+                );
+                self.metrics.redis_errors.inc();
+                Err(ApiError::Unavailable(
+                    "the stream's owner record is not on enough replicas yet: retry",
+                ))
+            }
+            1 => Ok(Claim::Granted),
+            2 => Ok(Claim::Recovering),
+            _ => Ok(Claim::Taken),
+        }
     }
 
     /// The live origins of `name`, sorted by host; `None` when there is none.
     pub async fn lookup(&self, name: &str) -> Result<Option<StreamInfo>, ApiError> {
         let skey = stream_key(name);
         let prefix = origin_prefix(name);
+        let skey = &skey;
+        let prefix = &prefix;
         let flat: Vec<String> = self
             .run(|mut c| async move {
                 self.live_origins
-                    .key(&skey)
+                    .key(skey)
                     .key(STREAMS)
-                    .arg(&prefix)
+                    .arg(prefix)
                     .arg(name)
                     .invoke_async(&mut c)
                     .await
@@ -425,17 +501,20 @@ impl Store {
             }
         };
         let whole = host.is_none();
+        let hosts = &hosts;
+        let prefix = &prefix;
+        let skey = &skey;
         self.run(|mut c| async move {
             let mut p = redis::pipe();
             p.atomic();
-            for h in &hosts {
+            for h in hosts {
                 p.del(format!("{prefix}{h}"))
                     .ignore()
-                    .srem(&skey, h)
+                    .srem(skey, h)
                     .ignore();
             }
             if whole {
-                p.del(&skey).ignore();
+                p.del(skey).ignore();
             }
             p.query_async::<()>(&mut c).await
         })
@@ -444,6 +523,7 @@ impl Store {
         // name no longer holds a pending publish either.
         if self.lookup(name).await?.is_none() {
             let pkey = pending_key(name);
+            let pkey = &pkey;
             self.run(|mut c| async move { c.del::<_, ()>(pkey).await })
                 .await?;
         }

@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
 use crate::metrics::Metrics;
+use crate::redis_target::Connector;
 
 /// Redis: the sorted set of edges with a report, by the time of their last
 /// one (written by `viewers.rs`, read here).
@@ -120,15 +120,13 @@ impl ViewerCounts {
 }
 
 /// Refreshes `counts` from Redis every [`refresh_every`] until the runtime
-/// stops. `connect_timeout`: the longest a connection attempt may take.
+/// stops, on a connection of its own (`redis`).
 pub fn spawn_refresher(
     counts: Arc<ViewerCounts>,
-    client: redis::Client,
-    connect_timeout: Duration,
+    redis: Connector,
     metrics: Arc<Metrics>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut conn: Option<ConnectionManager> = None;
         let mut failing = false;
         let mut last_ok = Instant::now();
         let every = refresh_every(counts.ttl);
@@ -136,12 +134,9 @@ pub fn spawn_refresher(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let read = tokio::time::timeout(
-                every,
-                read(&client, &mut conn, connect_timeout, every, counts.ttl_ms()),
-            )
-            .await
-            .unwrap_or_else(|_| Err(format!("timed out after {every:?}")));
+            let read = tokio::time::timeout(every, read(&redis, counts.ttl_ms()))
+                .await
+                .unwrap_or_else(|_| Err(format!("timed out after {every:?}")));
             match read {
                 Ok(reports) => {
                     counts.set(Snapshot::from_reports(&reports));
@@ -169,37 +164,20 @@ pub fn spawn_refresher(
     })
 }
 
-/// One read of the fresh reports, connecting first if needed (the manager
-/// reconnects by itself afterwards).
-async fn read(
-    client: &redis::Client,
-    conn: &mut Option<ConnectionManager>,
-    connect_timeout: Duration,
-    response_timeout: Duration,
-    ttl_ms: u64,
-) -> Result<Vec<String>, String> {
-    let c = match conn {
-        Some(c) => c,
-        None => {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(connect_timeout))
-                .set_response_timeout(Some(response_timeout))
-                .set_number_of_retries(1)
-                .set_max_delay(Duration::from_millis(500));
-            let c = client
-                .get_connection_manager_with_config(config)
-                .await
-                .map_err(|e| e.to_string())?;
-            conn.insert(c)
-        }
-    };
-    FRESH_SCRIPT
+/// One read of the fresh reports, connecting first if needed (the
+/// connection reconnects by itself afterwards, or finds the new master).
+async fn read(redis: &Connector, ttl_ms: u64) -> Result<Vec<String>, String> {
+    let mut c = redis.get().await?;
+    let res = FRESH_SCRIPT
         .key(EDGES)
         .arg(ttl_ms)
         .arg(REPORT_PREFIX)
-        .invoke_async(c)
-        .await
-        .map_err(|e| e.to_string())
+        .invoke_async(&mut c.conn)
+        .await;
+    res.map_err(|e| {
+        redis.failed(c.generation, Some(&e));
+        e.to_string()
+    })
 }
 
 #[cfg(test)]

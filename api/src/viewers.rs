@@ -149,11 +149,12 @@ pub async fn report(
 /// Runs [`REPORT`]: the number of streams kept, -1 at the edge cap.
 async fn store(store: &Store, edge: &str, lines: &str, ttl_ms: u64) -> Result<i64, ApiError> {
     let key = format!("{REPORT_PREFIX}{edge}");
+    let key = &key;
     store
         .run(|mut c| async move {
             REPORT_SCRIPT
                 .key(EDGES)
-                .key(&key)
+                .key(key)
                 .key(crate::store::STREAMS)
                 .arg(edge)
                 .arg(ttl_ms)

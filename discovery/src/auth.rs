@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::metrics::{AuthSource, Metrics};
+use crate::owners::Owners;
 
 /// The file, inside the state folder, holding the remembered decisions.
 pub const MEMORY_FILE: &str = "authorize-memory.json";
@@ -96,6 +97,8 @@ pub struct Authorizer {
     memory: Mutex<Memory>,
     metrics: Arc<Metrics>,
     api_back: Arc<Notify>,
+    /// Who started each stream, for the reports (`owners.rs`).
+    owners: Arc<Owners>,
 }
 
 impl Authorizer {
@@ -126,7 +129,14 @@ impl Authorizer {
             memory: Mutex::new(memory),
             metrics,
             api_back,
+            owners: Arc::default(),
         }
+    }
+
+    /// Shares what it learns of streams' owners with the reports.
+    pub fn with_owners(mut self, owners: Arc<Owners>) -> Authorizer {
+        self.owners = owners;
+        self
     }
 
     /// Answers one `on_publish` request (its raw form body).
@@ -141,6 +151,7 @@ impl Authorizer {
             ApiAnswer::Allow(answer) => {
                 self.api_back.notify_waiters();
                 self.metrics.authorize(AuthSource::Api, true);
+                self.owners.allowed(&key, answer.location.as_deref());
                 self.remember(
                     hash,
                     Entry {
@@ -179,7 +190,13 @@ impl Authorizer {
                     location: None,
                 }
             }
-            ApiAnswer::Unavailable(error) => self.fallback(&hash, &tag, client, app, &error),
+            ApiAnswer::Unavailable(error) => {
+                let answer = self.fallback(&hash, &tag, client, app, &error);
+                if answer.location.is_some() {
+                    self.owners.allowed(&key, answer.location.as_deref());
+                }
+                answer
+            }
         }
     }
 

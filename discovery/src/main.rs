@@ -5,6 +5,7 @@ mod auth;
 mod config;
 mod ingest;
 mod metrics;
+mod owners;
 mod recordings;
 mod registry;
 mod report;
@@ -60,15 +61,19 @@ async fn main() -> std::process::ExitCode {
         "discovery starting");
     let metrics = Arc::new(Metrics::new());
     let api_back = Arc::new(Notify::new());
-    let authorizer = Arc::new(Authorizer::new(
-        &config.api_url,
-        config.token.clone().filter(|t| !t.is_empty()),
-        config.auth_timeout(),
-        config.auth_cache(),
-        config.state_dir.as_deref(),
-        metrics.clone(),
-        api_back.clone(),
-    ));
+    let owners = Arc::new(owners::Owners::default());
+    let authorizer = Arc::new(
+        Authorizer::new(
+            &config.api_url,
+            config.token.clone().filter(|t| !t.is_empty()),
+            config.auth_timeout(),
+            config.auth_cache(),
+            config.state_dir.as_deref(),
+            metrics.clone(),
+            api_back.clone(),
+        )
+        .with_owners(owners.clone()),
+    );
     let stat = config.rtmp_stat_url.clone().map(|url| server::RtmpStat {
         client: reqwest::Client::new(),
         url,
@@ -97,6 +102,7 @@ async fn main() -> std::process::ExitCode {
         config.heartbeat(),
         metrics.clone(),
         api_back,
+        owners,
     );
     let registry = Registry::new(config.hls_path.clone(), config.stale(), reporter, metrics);
     run(config, registry).await;

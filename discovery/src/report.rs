@@ -16,6 +16,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
+use crate::owners::Owners;
 
 /// What a stream should look like at the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub struct Reporter {
     metrics: Arc<Metrics>,
     /// Signalled when a report lands after failures: the API is back.
     api_back: Arc<Notify>,
+    /// Who started each stream (sent with its reports).
+    owners: Arc<Owners>,
 }
 
 #[derive(Debug)]
@@ -75,6 +78,7 @@ impl Reporter {
         heartbeat: Duration,
         metrics: Arc<Metrics>,
         api_back: Arc<Notify>,
+        owners: Arc<Owners>,
     ) -> Reporter {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(1))
@@ -89,6 +93,7 @@ impl Reporter {
             heartbeat,
             metrics,
             api_back,
+            owners,
         }
     }
 
@@ -140,6 +145,7 @@ impl Reporter {
             name: name.into(),
             manifest: manifest.into(),
             host: self.host.clone(),
+            owner: self.owners.get(name),
         };
         self.send(
             "register",

@@ -9,7 +9,16 @@ use rtmp_live_types::window;
 impl Topology {
     /// Every process, in start order (stopped in reverse).
     pub fn processes(&self) -> Vec<Process> {
-        let mut out = vec![redis(self), api(self)];
+        let mut out = vec![redis(self)];
+        if self.settings.redis_replicas > 0 {
+            for i in 1..=self.settings.redis_replicas {
+                out.push(redis_replica(self, i));
+            }
+            for i in 0..3 {
+                out.push(sentinel(self, i));
+            }
+        }
+        out.push(api(self));
         for k in 1..=self.settings.origins {
             out.push(origin(self, k));
             out.push(discovery(self, k));
@@ -94,13 +103,93 @@ pub fn redis(t: &Topology) -> Process {
     .map(String::from)
     .to_vec();
     p.dirs = vec![dir];
-    p.private_files = vec![(
-        conf,
-        format!("requirepass {}\n", s.credentials.redis_password),
-    )];
+    let mut conf_text = format!("requirepass {}\n", s.credentials.redis_password);
+    if s.redis_replicas > 0 {
+        // any node may become the master: each authenticates to it, and
+        // a replica's first sync starts at once (Redis waits 5 s by
+        // default for more replicas to share a diskless transfer; claims
+        // wait for a replica)
+        conf_text.push_str(&format!(
+            "masterauth {}\nrepl-diskless-sync-delay 0\n",
+            s.credentials.redis_password
+        ));
+    }
+    p.private_files = vec![(conf, conf_text)];
     p.listens = vec![local(s.ports.redis)];
     p
 }
+
+/// Redis replica `i`: as [`redis`], replicating the first master. After a
+/// failover the sentinels point it at the new one (they rewrite its
+/// configuration at run time, not its file).
+pub fn redis_replica(t: &Topology, i: usize) -> Process {
+    let s = &t.settings;
+    let mut p = redis(t);
+    let port = s.ports.redis_replica(i);
+    let dir = s.state_dir.join(format!("redis-replica-{i}"));
+    let conf = dir.join("redis.conf");
+    p.name = format!("redis-replica-{i}");
+    p.args[0] = conf.display().to_string();
+    p.args[2] = port.to_string();
+    p.args[6] = dir.display().to_string();
+    p.dirs = vec![dir];
+    p.private_files = vec![(
+        conf,
+        format!(
+            "requirepass {pw}\nmasterauth {pw}\nrepl-diskless-sync-delay 0\n\
+             replicaof 127.0.0.1 {master}\n",
+            pw = s.credentials.redis_password,
+            master = s.ports.redis
+        ),
+    )];
+    p.listens = vec![local(port)];
+    p
+}
+
+/// Sentinel `i` of three (`redis-server --sentinel`, what Debian's
+/// `redis-sentinel` runs): a quorum of two declares the master down after
+/// 2 s without answers and promotes the replica with the most data.
+/// Sentinels rewrite their file as they learn the topology, so it is
+/// written fresh at each start.
+pub fn sentinel(t: &Topology, i: usize) -> Process {
+    let s = &t.settings;
+    let port = s.ports.sentinel(i);
+    let dir = s.state_dir.join(format!("sentinel-{i}"));
+    let conf = dir.join("sentinel.conf");
+    let mut p = process(&format!("sentinel-{i}"), "redis-server");
+    p.args = vec![conf.display().to_string(), "--sentinel".into()];
+    p.dirs = vec![dir.clone()];
+    let pw = &s.credentials.redis_password;
+    p.private_files = vec![(
+        conf,
+        format!(
+            "port {port}\nbind 127.0.0.1\ndir {dir}\ndaemonize no\nloglevel warning\n\
+             requirepass {pw}\nsentinel sentinel-pass {pw}\n\
+             sentinel monitor {m} 127.0.0.1 {master} 2\n\
+             sentinel auth-pass {m} {pw}\n\
+             sentinel down-after-milliseconds {m} 2000\n\
+             sentinel failover-timeout {m} 10000\n\
+             sentinel parallel-syncs {m} 1\n{known}",
+            dir = dir.display(),
+            m = SENTINEL_MASTER,
+            master = s.ports.redis,
+            // the replicas from the start, not from the master's INFO ten
+            // seconds later: a master lost before that has no successor
+            known = (1..=s.redis_replicas)
+                .map(|r| format!(
+                    "sentinel known-replica {SENTINEL_MASTER} 127.0.0.1 {}\n",
+                    s.ports.redis_replica(r)
+                ))
+                .collect::<String>(),
+        ),
+    )];
+    p.listens = vec![local(port)];
+    p
+}
+
+/// The master's name in the sentinels' configuration (the API's default
+/// `REDIS_SENTINEL_MASTER`).
+pub const SENTINEL_MASTER: &str = "rtmp-live";
 
 /// The API, on the internal address. Allowed publishes are renamed to
 /// their public name (`{name}`); each origin relays them into its own
@@ -122,6 +211,21 @@ pub fn api(t: &Topology) -> Process {
             s.credentials.playback_secret_file.display().to_string(),
         ),
     ]);
+    if s.redis_replicas > 0 {
+        let sentinels: Vec<String> = (0..3)
+            .map(|i| format!("127.0.0.1:{}", s.ports.sentinel(i)))
+            .collect();
+        p.env.extend(pairs(&[
+            ("REDIS_SENTINELS", sentinels.join(",")),
+            ("REDIS_SENTINEL_MASTER", SENTINEL_MASTER.into()),
+            (
+                "REDIS_SENTINEL_PASSWORD",
+                s.credentials.redis_password.clone(),
+            ),
+            // an allowed publish is on a replica before it is answered
+            ("REDIS_WAIT_REPLICAS", "1".into()),
+        ]));
+    }
     p.listens = vec![SocketAddr::new(t.internal_ip(), s.ports.api)];
     p
 }

@@ -6,6 +6,13 @@
 /// HTTP port is `ORIGIN_HTTP_PORT + 10`); RTMP steps by 1.
 pub const ORIGIN_STRIDE: u16 = 10;
 
+/// Redis's port and, with `REDIS_REPLICAS`, its replicas' (`REDIS_PORT`+1..)
+/// and the three sentinels' (`REDIS_PORT`+10..): offsets from `REDIS_PORT`,
+/// reserved together when tests pick free ports.
+pub const REDIS_OFFSETS: [u16; 7] = [0, 1, 2, 3, 10, 11, 12];
+/// Replicas at most (`REDIS_REPLICAS`).
+pub const MAX_REDIS_REPLICAS: usize = 3;
+
 /// The base ports of a run.
 #[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
 pub struct Ports {
@@ -120,10 +127,24 @@ impl Ports {
         let mut p = Ports::default();
         for row in p.table() {
             let n = if row.stride == 0 { 1 } else { origins.max(1) };
-            let offsets: Vec<u16> = (0..n as u16).map(|k| k * row.stride).collect();
+            let offsets: Vec<u16> = if row.var == "REDIS_PORT" {
+                REDIS_OFFSETS.to_vec()
+            } else {
+                (0..n as u16).map(|k| k * row.stride).collect()
+            };
             *row.base = free(&offsets);
         }
         p
+    }
+
+    /// Redis replica `i` (1-based, up to [`MAX_REDIS_REPLICAS`]).
+    pub fn redis_replica(&self, i: usize) -> u16 {
+        self.redis + i as u16
+    }
+
+    /// Sentinel `i` (0..3).
+    pub fn sentinel(&self, i: usize) -> u16 {
+        self.redis + 10 + i as u16
     }
 
     /// The variables that give a run these ports (for `rtmp-live-up`).
@@ -234,6 +255,7 @@ mod tests {
             next
         });
         assert!(asked.contains(&vec![0]));
+        assert!(asked.contains(&REDIS_OFFSETS.to_vec()));
         assert!(asked.contains(&vec![0, 1, 2]));
         assert!(asked.contains(&vec![0, 10, 20]));
         let mut all: Vec<u16> = p.all(3).into_iter().map(|(_, q)| q).collect();

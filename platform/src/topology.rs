@@ -18,6 +18,9 @@ pub struct Settings {
     pub internal_bind: IpAddr,
     /// Origins, each with its discovery (1..=9).
     pub origins: usize,
+    /// Redis replicas (`REDIS_REPLICAS`, 0..=3); with any, three Redis
+    /// Sentinels watch the master and the API finds it through them.
+    pub redis_replicas: usize,
     /// Transcode every stream into the ABR ladder.
     pub abr: bool,
     /// Run the LL-HLS component beside each origin (without it the origin

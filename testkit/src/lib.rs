@@ -17,6 +17,7 @@ mod llhls;
 pub mod metrics;
 mod nginx;
 pub mod publish;
+pub mod sentinel;
 pub mod wait;
 pub use llhls::Llhls;
 pub mod nginx_conf;

@@ -24,6 +24,11 @@ pub struct StreamReport {
     pub name: String,
     pub manifest: String,
     pub host: String,
+    /// SHA-256 (lowercase hex) of the stream key that started this
+    /// publish, as the API records a name's owner: lets the registry get
+    /// its owner records back from the heartbeats after it lost them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// One live origin of a stream.
@@ -72,6 +77,7 @@ pub enum Invalid {
     Name,
     Manifest,
     Host,
+    Owner,
 }
 
 impl std::fmt::Display for Invalid {
@@ -80,6 +86,7 @@ impl std::fmt::Display for Invalid {
             Invalid::Name => "invalid stream name: expected [A-Za-z0-9_-]{1,64}",
             Invalid::Manifest => "invalid manifest: expected a plain file name ending in .m3u8",
             Invalid::Host => "invalid host: expected hostname-or-IP[:port]",
+            Invalid::Owner => "invalid owner: expected a SHA-256 in lowercase hex",
         })
     }
 }
@@ -265,12 +272,26 @@ validated_string!(
     Invalid::Manifest
 );
 
+validated_string!(
+    /// A stream key's SHA-256 in lowercase hex ([`is_valid_key_hash`]).
+    KeyHash,
+    is_valid_key_hash,
+    Invalid::Owner
+);
+
+/// 64 lowercase hex digits: a SHA-256 as the API writes a key's.
+pub fn is_valid_key_hash(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// A [`StreamReport`] whose fields were validated while deserializing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidReport {
     pub name: StreamName,
     pub manifest: Manifest,
     pub host: Host,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<KeyHash>,
 }
 
 impl From<ValidReport> for StreamReport {
@@ -279,6 +300,7 @@ impl From<ValidReport> for StreamReport {
             name: r.name.into_string(),
             manifest: r.manifest.into_string(),
             host: r.host.into_string(),
+            owner: r.owner.map(KeyHash::into_string),
         }
     }
 }
@@ -294,6 +316,9 @@ impl StreamReport {
         }
         if !is_valid_host(&self.host) {
             return Err(Invalid::Host);
+        }
+        if self.owner.as_deref().is_some_and(|o| !is_valid_key_hash(o)) {
+            return Err(Invalid::Owner);
         }
         Ok(())
     }

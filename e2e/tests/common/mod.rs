@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod player;
 pub mod web;
 
 use std::os::unix::fs::PermissionsExt;

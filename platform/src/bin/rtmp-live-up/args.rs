@@ -27,6 +27,12 @@ pub struct Args {
     #[arg(long, env = "ORIGINS", default_value_t = 1,
           value_parser = clap::value_parser!(u8).range(1..=9))]
     pub origins: u8,
+    /// Redis replicas (0..3). With any, three Redis Sentinels watch the
+    /// master and promote a replica when it fails; the API finds the
+    /// master through them (docs/redis-ha.md).
+    #[arg(long, env = "REDIS_REPLICAS", default_value_t = 0,
+          value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub redis_replicas: u8,
     /// Transcode every stream into the ABR ladder (`ABR=1`).
     #[arg(long, env = "ABR", value_parser = BoolishValueParser::new(),
           default_value = "0", num_args = 0..=1, default_missing_value = "1")]

@@ -58,7 +58,7 @@ edge_conf() { # edge_conf <valid>
   server { listen 127.0.0.1:$eport;
     location ~ \"^/([^/]+)/[^?]+\$\" { edge_router \$1; edge_router_api /_api; edge_router_valid $1; edge_router_origins 127.0.0.1:$oport; proxy_pass http://edge_origins; }
     location = /metrics { edge_router_metrics; }
-    location ^~ /_api/ { internal; proxy_pass http://127.0.0.1:$aport/streams/; proxy_pass_request_headers off; proxy_pass_request_body off; } } }"
+    location ^~ /_api/ { internal; proxy_pass http://127.0.0.1:$aport/streams/; proxy_pass_request_headers off; proxy_pass_request_body off; proxy_next_upstream error timeout http_502 http_503 http_504; } } }"
 }
 if [[ -n ${PRINT_EDGE_CONF:-} ]]; then edge_conf 5s; exit 0; fi
 

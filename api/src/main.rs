@@ -15,6 +15,7 @@ mod recovery;
 mod redis_target;
 mod roles;
 mod routes;
+mod scripts;
 mod secret;
 mod server;
 mod state;

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
+use crate::apis::Apis;
 use crate::metrics::{AuthSource, Metrics};
 use crate::owners::Owners;
 
@@ -89,7 +90,7 @@ enum ApiAnswer {
 
 pub struct Authorizer {
     http: reqwest::Client,
-    url: String,
+    apis: Arc<Apis>,
     /// This origin's token (`API_REPORT_TOKEN`): the API answers
     /// `/authorize` only to origins.
     token: Option<String>,
@@ -105,7 +106,7 @@ impl Authorizer {
     /// `state_dir`: where remembered decisions survive a restart (None:
     /// memory only).
     pub fn new(
-        api: &str,
+        apis: Arc<Apis>,
         token: Option<String>,
         timeout: Duration,
         max_age: Duration,
@@ -123,7 +124,7 @@ impl Authorizer {
         metrics.auth_remembered.set(memory.entries.len() as i64);
         Authorizer {
             http,
-            url: format!("{}/authorize", api.trim_end_matches('/')),
+            apis,
             token,
             max_age,
             memory: Mutex::new(memory),
@@ -233,15 +234,18 @@ impl Authorizer {
     }
 
     async fn ask_api(&self, body: Bytes) -> ApiAnswer {
-        let mut req = self
-            .http
-            .post(&self.url)
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        let resp = match req.send().await {
+        let make = |base: &str| {
+            let req = self
+                .http
+                .post(format!("{base}/authorize"))
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(body.clone());
+            match &self.token {
+                Some(t) => req.bearer_auth(t),
+                None => req,
+            }
+        };
+        let resp = match self.apis.send(make).await {
             Ok(r) => r,
             Err(e) => return ApiAnswer::Unavailable(error_chain(&e)),
         };

@@ -16,7 +16,8 @@ pub struct Config {
     /// The folder nginx-rtmp writes HLS to (`hls_path`).
     #[arg(long, env = "HLS_PATH", default_value = "/var/lib/rtmp-live/hls")]
     pub hls_path: PathBuf,
-    /// Base URL of the API.
+    /// Base URL of the API, or of several instances, comma-separated
+    /// (requests fail over between them).
     #[arg(
         long,
         env = "DISCOVERY_API_URL",

@@ -1,6 +1,7 @@
 //! `rtmp-live-discovery`: runs beside an origin, watches its HLS folder and
 //! keeps the API's registry of this origin's live streams true.
 
+mod apis;
 mod auth;
 mod config;
 mod ingest;
@@ -56,7 +57,14 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    tracing::info!(hls = %config.hls_path.display(), api = %config.api_url, %host,
+    let apis = match apis::Apis::parse(&config.api_url) {
+        Ok(a) => Arc::new(a),
+        Err(e) => {
+            tracing::error!("DISCOVERY_API_URL: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    tracing::info!(hls = %config.hls_path.display(), api = %apis.describe(), %host,
         heartbeat = ?config.heartbeat(), stale = ?config.stale(), listen = %config.listen,
         "discovery starting");
     let metrics = Arc::new(Metrics::new());
@@ -64,7 +72,7 @@ async fn main() -> std::process::ExitCode {
     let owners = Arc::new(owners::Owners::default());
     let authorizer = Arc::new(
         Authorizer::new(
-            &config.api_url,
+            apis.clone(),
             config.token.clone().filter(|t| !t.is_empty()),
             config.auth_timeout(),
             config.auth_cache(),
@@ -87,7 +95,7 @@ async fn main() -> std::process::ExitCode {
     tokio::spawn(
         recordings::RecordingReporter {
             http: reqwest::Client::new(),
-            api: config.api_url.clone(),
+            apis: apis.clone(),
             token: config.token.clone().filter(|t| !t.is_empty()),
             host: host.clone(),
             root: config.recordings_path.clone(),
@@ -96,7 +104,7 @@ async fn main() -> std::process::ExitCode {
         .run(),
     );
     let reporter = Reporter::new(
-        &config.api_url,
+        apis,
         config.token.clone().filter(|t| !t.is_empty()),
         host,
         config.heartbeat(),

@@ -4,14 +4,17 @@
 //! heartbeats) and one a wiped Redis lost comes back at the next beat.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rtmp_live_types::recording::{self, Recording, RecordingReport};
 
+use crate::apis::Apis;
+
 /// What the reporting task needs.
 pub struct RecordingReporter {
     pub http: reqwest::Client,
-    pub api: String,
+    pub apis: Arc<Apis>,
     pub token: Option<String>,
     pub host: String,
     pub root: PathBuf,
@@ -43,16 +46,19 @@ impl RecordingReporter {
     }
 
     async fn send(&self, recordings: Vec<Recording>) -> Result<(), String> {
-        let url = format!("{}/recordings/{}", self.api, self.host);
-        let mut req = self
-            .http
-            .put(url)
-            .timeout(Duration::from_secs(5))
-            .json(&RecordingReport { recordings });
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        let r = req.send().await.map_err(|e| e.to_string())?;
+        let report = RecordingReport { recordings };
+        let make = |base: &str| {
+            let req = self
+                .http
+                .put(format!("{base}/recordings/{}", self.host))
+                .timeout(Duration::from_secs(5))
+                .json(&report);
+            match &self.token {
+                Some(t) => req.bearer_auth(t),
+                None => req,
+            }
+        };
+        let r = self.apis.send(make).await.map_err(|e| e.to_string())?;
         if r.status().is_success() {
             Ok(())
         } else {

@@ -15,6 +15,7 @@ use rtmp_live_types::StreamReport;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::apis::Apis;
 use crate::metrics::Metrics;
 use crate::owners::Owners;
 
@@ -29,7 +30,7 @@ pub enum Desired {
 #[derive(Clone)]
 pub struct Reporter {
     http: reqwest::Client,
-    api: String,
+    apis: Arc<Apis>,
     token: Option<String>,
     host: String,
     heartbeat: Duration,
@@ -72,7 +73,7 @@ enum Standing {
 
 impl Reporter {
     pub fn new(
-        api: &str,
+        apis: Arc<Apis>,
         token: Option<String>,
         host: String,
         heartbeat: Duration,
@@ -87,7 +88,7 @@ impl Reporter {
             .expect("HTTP client");
         Reporter {
             http,
-            api: api.trim_end_matches('/').to_string(),
+            apis,
             token,
             host,
             heartbeat,
@@ -105,9 +106,13 @@ impl Reporter {
     }
 
     /// Sends one report attempt of `op`, counted in the metrics.
-    async fn send(&self, op: &'static str, req: reqwest::RequestBuilder) -> Result<(), Failure> {
+    async fn send(
+        &self,
+        op: &'static str,
+        make: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<(), Failure> {
         let start = Instant::now();
-        let result = self.attempt(req).await;
+        let result = self.attempt(make).await;
         let label = match &result {
             Ok(()) => "ok",
             Err(Failure::Retry(_)) => "failed",
@@ -118,10 +123,10 @@ impl Reporter {
         result
     }
 
-    async fn attempt(&self, req: reqwest::RequestBuilder) -> Result<(), Failure> {
+    async fn attempt(&self, make: impl Fn(&str) -> reqwest::RequestBuilder) -> Result<(), Failure> {
         let resp = self
-            .auth(req)
-            .send()
+            .apis
+            .send(|base| self.auth(make(base)))
             .await
             .map_err(|e| Failure::Retry(e.to_string()))?;
         let status = resp.status();
@@ -147,21 +152,19 @@ impl Reporter {
             host: self.host.clone(),
             owner: self.owners.get(name),
         };
-        self.send(
-            "register",
-            self.http
-                .post(format!("{}/streams", self.api))
-                .json(&report),
-        )
+        self.send("register", |base| {
+            self.http.post(format!("{base}/streams")).json(&report)
+        })
         .await
     }
 
     async fn deregister(&self, name: &str) -> Result<(), Failure> {
-        let req = self
-            .http
-            .delete(format!("{}/streams/{name}", self.api))
-            .query(&[("host", &self.host)]);
-        self.send("deregister", req).await
+        self.send("deregister", |base| {
+            self.http
+                .delete(format!("{base}/streams/{name}"))
+                .query(&[("host", &self.host)])
+        })
+        .await
     }
 
     /// Delays between attempts: exponential with jitter, from 100 ms up to

@@ -1,10 +1,11 @@
-//! The platform on Redis with Sentinel (`REDIS_REPLICAS=2 make up`: a
-//! master, two replicas, three sentinels), fed by real ffmpeg publishers
-//! and watched by a player-like client through the edge, while its
-//! registry fails: the master is SIGKILLed (the sentinels promote a
-//! replica), then the new master loses everything (FLUSHALL: what a
-//! failover to an empty replica or a restart without persistence leaves).
-//! Prints what the viewer saw and how long each part took to come back.
+//! The platform past one machine's single points (`REDIS_REPLICAS=2
+//! APIS=2 make up`: a Redis master, two replicas, three sentinels, two API
+//! instances), fed by real ffmpeg publishers and watched by a player-like
+//! client through the edge, while its registry fails: the master is
+//! SIGKILLed (the sentinels promote a replica), the new master loses
+//! everything (FLUSHALL: what a failover to an empty replica or a restart
+//! without persistence leaves), then an API instance is SIGKILLed. Prints
+//! what the viewer saw and how long each part took to come back.
 
 mod common;
 
@@ -98,12 +99,16 @@ fn publish_until_accepted(
 fn registry_failover_and_loss_under_a_live_stream() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let heartbeat = Duration::from_secs(2);
-    let keys = format!("{},{OTHER_KEY}=golive", stream_keys(&["golive", "late"]));
+    let keys = format!(
+        "{},{OTHER_KEY}=golive",
+        stream_keys(&["golive", "late", "third"])
+    );
     let mut p = Platform::start(
         1,
         false,
         &[
             ("REDIS_REPLICAS", "2"),
+            ("APIS", "2"),
             ("STREAM_KEYS", &keys),
             ("DISCOVERY_HEARTBEAT_SECS", "2"),
             ("STREAM_TTL_SECS", "10"),
@@ -158,17 +163,7 @@ fn registry_failover_and_loss_under_a_live_stream() {
         let (late, late_accepted) =
             publish_until_accepted(&p, &key("late"), Duration::from_secs(40));
         late_pub = Some(late);
-        let late_playable = wait_until(
-            Duration::from_secs(30),
-            "the new stream to play through the edge",
-            || {
-                let r = p.edge_get("/late/index.m3u8");
-                let (_, segs) = media_playlist(&r.text());
-                let seg = segs.last()?;
-                (r.status == 200 && p.edge_get(&format!("/late/{}", seg.1)).status == 200)
-                    .then(|| killed.elapsed())
-            },
-        );
+        let late_playable = playable(&p, "late", killed);
         wait_until(
             Duration::from_secs(30),
             "a replica promoted, lookups back",
@@ -253,5 +248,72 @@ fn registry_failover_and_loss_under_a_live_stream() {
     assert!(seen.errors.is_empty(), "{:?}", seen.errors);
     other.stop();
     again.stop();
+
+    // 3. The first API instance is SIGKILLed: discovery (reports,
+    // /authorize) and the edge (lookups) go to the second.
+    let player = Player::start(p.ports.edge, "golive", "198.51.100.7");
+    wait_until(Duration::from_secs(20), "the viewer to play again", || {
+        (player.snapshot().segments >= 1).then_some(())
+    });
+    let api1 = api_pid(&p, p.ports.api_instance(1));
+    let log_at_kill = p.up.log().len();
+    kill(Pid::from_raw(api1), Signal::SIGKILL).unwrap();
+    let api_killed = Instant::now();
+    let (_third, third_accepted) =
+        publish_until_accepted(&p, &key("third"), Duration::from_secs(20));
+    // the edge looks streams up at the instance that is left
+    let third_playable = playable(&p, "third", api_killed);
+    // the origin's reports (golive's heartbeats) land at the second
+    wait_until(
+        Duration::from_secs(10),
+        "a report at the second instance",
+        || {
+            p.up.log()[log_at_kill..]
+                .lines()
+                .any(|l| {
+                    l.starts_with("[api-2]")
+                        && l.contains("method=POST path=\"/streams\"")
+                        && l.contains("status=204")
+                })
+                .then_some(())
+        },
+    );
+    let seen = player.finish();
+    println!(
+        "[API instance 1 killed] new publish accepted after {:?}, playable through the \
+         edge after {third_playable:?}; reports at the second instance; viewer: {}",
+        third_accepted - api_killed,
+        seen.summary()
+    );
+    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
     p.stop_and_check_clean();
+}
+
+/// Waits until `name` plays through the edge (its playlist and newest
+/// segment answer 200); returns how long after `since`.
+fn playable(p: &Platform, name: &str, since: Instant) -> Duration {
+    wait_until(
+        Duration::from_secs(30),
+        &format!("{name} to play through the edge"),
+        || {
+            let r = p.edge_get(&format!("/{name}/index.m3u8"));
+            let (_, segs) = media_playlist(&r.text());
+            let seg = segs.last()?;
+            (r.status == 200 && p.edge_get(&format!("/{name}/{}", seg.1)).status == 200)
+                .then(|| since.elapsed())
+        },
+    )
+}
+
+/// The API instance listening on `port` (from its environment).
+fn api_pid(p: &Platform, port: u16) -> i32 {
+    let listen = format!("API_LISTEN=127.0.0.1:{port}\0");
+    p.leftovers()
+        .iter()
+        .filter_map(|l| l.split(':').next()?.parse::<i32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|e| String::from_utf8_lossy(&e).contains(&listen))
+        })
+        .expect("the API instance's process")
 }

@@ -18,7 +18,9 @@ impl Topology {
                 out.push(sentinel(self, i));
             }
         }
-        out.push(api(self));
+        for k in 1..=self.settings.apis.max(1) {
+            out.push(api(self, k));
+        }
         for k in 1..=self.settings.origins {
             out.push(origin(self, k));
             out.push(discovery(self, k));
@@ -194,11 +196,17 @@ pub const SENTINEL_MASTER: &str = "rtmp-live";
 /// The API, on the internal address. Allowed publishes are renamed to
 /// their public name (`{name}`); each origin relays them into its own
 /// packaging application.
-pub fn api(t: &Topology) -> Process {
+pub fn api(t: &Topology, k: usize) -> Process {
     let s = &t.settings;
-    let mut p = process("api", s.bin_dir.join("rtmp-live-api"));
+    let name = if k == 1 {
+        "api".to_string()
+    } else {
+        format!("api-{k}")
+    };
+    let port = s.ports.api_instance(k);
+    let mut p = process(&name, s.bin_dir.join("rtmp-live-api"));
     p.env = pairs(&[
-        ("API_LISTEN", t.internal_listen(s.ports.api)),
+        ("API_LISTEN", t.internal_listen(port)),
         ("REDIS_URL", format!("redis://127.0.0.1:{}", s.ports.redis)),
         ("REDIS_PASSWORD", s.credentials.redis_password.clone()),
         ("PUBLISH_REDIRECT", "{name}".into()),
@@ -226,7 +234,7 @@ pub fn api(t: &Topology) -> Process {
             ("REDIS_WAIT_REPLICAS", "1".into()),
         ]));
     }
-    p.listens = vec![SocketAddr::new(t.internal_ip(), s.ports.api)];
+    p.listens = vec![SocketAddr::new(t.internal_ip(), port)];
     p
 }
 

@@ -10,6 +10,8 @@ pub const ORIGIN_STRIDE: u16 = 10;
 /// and the three sentinels' (`REDIS_PORT`+10..): offsets from `REDIS_PORT`,
 /// reserved together when tests pick free ports.
 pub const REDIS_OFFSETS: [u16; 7] = [0, 1, 2, 3, 10, 11, 12];
+/// API instances at most (`APIS`): on `API_PORT`, `API_PORT`+1, ...
+pub const MAX_APIS: usize = 3;
 /// Replicas at most (`REDIS_REPLICAS`).
 pub const MAX_REDIS_REPLICAS: usize = 3;
 
@@ -129,12 +131,19 @@ impl Ports {
             let n = if row.stride == 0 { 1 } else { origins.max(1) };
             let offsets: Vec<u16> = if row.var == "REDIS_PORT" {
                 REDIS_OFFSETS.to_vec()
+            } else if row.var == "API_PORT" {
+                (0..MAX_APIS as u16).collect()
             } else {
                 (0..n as u16).map(|k| k * row.stride).collect()
             };
             *row.base = free(&offsets);
         }
         p
+    }
+
+    /// API instance `k` (1-based, up to [`MAX_APIS`]).
+    pub fn api_instance(&self, k: usize) -> u16 {
+        self.api + k.saturating_sub(1) as u16
     }
 
     /// Redis replica `i` (1-based, up to [`MAX_REDIS_REPLICAS`]).
@@ -256,6 +265,7 @@ mod tests {
         });
         assert!(asked.contains(&vec![0]));
         assert!(asked.contains(&REDIS_OFFSETS.to_vec()));
+        assert!(asked.contains(&vec![0, 1, 2]));
         assert!(asked.contains(&vec![0, 1, 2]));
         assert!(asked.contains(&vec![0, 10, 20]));
         let mut all: Vec<u16> = p.all(3).into_iter().map(|(_, q)| q).collect();

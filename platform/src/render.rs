@@ -76,10 +76,38 @@ pub fn render(template: &str, vars: &[(String, String)]) -> Result<String, Rende
     Ok(out)
 }
 
+/// `host:port` of each API instance in `API_URL` (one base URL, or several
+/// comma-separated).
+pub fn api_hosts(api_url: &str) -> Vec<String> {
+    api_url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|url| {
+            let host = url.split_once("://").map_or(url, |(_, h)| h);
+            host.split('/').next().unwrap_or(host).to_string()
+        })
+        .collect()
+}
+
+/// The edge's `upstream edge_api` servers (`API_SERVERS`, in the template's
+/// `server ${API_SERVERS};`): one `server` per API instance. An instance
+/// that failed is left alone for 5 s, and lookups go to the others
+/// (`proxy_next_upstream` in the template). A host name resolving to
+/// several addresses (compose's `--scale api=2`) gives a server for each.
+pub fn api_servers(hosts: &[String]) -> String {
+    hosts
+        .iter()
+        .map(|h| format!("{h} max_fails=1 fail_timeout=5s"))
+        .collect::<Vec<_>>()
+        .join(";\n        server ")
+}
+
 /// The variables a container's environment leaves to be derived, added
 /// before `env` (so that a value given in `env` wins): the API's host:port
-/// (`API_HOST`, for the edge's upstream block) from `API_URL`; the edge's
-/// DNS resolver (`EDGE_RESOLVER`, from `resolver()`: the system's) and how
+/// (`API_HOST`: each instance's, space-separated) from `API_URL`, and the
+/// edge's upstream servers (`API_SERVERS`) from `API_HOST`; the edge's DNS
+/// resolver (`EDGE_RESOLVER`, from `resolver()`: the system's) and how
 /// long it keeps an answer (`EDGE_RESOLVER_VALID`, 10s); where the origin's
 /// HTTP server listens (`ORIGIN_HTTP_LISTEN`: every interface of the
 /// container at `ORIGIN_HTTP_PORT`).
@@ -94,10 +122,20 @@ pub fn derived(
             .map(|(_, v)| v.as_str())
     };
     let mut out = Vec::new();
-    if let Some(url) = get("API_URL") {
-        let host = url.split_once("://").map_or(url, |(_, h)| h);
-        let host = host.split('/').next().unwrap_or(host);
-        out.push(("API_HOST".to_string(), host.to_string()));
+    let hosts: Vec<String> = match (get("API_HOST"), get("API_URL")) {
+        (Some(h), _) => h
+            .split([' ', ','])
+            .filter(|h| !h.is_empty())
+            .map(String::from)
+            .collect(),
+        (None, Some(url)) => api_hosts(url),
+        (None, None) => Vec::new(),
+    };
+    if !hosts.is_empty() {
+        out.push(("API_HOST".to_string(), hosts.join(" ")));
+        if get("API_SERVERS").is_none() {
+            out.push(("API_SERVERS".to_string(), api_servers(&hosts)));
+        }
     }
     if get("EDGE_RESOLVER").is_none() {
         out.push(("EDGE_RESOLVER".to_string(), resolver()));
@@ -156,5 +194,19 @@ mod tests {
         let all = derived(&env, || unreachable!("a resolver is given"));
         let out = render("${API_HOST} ${EDGE_RESOLVER} ${ORIGIN_HTTP_LISTEN}", &all);
         assert_eq!(out.unwrap(), "10.0.0.2:9090 127.0.0.11 127.0.0.1:8080");
+        let out = render("server ${API_SERVERS};", &all).unwrap();
+        assert_eq!(out, "server 10.0.0.2:9090 max_fails=1 fail_timeout=5s;");
+    }
+
+    #[test]
+    fn several_api_instances() {
+        let env = v(&[("API_URL", "http://a:9090, http://b:9091/")]);
+        let all = derived(&env, || "r".into());
+        assert_eq!(render("${API_HOST}", &all).unwrap(), "a:9090 b:9091");
+        assert_eq!(
+            render("server ${API_SERVERS};", &all).unwrap(),
+            "server a:9090 max_fails=1 fail_timeout=5s;\n        \
+             server b:9091 max_fails=1 fail_timeout=5s;"
+        );
     }
 }

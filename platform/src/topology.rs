@@ -18,6 +18,9 @@ pub struct Settings {
     pub internal_bind: IpAddr,
     /// Origins, each with its discovery (1..=9).
     pub origins: usize,
+    /// API instances (`APIS`, 1..=3), each on `API_PORT`+k-1, sharing
+    /// Redis; discovery and the edge fail over between them.
+    pub apis: usize,
     /// Redis replicas (`REDIS_REPLICAS`, 0..=3); with any, three Redis
     /// Sentinels watch the master and the API finds it through them.
     pub redis_replicas: usize,
@@ -180,8 +183,18 @@ impl Topology {
         SocketAddr::new(self.settings.internal_bind, port).to_string()
     }
 
+    /// Every API instance's base URL, comma-separated (what discovery and
+    /// the edge are given).
     pub fn api_url(&self) -> String {
-        format!("http://{}", self.internal(self.settings.ports.api))
+        (1..=self.settings.apis.max(1))
+            .map(|k| {
+                format!(
+                    "http://{}",
+                    self.internal(self.settings.ports.api_instance(k))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// `ip:port` of origin `k`'s HTTP server: the host its discovery
@@ -236,7 +249,14 @@ impl Topology {
                 ("PLAYER_DIR", d(&s.player_dir)),
                 ("ABR_LADDER_BIN", d(&s.bin_dir.join("rtmp-live-abr"))),
                 ("API_URL", self.api_url()),
-                ("API_HOST", self.internal(s.ports.api)),
+                (
+                    "API_HOST",
+                    crate::render::api_hosts(&self.api_url()).join(" "),
+                ),
+                (
+                    "API_SERVERS",
+                    crate::render::api_servers(&crate::render::api_hosts(&self.api_url())),
+                ),
                 ("EDGE_WORKERS", e.workers.clone()),
                 ("EDGE_VIEWER_KEY", e.viewer_key.clone()),
                 ("EDGE_ROUTE_VALID", e.route_valid.clone()),

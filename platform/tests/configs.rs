@@ -28,6 +28,7 @@ fn topology(state: &Path, origins: usize, abr: bool, llhls: bool) -> Topology {
         internal_bind: "127.0.0.1".parse().unwrap(),
         origins,
         redis_replicas: 0,
+        apis: 1,
         abr,
         llhls,
         dvr_window: std::time::Duration::from_secs(1200),

@@ -136,6 +136,7 @@ http {{
             proxy_pass http://{api}/streams/;
             proxy_pass_request_headers off;
             proxy_pass_request_body off;
+            proxy_next_upstream error timeout http_502 http_503 http_504;
             proxy_connect_timeout 1s;
             proxy_read_timeout {rt};
             log_subrequest on;

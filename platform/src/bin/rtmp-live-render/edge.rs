@@ -39,8 +39,9 @@ pub fn run(template: PathBuf, conf: PathBuf, env: Vec<(String, String)>) -> Exit
     let refresh = get("EDGE_ORIGINS_REFRESH_SECS")
         .and_then(|s| s.parse::<u64>().ok())
         .map_or(Duration::from_secs(5), |s| Duration::from_secs(s.max(1)));
+    // (the first instance of API_URL: compose names one service)
     let api = get("API_URL")
-        .map(|u| api_host(&u).to_string())
+        .map(|u| api_host(u.split(',').next().unwrap_or_default().trim()).to_string())
         .unwrap_or_default();
     // Names are resolved as the workers' user: root runs only this and
     // nginx's master, never a DNS answer's parser.

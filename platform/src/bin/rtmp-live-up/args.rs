@@ -27,6 +27,11 @@ pub struct Args {
     #[arg(long, env = "ORIGINS", default_value_t = 1,
           value_parser = clap::value_parser!(u8).range(1..=9))]
     pub origins: u8,
+    /// API instances (1..3) on API_PORT, API_PORT+1, ...: discovery and
+    /// the edge fail over between them.
+    #[arg(long, env = "APIS", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub apis: u8,
     /// Redis replicas (0..3). With any, three Redis Sentinels watch the
     /// master and promote a replica when it fails; the API finds the
     /// master through them (docs/redis-ha.md).

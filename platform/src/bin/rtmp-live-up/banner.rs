@@ -67,9 +67,14 @@ pub fn print(t: &Topology, public_host: Option<&str>, obs_key: Option<&str>) {
             ));
         }
     }
+    let apis: Vec<String> = t
+        .api_url()
+        .split(',')
+        .map(|u| format!("{u}/metrics"))
+        .collect();
     say(&format!(
-        "  metrics: http://127.0.0.1:{edge}/metrics (edge), {}/metrics (API)",
-        t.api_url()
+        "  metrics: http://127.0.0.1:{edge}/metrics (edge), {} (API)",
+        apis.join(", ")
     ));
     say("  test stream: make stream     stop: Ctrl-C");
 }

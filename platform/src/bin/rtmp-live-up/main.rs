@@ -95,7 +95,15 @@ fn prepare(a: &Args) -> Result<(Topology, Option<String>, Option<workers::Ids>),
         ));
     }
     let origins = usize::from(a.origins);
-    for (var, port) in a.ports.all(origins) {
+    let mut ports = a.ports.all(origins);
+    ports.extend((2..=usize::from(a.apis)).map(|k| ("API_PORT", a.ports.api_instance(k))));
+    if a.redis_replicas > 0 {
+        ports.extend(
+            (1..=usize::from(a.redis_replicas)).map(|i| ("REDIS_PORT", a.ports.redis_replica(i))),
+        );
+        ports.extend((0..3).map(|i| ("REDIS_PORT", a.ports.sentinel(i))));
+    }
+    for (var, port) in ports {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         if TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok() {
             return Err(format!(
@@ -173,6 +181,7 @@ fn prepare(a: &Args) -> Result<(Topology, Option<String>, Option<workers::Ids>),
         internal_bind: a.internal_bind,
         origins,
         redis_replicas: usize::from(a.redis_replicas),
+        apis: usize::from(a.apis),
         abr: a.abr,
         llhls: a.llhls_on,
         dvr_window: a.dvr_window,

@@ -16,7 +16,7 @@ MODULE := target/release/libngx_edge_router.so
 # their own folder and cargo target dir (scripts/nginx-current.sh).
 NGINX_CURRENT := $(CURDIR)/target/nginx-current
 
-.PHONY: all deps build module nginx-current test-nginx-current player browser-deps conform-deps check test chaos up stream bench compose-check compose-test clean
+.PHONY: all deps build module nginx-current test-nginx-current player browser-deps conform-deps check test chaos up stream bench compose-check compose-test kube-validate kube-test clean
 
 all: build
 
@@ -69,9 +69,14 @@ e2e/browser/node_modules/.package-lock.json: e2e/browser/package.json e2e/browse
 
 # Quality gate: formatting, and clippy with warnings as errors on every
 # crate and target (the workspace lints deny undocumented unsafe blocks).
-check: module
+check: module kube-validate
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+# The Kubernetes manifests (deploy/kubernetes/) against the Kubernetes API
+# schemas, offline (kubernetes-validate from PyPI).
+kube-validate:
+	scripts/kube-validate.sh
 
 # All tests. Integration and end-to-end tests start their own processes on
 # free loopback ports and use the release binaries built above (the LL-HLS
@@ -114,6 +119,11 @@ compose-check:
 # and a publisher would, an API outage, `--scale origin=2`, `down -v`.
 compose-test:
 	scripts/compose-test.sh
+
+# The images as Kubernetes runs them (non-root, read-only root), played by
+# `podman kube play`: publish into the pod, play through its edge.
+kube-test:
+	scripts/kube-test.sh
 
 clean:
 	$(CARGO) clean

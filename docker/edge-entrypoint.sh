@@ -46,7 +46,11 @@ mkdir -p "$STATE_DIR"
 (umask 077 && printf '%s' "${PLAYBACK_SECRET:-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')}" >"$EDGE_PLAYBACK_SECRET_FILE")
 unset PLAYBACK_SECRET API_EDGE_TOKEN
 mkdir -p "$STATE_DIR/tmp" "$STATE_DIR/edge-cache" "$STATE_DIR/edge-playlist-cache"
-chown -R "${NGINX_USER%% *}:" "$STATE_DIR/tmp" "$STATE_DIR/edge-cache" "$STATE_DIR/edge-playlist-cache"
+# (as root; started as the workers' user itself, e.g. Kubernetes'
+# runAsUser: 33, they are its own already and nginx ignores `user`)
+if [ "$(id -u)" = 0 ]; then
+  chown -R "${NGINX_USER%% *}:" "$STATE_DIR/tmp" "$STATE_DIR/edge-cache" "$STATE_DIR/edge-playlist-cache"
+fi
 conf=$STATE_DIR/edge.conf
 # Renders the config with the origins' exact addresses, runs nginx and keeps
 # the list exact (platform/src/bin/rtmp-live-render/edge.rs).

@@ -40,7 +40,15 @@ export RTMP_PACKAGING_PORT="${RTMP_PACKAGING_PORT:-8089}"
 # finished when the component starts again.
 export RECORDINGS_PATH="${RECORDINGS_PATH:-/var/lib/rtmp-live/recordings}"
 mkdir -p "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR" "$RECORDINGS_PATH"
-chown www-data:www-data "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR" "$RECORDINGS_PATH"
+# Started as root (compose): nginx's master stays root, everything else
+# runs as www-data. Started as www-data (Kubernetes' runAsUser: 33, no
+# capabilities): everything runs as it already, and nginx ignores `user`.
+if [ "$(id -u)" = 0 ]; then
+  chown www-data:www-data "$HLS_PATH" "$ORIGIN_DIR/tmp" "$DISCOVERY_STATE_DIR" "$RECORDINGS_PATH"
+  as_www() { setpriv --reuid=www-data --regid=www-data --init-groups "$@"; }
+else
+  as_www() { "$@"; }
+fi
 # A restarted container starts with an empty HLS folder: discovery must not
 # report the last run's streams.
 find "$HLS_PATH" -mindepth 1 -delete
@@ -49,11 +57,11 @@ rtmp-live-render origin /etc/rtmp-live "$ORIGIN_DIR"
 nginx -t -q -p "$ORIGIN_DIR" -c "$ORIGIN_DIR/nginx.conf" -e stderr
 
 echo "origin: advertising $ADVERTISE_HOST" >&2
-setpriv --reuid=www-data --regid=www-data --init-groups rtmp-live-discovery &
+as_www rtmp-live-discovery &
 discovery=$!
 llhls=
 if [ "${LLHLS:-1}" = 1 ]; then
-  setpriv --reuid=www-data --regid=www-data --init-groups rtmp-live-llhls &
+  as_www rtmp-live-llhls &
   llhls=$!
 fi
 nginx -p "$ORIGIN_DIR" -c "$ORIGIN_DIR/nginx.conf" -e stderr &

@@ -53,13 +53,8 @@ if [[ ! -x $venv/bin/podman-compose ]]; then
   "$venv/bin/pip" install -q "podman-compose==$PODMAN_COMPOSE_VERSION" "PyYAML==6.0.4" "python-dotenv==1.2.4"
 fi
 
-cat >"$WORK/containers.conf" <<'CONF'
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-CONF
-export CONTAINERS_CONF=$WORK/containers.conf
+# shellcheck source=scripts/containers-conf.sh
+. "$ROOT/scripts/containers-conf.sh"
 
 project=rtlct$$
 compose() { "$venv/bin/podman-compose" --no-ansi --in-pod false -p "$project" -f "$ROOT/docker-compose.yml" "$@"; }

@@ -31,6 +31,7 @@ test_pkgs=(
   gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
                             # GStreamer's hlsdemux/hlsdemux2 and decoders (e2e/tests/players.rs)
   dnsmasq-base              # a real DNS server for the edge's origins-by-name tests
+  python3-venv              # kubernetes-validate, pinned, from PyPI (make check)
 )
 compose_pkgs=(
   podman runc               # the container engine (runc: crun refuses hybrid cgroups)
@@ -39,6 +40,7 @@ compose_pkgs=(
   debootstrap               # local base images where no registry answers
   python3-venv              # podman-compose, pinned, from PyPI
   chromium                  # hls.js in a real browser against the stack
+  catatonit                 # the pause process of `podman kube play`'s pods (kube-test)
 )
 case ${1:-all} in
   run) pkgs=("${run_pkgs[@]}") ;;

@@ -205,14 +205,15 @@ impl Connector {
 }
 
 impl Connector {
-    /// After a call timed out (a master that hangs, or a network that
-    /// drops packets): with Sentinel, the next call asks the sentinels.
-    pub fn failed_current(&self) {
+    /// With Sentinel, the next call asks the sentinels for the master: after
+    /// a call timed out (a master that hangs, or a network that drops its
+    /// packets), or when another connection found the master gone.
+    pub fn reset(&self) {
         if matches!(self.source, Source::Sentinel(_)) {
-            let mut cur = self.current.write().unwrap_or_else(|e| e.into_inner());
-            if cur.take().is_some() {
-                tracing::warn!("redis call timed out: asking the sentinels for the master again");
-            }
+            self.current
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
         }
     }
 }

@@ -165,9 +165,15 @@ impl Store {
                 match f(c.conn).await {
                     Ok(v) => return Ok(v),
                     Err(e) => {
-                        if on.failed(c.generation, Some(&e)) && !retried {
-                            retried = true;
-                            continue;
+                        if on.failed(c.generation, Some(&e)) {
+                            // the other connection points at the same
+                            // master: it asks the sentinels too
+                            self.conn.reset();
+                            self.claims.reset();
+                            if !retried {
+                                retried = true;
+                                continue;
+                            }
                         }
                         return Err(Failed::Call(e));
                     }
@@ -188,7 +194,10 @@ impl Store {
             Failed::Call(e) => tracing::warn!("redis error: {e}"),
             Failed::TimedOut => {
                 tracing::warn!("redis call timed out after {:?}", self.timeout);
-                on.failed_current();
+                // a master that hangs: every connection asks the sentinels
+                // again (with one server, nothing changes)
+                self.conn.reset();
+                self.claims.reset();
             }
         }
         self.metrics.redis_errors.inc();

@@ -100,8 +100,12 @@ fn the_api_follows_a_sentinel_failover() {
                 .is_ok_and(|r| r.status() == 200)
         },
     );
-    let r = authorize(&c, &api, KEY_A);
-    assert_eq!(r.status(), 302, "{}", api.proc.log());
+    // right after the start, until a replica has synced, claims answer 503
+    wait::until_true(
+        Duration::from_secs(20),
+        "a claim on a synced replica",
+        || authorize(&c, &api, KEY_A).status() == 302,
+    );
     assert_eq!(report(&c, &api, "golive", "10.0.0.1:8080"), 204);
     let master = ha.master_port().expect("a master");
     assert_eq!(master, ha.ports[0]);
@@ -163,6 +167,71 @@ fn the_api_follows_a_sentinel_failover() {
             report(&c, &api, "golive", "10.0.0.1:8080"),
             204,
             "report {i} after the old master returned:\n{}",
+            api.proc.log()
+        );
+    }
+}
+
+#[test]
+fn the_api_leaves_a_master_that_hangs() {
+    // A master that stops answering (SIGSTOP: what a network dropping its
+    // packets looks like from the API) is left on the timeout, not only on
+    // a broken connection.
+    let ha = RedisHa::start(2, 1000);
+    let api = Api::start(
+        "redis://127.0.0.1:1",
+        &[
+            ("REDIS_SENTINELS", &ha.sentinels()),
+            ("REDIS_PASSWORD", &ha.password),
+            ("REDIS_SENTINEL_PASSWORD", &ha.password),
+            ("REDIS_WAIT_REPLICAS", "1"),
+            ("STREAM_KEYS", &keys()),
+            ("REDIS_TIMEOUT_MS", "300"),
+        ],
+    );
+    let c = client();
+    wait::until_true(
+        Duration::from_secs(20),
+        "a claim on a synced replica",
+        || authorize(&c, &api, KEY_A).status() == 302,
+    );
+    assert_eq!(report(&c, &api, "golive", "10.0.0.1:8080"), 204);
+    ha.signal_node(0, nix::sys::signal::Signal::SIGSTOP);
+    let stopped = Instant::now();
+    let back = wait::until_explained(
+        Duration::from_secs(30),
+        || (report(&c, &api, "golive", "10.0.0.1:8080") == 204).then(|| stopped.elapsed()),
+        || {
+            format!(
+                "reports on a new master:\n{}\n{}",
+                api.proc.log(),
+                ha.logs()
+            )
+        },
+    );
+    assert_ne!(ha.master_port(), Some(ha.ports[0]));
+    println!("master stopped (SIGSTOP): reports accepted again after {back:?}");
+    assert!(
+        api.proc.log().contains("timed out"),
+        "the hang was met as a timeout:\n{}",
+        api.proc.log()
+    );
+    assert_eq!(authorize(&c, &api, KEY_B).status(), 403);
+    // It wakes up as a replica of the new master.
+    ha.signal_node(0, nix::sys::signal::Signal::SIGCONT);
+    wait::until_true(
+        Duration::from_secs(20),
+        "the old master to become a replica",
+        || {
+            let out = ha.cli(0).arg("ROLE").output().expect("redis-cli");
+            String::from_utf8_lossy(&out.stdout).starts_with("slave")
+        },
+    );
+    for i in 0..20 {
+        assert_eq!(
+            report(&c, &api, "golive", "10.0.0.1:8080"),
+            204,
+            "report {i} after the old master woke up:\n{}",
             api.proc.log()
         );
     }

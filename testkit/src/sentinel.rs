@@ -121,6 +121,14 @@ impl RedisHa {
         }
     }
 
+    /// Sends `sig` to node `i` (SIGSTOP: a master that hangs, as behind a
+    /// network that drops its packets; SIGCONT: back).
+    pub fn signal_node(&self, i: usize, sig: nix::sys::signal::Signal) {
+        if let Some(p) = &self.nodes[i] {
+            p.signal(sig);
+        }
+    }
+
     pub fn node(&self, i: usize) -> Option<&Proc> {
         self.nodes[i].as_ref()
     }

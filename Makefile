@@ -16,7 +16,7 @@ MODULE := target/release/libngx_edge_router.so
 # their own folder and cargo target dir (scripts/nginx-current.sh).
 NGINX_CURRENT := $(CURDIR)/target/nginx-current
 
-.PHONY: all deps build module nginx-current test-nginx-current player browser-deps conform-deps check test chaos up stream bench compose-check compose-test kube-validate kube-test clean
+.PHONY: all deps build module nginx-current test-nginx-current player browser-deps conform-deps check test chaos up stream bench compose-check compose-test kube-validate kube-test lab clean
 
 all: build
 
@@ -124,6 +124,12 @@ compose-test:
 # `podman kube play`: publish into the pod, play through its edge.
 kube-test:
 	scripts/kube-test.sh
+
+# The multi-node lab (as root): every node of the platform its own network
+# host (podman), publishers and viewers, one fault per kind of node in turn
+# and a report (docs/lab.md). `scripts/lab.sh up` keeps it running instead.
+lab:
+	scripts/lab.sh chaos
 
 clean:
 	$(CARGO) clean

@@ -41,6 +41,7 @@ compose_pkgs=(
   python3-venv              # podman-compose, pinned, from PyPI
   chromium                  # hls.js in a real browser against the stack
   catatonit                 # the pause process of `podman kube play`'s pods (kube-test)
+  iptables                  # partitions and packet loss between the lab's nodes (make lab)
 )
 case ${1:-all} in
   run) pkgs=("${run_pkgs[@]}") ;;

@@ -21,6 +21,7 @@ pub mod sentinel;
 pub mod wait;
 pub use llhls::Llhls;
 pub mod nginx_conf;
+pub mod player;
 pub use nginx::{
     edge_module, http_common, main_block, nginx_bin, nginx_test_config, render_template, Nginx,
 };

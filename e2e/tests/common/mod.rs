@@ -4,7 +4,9 @@
 
 #![allow(dead_code)]
 
-pub mod player;
+// (each test binary uses some of these)
+#[allow(unused_imports)]
+pub use rtmp_live_testkit::player::{self, media_playlist};
 pub mod web;
 
 use std::os::unix::fs::PermissionsExt;
@@ -328,23 +330,6 @@ pub fn segment_media(p: &Platform, dir: &str, playlist: &str, uri: &str) -> Vec<
         }
         None => seg.body,
     }
-}
-
-/// Media playlist: (media sequence, [(duration, uri)]).
-pub fn media_playlist(text: &str) -> (u64, Vec<(f64, String)>) {
-    let mut seq = 0;
-    let mut segs = Vec::new();
-    let mut dur = None;
-    for line in text.lines().map(str::trim) {
-        if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
-            seq = v.parse().unwrap_or(0);
-        } else if let Some(v) = line.strip_prefix("#EXTINF:") {
-            dur = v.split(',').next().and_then(|d| d.parse().ok());
-        } else if !line.is_empty() && !line.starts_with('#') {
-            segs.push((dur.take().unwrap_or(0.0), line.to_string()));
-        }
-    }
-    (seq, segs)
 }
 
 /// ffprobe's view of a media file: streams (codec_type, codec_name, width,

@@ -323,6 +323,11 @@ impl Store {
                     "claim not confirmed by enough replicas: publish refused for now"
                 );
                 self.metrics.redis_errors.inc();
+                // A master that lost its replicas may be one the sentinels
+                // have replaced while the API could still reach it (a
+                // partition between them): the next call asks them again.
+                self.conn.reset();
+                self.claims.reset();
                 Err(ApiError::Unavailable(
                     "the stream's owner record is not on enough replicas yet: retry",
                 ))

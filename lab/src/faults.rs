@@ -53,6 +53,13 @@ pub fn all(loss: f64) -> Vec<Fault> {
     vec![
         f("redis-master-killed", Crash(RedisMaster), 0),
         f("redis-master-hangs", Freeze(RedisMaster), 0),
+        // the master cut off from the sentinels and replicas, not from the
+        // APIs: they can go on writing to a master that has been replaced
+        f(
+            "redis-master-cut-off",
+            Cut(RedisMaster, &[Role::Redis, Role::Sentinel]),
+            0,
+        ),
         f("api-killed", Crash(Node("api-1")), 0),
         f("api-hangs", Freeze(Node("api-1")), 0),
         f(
@@ -62,6 +69,7 @@ pub fn all(loss: f64) -> Vec<Fault> {
         ),
         f("edge-killed", Crash(Node("edge-1")), 0),
         f("edge-hangs", Freeze(Node("edge-1")), 0),
+        f("edge-cut-from-apis", Cut(Node("edge-1"), &[Role::Api]), 0),
         f("origin-killed", Crash(Node("origin-1")), 1),
         f("origin-hangs", Freeze(Node("origin-2")), 0),
         f(
@@ -146,7 +154,11 @@ pub fn inject(p: &Podman, lab: &Lab, f: &Fault) -> Result<Injected> {
         }
         Action::Cut(t, roles) => {
             let node = resolve(p, lab, t)?;
-            for peer in lab.nodes.iter().filter(|n| roles.contains(&n.role)) {
+            let peers = lab
+                .nodes
+                .iter()
+                .filter(|n| roles.contains(&n.role) && n.name != node);
+            for peer in peers {
                 p.iptables(&node, &["-A", "INPUT", "-s", &peer.ip, "-j", "DROP"])?;
                 p.iptables(&node, &["-A", "OUTPUT", "-d", &peer.ip, "-j", "DROP"])?;
             }

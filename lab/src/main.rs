@@ -48,9 +48,10 @@ struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Start the lab, publish, inject every fault in turn, print the report
-    /// (faults: redis-master-killed, redis-master-hangs, api-killed,
-    /// api-hangs, api-cut-from-redis, edge-killed, edge-hangs,
-    /// origin-killed, origin-hangs, origin-cut-from-edges, packet-loss).
+    /// (faults: redis-master-killed, redis-master-hangs,
+    /// redis-master-cut-off, api-killed, api-hangs, api-cut-from-redis,
+    /// edge-killed, edge-hangs, edge-cut-from-apis, origin-killed,
+    /// origin-hangs, origin-cut-from-edges, packet-loss).
     Chaos,
     /// Start the lab and publish; stop it with Enter.
     Up,

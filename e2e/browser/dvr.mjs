@@ -13,9 +13,11 @@
 // Reports: window (seconds), behind_at_live, seek_start_ms (from the seek
 // bar's change to the picture moving again at the new position), behind
 // and rate while rewound (media seconds per second), live_after_ms (the
-// Live button to within 4 s of the live edge), stalls, fatal, and with
-// `recording`: recording_url, recording_duration (the page's seekable
-// span), recording_rate.
+// Live button to within 4 s of the live edge), stalls, fatal (before the
+// stream ends, and while the recording plays), and with `recording`:
+// recording_url, recording_duration (the page's seekable span),
+// recording_rate, fatal_after_end (between the two: the ended live
+// stream's).
 import { launch, record } from "./chromium.mjs";
 
 const o = JSON.parse(process.argv[2]);
@@ -111,12 +113,19 @@ try {
   out.live_after_ms = Date.now() - t1;
   s = await state();
   out.behind_after_live = s.dvr.behind;
+  // Fatal errors before the stream ends, and after the recording is
+  // chosen. In between the live stream ends while the page still plays it:
+  // its playlist goes (404) and hls.js may give up on it (levelLoadError)
+  // before the recording is listed, as a player of an ended stream does.
+  const fatalBeforeEnd = s.fatal.length;
+  let fatalAtSwitch = fatalBeforeEnd;
 
   if (o.recording) {
     await page.waitForFunction(() => window.rtmpLive.recordings.length > 0, null, {
       timeout: o.recordingTimeout * 1000,
       polling: 500,
     });
+    fatalAtSwitch = (await state()).fatal.length;
     await page.click("#recordings button");
     await page.waitForFunction(
       () => {
@@ -136,7 +145,8 @@ try {
   }
   s = await state();
   out.stalls = s.stalls;
-  out.fatal = s.fatal;
+  out.fatal = s.fatal.slice(0, fatalBeforeEnd).concat(s.fatal.slice(fatalAtSwitch));
+  out.fatal_after_end = s.fatal.slice(fatalBeforeEnd, fatalAtSwitch);
   out.failure = s.failure;
 } catch (e) {
   out.error = String(e && e.stack ? e.stack : e);

@@ -17,6 +17,9 @@ fn live_streaming_through_the_edge() {
         false,
         &[
             ("STREAM_KEYS", &stream_keys(&["golive", "alpha", "beta"])),
+            // each stream on the origin it was published to (routing by
+            // origin; replication has its own test, replication.rs)
+            ("REPLICAS", "1"),
             ("STREAM_TTL_SECS", "6"),
             ("DISCOVERY_HEARTBEAT_SECS", "1"),
             ("DISCOVERY_STALE_SECS", "4"),

@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod cmaf;
 pub mod demux;
 pub mod fragments;
+pub mod labels;
 pub mod pace;
 pub mod parts;
 pub mod playlist;
@@ -14,6 +15,7 @@ pub mod record;
 pub mod registry;
 pub mod server;
 pub mod stream;
+pub mod sync;
 pub mod timeline;
 pub mod ts;
 pub mod watcher;
@@ -91,6 +93,12 @@ pub struct Config {
     /// Requests held at once in all.
     #[arg(long, env = "LLHLS_HELD_TOTAL", default_value_t = 4096)]
     pub held_total: usize,
+    /// The other origins of this origin's streams (their HTTP, comma
+    /// separated, `http://host:port`): this component agrees with theirs on
+    /// the names and numbers of the segments and parts of the streams they
+    /// share (see `labels`). None: no replication.
+    #[arg(long, env = "LLHLS_PEERS", value_delimiter = ',', num_args = 0..)]
+    pub peers: Vec<String>,
 }
 
 impl Config {
@@ -121,6 +129,7 @@ impl Config {
             )),
             window: rtmp_live_types::window::playlist_span(self.dvr_window),
             recordings: self.recordings(),
+            replicated: self.peers.iter().any(|p| !p.is_empty()),
         }
     }
 }

@@ -30,6 +30,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Duration::from_millis(cfg.tick_ms.clamp(1, 1000)),
         Duration::from_millis(cfg.rescan_ms.max(50)),
     )?;
+    let peers: Vec<String> = cfg
+        .peers
+        .iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect();
+    if !peers.is_empty() {
+        tracing::info!(?peers, "agreeing on labels with the other origins");
+    }
+    rtmp_live_llhls::sync::spawn(reg.clone(), peers);
     let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, hls = %cfg.hls_path.display(), "serving LL-HLS playlists");
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

@@ -71,7 +71,7 @@ pub struct Stream {
 }
 
 impl Stream {
-    fn bump(&self) {
+    pub fn bump(&self) {
         self.changed.send_modify(|v| *v += 1);
     }
 }
@@ -323,6 +323,7 @@ mod tests {
             pace: crate::pace::Pace::new(std::time::Duration::from_millis(10)),
             window: std::time::Duration::from_secs(8),
             recordings: None,
+            replicated: false,
         };
         let reg = Registry::new(d.path().to_path_buf(), settings);
         reg.scan();

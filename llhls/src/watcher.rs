@@ -262,6 +262,7 @@ mod tests {
             pace: Pace::new(tick),
             window: Duration::from_secs(8),
             recordings: None,
+            replicated: false,
         };
         let reg = Registry::new(root.clone(), settings);
         // no safety-net rescan during the test: only the watches and the

@@ -260,6 +260,19 @@ pub fn origin(t: &Topology, k: usize) -> Process {
         ("RTMP_PACKAGING_PORT", o.packaging.to_string()),
         ("LLHLS_PORT", o.llhls.to_string()),
         (
+            "ORIGIN_REPLICATION",
+            t.replica_peers(k)
+                .iter()
+                .map(|j| {
+                    format!(
+                        "push rtmp://127.0.0.1:{}/hls;",
+                        s.ports.origin(*j).packaging
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n            "),
+        ),
+        (
             "AUTHORIZE_URL",
             format!("http://127.0.0.1:{}/authorize", o.discovery),
         ),
@@ -412,6 +425,7 @@ pub fn llhls(t: &Topology, k: usize) -> Process {
             s.recording_retention.as_secs().to_string(),
         ),
         ("RECORDING_MAX_BYTES", s.recording_max_bytes.to_string()),
+        ("LLHLS_PEERS", t.label_peers(k).join(",")),
     ]);
     p.listens = vec![local(o.llhls)];
     p

@@ -141,6 +141,11 @@ pub fn derived(
         out.push(("EDGE_RESOLVER".to_string(), resolver()));
     }
     out.push(("EDGE_RESOLVER_VALID".to_string(), "10s".to_string()));
+    // a container relays nothing unless told (ORIGIN_REPLICATION: nginx-rtmp
+    // `push` directives)
+    if get("ORIGIN_REPLICATION").is_none() {
+        out.push(("ORIGIN_REPLICATION".to_string(), String::new()));
+    }
     if let Some(port) = get("ORIGIN_HTTP_PORT") {
         out.push(("ORIGIN_HTTP_LISTEN".to_string(), port.to_string()));
     }

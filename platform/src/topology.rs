@@ -18,6 +18,10 @@ pub struct Settings {
     pub internal_bind: IpAddr,
     /// Origins, each with its discovery (1..=9).
     pub origins: usize,
+    /// Origins that carry each live stream (`REPLICAS`, 1..=9; at most
+    /// `origins`): the origin that takes a publish relays it to the next
+    /// ones, in a ring (see [`Topology::replica_peers`]).
+    pub replicas: usize,
     /// API instances (`APIS`, 1..=3), each on `API_PORT`+k-1, sharing
     /// Redis; discovery and the edge fail over between them.
     pub apis: usize,
@@ -201,6 +205,28 @@ impl Topology {
     /// advertises and the edge proxies to.
     pub fn origin_host(&self, k: usize) -> String {
         self.internal(self.settings.ports.origin(k).http)
+    }
+
+    /// The origins origin `k` relays the streams it takes to: the next
+    /// `replicas - 1` origins after it, in a ring, so that every origin
+    /// carries as many relayed streams as it sends.
+    pub fn replica_peers(&self, k: usize) -> Vec<usize> {
+        let n = self.settings.origins;
+        let copies = self.settings.replicas.clamp(1, n.max(1)) - 1;
+        (1..=copies).map(|i| (k - 1 + i) % n + 1).collect()
+    }
+
+    /// The origins that may share a stream with origin `k` (relaying to it
+    /// or from it): every other origin, whose LL-HLS components agree on
+    /// the stream's labels (`LLHLS_PEERS`).
+    pub fn label_peers(&self, k: usize) -> Vec<String> {
+        if self.settings.replicas < 2 {
+            return Vec::new();
+        }
+        (1..=self.settings.origins)
+            .filter(|j| *j != k)
+            .map(|j| format!("http://{}", self.origin_host(j)))
+            .collect()
     }
 
     /// The origins the edge may contact.

@@ -27,6 +27,7 @@ fn topology(state: &Path, origins: usize, abr: bool, llhls: bool) -> Topology {
         ports: Ports::default(),
         internal_bind: "127.0.0.1".parse().unwrap(),
         origins,
+        replicas: 2,
         redis_replicas: 0,
         apis: 1,
         abr,

@@ -56,7 +56,28 @@ pub struct Packager {
     /// Mean frame duration seen (90 kHz), for a last frame with no
     /// successor.
     frame: u32,
-    seq: u32,
+}
+
+/// Where the audio clock (re)starts for a frame at `at` (audio timescale):
+/// the nearest multiple of a frame's length, whatever the encoder's own
+/// first frame was, so that an origin that starts its clock later than
+/// another (it missed media, or its component restarted) lands on the
+/// other's clock, which goes on in whole frames: the same bytes on both.
+/// Audio moves by half a frame at most (11.6 ms at 44.1 kHz, well under
+/// what is heard as out of sync).
+fn on_frame_grid(at: u64) -> u64 {
+    let f = u64::from(aac::FRAME_SAMPLES);
+    (at + f / 2) / f * f
+}
+
+/// A chunk's `mfhd` sequence number: its start in 10 ms units (plus one),
+/// not a count, so that every origin that packages the same stream writes
+/// the same bytes, whenever its component started. It increases from chunk
+/// to chunk (parts are 100 ms at least) and wraps after 497 days of one
+/// stream's timestamps (the media clock's base, 2^31 s, is 50 * 2^32 of
+/// these units: a stream's numbers start near 1).
+fn sequence_number(start: u64) -> u32 {
+    (start / 900 + 1) as u32
 }
 
 /// Where the media clock starts: 2^31 s (90 kHz ticks), plus the
@@ -192,7 +213,7 @@ impl Packager {
             let slack = rate * AUDIO_SLACK_MS / 1000;
             let t = match self.audio_next {
                 Some(n) if n.abs_diff(at) <= slack => n,
-                _ => at,
+                _ => on_frame_grid(at),
             };
             let run = audio_run.get_or_insert_with(|| Run {
                 track: AUDIO_TRACK,
@@ -213,11 +234,10 @@ impl Packager {
                 Some(run.decode_time + run.samples.len() as u64 * u64::from(aac::FRAME_SAMPLES));
         }
         let init = init_changed.then(|| mux::init(video, self.audio.as_ref()));
-        self.seq = self.seq.wrapping_add(1);
         let mut runs = vec![video_run];
         runs.extend(audio_run);
         Some(Chunk {
-            bytes: mux::chunk(self.seq, &runs),
+            bytes: mux::chunk(sequence_number(start), &runs),
             start,
             duration,
             independent,
@@ -229,6 +249,25 @@ impl Packager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clocks_started_apart_meet_on_the_frame_grid() {
+        let f = u64::from(aac::FRAME_SAMPLES);
+        assert_eq!(on_frame_grid(10 * f + 100), 10 * f);
+        assert_eq!(on_frame_grid(10 * f + 600), 11 * f);
+        // the media clock's base is on the grid at the usual rates
+        for rate in [44_100u64, 48_000] {
+            assert_eq!(BASE / 90_000 * rate % f, 0, "{rate}");
+        }
+    }
+
+    #[test]
+    fn sequence_numbers_follow_the_media_clock() {
+        assert_eq!(sequence_number(BASE), 1);
+        let a = sequence_number(BASE + 90_000);
+        assert_eq!(a, 101);
+        assert!(sequence_number(BASE + 99_000) > a);
+    }
     use crate::cmaf::aac::tests::adts;
     use crate::cmaf::avc::tests::annexb;
     use mp4_atom::{Decode, Moof};

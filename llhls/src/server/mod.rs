@@ -68,6 +68,8 @@ pub fn router_with(reg: Arc<Registry>, limits: Limits) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/fragment-state", get(fragment_state))
+        .route("/.sync/{name}", get(labels))
+        .route("/.sync/{name}/{rendition}", get(labels))
         .fallback(get(media))
         .with_state(app)
 }
@@ -124,6 +126,24 @@ async fn fragment_state(State(app): State<App>, headers: HeaderMap) -> Response 
         h.insert("x-fragment-accel-expires", HeaderValue::from_static(e));
     }
     res
+}
+
+/// What this origin calls a stream's last segments, for the other origins
+/// of the stream (see [`crate::labels`]).
+async fn labels(
+    State(app): State<App>,
+    axum::extract::Path(parts): axum::extract::Path<Vec<(String, String)>>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let names: Vec<&str> = parts.iter().map(|(_, v)| v.as_str()).collect();
+    if !names.iter().all(|n| rtmp_live_types::is_valid_name(n)) {
+        return error(StatusCode::NOT_FOUND, "not found");
+    }
+    let at = crate::sync::parse_at(q.as_deref());
+    match crate::sync::answer(&app.reg, &names.join("/"), &at) {
+        Some(v) => axum::Json(v).into_response(),
+        None => error(StatusCode::NOT_FOUND, "no such stream"),
+    }
 }
 
 /// What a request path names.

@@ -8,6 +8,18 @@ use super::{error, App, Held, Wait};
 use crate::fragments::IMMUTABLE;
 use crate::timeline::PartLookup;
 
+/// A request this origin cannot answer while it holds back a session that
+/// followed media it missed (see `stream/hold.rs`), which the other
+/// origins of the stream can: 421 (Misdirected Request), which the origin
+/// turns into a 502 for the edge (origin-llhls.conf.template), and the
+/// edge asks the next origin.
+pub(super) fn elsewhere() -> Response {
+    error(
+        StatusCode::MISDIRECTED_REQUEST,
+        "this origin is catching up with the stream; another one has it",
+    )
+}
+
 /// Part `n` of epoch `epoch`: its bytes once it exists; the next one (the
 /// preload hint) is held until then.
 pub(super) async fn part(app: &App, key: &str, epoch: u64, n: u64) -> Response {
@@ -22,7 +34,9 @@ pub(super) async fn part(app: &App, key: &str, epoch: u64, n: u64) -> Response {
             if st.timeline().epoch() != epoch {
                 return error(StatusCode::NOT_FOUND, "no such part");
             }
-            let l = st.timeline().part(n);
+            let Some(l) = st.part(n) else {
+                return elsewhere();
+            };
             let path = match l {
                 PartLookup::Ready(loc) => Some((
                     loc,

@@ -33,6 +33,7 @@ enum Step {
     Wait(u64),
     Bad(&'static str),
     NotYet,
+    Elsewhere,
 }
 
 pub(super) async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response {
@@ -49,6 +50,7 @@ pub(super) async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response 
         let step = {
             let mut st = stream.state.lock().expect("stream lock");
             match st.view() {
+                _ if req.msn.is_some_and(|m| st.ahead_of_held(m, req.part)) => Step::Elsewhere,
                 None => Step::NotYet,
                 Some(view) => {
                     let td = st.target_duration();
@@ -66,6 +68,7 @@ pub(super) async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response 
         let td = match step {
             Step::Bad(why) => return error(StatusCode::BAD_REQUEST, why),
             Step::NotYet => return error(StatusCode::NOT_FOUND, "no playlist yet"),
+            Step::Elsewhere => return super::part::elsewhere(),
             Step::Answer(mut body, td) => {
                 playlist::push_reports(&mut body, &rendition_reports(&app.reg, key));
                 return playlist_response(body, &req, td);

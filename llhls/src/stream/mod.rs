@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+mod adopt;
 mod files;
+mod hold;
 mod tail;
 
 pub use files::fragment_number;
@@ -45,6 +47,9 @@ pub struct Settings {
     pub window: Duration,
     /// Where sessions are recorded (`None`: not recorded).
     pub recordings: Option<Arc<Recordings>>,
+    /// Other origins carry the streams too (`LLHLS_PEERS`): a new session
+    /// is held back until the labels are compared (see `hold.rs`).
+    pub replicated: bool,
 }
 
 impl Settings {
@@ -62,6 +67,11 @@ pub struct StreamState {
     tail: Option<Tail>,
     timeline: Timeline,
     session: Session,
+    /// What this timeline adds to nginx-rtmp's media sequence numbers (the
+    /// labels it agreed on with other origins: see [`crate::labels`]).
+    msn_offset: i64,
+    /// A new session held back from viewers (see `hold.rs`).
+    held: Option<hold::Held>,
     /// Files that left the playlist, deleted after a grace period (clients
     /// may still ask for what the playlist they hold lists).
     trash: VecDeque<(Instant, PathBuf)>,
@@ -123,6 +133,8 @@ impl StreamState {
             tail: None,
             timeline: Timeline::new(epoch),
             session: Session::new(),
+            msn_offset: 0,
+            held: None,
             trash: VecDeque::new(),
             inits: Vec::new(),
             playlist_id: None,
@@ -239,6 +251,9 @@ impl StreamState {
     /// Lists a complete segment as one once the next one's first part is
     /// overdue. Returns whether the playlist changed.
     pub fn tick(&mut self, now: Instant) -> bool {
+        if self.release_due(now) {
+            return true;
+        }
         if self.closing.is_some() && self.close_pending(None) {
             return true;
         }
@@ -323,6 +338,9 @@ impl StreamState {
     }
 
     pub fn view(&self) -> Option<View> {
+        if let Some(v) = self.held_view() {
+            return v;
+        }
         self.timeline.view(self.settings.part_target)
     }
 
@@ -335,6 +353,9 @@ impl StreamState {
     /// This playlist's last segment and part, as a sibling rendition's
     /// `EXT-X-RENDITION-REPORT` gives them.
     pub fn last_part(&self) -> Option<(u64, Option<u64>)> {
+        if let Some(l) = self.held_last_part() {
+            return l;
+        }
         self.timeline.last_part()
     }
 
@@ -350,6 +371,9 @@ impl StreamState {
     /// The LL playlist (`skip`: a delta update), `None` before the first
     /// part.
     pub fn render(&mut self, skip: bool) -> Option<String> {
+        if let Some(r) = self.held_render(skip) {
+            return r;
+        }
         self.timeline.segments().front()?;
         let ended = self.upstream.as_ref().is_some_and(|u| u.endlist);
         let now = Rendered {

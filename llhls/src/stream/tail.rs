@@ -213,18 +213,28 @@ impl StreamState {
     /// Appends a chunk to `t`'s segment file (opening it, and the
     /// timeline's segment, with the first one) and lists it as a part.
     pub(super) fn write_chunk(&mut self, t: &mut Tail, chunk: &Chunk) -> io::Result<()> {
-        let (num, _) = t.name.clone().ok_or(io::ErrorKind::NotFound)?;
+        t.name.as_ref().ok_or(io::ErrorKind::NotFound)?;
+        let msn = self.segment_msn(t.msn, t.out.is_none());
+        // the segment's id: the same on every origin that agreed on the
+        // labels (see `crate::labels`)
+        let num = self.timeline.epoch() + msn;
         if let Some(init) = &chunk.init {
-            write_atomic(&self.dir.join(playlist::init_uri(num)), init)?;
-            self.session.init = Some(num);
-            if !self.inits.contains(&num) {
-                self.inits.push(num);
+            // named by its content: the same on every origin, whenever its
+            // component first saw the stream
+            let id = xxhash_rust::xxh3::xxh3_64(init);
+            write_atomic(&self.dir.join(playlist::init_uri(id)), init)?;
+            self.session.init = Some(id);
+            if !self.inits.contains(&id) {
+                self.inits.push(id);
             }
         }
         let Some(init) = self.session.init else {
             return Err(io::Error::other("no init segment"));
         };
         if t.out.is_none() {
+            if t.discontinuity && !self.timeline.segments().is_empty() {
+                self.hold_back();
+            }
             let path = self.dir.join(format!(".{num}.m4s"));
             t.out = Some(File::create(path)?);
             t.written = 0;
@@ -234,7 +244,7 @@ impl StreamState {
             let pdt = wall + Duration::from_micros(offset * 1_000_000 / CLOCK);
             let discontinuity = t.discontinuity && !self.timeline.segments().is_empty();
             self.timeline.begin(Segment {
-                msn: t.msn,
+                msn,
                 file: num,
                 init,
                 start: chunk.start,
@@ -258,12 +268,12 @@ impl StreamState {
     /// `t` is listed: its segment file takes its name.
     pub(super) fn complete(&mut self, t: Tail) {
         self.session.length = t.scanner.expected_next();
-        let Some((num, _)) = t.name else {
-            return;
-        };
-        if t.out.is_none() {
+        if t.name.is_none() || t.out.is_none() {
             return;
         }
+        let Some(num) = self.timeline.in_progress().map(|s| s.file) else {
+            return;
+        };
         let tmp = self.dir.join(format!(".{num}.m4s"));
         if let Err(e) = std::fs::rename(&tmp, self.dir.join(format!("{num}.m4s"))) {
             tracing::warn!(dir = %self.dir.display(), "segment {num}: {e}");

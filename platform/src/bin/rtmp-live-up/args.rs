@@ -27,6 +27,13 @@ pub struct Args {
     #[arg(long, env = "ORIGINS", default_value_t = 1,
           value_parser = clap::value_parser!(u8).range(1..=9))]
     pub origins: u8,
+    /// Origins that carry each live stream (1..9, at most ORIGINS): the
+    /// origin that takes a publish relays it to the next ones, and their
+    /// LL-HLS components name every segment and part the same way, so a
+    /// viewer's edge can move between them mid-stream (docs/replication.md).
+    #[arg(long, env = "REPLICAS", default_value_t = 2,
+          value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub replicas: u8,
     /// API instances (1..3) on API_PORT, API_PORT+1, ...: discovery and
     /// the edge fail over between them.
     #[arg(long, env = "APIS", default_value_t = 1,

@@ -415,10 +415,10 @@ fn abr_ladder_through_the_edge() {
     );
     // Every segment of the new session, through the edge, is the origin's
     // file of this session, never a cached one of the last session.
-    // nginx-rtmp names fragments by the clock (`<ms>.ts`, packaged as
-    // `<ms>.m4s`): wait until the
-    // new session's fragments are listed in every rendition (each
-    // rendition's playlist is rewritten when its own fragment closes).
+    // A rendition's segments are numbered in order (`<epoch + MSN>.m4s`,
+    // each rendition its own epoch): wait until the new session's are
+    // listed in every rendition (each rendition's playlist is rewritten
+    // when its own fragment closes).
     let number = |path: &str| -> u64 {
         path.rsplit('/')
             .next()
@@ -426,7 +426,20 @@ fn abr_ladder_through_the_edge() {
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("fragment name: {path}"))
     };
-    let old = before.iter().map(|s| number(s)).max().unwrap();
+    let rendition = |path: &str| -> String {
+        let mut parts = path.rsplit('/');
+        parts.next();
+        parts.next().unwrap_or("").to_string()
+    };
+    let old = |r: &str| {
+        before
+            .iter()
+            .filter(|s| rendition(s) == r)
+            .map(|s| number(s))
+            .max()
+            .unwrap_or(0)
+    };
+    let newer = |s: &str| number(s) > old(&rendition(s));
     wait_until(
         Duration::from_secs(30),
         "the new session's segments",
@@ -435,13 +448,16 @@ fn abr_ladder_through_the_edge() {
                 .iter()
                 .all(|r| {
                     let text = p.edge_get(&format!("/golive/{r}/index.m3u8")).text();
-                    media_playlist(&text).1.iter().any(|(_, u)| number(u) > old)
+                    media_playlist(&text)
+                        .1
+                        .iter()
+                        .any(|(_, u)| number(u) > old(r))
                 })
                 .then_some(())
         },
     );
     let after = renditions_match_origin(&p);
-    let new: Vec<&String> = after.iter().filter(|s| number(s) > old).collect();
+    let new: Vec<&String> = after.iter().filter(|s| newer(s)).collect();
     assert!(
         ["720p", "480p", "240p"]
             .iter()

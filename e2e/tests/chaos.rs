@@ -94,16 +94,19 @@ fn chaos_suite() {
     let t0 = Instant::now();
     let late_start = Duration::from_secs(outage * 60 / 300);
     std::thread::sleep(late_start);
-    let unix_ms = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64
-    };
-    let late_published = unix_ms();
+    // Segments are numbered in order (`<epoch + MSN>.m4s`): this new
+    // session's come after every one the origin lists now.
+    let number = |u: &str| u.rsplit_once('.').and_then(|(n, _)| n.parse::<u64>().ok());
+    let origin_late = format!("http://{}/late/index.m3u8", p.origin_host(1));
+    let late_published = media_playlist(&get(&p.http, &origin_late).text())
+        .1
+        .iter()
+        .filter_map(|(_, u)| number(u))
+        .max()
+        .unwrap_or(0);
     let _late2 = publish(p.rtmp_port(1), &key("late"), "320x180", 25, None);
-    // Playable means a segment of this new session (nginx-rtmp names
-    // fragments by the system clock in ms), fetched through the edge.
+    // Playable means a segment of this new session, fetched through the
+    // edge.
     let late_playable = wait_until(
         Duration::from_secs(30),
         "the stream started during the outage to play through the edge",
@@ -113,11 +116,9 @@ fn chaos_suite() {
                 return None;
             }
             let (_, segs) = media_playlist(&r.text());
-            let fresh = segs.iter().find(|(_, u)| {
-                u.rsplit_once('.')
-                    .and_then(|(ms, _)| ms.parse::<u64>().ok())
-                    .is_some_and(|ms| ms > late_published)
-            })?;
+            let fresh = segs
+                .iter()
+                .find(|(_, u)| number(u).is_some_and(|n| n > late_published))?;
             let seg = p.edge_get(&format!("/late/{}", fresh.1));
             (seg.status == 200 && !seg.body.is_empty()).then(|| t0.elapsed())
         },

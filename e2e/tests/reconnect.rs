@@ -159,28 +159,21 @@ fn reconnecting_publishers_never_get_old_segments() {
     );
 
     // Reconnect within a second: the registration stays, names still differ.
+    // Segments are numbered in order (`<epoch + MSN>.m4s`): the
+    // reconnected session's come after every one listed before.
+    let number = |u: &str| u.rsplit_once('.').and_then(|(n, _)| n.parse::<u64>().ok());
+    let listed = |p: &Platform| -> Vec<u64> {
+        let (_, segs) = media_playlist(&p.edge_get("/golive/index.m3u8").text());
+        segs.iter().filter_map(|(_, u)| number(u)).collect()
+    };
     second.stop();
     std::thread::sleep(Duration::from_millis(500));
-    // nginx-rtmp names fragments by the system clock in ms: the reconnected
-    // session's are named after this.
-    let reconnected = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let reconnected = listed(&p).into_iter().max().expect("segments listed");
     let _third = publish(p.rtmp_port(1), &key("golive"), "426x240", 25, None);
     wait_until(
         Duration::from_secs(20),
         "a segment of the reconnected session at the edge",
-        || {
-            let (_, segs) = media_playlist(&p.edge_get("/golive/index.m3u8").text());
-            segs.iter()
-                .any(|(_, u)| {
-                    u.rsplit_once('.')
-                        .and_then(|(ms, _)| ms.parse::<u64>().ok())
-                        .is_some_and(|ms| ms > reconnected)
-                })
-                .then_some(())
-        },
+        || listed(&p).iter().any(|n| *n > reconnected).then_some(()),
     );
     let s3 = segments_match_origin(&p, 8);
     println!("after a quick reconnect: {s3:?}");

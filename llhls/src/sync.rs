@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::labels::{decide, Labels, Verdict};
 use crate::registry::Registry;
+use crate::timeline::CLOCK;
 
 /// How often a stream whose labels are settled is compared again.
 pub const SETTLED: Duration = Duration::from_secs(5);
@@ -121,17 +122,19 @@ impl Peers {
 /// peer, or a peer will adopt its labels).
 async fn compare(reg: &Registry, client: &reqwest::Client, peers: &mut Peers, key: &str) -> bool {
     let mut settled = false;
+    // behind a peer of the same session by more than LAGGING (and by how
+    // much), or not known to be
+    let mut behind: Option<u64> = None;
     for i in 0..peers.urls.len() {
         if peers.down_until[i].is_some_and(|t| t > Instant::now()) {
             continue;
         }
-        // the segments of ours that are not among our last ones: the peer
-        // tells about them too, if it lists them
+        // every segment of ours we tell about: the peer tells about them
+        // too, if it lists them
         let at: Vec<u64> = match reg.get(key) {
             Some(s) => {
                 let l = s.state.lock().expect("stream lock").labels();
-                let n = l.marks.len().saturating_sub(8);
-                l.marks[..n].iter().map(|m| m.start).take(MAX_AT).collect()
+                l.marks.iter().rev().map(|m| m.start).take(MAX_AT).collect()
             }
             None => return true,
         };
@@ -151,6 +154,15 @@ async fn compare(reg: &Registry, client: &reqwest::Client, peers: &mut Peers, ke
             let ours = st.labels();
             let v = decide(&ours, &theirs);
             tracing::debug!(key, peer = %peers.urls[i], ?v, ?ours, ?theirs, "labels compared");
+            if v != Verdict::Unknown {
+                let (mine, their) = (ours.marks.last(), theirs.marks.last());
+                if let (Some(m), Some(t)) = (mine, their) {
+                    let gap = t.start.saturating_sub(m.start);
+                    if gap > LAGGING {
+                        behind = Some(behind.unwrap_or(0).max(gap));
+                    }
+                }
+            }
             match v {
                 Verdict::Adopt(a) => st.adopt(&a),
                 Verdict::Forget(start) => st.forget_before(start),
@@ -176,8 +188,37 @@ async fn compare(reg: &Registry, client: &reqwest::Client, peers: &mut Peers, ke
             Verdict::Unknown => {}
         }
     }
+    if let Some(stream) = reg.get(key) {
+        let changed = stream
+            .state
+            .lock()
+            .expect("stream lock")
+            .set_lagging(behind.is_some());
+        if changed {
+            tracing::info!(
+                key,
+                behind_s = behind.unwrap_or(0) / CLOCK,
+                "{}",
+                if behind.is_some() {
+                    "behind another origin: its viewers are sent there"
+                } else {
+                    "caught up with the other origins"
+                }
+            );
+        }
+        if behind.is_some() {
+            // compared again within a second, to serve again soon
+            return false;
+        }
+    }
     settled
 }
+
+/// How far (90 kHz) the latest segment may start behind a peer's of the
+/// same session before this origin sends its viewers elsewhere: one and a
+/// half 2 s segments (a relay is milliseconds behind its source; a frozen
+/// or cut-off origin stops).
+pub const LAGGING: u64 = 3 * CLOCK;
 
 /// A peer's labels for `key`: `Ok(None)` when it has none (or answers
 /// nonsense), `Err` when it does not answer.
@@ -210,4 +251,22 @@ async fn fetch(
     Ok(serde_json::from_slice(&body)
         .ok()
         .and_then(|v| Labels::from_json(&v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_asker_names_at_most_max_at_segments_and_nothing_else_counts() {
+        assert_eq!(parse_at(Some("at=1,2,x,3&b=4&at=5")), vec![1, 2, 3, 5]);
+        assert_eq!(parse_at(None), Vec::<u64>::new());
+        let many: Vec<String> = (0..500).map(|i| i.to_string()).collect();
+        let q = format!("at={}", many.join(","));
+        assert_eq!(parse_at(Some(&q)).len(), MAX_AT);
+        assert_eq!(
+            parse_at(Some("at=-1,18446744073709551616")),
+            Vec::<u64>::new()
+        );
+    }
 }

@@ -50,7 +50,9 @@ pub(super) async fn playlist(app: &App, key: &str, q: Option<&str>) -> Response 
         let step = {
             let mut st = stream.state.lock().expect("stream lock");
             match st.view() {
-                _ if req.msn.is_some_and(|m| st.ahead_of_held(m, req.part)) => Step::Elsewhere,
+                _ if st.lagging() || req.msn.is_some_and(|m| st.ahead_of_held(m, req.part)) => {
+                    Step::Elsewhere
+                }
                 None => Step::NotYet,
                 Some(view) => {
                     let td = st.target_duration();

@@ -66,6 +66,19 @@ impl StreamState {
         self.held.is_some()
     }
 
+    /// This origin is behind another one of the same session (see
+    /// `sync.rs`): what its viewers ask for is there. Returns whether that
+    /// changed.
+    pub fn set_lagging(&mut self, lagging: bool) -> bool {
+        std::mem::replace(&mut self.lagging, lagging) != lagging
+    }
+
+    /// Whether requests for this stream are better answered by another
+    /// origin.
+    pub fn lagging(&self) -> bool {
+        self.lagging
+    }
+
     pub(super) fn held_view(&self) -> Option<Option<View>> {
         self.held.as_ref().map(|h| h.view)
     }
@@ -88,7 +101,11 @@ impl StreamState {
         match &self.held {
             Some(h) if n == h.first_part => Some(PartLookup::Soon),
             Some(h) if n > h.first_part => None,
-            _ => Some(self.timeline.part(n)),
+            _ => match self.timeline.part(n) {
+                // behind: only what is here is served from here
+                PartLookup::Soon if self.lagging => None,
+                l => Some(l),
+            },
         }
     }
 
@@ -101,5 +118,94 @@ impl StreamState {
             return false;
         };
         (msn, part.unwrap_or(0)) > (v.current_msn, v.current_parts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::Settings;
+    use crate::timeline::Segment;
+
+    fn seg(msn: u64, disc: bool) -> Segment {
+        crate::timeline::test_segment(msn, 1_000 + msn, disc)
+    }
+
+    fn state(dir: &std::path::Path, replicated: bool) -> StreamState {
+        let settings = Settings {
+            part_target: 0.36,
+            min_target_duration: 2,
+            pace: crate::pace::Pace::new(Duration::from_millis(10)),
+            window: Duration::from_secs(8),
+            recordings: None,
+            replicated,
+        };
+        let mut st = StreamState::new("s", dir.to_path_buf(), settings);
+        for msn in 0..2 {
+            st.timeline.begin(seg(msn, false));
+            for k in 0..3 {
+                st.timeline.add_part(k * 10, 10, 30_000, k == 0);
+            }
+            st.timeline.complete();
+        }
+        st.timeline.announce();
+        st
+    }
+
+    #[test]
+    fn a_held_session_is_not_seen_until_released() {
+        let d = tempfile::tempdir().unwrap();
+        let mut st = state(d.path(), true);
+        let before = st.render(false).unwrap();
+        let view = st.view().unwrap();
+        assert_eq!((view.current_msn, view.current_parts), (2, 0));
+        // a new session begins after media this origin missed
+        st.hold_back();
+        st.timeline.begin(seg(9, true));
+        st.timeline.add_part(0, 10, 30_000, true);
+        st.timeline.add_part(10, 10, 30_000, false);
+        assert!(st.held());
+        // viewers see what they saw, and wait for the hinted part...
+        assert_eq!(st.render(false).unwrap(), before);
+        assert_eq!(st.view().unwrap().current_msn, 2);
+        assert_eq!(st.part(6), Some(PartLookup::Soon));
+        // ...and one that saw more elsewhere is sent elsewhere
+        assert_eq!(st.part(7), None);
+        assert!(st.ahead_of_held(2, Some(1)));
+        assert!(st.ahead_of_held(3, Some(0)));
+        assert!(!st.ahead_of_held(2, Some(0)));
+        assert!(!st.ahead_of_held(1, Some(2)));
+        // compared: everything at once
+        assert!(st.release());
+        assert!(!st.held());
+        assert_ne!(st.render(false).unwrap(), before);
+        assert!(matches!(st.part(7), Some(PartLookup::Ready(_))));
+        assert!(!st.ahead_of_held(3, Some(0)));
+    }
+
+    #[test]
+    fn an_origin_behind_another_serves_only_what_it_has() {
+        let d = tempfile::tempdir().unwrap();
+        let mut st = state(d.path(), true);
+        assert!(st.set_lagging(true));
+        assert!(!st.set_lagging(true));
+        assert!(st.lagging());
+        assert!(matches!(st.part(5), Some(PartLookup::Ready(_))));
+        // the hinted part: another origin has it
+        assert_eq!(st.part(6), None);
+        assert!(st.set_lagging(false));
+        assert_eq!(st.part(6), Some(PartLookup::Soon));
+    }
+
+    #[test]
+    fn a_hold_ends_by_itself_and_only_replicated_streams_are_held() {
+        let d = tempfile::tempdir().unwrap();
+        let mut st = state(d.path(), true);
+        st.hold_back();
+        assert!(!st.release_due(Instant::now()));
+        assert!(st.release_due(Instant::now() + HOLD));
+        let mut alone = state(d.path(), false);
+        alone.hold_back();
+        assert!(!alone.held());
     }
 }

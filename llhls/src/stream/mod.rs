@@ -72,6 +72,8 @@ pub struct StreamState {
     msn_offset: i64,
     /// A new session held back from viewers (see `hold.rs`).
     held: Option<hold::Held>,
+    /// Behind another origin of the stream (see `hold.rs`).
+    lagging: bool,
     /// Files that left the playlist, deleted after a grace period (clients
     /// may still ask for what the playlist they hold lists).
     trash: VecDeque<(Instant, PathBuf)>,
@@ -135,6 +137,7 @@ impl StreamState {
             session: Session::new(),
             msn_offset: 0,
             held: None,
+            lagging: false,
             trash: VecDeque::new(),
             inits: Vec::new(),
             playlist_id: None,
